@@ -1,0 +1,47 @@
+"""Errors, dtype codes and the MXNet string forms of parameter values."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+
+# Every op, graph, executor and file error is a CoarsenetError; MXNetError is its MXNet name.
+CoarsenetError = _core.CoarsenetError
+MXNetError = CoarsenetError
+
+# MXNet's dtype flags (also the codes of the C ABI and of .params files).
+DTYPE_TO_CODE = {
+    np.dtype(np.float32): 0,
+    np.dtype(np.float64): 1,
+    np.dtype(np.float16): 2,
+    np.dtype(np.uint8): 3,
+    np.dtype(np.int32): 4,
+    np.dtype(np.int8): 5,
+    np.dtype(np.int64): 6,
+}
+CODE_TO_DTYPE = {code: dtype for dtype, code in DTYPE_TO_CODE.items()}
+
+
+def dtype_code(dtype) -> int:
+    """The MXNet dtype flag of a numpy dtype; raises for types coarsenet cannot store."""
+    dt = np.dtype(dtype)
+    if dt not in DTYPE_TO_CODE:
+        names = ", ".join(str(d) for d in DTYPE_TO_CODE)
+        raise CoarsenetError(f"dtype {dt} is not supported; expected one of {names}")
+    return DTYPE_TO_CODE[dt]
+
+
+def attr_str(value) -> str:
+    """The string MXNet stores for a parameter value: True -> 'True', (3, 3) -> '(3, 3)'."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (tuple, list)):
+        items = [attr_str(v) for v in value]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return np.dtype(value).name
+    if value is None:
+        return "None"
+    return str(value)

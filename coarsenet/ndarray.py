@@ -1,0 +1,347 @@
+"""Imperative arrays: NDArray over a numpy array, and every registered op as a function.
+
+`cn.nd.<Op>(...)` wrappers are generated from the registry at import (and again when a plugin
+library adds ops); there is no per-op Python code. Arrays live in host memory: `asnumpy()` returns
+the underlying numpy array without a copy, and `nd.array(x)` wraps a contiguous array of the
+right dtype without copying it.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from . import ops as _ops
+from . import random as _random
+from .base import CoarsenetError
+
+
+class _Hooks:
+    """What autograd plugs into the imperative path (kept here to avoid an import cycle)."""
+
+    @staticmethod
+    def is_training() -> bool:
+        return False
+
+    record = None  # callable(op, inputs, outputs, seed) while recording
+
+
+hooks = _Hooks()
+
+
+class NDArray:
+    """An n-dimensional array in host memory, usable with every coarsenet op."""
+
+    __slots__ = ("_data", "_grad", "_grad_req", "_tape", "__weakref__")
+    __array_priority__ = 1000.0
+
+    def __init__(self, data: np.ndarray):
+        self._data = data
+        self._grad = None
+        self._grad_req = "null"
+        self._tape = None  # autograd bookkeeping (producer node), owned by coarsenet.autograd
+
+    # ---- numpy interop
+    def asnumpy(self) -> np.ndarray:
+        """The underlying numpy array (no copy: writes to it change this NDArray)."""
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def asscalar(self):
+        if self._data.size != 1:
+            raise CoarsenetError(f"asscalar needs an array of one element, found shape {self.shape}")
+        return self._data.reshape(()).item()
+
+    item = asscalar
+
+    @property
+    def shape(self) -> tuple:
+        return self._data.shape
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def size(self) -> int:
+        return self._data.size
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def context(self):
+        from .context import cpu
+
+        return cpu()
+
+    ctx = context
+
+    @property
+    def grad(self):
+        return self._grad
+
+    def copy(self) -> NDArray:
+        return NDArray(self._data.copy())
+
+    def copyto(self, other):
+        if isinstance(other, NDArray):
+            if other.shape != self.shape:
+                raise CoarsenetError(f"copyto: expected target shape {self.shape}, found {other.shape}")
+            np.copyto(other._data, self._data)
+            return other
+        return self.copy()  # a Context: MXNet copies to that device; host memory is the only one
+
+    def as_in_context(self, ctx) -> NDArray:
+        return self
+
+    def astype(self, dtype, copy=True) -> NDArray:
+        if not copy and self._data.dtype == np.dtype(dtype):
+            return self
+        return NDArray(self._data.astype(dtype))
+
+    def wait_to_read(self) -> None:
+        """MXNet compatibility: ops run synchronously, so results are always ready."""
+
+    def __repr__(self) -> str:
+        return f"\n{self._data}\n<NDArray {'x'.join(map(str, self.shape))} @cpu(0)>"
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getitem__(self, key) -> NDArray:
+        if isinstance(key, NDArray):
+            key = key._data.astype(np.int64)
+        return NDArray(np.ascontiguousarray(self._data[key]))
+
+    def __setitem__(self, key, value) -> None:
+        self._data[key] = value._data if isinstance(value, NDArray) else value
+
+    # ---- arithmetic through the registered elementwise ops
+    def _binary(self, other, same_op, broadcast_op, scalar_op):
+        if isinstance(other, NDArray):
+            name = same_op if other.shape == self.shape else broadcast_op
+            return invoke(name, [self, other], {})
+        if isinstance(other, np.ndarray):
+            return self._binary(array(other, dtype=self.dtype), same_op, broadcast_op, scalar_op)
+        return invoke(scalar_op, [self], {"scalar": float(other)})
+
+    def __add__(self, o):
+        return self._binary(o, "elemwise_add", "broadcast_add", "_plus_scalar")
+
+    def __radd__(self, o):
+        return self.__add__(o)
+
+    def __sub__(self, o):
+        return self._binary(o, "elemwise_sub", "broadcast_sub", "_minus_scalar")
+
+    def __rsub__(self, o):
+        if isinstance(o, NDArray):
+            return o.__sub__(self)
+        return invoke("_rminus_scalar", [self], {"scalar": float(o)})
+
+    def __mul__(self, o):
+        return self._binary(o, "elemwise_mul", "broadcast_mul", "_mul_scalar")
+
+    def __rmul__(self, o):
+        return self.__mul__(o)
+
+    def __truediv__(self, o):
+        return self._binary(o, "elemwise_div", "broadcast_div", "_div_scalar")
+
+    def __rtruediv__(self, o):
+        if isinstance(o, NDArray):
+            return o.__truediv__(self)
+        return invoke("_rdiv_scalar", [self], {"scalar": float(o)})
+
+    def __neg__(self):
+        return invoke("_mul_scalar", [self], {"scalar": -1.0})
+
+    def __iadd__(self, o):
+        np.add(self._data, o._data if isinstance(o, NDArray) else o, out=self._data)
+        return self
+
+    def __isub__(self, o):
+        np.subtract(self._data, o._data if isinstance(o, NDArray) else o, out=self._data)
+        return self
+
+    def __imul__(self, o):
+        np.multiply(self._data, o._data if isinstance(o, NDArray) else o, out=self._data)
+        return self
+
+    def __itruediv__(self, o):
+        np.divide(self._data, o._data if isinstance(o, NDArray) else o, out=self._data)
+        return self
+
+    # ---- common methods, as ops so autograd sees them
+    def reshape(self, *shape, **kwargs) -> NDArray:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return invoke("Reshape", [self], {"shape": kwargs.get("shape", shape)})
+
+    def flatten(self) -> NDArray:
+        return invoke("Flatten", [self], {})
+
+    def sum(self, axis=None, keepdims=False) -> NDArray:
+        return invoke("sum", [self], _reduce_params(axis, keepdims))
+
+    def mean(self, axis=None, keepdims=False) -> NDArray:
+        return invoke("mean", [self], _reduce_params(axis, keepdims))
+
+    @property
+    def T(self) -> NDArray:  # noqa: N802 - numpy's name
+        return NDArray(np.ascontiguousarray(self._data.T))
+
+
+def _reduce_params(axis, keepdims) -> dict:
+    params = {"keepdims": keepdims}
+    if axis is not None:
+        params["axis"] = axis if isinstance(axis, (tuple, list)) else (axis,)
+    return params
+
+
+# ---------------------------------------------------------------- creation
+
+
+def array(source, ctx=None, dtype=None) -> NDArray:
+    """An NDArray from array-like data. As in MXNet the dtype is float32 unless `dtype` is given
+    or the source is an NDArray. A C-contiguous numpy array of the target dtype is wrapped
+    without a copy."""
+    if isinstance(source, NDArray):
+        dtype = dtype or source.dtype
+        source = source._data
+    if dtype is None:
+        dtype = np.float32
+    return NDArray(np.ascontiguousarray(source, dtype=dtype))
+
+
+def empty(shape, ctx=None, dtype=np.float32) -> NDArray:
+    return NDArray(np.empty(shape, dtype=dtype))
+
+
+def zeros(shape, ctx=None, dtype=np.float32) -> NDArray:
+    return NDArray(np.zeros(shape, dtype=dtype))
+
+
+def ones(shape, ctx=None, dtype=np.float32) -> NDArray:
+    return NDArray(np.ones(shape, dtype=dtype))
+
+
+def full(shape, val, ctx=None, dtype=np.float32) -> NDArray:
+    return NDArray(np.full(shape, val, dtype=dtype))
+
+
+def arange(start, stop=None, step=1.0, ctx=None, dtype=np.float32) -> NDArray:
+    return NDArray(np.arange(start, stop, step, dtype=dtype))
+
+
+def waitall() -> None:
+    """MXNet compatibility: every op has finished when it returns."""
+
+
+# ---------------------------------------------------------------- op invocation
+
+
+def invoke(name: str, inputs: list, params: dict, out=None):
+    """Runs op `name` on NDArray inputs (data inputs then aux states, in the op's order)."""
+    op = _ops.make(name, params)
+    return invoke_op(op, inputs, out)
+
+
+def invoke_op(op, inputs: list, out=None):
+    n_in = len(op.input_names)
+    if len(inputs) != n_in + len(op.aux_names):
+        expected = op.input_names + op.aux_names
+        raise CoarsenetError(
+            f"{op.name}: expected {len(expected)} inputs ({', '.join(expected)}), "
+            f"found {len(inputs)}")
+    arrays = []
+    for i, x in enumerate(inputs):
+        if not isinstance(x, NDArray):
+            names = op.input_names + op.aux_names
+            raise CoarsenetError(
+                f"{op.name}: input '{names[i]}' must be an NDArray, found {type(x).__name__}")
+        arrays.append(x._data)
+    seed = _random.next_seed()
+    results = op.invoke(arrays[:n_in], arrays[n_in:], hooks.is_training(), seed)
+    outputs = [NDArray(a) for a in results]
+    if hooks.record is not None:
+        hooks.record(op, inputs, outputs, seed)
+    visible = outputs[: op.num_visible_outputs]
+    if out is not None:
+        targets = out if isinstance(out, (list, tuple)) else [out]
+        for target, value in zip(targets, visible):
+            target[:] = value._data
+        return out
+    return visible[0] if len(visible) == 1 else visible
+
+
+def _split_args(op_name: str, param_names: set, args: tuple, kwargs: dict):
+    """Separates NDArray inputs (positional or by name) from op parameters."""
+    named, params = {}, {}
+    for key, value in kwargs.items():
+        if isinstance(value, NDArray):
+            named[key] = value
+        elif key in param_names or not isinstance(value, np.ndarray):
+            params[key] = value
+        else:
+            named[key] = array(value)
+    return list(args), named, params
+
+
+def _order_inputs(op, positional: list, named: dict) -> list:
+    names = op.input_names + op.aux_names
+    if len(positional) > len(names):
+        raise CoarsenetError(
+            f"{op.name}: expected at most {len(names)} inputs ({', '.join(names)}), "
+            f"found {len(positional)}")
+    ordered = positional + [None] * (len(names) - len(positional))
+    for key, value in named.items():
+        if key not in names:
+            raise CoarsenetError(
+                f"{op.name}: unknown input '{key}'; expected one of: {', '.join(names)}")
+        ordered[names.index(key)] = value
+    for i, value in enumerate(ordered):
+        if value is None:
+            raise CoarsenetError(f"{op.name}: input '{names[i]}' is missing")
+    return ordered
+
+
+# Arguments MXNet's generated functions accept that are not op parameters.
+_CALL_ONLY_KWARGS = ("out", "name", "ctx", "attr")
+
+
+def _make_op_function(op_name: str):
+    info = _ops.info(op_name)
+    param_names = set(info.param_names())
+    variadic = "num_args" in param_names
+
+    def op_function(*args, **kwargs):
+        out = kwargs.pop("out", None)
+        for key in _CALL_ONLY_KWARGS[1:]:
+            kwargs.pop(key, None)
+        positional, named, params = _split_args(op_name, param_names, args, kwargs)
+        if variadic and "num_args" not in params:
+            params["num_args"] = len(positional) + len(named)
+        op = _ops.make(op_name, params)
+        return invoke_op(op, _order_inputs(op, positional, named), out)
+
+    op_function.__name__ = op_name
+    op_function.__qualname__ = op_name
+    op_function.__doc__ = info.docstring()
+    return op_function
+
+
+def _install_op_functions() -> None:
+    module = sys.modules[__name__]
+    for op_name in _ops.list():
+        if not hasattr(module, op_name) or getattr(getattr(module, op_name), "_generated", False):
+            fn = _make_op_function(op_name)
+            fn._generated = True
+            setattr(module, op_name, fn)
+
+
+_install_op_functions()

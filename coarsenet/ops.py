@@ -1,0 +1,86 @@
+"""The op registry as Python sees it: names, docs, typed params, flags and parsed instances.
+
+Every op, built in or loaded from a plugin library, is described by the C++ registry; nothing
+here is specific to one op.
+"""
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+
+from . import _core
+from .base import attr_str
+
+NONDETERMINISTIC = 1
+UPDATES_AUX = 2
+EXPENSIVE = 4
+NO_GRAD = 8
+LOSS = 16
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    name: str
+    type: str
+    default: str | None
+    required: bool
+    doc: str
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    name: str
+    doc: str
+    library: str
+    flags: int
+    params: tuple[ParamInfo, ...]
+
+    def param_names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def docstring(self) -> str:
+        lines = [self.doc or self.name, "", "Parameters", "----------"]
+        for p in self.params:
+            default = "required" if p.required else f"default={p.default}"
+            lines.append(f"{p.name} : {p.type}, {default}")
+            lines.append(f"    {p.doc}")
+        return "\n".join(lines)
+
+
+def list() -> builtins.list[str]:  # noqa: A001 - the MXNet-style name users look for
+    """Names of every registered op (built-in and loaded)."""
+    return _core.list_ops()
+
+
+_info_cache: dict[str, OpInfo] = {}
+
+
+def info(name: str) -> OpInfo:
+    """Doc, params and flags of one op; raises CoarsenetError for an unknown name."""
+    cached = _info_cache.get(name)
+    if cached is None:
+        raw = _core.op_info(name)
+        params = tuple(ParamInfo(**p) for p in raw["params"])
+        cached = OpInfo(raw["name"], raw["doc"], raw["library"], raw["flags"], params)
+        _info_cache[name] = cached
+    return cached
+
+
+_instance_cache: dict[tuple, _core.Op] = {}
+_INSTANCE_CACHE_LIMIT = 4096
+
+
+def make(name: str, attrs: dict | None = None) -> _core.Op:
+    """A parsed op instance for these attributes (values may be Python values or MXNet strings).
+
+    Instances are immutable and cached, so repeated imperative calls parse their params once.
+    """
+    items = tuple((k, attr_str(v)) for k, v in (attrs or {}).items())
+    key = (name, items)
+    op = _instance_cache.get(key)
+    if op is None:
+        op = _core.Op(name, dict(items))
+        if len(_instance_cache) >= _INSTANCE_CACHE_LIMIT:
+            _instance_cache.clear()
+        _instance_cache[key] = op
+    return op

@@ -1,0 +1,536 @@
+// The op SDK: write an op as ordinary C++ functions and register it with one builder chain.
+// Built-in ops and user plugins use exactly this header.
+//
+//   CN_REGISTER_OP(ScaledTanh, ScaledTanhParam)
+//       .describe("y = scale * tanh(x)")
+//       .inputs({"data"})
+//       .outputs({"output"})
+//       .infer_shape(cn::SameShape)
+//       .forward(ScaledTanhForward)
+//       .backward(ScaledTanhBackward)
+//       .backward_needs(ScaledTanhNeeds)
+//       .inplace({{0, 0}});
+//   CN_PLUGIN_MAIN()   // once per plugin library (built-ins are registered by the core)
+//
+// Kernels receive tensors by index, a request per output (write / add / null), and call the host's
+// GEMM and thread pool through cn::Gemm and cn::ParallelFor. A kernel reports a user mistake by
+// throwing cn::Error; the host turns it into a Python exception that names the op.
+#ifndef COARSENET_OP_H_
+#define COARSENET_OP_H_
+
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "coarsenet/c_api.h"
+#include "coarsenet/params.h"
+#include "coarsenet/tensor.h"
+
+namespace cn CN_HIDDEN {
+
+// ---------------------------------------------------------------- host services
+
+inline const cn_host_api*& HostApi() {
+  static const cn_host_api* host = nullptr;
+  return host;
+}
+
+// Row-major GEMM from the host's BLAS: C = alpha * op(A) op(B) + beta * C.
+inline void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                 int64_t ldc) {
+  HostApi()->sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+inline void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                 const double* a, int64_t lda, const double* b, int64_t ldb, double beta,
+                 double* c, int64_t ldc) {
+  HostApi()->dgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+inline int NumThreads() { return HostApi()->num_threads(); }
+
+// Runs body(begin, end) over disjoint chunks of [0, n) on the host's threads. Chunks are at least
+// `grain` long. An exception thrown by the body is carried out and rethrown here.
+template <typename Body>
+void ParallelFor(int64_t n, int64_t grain, Body&& body) {
+  if (n <= 0) return;
+  struct Closure {
+    Body* body;
+    std::mutex lock;
+    std::exception_ptr error;
+  } closure{&body, {}, nullptr};
+  HostApi()->parallel_for(
+      n, grain < 1 ? 1 : grain,
+      [](void* user, int64_t begin, int64_t end) {
+        auto* c = static_cast<Closure*>(user);
+        try {
+          (*c->body)(begin, end);
+        } catch (...) {
+          std::lock_guard<std::mutex> hold(c->lock);
+          if (!c->error) c->error = std::current_exception();
+        }
+      },
+      &closure);
+  if (closure.error) std::rethrow_exception(closure.error);
+}
+
+// A counter-based random stream: value i of stream `seed` never depends on how work is split
+// across threads, so a recomputation with the same seed reproduces it exactly.
+inline uint64_t RandomBits(uint64_t seed, uint64_t i) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (i + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+// Uniform in [0, 1).
+inline double RandomUniform(uint64_t seed, uint64_t i) {
+  return static_cast<double>(RandomBits(seed, i) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+// ---------------------------------------------------------------- kernel arguments
+
+// What a write/add request means for one element.
+template <typename DType>
+inline void Store(DType* dst, int32_t req, DType value) {
+  if (req == CN_REQ_ADD)
+    *dst += value;
+  else
+    *dst = value;
+}
+
+struct TensorList {
+  const Tensor* items = nullptr;
+  int32_t count = 0;
+  const Tensor& operator[](int i) const { return items[i]; }
+  int32_t size() const { return count; }
+};
+
+struct OpContext {
+  bool is_train = false;
+  bool is_recompute = false;
+  uint64_t seed = 0;
+};
+
+struct ForwardArgs {
+  OpContext ctx;
+  TensorList in, out, aux;
+  const int32_t* req;  // one per output
+  void* workspace;
+};
+
+struct BackwardArgs {
+  OpContext ctx;
+  TensorList out_grad, in, out, in_grad, aux;  // indexed like forward; unneeded ones are empty
+  const int32_t* req;                          // one per input gradient
+  void* workspace;
+};
+
+// Shape inference state. Unknown shapes have ndim == -1. The Set* helpers fill an unknown shape
+// or check a known one, naming the input or output in the error.
+class ShapeContext {
+ public:
+  ShapeContext(cn_shape* in, int n_in, const char* const* in_names, cn_shape* out, int n_out,
+               const char* const* out_names, cn_shape* aux, int n_aux, const char* const* aux_names)
+      : in_(in), out_(out), aux_(aux), n_in_(n_in), n_out_(n_out), n_aux_(n_aux),
+        in_names_(in_names), out_names_(out_names), aux_names_(aux_names) {}
+
+  Shape in(int i) const { return Shape(in_[i]); }
+  Shape out(int i) const { return Shape(out_[i]); }
+  Shape aux(int i) const { return Shape(aux_[i]); }
+  int num_in() const { return n_in_; }
+  int num_out() const { return n_out_; }
+  int num_aux() const { return n_aux_; }
+  const char* in_name(int i) const { return in_names_[i]; }
+
+  void SetInput(int i, const Shape& s) { Set(in_[i], s, "input", in_names_[i]); }
+  void SetOutput(int i, const Shape& s) { Set(out_[i], s, "output", out_names_[i]); }
+  void SetAux(int i, const Shape& s) { Set(aux_[i], s, "auxiliary state", aux_names_[i]); }
+
+  // Throws unless input i is known and has `ndim` dims (ndim < 0: any).
+  Shape RequireInput(int i, int ndim = -1) const {
+    Shape s(in_[i]);
+    if (ndim >= 0 && s.ndim != ndim)
+      throw Error(Msg("input '", in_names_[i], "' expected ", ndim, " dims, found shape ", s));
+    return s;
+  }
+
+ private:
+  static void Set(cn_shape& slot, const Shape& s, const char* what, const char* name) {
+    if (!s.known()) return;
+    for (int d = 0; d < s.ndim; ++d)
+      if (s.dims[d] < 0)
+        throw Error(Msg(what, " '", name, "': inferred shape ", s, " has a negative dim"));
+    if (slot.ndim >= 0 && Shape(slot) != s)
+      throw Error(Msg(what, " '", name, "' expected shape ", s, ", found ", Shape(slot)));
+    slot = s;
+  }
+  cn_shape *in_, *out_, *aux_;
+  int n_in_, n_out_, n_aux_;
+  const char* const* in_names_;
+  const char* const* out_names_;
+  const char* const* aux_names_;
+};
+
+// Which tensors backward reads. Everything starts unneeded; mark what the backward uses.
+class BackwardNeeds {
+ public:
+  explicit BackwardNeeds(cn_backward_needs* c, int n_in, int n_out) : c_(c), n_in_(n_in), n_out_(n_out) {}
+  BackwardNeeds& input(int i) { c_->inputs[i] = 1; return *this; }
+  BackwardNeeds& output(int i) { c_->outputs[i] = 1; return *this; }
+  BackwardNeeds& out_grad(int i) { c_->out_grads[i] = 1; return *this; }
+  BackwardNeeds& all_inputs() { for (int i = 0; i < n_in_; ++i) input(i); return *this; }
+  BackwardNeeds& all_out_grads() { for (int i = 0; i < n_out_; ++i) out_grad(i); return *this; }
+
+ private:
+  cn_backward_needs* c_;
+  int n_in_, n_out_;
+};
+
+// Infers every output (and nothing else) as the shape of input 0: elementwise ops.
+template <typename P>
+void SameShape(const P&, ShapeContext& s) {
+  Shape data = s.in(0);
+  for (int i = 1; i < s.num_in(); ++i) {
+    if (!data.known()) data = s.in(i);
+  }
+  if (!data.known()) return;
+  for (int i = 0; i < s.num_in(); ++i) s.SetInput(i, data);
+  for (int i = 0; i < s.num_out(); ++i) s.SetOutput(i, data);
+}
+
+// ---------------------------------------------------------------- the builder
+
+class OpDefBase {
+ public:
+  virtual ~OpDefBase() = default;
+  virtual cn_op_def ToC() const = 0;
+  const std::string& name() const { return name_; }
+  const std::vector<std::string>& aliases() const { return aliases_; }
+
+ protected:
+  std::string name_, doc_;
+  std::vector<std::string> aliases_;
+};
+
+#define CN_GUARD_BEGIN try {
+#define CN_GUARD_END(err)                                                           \
+  }                                                                                 \
+  catch (const std::exception& e) {                                                 \
+    std::snprintf((err)->message, CN_ERROR_MSG_BYTES, "%s", e.what());              \
+    return 1;                                                                       \
+  }                                                                                 \
+  catch (...) {                                                                     \
+    std::snprintf((err)->message, CN_ERROR_MSG_BYTES, "unknown C++ exception");     \
+    return 1;                                                                       \
+  }                                                                                 \
+  return 0;
+
+template <typename P>
+class OpDef : public OpDefBase {
+ public:
+  using Names = std::vector<std::string>;
+  using NamesFn = std::function<Names(const P&)>;
+  using ShapeFn = std::function<void(const P&, ShapeContext&)>;
+  using TypeFn = std::function<void(const P&, std::vector<int>& in, std::vector<int>& out,
+                                    std::vector<int>& aux)>;
+  using ForwardFn = std::function<void(const P&, const ForwardArgs&)>;
+  using BackwardFn = std::function<void(const P&, const BackwardArgs&)>;
+  using NeedsFn = std::function<void(const P&, BackwardNeeds&)>;
+  using Pairs = std::vector<std::pair<int, int>>;
+  using PairsFn = std::function<Pairs(const P&)>;
+  using WorkspaceFn = std::function<size_t(const P&, const std::vector<Shape>& in,
+                                           const std::vector<Shape>& out, bool backward)>;
+
+  explicit OpDef(const char* name) {
+    name_ = name;
+    P::Declare(decl_);
+    outputs_ = [](const P&) { return Names{"output"}; };
+  }
+
+  OpDef& describe(const char* doc) { doc_ = doc; return *this; }
+  OpDef& alias(const char* name) { aliases_.push_back(name); return *this; }
+  OpDef& inputs(Names names) { inputs_ = [names](const P&) { return names; }; return *this; }
+  OpDef& inputs(NamesFn fn) { inputs_ = std::move(fn); return *this; }
+  OpDef& outputs(Names names) { outputs_ = [names](const P&) { return names; }; return *this; }
+  OpDef& outputs(NamesFn fn) { outputs_ = std::move(fn); return *this; }
+  OpDef& aux(Names names) { aux_ = [names](const P&) { return names; }; return *this; }
+  OpDef& aux(NamesFn fn) { aux_ = std::move(fn); return *this; }
+  // How many leading outputs users see; the rest are kept for backward only.
+  OpDef& visible_outputs(int n) { visible_ = [n](const P&) { return n; }; return *this; }
+  OpDef& infer_shape(ShapeFn fn) { shape_ = std::move(fn); return *this; }
+  OpDef& infer_type(TypeFn fn) { type_ = std::move(fn); return *this; }
+  OpDef& forward(ForwardFn fn) { forward_ = std::move(fn); return *this; }
+  OpDef& backward(BackwardFn fn) { backward_ = std::move(fn); return *this; }
+  OpDef& backward_needs(NeedsFn fn) { needs_ = std::move(fn); return *this; }
+  OpDef& inplace(Pairs pairs) { inplace_ = [pairs](const P&) { return pairs; }; return *this; }
+  OpDef& inplace(PairsFn fn) { inplace_ = std::move(fn); return *this; }
+  OpDef& backward_inplace(Pairs pairs) {
+    backward_inplace_ = [pairs](const P&) { return pairs; };
+    return *this;
+  }
+  OpDef& workspace(WorkspaceFn fn) { workspace_ = std::move(fn); return *this; }
+  OpDef& flags(uint32_t f) { flags_ = f; return *this; }
+
+  cn_op_def ToC() const override {
+    param_infos_.clear();
+    for (auto& f : decl_.fields())
+      param_infos_.push_back({f.name.c_str(), f.type_name.c_str(),
+                              f.required ? nullptr : f.default_str.c_str(), f.doc.c_str()});
+    cn_op_def d{};
+    d.struct_size = sizeof(cn_op_def);
+    d.abi_major = CN_ABI_VERSION_MAJOR;
+    d.abi_minor = CN_ABI_VERSION_MINOR;
+    d.name = name_.c_str();
+    d.doc = doc_.c_str();
+    d.num_params = static_cast<int32_t>(param_infos_.size());
+    d.params = param_infos_.data();
+    d.flags = flags_;
+    d.op_data = this;
+    d.parse_params = &Parse;
+    d.free_params = &Free;
+    d.signature = &Signature;
+    d.infer_shape = &InferShape;
+    d.infer_type = type_ ? &InferType : nullptr;
+    d.forward = &Forward;
+    d.backward = backward_ ? &Backward : nullptr;
+    d.backward_needs = &Needs;
+    d.inplace_pairs = &Inplace;
+    d.backward_inplace_pairs = &BackwardInplace;
+    d.workspace_bytes = &Workspace;
+    return d;
+  }
+
+ private:
+  // The parsed params plus the names they imply; the C ABI's opaque param state.
+  struct State {
+    const OpDef* def;
+    P param;
+    Names in, out, aux;
+    std::vector<const char*> in_c, out_c, aux_c;
+    int visible;
+  };
+
+  static std::vector<const char*> CStrings(const Names& names) {
+    std::vector<const char*> v;
+    for (auto& n : names) v.push_back(n.c_str());
+    return v;
+  }
+  static const State& S(const void* state) { return *static_cast<const State*>(state); }
+  static TensorList List(const cn_tensor* t, size_t n) {
+    return TensorList{reinterpret_cast<const Tensor*>(t), static_cast<int32_t>(n)};
+  }
+  static OpContext Ctx(const cn_op_ctx* c) { return OpContext{c->is_train != 0, c->is_recompute != 0, c->seed}; }
+
+  static int Parse(const void* op_data, int32_t n, const char* const* keys,
+                   const char* const* values, void** out, cn_error* err) {
+    CN_GUARD_BEGIN
+    const auto* def = static_cast<const OpDef*>(op_data);
+    std::vector<std::pair<std::string, std::string>> kv;
+    for (int32_t i = 0; i < n; ++i) kv.emplace_back(keys[i], values[i]);
+    auto* st = new State{def, ParseParams(def->decl_, kv), {}, {}, {}, {}, {}, {}, 0};
+    try {
+      st->in = def->inputs_ ? def->inputs_(st->param) : Names{"data"};
+      st->out = def->outputs_(st->param);
+      st->aux = def->aux_ ? def->aux_(st->param) : Names{};
+      st->visible = def->visible_ ? def->visible_(st->param) : static_cast<int>(st->out.size());
+    } catch (...) {
+      delete st;
+      throw;
+    }
+    st->in_c = CStrings(st->in);
+    st->out_c = CStrings(st->out);
+    st->aux_c = CStrings(st->aux);
+    *out = st;
+    CN_GUARD_END(err)
+  }
+
+  static void Free(void* state) { delete static_cast<State*>(state); }
+
+  static int Signature(const void* state, cn_signature* sig, cn_error* err) {
+    CN_GUARD_BEGIN
+    const State& s = S(state);
+    sig->num_inputs = static_cast<int32_t>(s.in.size());
+    sig->input_names = s.in_c.data();
+    sig->num_outputs = static_cast<int32_t>(s.out.size());
+    sig->output_names = s.out_c.data();
+    sig->num_visible_outputs = s.visible;
+    sig->num_aux = static_cast<int32_t>(s.aux.size());
+    sig->aux_names = s.aux_c.data();
+    CN_GUARD_END(err)
+  }
+
+  static int InferShape(const void* state, cn_shape* in, cn_shape* out, cn_shape* aux, cn_error* err) {
+    CN_GUARD_BEGIN
+    const State& s = S(state);
+    ShapeContext ctx(in, static_cast<int>(s.in.size()), s.in_c.data(), out,
+                     static_cast<int>(s.out.size()), s.out_c.data(), aux,
+                     static_cast<int>(s.aux.size()), s.aux_c.data());
+    if (s.def->shape_)
+      s.def->shape_(s.param, ctx);
+    else
+      SameShape(s.param, ctx);
+    CN_GUARD_END(err)
+  }
+
+  static int InferType(const void* state, int32_t* in, int32_t* out, int32_t* aux, cn_error* err) {
+    CN_GUARD_BEGIN
+    const State& s = S(state);
+    std::vector<int> vi(in, in + s.in.size()), vo(out, out + s.out.size()), va(aux, aux + s.aux.size());
+    s.def->type_(s.param, vi, vo, va);
+    std::copy(vi.begin(), vi.end(), in);
+    std::copy(vo.begin(), vo.end(), out);
+    std::copy(va.begin(), va.end(), aux);
+    CN_GUARD_END(err)
+  }
+
+  static int Forward(const void* state, const cn_op_ctx* ctx, const cn_tensor* in,
+                     const cn_tensor* out, const int32_t* req, const cn_tensor* aux,
+                     void* workspace, cn_error* err) {
+    CN_GUARD_BEGIN
+    const State& s = S(state);
+    ForwardArgs a{Ctx(ctx), List(in, s.in.size()), List(out, s.out.size()),
+                  List(aux, s.aux.size()), req, workspace};
+    s.def->forward_(s.param, a);
+    CN_GUARD_END(err)
+  }
+
+  static int Backward(const void* state, const cn_op_ctx* ctx, const cn_tensor* out_grads,
+                      const cn_tensor* in, const cn_tensor* out, const cn_tensor* in_grads,
+                      const int32_t* req, const cn_tensor* aux, void* workspace, cn_error* err) {
+    CN_GUARD_BEGIN
+    const State& s = S(state);
+    BackwardArgs a{Ctx(ctx),
+                   List(out_grads, s.out.size()),
+                   List(in, s.in.size()),
+                   List(out, s.out.size()),
+                   List(in_grads, s.in.size()),
+                   List(aux, s.aux.size()),
+                   req,
+                   workspace};
+    s.def->backward_(s.param, a);
+    CN_GUARD_END(err)
+  }
+
+  static int Needs(const void* state, cn_backward_needs* needs, cn_error* err) {
+    CN_GUARD_BEGIN
+    const State& s = S(state);
+    int n_in = static_cast<int>(s.in.size()), n_out = static_cast<int>(s.out.size());
+    for (int i = 0; i < n_in; ++i) needs->inputs[i] = 0;
+    for (int i = 0; i < n_out; ++i) needs->outputs[i] = needs->out_grads[i] = 0;
+    BackwardNeeds b(needs, n_in, n_out);
+    if (s.def->needs_) {
+      s.def->needs_(s.param, b);
+    } else {  // conservative default: every input and every visible output gradient
+      b.all_inputs();
+      if (!(s.def->flags_ & CN_FLAG_LOSS))
+        for (int i = 0; i < s.visible; ++i) b.out_grad(i);
+    }
+    CN_GUARD_END(err)
+  }
+
+  static int32_t WritePairs(const Pairs& pairs, int32_t* out, int32_t capacity) {
+    int32_t n = 0;
+    for (auto& [a, b] : pairs) {
+      if (n >= capacity) break;
+      out[2 * n] = a;
+      out[2 * n + 1] = b;
+      ++n;
+    }
+    return n;
+  }
+  static int32_t Inplace(const void* state, int32_t* pairs, int32_t capacity) {
+    const State& s = S(state);
+    try {
+      return s.def->inplace_ ? WritePairs(s.def->inplace_(s.param), pairs, capacity) : 0;
+    } catch (...) {
+      return 0;  // in-place is an optimisation; failing to declare it is safe
+    }
+  }
+  static int32_t BackwardInplace(const void* state, int32_t* pairs, int32_t capacity) {
+    const State& s = S(state);
+    try {
+      return s.def->backward_inplace_ ? WritePairs(s.def->backward_inplace_(s.param), pairs, capacity)
+                                      : 0;
+    } catch (...) {
+      return 0;
+    }
+  }
+
+  static int Workspace(const void* state, const cn_shape* in, const cn_shape* out,
+                       int32_t is_backward, uint64_t* bytes, cn_error* err) {
+    CN_GUARD_BEGIN
+    const State& s = S(state);
+    *bytes = 0;
+    if (s.def->workspace_) {
+      std::vector<Shape> vi(in, in + s.in.size()), vo(out, out + s.out.size());
+      *bytes = s.def->workspace_(s.param, vi, vo, is_backward != 0);
+    }
+    CN_GUARD_END(err)
+  }
+
+  ParamDecl<P> decl_;
+  NamesFn inputs_, outputs_, aux_;
+  std::function<int(const P&)> visible_;
+  ShapeFn shape_;
+  TypeFn type_;
+  ForwardFn forward_;
+  BackwardFn backward_;
+  NeedsFn needs_;
+  PairsFn inplace_, backward_inplace_;
+  WorkspaceFn workspace_;
+  uint32_t flags_ = 0;
+  mutable std::vector<cn_param_info> param_infos_;
+};
+
+// Every op defined in this library, in registration order. Never freed: op tables must outlive
+// any graph that still points at them.
+inline std::vector<OpDefBase*>& RegisteredOps() {
+  static std::vector<OpDefBase*> ops;
+  return ops;
+}
+
+template <typename P>
+OpDef<P>& NewOp(const char* name) {
+  auto* def = new OpDef<P>(name);
+  RegisteredOps().push_back(def);
+  return *def;
+}
+
+// Hands every op of this library (and its aliases) to the host.
+inline int RegisterAll(const cn_host_api* host, const cn_registrar* registrar, cn_error* err) {
+  HostApi() = host;
+  for (OpDefBase* def : RegisteredOps()) {
+    cn_op_def c = def->ToC();
+    if (registrar->add_op(registrar->host_state, &c, err)) return 1;
+    for (const std::string& alias : def->aliases()) {
+      c.name = alias.c_str();
+      if (registrar->add_op(registrar->host_state, &c, err)) return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace cn
+
+#define CN_REGISTER_OP(Name, ParamType) \
+  [[maybe_unused]] static ::cn::OpDef<ParamType>& cn_op_registration_##Name = ::cn::NewOp<ParamType>(#Name)
+
+// Defines the plugin's entry point; put it in exactly one source file of a plugin library.
+#define CN_PLUGIN_MAIN()                                                                          \
+  extern "C" __attribute__((visibility("default"))) int coarsenet_register_ops(                   \
+      const cn_host_api* host, const cn_registrar* registrar, uint32_t host_abi_major,            \
+      cn_error* err) {                                                                            \
+    if (host_abi_major != CN_ABI_VERSION_MAJOR) {                                                 \
+      std::snprintf(err->message, CN_ERROR_MSG_BYTES,                                             \
+                    "plugin was built for coarsenet op ABI %d, the host speaks ABI %u",           \
+                    CN_ABI_VERSION_MAJOR, host_abi_major);                                        \
+      return 1;                                                                                   \
+    }                                                                                             \
+    return ::cn::RegisterAll(host, registrar, err);                                               \
+  }
+
+#endif  // COARSENET_OP_H_

@@ -1,0 +1,235 @@
+// Typed op parameters parsed from the strings MXNet's JSON stores ("(3, 3)", "True", "64", "max").
+//
+//   struct PoolingParam {
+//     cn::Shape kernel; int pool_type; bool global_pool;
+//     static void Declare(cn::ParamDecl<PoolingParam>& d) {
+//       d.field("kernel", &PoolingParam::kernel, cn::Shape{}, "Pooling kernel size: (y, x).");
+//       d.choice("pool_type", &PoolingParam::pool_type, {"max", "avg", "sum"}, "max", "Reduction.");
+//       d.field("global_pool", &PoolingParam::global_pool, false, "Pool over the whole map.");
+//     }
+//   };
+// `d.field(...).required()` declares a field with no default that must be given.
+#ifndef COARSENET_PARAMS_H_
+#define COARSENET_PARAMS_H_
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "coarsenet/tensor.h"
+
+namespace cn CN_HIDDEN {
+
+namespace parse {
+
+inline std::string Trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\n\r"), e = s.find_last_not_of(" \t\n\r");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+inline bool ParseBool(const std::string& raw) {
+  std::string s = Trim(raw);
+  if (s == "True" || s == "true" || s == "1") return true;
+  if (s == "False" || s == "false" || s == "0") return false;
+  throw Error(Msg("expected a boolean (True/False/1/0), found '", raw, "'"));
+}
+
+inline int64_t ParseInt(const std::string& raw) {
+  std::string s = Trim(raw);
+  if (!s.empty() && (s.back() == 'L' || s.back() == 'l')) s.pop_back();  // Python 2 longs
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno == ERANGE)
+    throw Error(Msg("expected an integer, found '", raw, "'"));
+  return v;
+}
+
+inline double ParseFloat(const std::string& raw) {
+  std::string s = Trim(raw);
+  errno = 0;
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0') throw Error(Msg("expected a number, found '", raw, "'"));
+  return v;
+}
+
+// "(3, 3)", "[3,3]", "(5,)", "3", "()" -> dims; "None" -> unknown shape (ndim -1).
+inline Shape ParseShape(const std::string& raw) {
+  std::string s = Trim(raw);
+  Shape out;
+  if (s == "None" || s.empty()) return out;
+  if (s.front() == '(' || s.front() == '[') {
+    char close = s.front() == '(' ? ')' : ']';
+    if (s.back() != close) throw Error(Msg("expected a tuple like (3, 3), found '", raw, "'"));
+    s = s.substr(1, s.size() - 2);
+  }
+  std::vector<int64_t> dims;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    std::string item = Trim(s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (!item.empty()) {
+      if (item == "None") item = "-1";
+      try {
+        dims.push_back(ParseInt(item));
+      } catch (const Error&) {
+        throw Error(Msg("expected a tuple of integers like (3, 3), found '", raw, "'"));
+      }
+    } else if (comma != std::string::npos && !(comma + 1 >= s.size() && !dims.empty())) {
+      throw Error(Msg("expected a tuple of integers like (3, 3), found '", raw, "'"));
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  out.assign(dims.begin(), dims.end());
+  return out;
+}
+
+inline std::string FormatFloat(double v) {
+  std::ostringstream os;
+  os.precision(std::numeric_limits<double>::max_digits10);
+  os << v;
+  std::string s = os.str();
+  // Shortest form that round-trips through float is enough for docs; keep MXNet's look.
+  std::ostringstream shortest;
+  shortest << static_cast<float>(v);
+  return static_cast<double>(static_cast<float>(ParseFloat(shortest.str()))) ==
+                 static_cast<double>(static_cast<float>(v))
+             ? shortest.str()
+             : s;
+}
+
+}  // namespace parse
+
+// One declared parameter: how to parse it, how to reset it to its default, and its doc.
+template <typename P>
+struct FieldDecl {
+  std::string name, type_name, default_str, doc;
+  bool required = false;
+  std::function<void(P&, const std::string&)> parse;
+  std::function<void(P&)> set_default;
+};
+
+template <typename P>
+class ParamDecl {
+ public:
+  ParamDecl& field(const char* name, int P::*member, int def, const char* doc) {
+    return Add(name, "int", std::to_string(def), doc, member, def,
+        [](const std::string& s) { return static_cast<int>(parse::ParseInt(s)); });
+  }
+  ParamDecl& field(const char* name, int64_t P::*member, int64_t def, const char* doc) {
+    return Add(name, "long", std::to_string(def), doc, member, def, parse::ParseInt);
+  }
+  ParamDecl& field(const char* name, float P::*member, float def, const char* doc) {
+    return Add(name, "float", parse::FormatFloat(def), doc, member, def,
+        [](const std::string& s) { return static_cast<float>(parse::ParseFloat(s)); });
+  }
+  ParamDecl& field(const char* name, double P::*member, double def, const char* doc) {
+    return Add(name, "double", parse::FormatFloat(def), doc, member, def, parse::ParseFloat);
+  }
+  ParamDecl& field(const char* name, bool P::*member, bool def, const char* doc) {
+    return Add(name, "boolean", def ? "True" : "False", doc, member, def, parse::ParseBool);
+  }
+  ParamDecl& field(const char* name, Shape P::*member, Shape def, const char* doc) {
+    return Add(name, "Shape(tuple)", def.known() ? def.str() : "None", doc, member, def, parse::ParseShape);
+  }
+  ParamDecl& field(const char* name, std::string P::*member, std::string def, const char* doc) {
+    return Add(name, "string", def, doc, member, def, [](const std::string& s) { return s; });
+  }
+  // An optional number: "None" (the default) leaves it empty.
+  ParamDecl& field(const char* name, std::optional<double> P::*member, const char* doc) {
+    return Add(name, "double or None", "None", doc, member, std::optional<double>(),
+        [](const std::string& s) -> std::optional<double> {
+          if (parse::Trim(s) == "None") return std::nullopt;
+          return parse::ParseFloat(s);
+        });
+  }
+  // A string restricted to `choices`, stored as its index so kernels switch on an enum.
+  ParamDecl& choice(const char* name, int P::*member, std::vector<std::string> choices, const std::string& def,
+              const char* doc) {
+    std::string type = "{";
+    for (size_t i = 0; i < choices.size(); ++i) type += (i ? ", '" : "'") + choices[i] + "'";
+    type += "}";
+    int def_index = -1;
+    for (size_t i = 0; i < choices.size(); ++i)
+      if (choices[i] == def) def_index = static_cast<int>(i);
+    if (def_index < 0) throw Error(Msg("default '", def, "' of ", name, " is not among ", type));
+    return Add(name, type, def, doc, member, def_index, [choices, type](const std::string& raw) {
+      std::string s = parse::Trim(raw);
+      if (s.size() >= 2 && (s.front() == '\'' || s.front() == '"')) s = s.substr(1, s.size() - 2);
+      for (size_t i = 0; i < choices.size(); ++i)
+        if (choices[i] == s) return static_cast<int>(i);
+      throw Error(Msg("expected one of ", type, ", found '", raw, "'"));
+    });
+  }
+  // Marks the last declared field as having no default: parsing fails when it is missing.
+  ParamDecl& required() {
+    fields_.back().required = true;
+    fields_.back().default_str.clear();
+    return *this;
+  }
+
+  const std::vector<FieldDecl<P>>& fields() const { return fields_; }
+
+ private:
+  template <typename T, typename Parser>
+  ParamDecl& Add(const char* name, std::string type, std::string def_str, const char* doc, T P::*member,
+           T def, Parser parser) {
+    FieldDecl<P> f;
+    f.name = name;
+    f.type_name = std::move(type);
+    f.default_str = std::move(def_str);
+    f.doc = doc;
+    f.parse = [member, parser](P& p, const std::string& s) { p.*member = parser(s); };
+    f.set_default = [member, def](P& p) { p.*member = def; };
+    fields_.push_back(std::move(f));
+    return *this;
+  }
+  std::vector<FieldDecl<P>> fields_;
+};
+
+// A param type with nothing to declare.
+struct NoParams {
+  static void Declare(ParamDecl<NoParams>&) {}
+};
+
+// Parses key/value strings into P, rejecting unknown keys, bad values and missing required ones.
+template <typename P>
+P ParseParams(const ParamDecl<P>& decl, const std::vector<std::pair<std::string, std::string>>& kv) {
+  P p;
+  std::vector<bool> seen(decl.fields().size(), false);
+  for (auto& f : decl.fields()) f.set_default(p);
+  for (auto& [key, value] : kv) {
+    size_t i = 0;
+    for (; i < decl.fields().size(); ++i)
+      if (decl.fields()[i].name == key) break;
+    if (i == decl.fields().size()) {
+      std::string known;
+      for (auto& f : decl.fields()) known += (known.empty() ? "" : ", ") + f.name;
+      throw Error(Msg("unknown parameter '", key, "'; expected one of: ",
+                      known.empty() ? "(none)" : known));
+    }
+    try {
+      decl.fields()[i].parse(p, value);
+    } catch (const Error& e) {
+      throw Error(Msg("parameter '", key, "': ", e.what()));
+    }
+    seen[i] = true;
+  }
+  for (size_t i = 0; i < decl.fields().size(); ++i)
+    if (decl.fields()[i].required && !seen[i])
+      throw Error(Msg("required parameter '", decl.fields()[i].name, "' is missing"));
+  return p;
+}
+
+}  // namespace cn
+
+#endif  // COARSENET_PARAMS_H_
