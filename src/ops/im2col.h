@@ -18,8 +18,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <cstdlib>
 
 #include "coarsenet/op.h"
+#include "ops/winograd.h"
 
 namespace cn::conv {
 
@@ -28,7 +30,8 @@ namespace cn::conv {
 constexpr int64_t kMaxSlots = 4;
 // Elements of one column tile: about 256 KB of floats, so a tile, the weight and the output tile
 // stay in a core's L2 while the GEMM runs.
-constexpr int64_t kTileElems = 64 * 1024;
+inline int64_t TileElemsTmp() { static int64_t v = getenv("CN_TILE") ? atoll(getenv("CN_TILE")) : 64 * 1024; return v; }
+#define kTileElems TileElemsTmp()
 
 struct Geom {
   int64_t n, c, h, w;    // image side
@@ -46,11 +49,22 @@ struct Geom {
     return std::min(t, ohw());
   }
   int64_t slots() const { return std::min(n, kMaxSlots); }
+  // 3x3 stride-1 dense convolutions with enough channels for the GEMMs: Forward and DataGrad
+  // use Winograd F(2x2, 3x3) (winograd.h). Pad <= 2 keeps the data gradient's pad 2 - p valid;
+  // the size check excludes Deconvolution's adj.
+  bool winograd() const {
+    return kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 &&
+           ph <= 2 && pw <= 2 && oh == h + 2 * ph - 2 && ow == w + 2 * pw - 2 && c >= 16 &&
+           f >= 16 && !getenv("CN_NOWINO");
+  }
   // Scratch elements (sized as double so either dtype fits): column tiles for Forward/DataGrad
-  // (one per slot) or WeightGrad (one tile of every column row, sliced across threads).
+  // (one per slot) or Winograd's filter transform and one block per slot; WeightGrad needs one
+  // tile of every column row, sliced across threads.
   int64_t WorkspaceElems(bool backward) const {
-    if (direct()) return 0;
-    int64_t per_slot = slots() * kg() * tile(), all_rows = groups * kg() * tile();
+    int64_t per_slot = direct() ? 0 : slots() * kg() * tile();
+    if (winograd())
+      per_slot = winograd::FilterElems(c, f) + slots() * winograd::SlotElems(c, f, std::max(w, ow));
+    int64_t all_rows = direct() ? 0 : groups * kg() * tile();
     return backward ? std::max(per_slot, all_rows) : per_slot;
   }
 };
@@ -136,6 +150,16 @@ void Forward(const Geom& g, const DType* x, const DType* w, const DType* bias, D
              int32_t req, DType* ws) {
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
+  if (g.winograd()) {
+    DType* u = ws + 0;
+    winograd::TransformFilters(w, g.f, g.c, false, u);
+    DType* blocks = u + winograd::FilterElems(g.c, g.f);
+    ForEachImage(g, [&](int64_t slot, int64_t i) {
+      winograd::ConvImage(x + i * g.c * hw, g.c, g.h, g.w, u, g.f, g.ph, g.pw, bias,
+                          y + i * g.f * ohw, req, blocks + slot * winograd::SlotElems(g.c, g.f, std::max(g.w, g.ow)));
+    });
+    return;
+  }
   ForEachImage(g, [&](int64_t slot, int64_t i) {
     DType* col = ws + slot * kg * tile;
     for (int64_t p0 = 0; p0 < ohw; p0 += tile) {
@@ -170,6 +194,16 @@ void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias,
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   const DType beta = req == CN_REQ_ADD ? 1 : 0;
+  if (g.winograd()) {  // a 3x3 convolution of dy with the flipped filters and pad 2 - p
+    DType* u = ws + 0;
+    winograd::TransformFilters(w, g.f, g.c, true, u);
+    DType* blocks = u + winograd::FilterElems(g.c, g.f);
+    ForEachImage(g, [&](int64_t slot, int64_t i) {
+      winograd::ConvImage(dy + i * g.f * ohw, g.f, g.oh, g.ow, u, g.c, 2 - g.ph, 2 - g.pw, bias,
+                          dx + i * g.c * hw, req, blocks + slot * winograd::SlotElems(g.c, g.f, std::max(g.w, g.ow)));
+    });
+    return;
+  }
   ForEachImage(g, [&](int64_t slot, int64_t i) {
     DType* col = ws + slot * kg * tile;
     DType* dxi = dx + i * g.c * hw;

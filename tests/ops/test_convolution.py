@@ -43,6 +43,9 @@ CASES = [  # (data shape, params)
     ((2, 3, 5, 5), dict(kernel=(3, 3), num_filter=2, no_bias=True)),
     ((2, 5, 4, 3), dict(kernel=(1, 1), num_filter=3)),  # 1x1: GEMM on the data itself
     ((2, 4, 6, 6), dict(kernel=(1, 1), stride=(2, 2), num_filter=3)),  # strided 1x1: im2col
+    # 3x3 stride 1 with >= 16 channels: Winograd F(2x2, 3x3), odd and even output sizes
+    ((2, 16, 6, 7), dict(kernel=(3, 3), pad=(1, 1), num_filter=16)),
+    ((1, 16, 7, 5), dict(kernel=(3, 3), pad=(0, 2), num_filter=17, no_bias=True)),
 ]
 
 
@@ -79,17 +82,22 @@ def test_mxnet_string_params_and_ignored_tuning_params():
     assert outs == [(1, 4, 3, 3)]
 
 
-def test_matches_pytorch():
+@pytest.mark.parametrize("data,f,stride,pad,dilate,groups", [
+    ((4, 6, 20, 21), 8, (2, 1), (1, 2), (1, 2), 2),
+    ((3, 16, 40, 39), 24, (1, 1), (1, 1), (1, 1), 1),  # Winograd, several blocks of tile rows
+])
+def test_matches_pytorch(data, f, stride, pad, dilate, groups):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
-    x, w, b = rng.standard_normal((4, 6, 20, 21)), rng.standard_normal((8, 3, 3, 3)), rng.standard_normal(8)
-    params = dict(kernel=(3, 3), stride=(2, 1), pad=(1, 2), dilate=(1, 2), num_filter=8,
-                  num_group=2)
+    x = rng.standard_normal(data)
+    w, b = rng.standard_normal((f, data[1] // groups, 3, 3)), rng.standard_normal(f)
+    params = dict(kernel=(3, 3), stride=stride, pad=pad, dilate=dilate, num_filter=f,
+                  num_group=groups)
     op = cn.ops.make("Convolution", params)
     y = op.invoke([x, w, b], [])[0]
     xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    yt = torch.nn.functional.conv2d(xt, wt, bt, stride=(2, 1), padding=(1, 2), dilation=(1, 2),
-                                    groups=2)
+    yt = torch.nn.functional.conv2d(xt, wt, bt, stride=stride, padding=pad, dilation=dilate,
+                                    groups=groups)
     head = rng.standard_normal(yt.shape)
     yt.backward(torch.tensor(head))
     grads = [np.zeros_like(a) for a in (x, w, b)]

@@ -44,6 +44,9 @@ CASES = [  # (data shape, params)
     ((2, 3, 4, 3), dict(kernel=(2, 3), stride=(2, 3), adj=(1, 2), num_filter=2)),  # non-square
     ((2, 5, 3, 4), dict(kernel=(1, 1), num_filter=3, no_bias=False)),  # 1x1: a plain GEMM
     ((2, 3, 4, 4), dict(kernel=(4, 4), stride=(2, 2), target_shape=(7, 8), num_filter=2)),
+    # 3x3 stride 1 with >= 16 channels: Winograd F(2x2, 3x3)
+    ((2, 16, 5, 4), dict(kernel=(3, 3), pad=(1, 1), num_filter=16, no_bias=False)),
+    ((1, 17, 3, 4), dict(kernel=(3, 3), num_filter=16)),
 ]
 
 
