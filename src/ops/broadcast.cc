@@ -7,6 +7,7 @@
 // bias add (N, C, H, W) + (1, C, 1, 1) becomes three runs and the innermost loop is a
 // contiguous or constant-operand loop the compiler vectorises.
 #include <algorithm>
+#include <utility>
 
 #include <initializer_list>
 
@@ -128,7 +129,7 @@ void Forward(const cn::NoParams&, const cn::ForwardArgs& a) {
 }
 
 // Gradient of operand k (0 = lhs, 1 = rhs). A dense operand gets one store per element, split
-// across threads; a stretched one accumulates (serially) over the runs it was stretched along.
+// across threads; a stretched one accumulates over the runs it was stretched along.
 template <typename F, int k, typename DType>
 void GradOperand(const Plan& p, const cn::BackwardArgs& a) {
   int32_t req = a.req[k];
@@ -157,18 +158,12 @@ void GradOperand(const Plan& p, const cn::BackwardArgs& a) {
     return;
   }
   if (req != CN_REQ_ADD) std::fill(g, g + a.in_grad[k].size(), DType(0));
-  for (int64_t row = 0; row < p.rows; ++row) {
+  cn_elem::AccumulateRows(p.rows, n, sg == 0, g, [&](int64_t row) {
     int64_t ol, orr;
     p.RowOffsets(row, &ol, &orr);
-    DType* gr = g + (k == 0 ? ol : orr);
-    if (sg) {
-      for (int64_t i = 0; i < n; ++i) gr[i] += term(row, ol, orr, i);
-    } else {
-      DType sum = 0;
-      for (int64_t i = 0; i < n; ++i) sum += term(row, ol, orr, i);
-      gr[0] += sum;
-    }
-  }
+    return std::make_pair(k == 0 ? ol : orr,
+                          [=](int64_t i) { return term(row, ol, orr, i); });
+  });
 }
 
 // An operand's shape from its gradient or its value; when backward has neither (add/sub with that

@@ -7,6 +7,7 @@
 //
 // Kernels collapse the input into "runs" of adjacent dims that are all reduced or all kept (dims
 // of size 1 dropped), so the inner loop is either a contiguous sum or a contiguous vector add.
+#include <utility>
 #include <vector>
 
 #include "ops/elemwise_util.h"
@@ -113,18 +114,12 @@ void Forward(const ReduceParam& p, const cn::ForwardArgs& a) {
     const DType* x = a.in[0].ptr<DType>();
     std::vector<DType> acc(plan.out_size, DType(0));
     int64_t n = plan.inner;
-    bool inner_reduced = plan.reduced[plan.ndim - 1];
-    for (int64_t row = 0; row < plan.rows; ++row) {
-      const DType* xr = x + row * n;
-      DType* o = acc.data() + plan.OutOffset(row);
-      if (inner_reduced) {
-        DType sum = 0;
-        for (int64_t i = 0; i < n; ++i) sum += xr[i];
-        *o += sum;
-      } else {
-        for (int64_t i = 0; i < n; ++i) o[i] += xr[i];
-      }
-    }
+    cn_elem::AccumulateRows(plan.rows, n, plan.reduced[plan.ndim - 1], acc.data(),
+                            [&](int64_t row) {
+                              const DType* xr = x + row * n;
+                              return std::make_pair(plan.OutOffset(row),
+                                                    [xr](int64_t i) { return xr[i]; });
+                            });
     DType scale = kMean ? DType(1) / DType(plan.Count()) : DType(1);
     const DType* accp = acc.data();
     cn_elem::MapStore(a.out[0].ptr<DType>(), plan.out_size, a.req[0],
