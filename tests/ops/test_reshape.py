@@ -60,3 +60,19 @@ def test_reshape_errors_name_both_shapes():
     expect_error(lambda: cn.nd.Reshape(x, shape=(-5,)), "Reshape", "-5")
     expect_error(lambda: cn.nd.Reshape(x, target_shape=(4, 6)), "Reshape", "target_shape")
     expect_error(lambda: cn.nd.Reshape(x), "Reshape", "shape")
+
+
+def test_in_place_forward_and_backward_share_bytes():
+    op = cn.ops.make("Reshape", dict(shape=(-1, 4)))
+    assert op.inplace == [(0, 0)] and op.backward_inplace == [(0, 0)]
+    assert op.needs_inputs == [0] and op.needs_outputs == [0]
+    x = np.arange(24.0).reshape(2, 3, 4)
+    out = x.reshape(6, 4)  # a view: the planner hands both sides the same buffer
+    op.forward([x], [out], [2], [])
+    np.testing.assert_array_equal(out, np.arange(24.0).reshape(6, 4))
+    dx = out.reshape(2, 3, 4)
+    op.backward([out], [None], [None], [dx], [2], [])
+    np.testing.assert_array_equal(dx, np.arange(24.0).reshape(2, 3, 4))
+    acc = np.ones((2, 3, 4))
+    op.backward([out], [None], [None], [acc], [3], [])  # req add
+    np.testing.assert_array_equal(acc, 1 + np.arange(24.0).reshape(2, 3, 4))
