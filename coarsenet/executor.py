@@ -96,7 +96,6 @@ class Executor:
                 continue
             e = full.heads[k]
             self._head_grads.append(np.ones(shapes[e], dtype=dtypes[e]))
-        self._head_grads_are_ones = True
         self._build_program(arrays, head_grads)
         self.outputs = [NDArray(self._array(e)) for e in full.heads[:n_heads]]
         self._step_seed = 0
@@ -195,19 +194,23 @@ class Executor:
 
     def backward(self, out_grads=None) -> None:
         """Runs the backward pass; `out_grads` are the head gradients (default: ones)."""
-        if out_grads is not None:
-            if isinstance(out_grads, (NDArray, np.ndarray)):
-                out_grads = [out_grads]
-            for k, g in enumerate(out_grads):
-                if k < len(self._head_grads) and self._head_grads[k] is not None and g is not None:
-                    data = g._data if isinstance(g, NDArray) else np.asarray(g)
-                    np.copyto(self._head_grads[k], data, casting="unsafe")
-            self._head_grads_are_ones = False
-        elif not self._head_grads_are_ones:
-            for buffer in self._head_grads:
-                if buffer is not None:
-                    buffer.fill(1)
-            self._head_grads_are_ones = True
+        if isinstance(out_grads, (NDArray, np.ndarray)):
+            out_grads = [out_grads]
+        given = list(out_grads or [])
+        # Every buffer is refilled every time: gradients of outputs that are also read inside
+        # the graph accumulate into these buffers during backward.
+        for k, buffer in enumerate(self._head_grads):
+            if buffer is None:
+                continue
+            g = given[k] if k < len(given) else None
+            if g is None:
+                buffer.fill(1)
+            else:
+                data = g._data if isinstance(g, NDArray) else np.asarray(g)
+                if data.shape != buffer.shape:
+                    raise CoarsenetError(f"backward: gradient of output {k} must have shape "
+                                         f"{buffer.shape}, found {data.shape}")
+                np.copyto(buffer, data, casting="unsafe")
         self._program.run(self._sched.num_forward, -1, True, self._step_seed)
 
     # ---------------------------------------------------------------- reuse
@@ -266,19 +269,26 @@ class Executor:
                        [i for i, r in enumerate(node.backward.req) if r])
             for j in outputs:
                 e = Entry(node, j)
+                note = ""
+                target = plan.shares.get(e) or node.alias.get(j)
+                if target is not None:
+                    kind = "inplace of" if e in plan.inplace else "accumulates into"
+                    note = f" {kind} '{target.node.name}'[{target.index}]"
                 if e in plan.offsets:
-                    note = ""
-                    if e in plan.shares:
-                        kind = "inplace of" if e in plan.inplace else "accumulates into"
-                        note = f" {kind} '{plan.shares[e].node.name}'[{plan.shares[e].index}]"
                     lines.append(f"    out {j}: storage {plan.storage_of[e]} offset "
                                  f"{plan.offsets[e]} bytes {plan.nbytes[e]}{note}")
                 else:
-                    lines.append(f"    out {j}: bound array {plan.external[e]}")
+                    lines.append(f"    out {j}: bound array {_key_str(plan.external[e])}{note}")
             if node in plan.workspaces:
                 offset, nbytes = plan.workspaces[node]
                 lines.append(f"    workspace: offset {offset} bytes {nbytes}")
         return "\n".join(lines)
+
+
+def _key_str(key) -> str:
+    if isinstance(key, tuple):
+        return f"grad of '{key[1]}'"
+    return f"'{key.name}'"
 
 
 def _apply_mirror(graph, num_forward_heads, mirror):

@@ -83,10 +83,12 @@ def graph_from_json(text: str, source: str = "JSON graph") -> Graph:
 
 
 def _node_attrs(item: dict) -> dict:
-    for key in ("attrs", "attr", "param"):
+    """Old files keep op params in "param" and user attributes in "attr"; new ones use "attrs"."""
+    merged = {}
+    for key in ("attr", "param", "attrs"):
         if isinstance(item.get(key), dict):
-            return {str(k): str(v) for k, v in item[key].items()}
-    return {}
+            merged.update({str(k): str(v) for k, v in item[key].items()})
+    return merged
 
 
 def _check_ops(raw: list, source: str) -> None:

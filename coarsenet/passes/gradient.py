@@ -6,7 +6,8 @@ Walks the forward nodes in reverse and adds one backward node per op node that a
 through. A backward node reads only what the op's backward_needs names (so the memory planner can
 free the rest after forward). When an entry has several readers, its gradient contributions are
 summed without an extra buffer: the first backward writes the gradient, each later one adds into
-the same storage (req = add, expressed as `Node.alias`). NO_GRAD ops stop gradients, aux states
+the same storage (req = add, expressed as `Node.alias`); for an output that is also read inside
+the graph this storage is the head-gradient buffer, which the executor refills every backward. NO_GRAD ops stop gradients, aux states
 never get one, and LOSS ops read no head gradient.
 """
 from __future__ import annotations
@@ -34,7 +35,9 @@ def gradient(graph: Graph, wrt: dict) -> GradientGraph:
     grad_of: dict = {}
     head_grads = []
     for k, head in enumerate(graph.heads):
-        if head not in needs or head in grad_of:
+        # A head that is itself a variable keeps its own gradient buffer; the head gradient of
+        # such an output is not propagated (it would have to be copied, not accumulated).
+        if head not in needs or head in grad_of or head.node.kind == VARIABLE:
             head_grads.append(None)
             continue
         var = Node(VARIABLE, f"{head.node.name}_head_grad{k}", role=HEAD_GRAD, like=head)
@@ -89,9 +92,7 @@ def _add_backward(node: Node, needs: set, wrt: dict, grad_of: dict) -> None:
     for i, e in enumerate(data):
         if e not in needs:
             req.append(REQ_NULL)
-        elif e in seen or (e in grad_of and grad_of[e].node.kind == VARIABLE):
-            # The same entry in two slots of one call, or a gradient held in a head-gradient
-            # buffer (which must not change): write apart, sum after the call.
+        elif e in seen:  # the same entry in two slots of one call: write apart, sum after
             req.append(REQ_WRITE)
             duplicates.append(i)
         elif e in grad_of:
