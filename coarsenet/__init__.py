@@ -19,7 +19,7 @@ from . import ndarray  # noqa: E402
 from . import ndarray as nd  # noqa: E402,F401
 from . import symbol  # noqa: E402
 from . import symbol as sym  # noqa: E402,F401
-from . import io, lr_scheduler, metric, optimizer  # noqa: E402,F401
+from . import callback, io, kvstore, lr_scheduler, metric, optimizer  # noqa: E402,F401
 from .base import CoarsenetError, MXNetError  # noqa: E402,F401
 from .executor import Executor  # noqa: E402,F401
 from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: E402,F401
