@@ -192,8 +192,10 @@ class Executor:
         self._program.run(0, self._sched.num_forward, bool(is_train), self._step_seed)
         return self.outputs
 
-    def backward(self, out_grads=None) -> None:
-        """Runs the backward pass; `out_grads` are the head gradients (default: ones)."""
+    def backward(self, out_grads=None, is_train: bool = True) -> None:
+        """Runs the backward pass; `out_grads` are the head gradients (default: ones).
+        is_train=False differentiates the inference-mode computation (BatchNorm with its
+        moving statistics), as MXNet's Executor.backward."""
         if isinstance(out_grads, (NDArray, np.ndarray)):
             out_grads = [out_grads]
         given = list(out_grads or [])
@@ -211,7 +213,7 @@ class Executor:
                     raise CoarsenetError(f"backward: gradient of output {k} must have shape "
                                          f"{buffer.shape}, found {data.shape}")
                 np.copyto(buffer, data, casting="unsafe")
-        self._program.run(self._sched.num_forward, -1, True, self._step_seed)
+        self._program.run(self._sched.num_forward, -1, bool(is_train), self._step_seed)
 
     # ---------------------------------------------------------------- reuse
     def reshape(self, partial_shaping=False, allow_up_sizing=False, **new_shapes) -> Executor:

@@ -324,7 +324,7 @@ def check_symbolic_matches_imperative(case: OpCase) -> None:
         return
     rng = np.random.default_rng(case.seed + 1)
     heads = [rng.uniform(-1, 1, size=o.shape) for o in expected[: op.num_visible_outputs]]
-    exe.backward([h.copy() for h in heads])
+    exe.backward([h.copy() for h in heads], is_train=case.is_train)
     full_heads = heads + [None] * (len(expected) - len(heads))
     req = [REQ_WRITE if _is_float(x) else REQ_NULL for x in case.inputs]
     imperative = case.backward(full_heads, req)
