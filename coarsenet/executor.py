@@ -77,10 +77,12 @@ class Executor:
         else:
             full, n_heads, grads, head_grads = graph, len(graph.heads), {}, [None] * len(
                 graph.heads)
-        if self._mirror is not None:
-            full = _apply_mirror(full, n_heads, self._mirror)
         shapes = infer_shape(full, known_shapes)
         dtypes = infer_type(full, known_types, default=np.float32)
+        if self._mirror is not None and wrt:
+            full = _apply_mirror(full, n_heads, self._mirror, shapes, dtypes)
+            shapes = infer_shape(full, known_shapes)
+            dtypes = infer_type(full, known_types, default=np.float32)
         self._check_bound(full, shapes, dtypes, arrays)
         sched = schedule(full, n_heads)
         self._seed_keys = _seed_keys(sched)
@@ -293,13 +295,18 @@ def _key_str(key) -> str:
     return f"'{key.name}'"
 
 
-def _apply_mirror(graph, num_forward_heads, mirror):
+def _apply_mirror(graph, num_forward_heads, mirror, shapes, dtypes):
+    """The seam for recomputation. Contract of passes/mirror.py: `mirror(graph,
+    num_forward_heads, option, shapes, dtypes) -> Graph` returns a new graph with the same
+    heads in which backward nodes read recomputed copies of some forward nodes (OP nodes with
+    `recompute_of` set to the original); the executor runs those in the backward range with
+    is_recompute and the original's seed."""
     try:
         from .passes.mirror import mirror as mirror_pass
     except ImportError:
         raise CoarsenetError("mirror= is not available yet: the mirror pass "
                              "(coarsenet/passes/mirror.py) has not landed") from None
-    return mirror_pass(graph, num_forward_heads, mirror)
+    return mirror_pass(graph, num_forward_heads, mirror, shapes, dtypes)
 
 
 def _seed_keys(sched) -> dict:

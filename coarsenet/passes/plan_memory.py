@@ -224,6 +224,8 @@ class _Simulation:
             "inplace_count": len(self.inplace),
             "reused_count": self.reused,
             "storage_count": len(self.size),
+            "recomputed_count": sum(1 for n in self.sched.order if n.kind == OP
+                                    and n.recompute_of is not None),
         }
         return MemoryPlan(offset, offsets, dict(self.nbytes), ext, workspaces, dict(self.inplace),
                           dict(self.shares), dict(self.live), dict(self.storage_of), stats)
