@@ -64,6 +64,9 @@ class Node:
     # OP only: the forward node this one recomputes during backward (mirror pass). It runs with
     # is_recompute set and the same random seed as the original.
     recompute_of: Node | None = None
+    # Versions MXNet wrote with each input entry (aux states are mutated); kept so that a loaded
+    # file is written back unchanged. None: all zero.
+    input_versions: list | None = None
 
     @property
     def is_variable(self) -> bool:

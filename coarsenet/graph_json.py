@@ -24,28 +24,108 @@ MXNET_VERSION = 10901
 
 
 def graph_to_json(graph: Graph) -> str:
+    """The graph in MXNet's JSON, byte for byte as MXNet 1.x (dmlc's JSON writer) lays it out."""
     nodes = graph.nodes
     index = {node: i for i, node in enumerate(nodes)}
-    out_nodes, row_ptr = [], [0]
+    w = _DmlcWriter()
+    w.begin("{", True)
+    w.key("nodes")
+    w.begin("[", True)
+    row_ptr = [0]
     for node in nodes:
         if node.kind not in (VARIABLE, OP):
             raise CoarsenetError(f"cannot save node '{node.name}' ({node.op_label}): only forward "
                                  "graphs are saved")
-        item = {"op": node.op_label, "name": node.name}
+        w.item()
+        w.begin("{", True)
+        w.key_value("op", node.op_label)
+        w.key_value("name", node.name)
         attrs = {**node.params, **node.attrs}
         if attrs:
-            item["attrs"] = attrs
-        item["inputs"] = [[index[e.node], e.index, 0] for e in node.inputs]
-        out_nodes.append(item)
+            w.key("attrs")
+            w.begin("{", len(attrs) > 1)
+            for k in sorted(attrs):
+                w.key_value(k, attrs[k])
+            w.end("}")
+        versions = node.input_versions or [0] * len(node.inputs)
+        w.key("inputs")
+        w.entries([(index[e.node], e.index, v) for e, v in zip(node.inputs, versions)])
+        w.end("}")
         row_ptr.append(row_ptr[-1] + node.num_outputs)
-    doc = {
-        "nodes": out_nodes,
-        "arg_nodes": [i for i, n in enumerate(nodes) if n.kind == VARIABLE],
-        "node_row_ptr": row_ptr,
-        "heads": [[index[e.node], e.index, 0] for e in graph.heads],
-        "attrs": {"mxnet_version": ["int", MXNET_VERSION]},
-    }
-    return json.dumps(doc, indent=2)
+    w.end("]")
+    w.key("arg_nodes")
+    w.ints([i for i, n in enumerate(nodes) if n.kind == VARIABLE])
+    w.key("node_row_ptr")
+    w.ints(row_ptr)
+    w.key("heads")
+    w.entries([(index[e.node], e.index, 0) for e in graph.heads])
+    w.key("attrs")
+    w.begin("{", False)
+    w.key("mxnet_version")
+    w.raw(f'["int", {MXNET_VERSION}]')
+    w.end("}")
+    w.end("}")
+    return w.text()
+
+
+class _DmlcWriter:
+    """dmlc::JSONWriter's layout: ", " then a newline and two spaces per level inside multi-line
+    scopes; maps are multi-line when they hold more than one item, arrays when they hold more
+    than ten (or non-scalar items); entries [node, index, version] are always one line."""
+
+    def __init__(self):
+        self._out: list = []
+        self._multi: list = []
+        self._count: list = []
+
+    def _separator(self) -> None:
+        if not self._multi or self._multi[-1]:
+            self._out.append("\n" + "  " * len(self._multi))
+
+    def begin(self, bracket: str, multi_line: bool) -> None:
+        self._out.append(bracket)
+        self._multi.append(multi_line)
+        self._count.append(0)
+
+    def end(self, bracket: str) -> None:
+        multi, count = self._multi.pop(), self._count.pop()
+        if multi and count:
+            self._separator()
+        self._out.append(bracket)
+
+    def item(self) -> None:
+        if self._count[-1]:
+            self._out.append(", ")
+        self._separator()
+        self._count[-1] += 1
+
+    def key(self, name: str) -> None:
+        self.item()
+        self._out.append(json.dumps(name, ensure_ascii=False) + ": ")
+
+    def key_value(self, name: str, value: str) -> None:
+        self.key(name)
+        self._out.append(json.dumps(value, ensure_ascii=False))
+
+    def raw(self, text: str) -> None:
+        self._out.append(text)
+
+    def ints(self, values: list) -> None:
+        self.begin("[", len(values) > 10)
+        for v in values:
+            self.item()
+            self._out.append(str(v))
+        self.end("]")
+
+    def entries(self, values: list) -> None:
+        self.begin("[", len(values) > 10)
+        for v in values:
+            self.item()
+            self._out.append("[" + ", ".join(str(x) for x in v) + "]")
+        self.end("]")
+
+    def text(self) -> str:
+        return "".join(self._out)
 
 
 def save_text_atomic(path, text: str) -> None:
@@ -175,4 +255,6 @@ def _make_node(item: dict, i: int, nodes: list, source: str) -> Node:
         names = ", ".join(list(op.input_names) + list(op.aux_names))
         raise CoarsenetError(f"{source}: {where} ({op.name}) has {len(inputs)} inputs, expected "
                              f"{expected} ({names})")
-    return Node(OP, name, op=op, inputs=inputs, params=params, attrs={**hidden, **extra})
+    versions = [ref[2] if len(ref) > 2 else 0 for ref in item.get("inputs", [])]
+    return Node(OP, name, op=op, inputs=inputs, params=params, attrs={**hidden, **extra},
+                input_versions=versions if any(versions) else None)

@@ -352,12 +352,14 @@ def _invoke(op_name: str, inputs: list, params: dict, name=None, attr=None,
             raise CoarsenetError(f"{op_name} '{name}': unknown input '{key}'; inputs: "
                                  f"{', '.join(slots)}")
         entries[slots.index(key)] = value._single(f"input '{key}' of {op_name} '{name}'")
+    attrs = {k: attr_str(v) for k, v in (attr or {}).items()}
+    params = {k: attr_str(v) for k, v in params.items()}
     for i, e in enumerate(entries):
         if e is None:
-            entries[i] = Entry(Node(VARIABLE, f"{name}_{slots[i]}"), 0)
-    attrs = {k: attr_str(v) for k, v in (attr or {}).items()}
-    node = Node(OP, name, op=op, inputs=entries,
-                params={k: attr_str(v) for k, v in params.items()}, attrs=attrs)
+            # As MXNet, a variable made for a missing input carries the op's attributes (so a
+            # layer's __lr_mult__ reaches its weight and bias).
+            entries[i] = Entry(Node(VARIABLE, f"{name}_{slots[i]}", attrs={**params, **attrs}), 0)
+    node = Node(OP, name, op=op, inputs=entries, params=params, attrs=attrs)
     return Symbol([Entry(node, j) for j in range(op.num_visible_outputs)])
 
 
