@@ -257,6 +257,11 @@ class Executor:
 
     # ---------------------------------------------------------------- reports
     def memory_stats(self) -> dict:
+        """naive_bytes: every activation, activation gradient and workspace in its own buffer;
+        planned_bytes: the arena actually allocated for all of them; param_bytes: argument and
+        aux-state arrays (inputs included); grad_bytes: bound gradient arrays; workspace_bytes:
+        all op workspaces summed; inplace_count / reused_count: entries written over an input /
+        placed in a freed buffer; recomputed_count: nodes a mirror pass re-runs; num_calls."""
         stats = dict(self._plan.stats)
         stats["param_bytes"] = sum(a._data.nbytes for a in self.arg_arrays + self.aux_arrays)
         stats["grad_bytes"] = sum(g._data.nbytes for g in self.grad_dict.values())

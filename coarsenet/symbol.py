@@ -214,7 +214,12 @@ class Symbol:
         save_text_atomic(fname, self.tojson())
 
     # ---------------------------------------------------------------- binding
-    def simple_bind(self, ctx=None, grad_req="write", type_dict=None, mirror=None, **shapes):
+    def simple_bind(self, ctx=None, grad_req="write", type_dict=None, mirror=None,
+                    stype_dict=None, group2ctx=None, shared_arg_names=None, shared_exec=None,
+                    shared_buffer=None, **shapes):
+        """Infers shapes and dtypes from the given input shapes, allocates arguments, gradients
+        (grad_req 'write' / 'add' / 'null', or per name) and aux states, and binds. The MXNet
+        device and sharing arguments are accepted and ignored (one host device, one arena)."""
         from .executor import simple_bind
 
         return simple_bind(self, grad_req=grad_req, type_dict=type_dict, mirror=mirror,
@@ -222,6 +227,8 @@ class Symbol:
 
     def bind(self, ctx=None, args=None, args_grad=None, grad_req="write", aux_states=None,
              mirror=None, **kwargs):
+        """Binds to the given arrays (list in list_arguments order, or dict); they are used in
+        place, not copied. Arguments without a gradient array get grad_req 'null'."""
         from .executor import bind
 
         return bind(self, args, args_grad, grad_req, aux_states, mirror=mirror)
