@@ -64,9 +64,10 @@ class Node:
     # OP only: the forward node this one recomputes during backward (mirror pass). It runs with
     # is_recompute set and the same random seed as the original.
     recompute_of: Node | None = None
-    # Versions MXNet wrote with each input entry (aux states are mutated); kept so that a loaded
-    # file is written back unchanged. None: all zero.
-    input_versions: list | None = None
+    # What the file this node was loaded from recorded beyond the graph itself, written back
+    # unchanged: "versions" of its input entries (MXNet bumps those of mutated aux states) and
+    # "num_outputs" (MXNet's MKLDNN max-pooling recorded a second, workspace output).
+    source: dict | None = None
 
     @property
     def is_variable(self) -> bool:

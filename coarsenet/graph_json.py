@@ -47,11 +47,12 @@ def graph_to_json(graph: Graph) -> str:
             for k in sorted(attrs):
                 w.key_value(k, attrs[k])
             w.end("}")
-        versions = node.input_versions or [0] * len(node.inputs)
+        source = node.source or {}
+        versions = source.get("versions") or [0] * len(node.inputs)
         w.key("inputs")
         w.entries([(index[e.node], e.index, v) for e, v in zip(node.inputs, versions)])
         w.end("}")
-        row_ptr.append(row_ptr[-1] + node.num_outputs)
+        row_ptr.append(row_ptr[-1] + source.get("num_outputs", node.num_outputs))
     w.end("]")
     w.key("arg_nodes")
     w.ints([i for i, n in enumerate(nodes) if n.kind == VARIABLE])
@@ -155,9 +156,10 @@ def graph_from_json(text: str, source: str = "JSON graph") -> Graph:
     raw = doc["nodes"]
     _check_ops(raw, source)
     order = _topological(raw, source)
+    row_counts = _row_counts(doc, len(raw))
     nodes: list = [None] * len(raw)
     for i in order:
-        nodes[i] = _make_node(raw[i], i, nodes, source)
+        nodes[i] = _make_node(raw[i], i, nodes, source, row_counts)
     heads = [_entry(h, nodes, len(raw), source, "heads") for h in doc["heads"]]
     return Graph(heads)
 
@@ -233,7 +235,26 @@ def _entry(ref, nodes: list, n: int, source: str, where: str) -> Entry:
     return Entry(node, ref[1])
 
 
-def _make_node(item: dict, i: int, nodes: list, source: str) -> Node:
+def _source_facts(item: dict, recorded_outputs, op) -> dict | None:
+    facts = {}
+    versions = [ref[2] if len(ref) > 2 else 0 for ref in item.get("inputs", [])]
+    if any(versions):
+        facts["versions"] = versions
+    if recorded_outputs is not None and recorded_outputs != len(op.output_names):
+        facts["num_outputs"] = recorded_outputs
+    return facts or None
+
+
+def _row_counts(doc: dict, n: int) -> dict:
+    """Node index -> output count recorded in node_row_ptr (absent or malformed: none)."""
+    ptr = doc.get("node_row_ptr")
+    if not isinstance(ptr, list) or len(ptr) != n + 1 or \
+            not all(isinstance(v, int) for v in ptr):
+        return {}
+    return {i: ptr[i + 1] - ptr[i] for i in range(n)}
+
+
+def _make_node(item: dict, i: int, nodes: list, source: str, row_counts: dict) -> Node:
     name = item["name"]
     attrs = _node_attrs(item)
     hidden = {k: v for k, v in attrs.items() if k.startswith("__") and k.endswith("__")}
@@ -255,6 +276,5 @@ def _make_node(item: dict, i: int, nodes: list, source: str) -> Node:
         names = ", ".join(list(op.input_names) + list(op.aux_names))
         raise CoarsenetError(f"{source}: {where} ({op.name}) has {len(inputs)} inputs, expected "
                              f"{expected} ({names})")
-    versions = [ref[2] if len(ref) > 2 else 0 for ref in item.get("inputs", [])]
     return Node(OP, name, op=op, inputs=inputs, params=params, attrs={**hidden, **extra},
-                input_versions=versions if any(versions) else None)
+                source=_source_facts(item, row_counts.get(i), op))
