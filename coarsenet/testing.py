@@ -314,14 +314,18 @@ def check_symbolic_matches_imperative(case: OpCase) -> None:
                          case.is_train, case.seed)
     if random_op:
         return  # different seeds draw different numbers; the op's own tests cover it
+    # Both paths compute in float64 unless the op outputs a narrower type (Cast): then head
+    # gradients are rounded to it on the symbolic path.
+    narrow = any(o.dtype != np.float64 for o in expected[: op.num_visible_outputs])
+    rtol, atol = (1e-5, 1e-6) if narrow else (1e-10, 1e-12)
     for j in range(op.num_visible_outputs):
-        assert_close(exe.outputs[j].asnumpy(), expected[j], 1e-10, 1e-12,
+        assert_close(exe.outputs[j].asnumpy(), expected[j], rtol, atol,
                      f"{op.name} symbolic vs imperative output {j}")
     for name, value in zip(names[n_in:], aux_imperative):
-        assert_close(exe.aux_dict[name].asnumpy(), value, 1e-10, 1e-12,
+        assert_close(exe.aux_dict[name].asnumpy(), value, rtol, atol,
                      f"{op.name} symbolic vs imperative aux state '{name}'")
-    if not differentiable:
-        return
+    if not differentiable or not all(_is_float(o) for o in expected[: op.num_visible_outputs]):
+        return  # integer outputs (Cast to int) carry no meaningful head gradient
     rng = np.random.default_rng(case.seed + 1)
     heads = [rng.uniform(-1, 1, size=o.shape) for o in expected[: op.num_visible_outputs]]
     exe.backward([h.copy() for h in heads], is_train=case.is_train)
@@ -330,7 +334,7 @@ def check_symbolic_matches_imperative(case: OpCase) -> None:
     imperative = case.backward(full_heads, req)
     for i, name in enumerate(names[:n_in]):
         if imperative[i] is not None:
-            assert_close(exe.grad_dict[name].asnumpy(), imperative[i], 1e-9, 1e-12,
+            assert_close(exe.grad_dict[name].asnumpy(), imperative[i], max(rtol, 1e-9), atol,
                          f"{op.name} symbolic vs imperative gradient of '{name}'")
 
 
