@@ -43,7 +43,7 @@ def alternate(fns: dict, repeat: int, warmup: int = 2) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def bench_resnet(batch: int, repeat: int) -> None:
+def bench_resnet(batch: int, repeat: int, profile: bool = False) -> None:
     import torch
     import torch.nn.functional as F
 
@@ -79,6 +79,8 @@ def bench_resnet(batch: int, repeat: int) -> None:
         with torch.no_grad():
             model(xt)
 
+    if profile:
+        print_profile(exe, model, xt, yt)
     t = alternate({"cn_train": cn_train, "torch_train": torch_train}, repeat)
     i = alternate({"cn_infer": cn_infer, "torch_infer": torch_infer}, repeat)
     print(f"ResNet-18 CIFAR batch {batch}, 2 threads, median of {repeat}")
@@ -88,6 +90,28 @@ def bench_resnet(batch: int, repeat: int) -> None:
           f"{i['torch_infer'] * 1e3:8.1f} ms   ratio {i['cn_infer'] / i['torch_infer']:.2f}")
     print(f"  images/s train: coarsenet {batch / t['cn_train']:.0f}   PyTorch "
           f"{batch / t['torch_train']:.0f}")
+
+
+def print_profile(exe, model, xt, yt, rounds: int = 3) -> None:
+    """Seconds per op type (forward and backward), coarsenet next to PyTorch's profiler."""
+    import torch
+    import torch.nn.functional as F
+
+    totals: dict = {}
+    for _ in range(rounds):
+        for label, _, seconds in exe.profile(is_train=True):
+            totals[label] = totals.get(label, 0.0) + seconds / rounds
+    print("coarsenet time per op type (training step, ms):")
+    for label, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"  {label:34s} {seconds * 1e3:8.1f}")
+    with torch.profiler.profile() as prof:
+        for _ in range(rounds):
+            model.zero_grad(set_to_none=False)
+            F.cross_entropy(model(xt), yt).backward()
+    print("PyTorch time per op (training step, ms, self CPU):")
+    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]
+    for e in events:
+        print(f"  {e.key:34s} {e.self_cpu_time_total / 1e3 / rounds:8.1f}")
 
 
 def _tiny_chain(n: int):
@@ -146,6 +170,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-resnet", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="time per op type, both sides")
     args = parser.parse_args()
     bench_dispatch()
     if not args.skip_resnet:
@@ -154,7 +179,7 @@ def main() -> None:
         if missing:
             print(f"ResNet-18 skipped: ops not registered yet: {', '.join(missing)}")
             return
-        bench_resnet(args.batch, args.repeat)
+        bench_resnet(args.batch, args.repeat, args.profile)
 
 
 if __name__ == "__main__":

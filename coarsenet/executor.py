@@ -217,6 +217,21 @@ class Executor:
                 np.copyto(buffer, data, casting="unsafe")
         self._program.run(self._sched.num_forward, -1, bool(is_train), self._step_seed)
 
+    def profile(self, is_train: bool = True, backward: bool = True) -> list:
+        """Runs forward (and backward) one call at a time; returns [(op label, node name,
+        seconds)] in execution order. For finding slow ops; normal runs use one C++ loop."""
+        import time
+
+        seed = self._step_seed = _random.next_seed()
+        end = len(self._program) if backward else self._sched.num_forward
+        timings = []
+        for k in range(end):
+            node = self._sched.order[k]
+            t0 = time.perf_counter()
+            self._program.run(k, k + 1, bool(is_train) or k >= self._sched.num_forward, seed)
+            timings.append((node.op_label, node.name, time.perf_counter() - t0))
+        return timings
+
     # ---------------------------------------------------------------- reuse
     def reshape(self, partial_shaping=False, allow_up_sizing=False, **new_shapes) -> Executor:
         """A new executor for new input shapes; arrays whose shape is unchanged (parameters) are
