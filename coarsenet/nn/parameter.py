@@ -287,7 +287,8 @@ def _assign(params: dict, loaded: dict, filename: str, allow_missing: bool,
     for name, value in loaded.items():
         if name in params:
             p = params[name]
-            if p._shape is not None and p._data is not None and p.shape != value.shape:
+            if p._shape is not None and not (len(p._shape) == value.ndim and all(
+                    d in (0, v) for d, v in zip(p._shape, value.shape))):
                 raise CoarsenetError(f"{filename}: parameter '{name}' has shape {value.shape} "
                                      f"in the file, the model expects {p.shape}")
             p.set_data(value)
