@@ -191,6 +191,13 @@ class HybridBlock(Block):
             p._finish_deferred_init()
         return out
 
+    def export(self, path: str, epoch: int = 0) -> None:
+        """Writes path-symbol.json and path-%04d.params (arg:/aux: names), loadable by
+        cn.sym.load / cn.nd.load, after hybridize() and one forward pass."""
+        if self._hybrid is None:
+            raise CoarsenetError(f"export: call {self.name}.hybridize() and run it once first")
+        self._hybrid.export(path, epoch)
+
     def _trace_symbol(self, x, *args):
         from .. import symbol as sym
 
