@@ -7,6 +7,8 @@ get ones, everything else (weights) gets the initializer's own distribution.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from . import random as _random
@@ -40,9 +42,21 @@ class Initializer:
         cls.registry[klass.__name__.lower()] = klass
         return klass
 
+    def dumps(self) -> str:
+        """The JSON MXNet stores in a variable's __init__ attribute: '["xavier", {...}]'."""
+        return json.dumps([type(self).__name__.lower(), self._kwargs])
+
     def __call__(self, desc, arr) -> None:
         data = arr.asnumpy() if hasattr(arr, "asnumpy") else arr
         name = str(desc)
+        own = getattr(desc, "attrs", {}).get("__init__")
+        if own:  # a per-variable initializer (Variable(init=...)) wins
+            init = _from_json(own)
+            if isinstance(init, (Zero, One, Constant)):
+                init(name, data)
+            else:
+                init._init_weight(name, data)
+            return
         if name.endswith(_ZERO_SUFFIXES):
             data[...] = 0
         elif name.endswith(_ONE_SUFFIXES):
@@ -133,6 +147,15 @@ class Xavier(Initializer):
             data[...] = _rng().uniform(-scale, scale, data.shape)
         else:
             data[...] = _rng().normal(0.0, scale, data.shape)
+
+
+def _from_json(text: str) -> Initializer:
+    try:
+        name, kwargs = json.loads(text)
+        return Initializer.registry[name.lower()](**kwargs)
+    except (ValueError, KeyError, TypeError):
+        raise CoarsenetError(f"cannot parse initializer attribute {text!r}; expected "
+                             "'[\"name\", {kwargs}]' with a known initializer name") from None
 
 
 def create(init) -> Initializer:
