@@ -6,14 +6,8 @@ written here load in MXNet 1.x and the other way round.
 """
 from __future__ import annotations
 
-from collections import namedtuple
-
 from . import ndarray as nd
 from .base import CoarsenetError
-
-# What MXNet passes to batch-end callbacks.
-BatchEndParam = namedtuple("BatchEndParam", ["epoch", "nbatch", "eval_metric", "locals"])
-
 
 def _params_path(prefix: str, epoch: int) -> str:
     return f"{prefix}-{int(epoch):04d}.params"
