@@ -1,12 +1,13 @@
 """Inference time of the MXNet fixture models: coarsenet against real MXNet 1.9.1.
 
     python benchmarks/bench_mxnet.py [--mxnet-python /tmp/mxvenv/bin/python] [--threads 2]
-                                     [--batches 1,16] [--repeat 20]
+                                     [--batches 1,16] [--repeat 20] [--rounds 3]
 
 Each framework runs in its own process (they both load OpenMP and BLAS) with the same thread
 count, on the same checkpoints (tests/fixtures/mxnet, written by MXNet), bound once per batch
-size and timed over `repeat` forward passes after warm-up; the median is reported. MXNet is
-optional: without it only coarsenet's times are printed. Prints figures, asserts nothing.
+size and timed over `repeat` forward passes after warm-up, in `rounds` alternating rounds; the
+median and the best time are reported. MXNet is optional: without it only coarsenet's times are
+printed. Prints figures, asserts nothing.
 """
 from __future__ import annotations
 
@@ -24,15 +25,15 @@ FIXTURES = os.path.join(REPO, "tests", "fixtures", "mxnet")
 MODELS = ["lenet", "mobilenet0.25", "squeezenet1.1", "resnet18_v1"]
 
 
-def _time(run, repeat: int) -> float:
+def _time(run, repeat: int) -> list:
     for _ in range(3):
         run()
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
 
 
 def worker_coarsenet(batches, repeat, threads) -> dict:
@@ -91,6 +92,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batches", default="1,16")
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--worker", choices=["coarsenet", "mxnet"])
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
@@ -98,18 +100,30 @@ def main() -> None:
         fn = worker_coarsenet if args.worker == "coarsenet" else worker_mxnet
         print(json.dumps(fn(batches, args.repeat, args.threads)))
         return
-    ours = _spawn(sys.executable, "coarsenet", args)
-    theirs = _spawn(args.mxnet_python, "mxnet", args) if os.path.exists(args.mxnet_python) \
-        else None
-    if ours is None:
+    # Alternate the two processes for several rounds so that load from other programs on the
+    # machine hits both alike; report the median and the best time over all rounds.
+    have_mxnet = os.path.exists(args.mxnet_python)
+    ours, theirs = {}, {}
+    for _ in range(args.rounds):
+        for name, python, acc in [("coarsenet", sys.executable, ours),
+                                  ("mxnet", args.mxnet_python, theirs)][: 1 + have_mxnet]:
+            result = _spawn(python, name, args)
+            for key, times in (result or {}).items():
+                acc.setdefault(key, []).extend(times)
+    if not ours:
         return
-    print(f"inference, median of {args.repeat} runs, {args.threads} threads (ms)")
-    print(f"{'model/batch':24s} {'coarsenet':>10s} {'mxnet 1.9.1':>12s} {'ratio':>7s}")
-    for key, ms in ours.items():
-        ref = theirs.get(key) if theirs else None
-        ratio = f"{ms / ref:7.2f}" if ref else "    n/a"
-        ref_s = f"{ref:12.2f}" if ref else f"{'n/a':>12s}"
-        print(f"{key:24s} {ms:10.2f} {ref_s} {ratio}")
+    print(f"inference time (ms) over {args.rounds} rounds x {args.repeat} runs, "
+          f"{args.threads} threads: median / best")
+    print(f"{'model/batch':20s} {'coarsenet':>17s} {'mxnet 1.9.1':>17s} {'ratio (median)':>15s}")
+    for key, times in ours.items():
+        med, best = statistics.median(times), min(times)
+        ref = theirs.get(key)
+        if ref:
+            ref_med, ref_best = statistics.median(ref), min(ref)
+            print(f"{key:20s} {med:8.2f} / {best:6.2f} {ref_med:8.2f} / {ref_best:6.2f} "
+                  f"{med / ref_med:15.2f}")
+        else:
+            print(f"{key:20s} {med:8.2f} / {best:6.2f} {'n/a':>17s}")
     print("ratio = coarsenet time / MXNet time (below 1: coarsenet is faster)")
 
 
