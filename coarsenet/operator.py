@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from . import ndarray as _ndarray
 from . import ops as _ops
 from .base import CODE_TO_DTYPE, CoarsenetError, dtype_code
 from .ndarray import NDArray
@@ -105,9 +106,10 @@ def register(reg_name: str):
             raise CoarsenetError(f"operator.register('{reg_name}'): expected a CustomOpProp "
                                  f"subclass, found {prop_cls!r}")
         _registry[reg_name] = prop_cls
-        # Parsed Custom instances of the old class are cached; drop them.
-        for key in [k for k in _ops._instance_cache if k[0] == "Custom"]:
-            del _ops._instance_cache[key]
+        # Parsed Custom instances of the old class are cached (keys start with the op name).
+        for cache in (_ops._instance_cache, getattr(_ndarray, "_fast_calls", {})):
+            for key in [k for k in cache if k[0] == "Custom"]:
+                del cache[key]
         return prop_cls
 
     return do_register

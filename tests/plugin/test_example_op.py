@@ -11,16 +11,6 @@ import coarsenet as cn
 from coarsenet import cpp_extension
 from coarsenet.testing import check_op
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXAMPLE = os.path.join(ROOT, "examples", "custom_op")
-SOURCES = [os.path.join(EXAMPLE, "src", f) for f in ("scaled_tanh.cc", "squared_distance.cc")]
-
-
-@pytest.fixture(scope="module")
-def example_ops(tmp_path_factory):
-    build_dir = str(tmp_path_factory.mktemp("extensions"))
-    return cpp_extension.load("example_ops", SOURCES, build_directory=build_dir)
-
 
 def test_loaded_ops_are_registered_everywhere(example_ops):
     assert sorted(example_ops) == ["ScaledTanh", "SquaredDistance"]
@@ -57,16 +47,16 @@ def test_squared_distance_gradient(example_ops):
                             "(N, D)", "(2, 3, 4)")
 
 
-def test_cached_load_does_not_recompile(example_ops, tmp_path_factory):
-    build_dir = str(tmp_path_factory.getbasetemp() / "extensions0")
-    first = cpp_extension.build("example_ops", SOURCES, build_directory=build_dir)
+def test_cached_load_does_not_recompile(example_ops, example_sources, example_build_dir):
+    kw = dict(build_directory=example_build_dir)
+    first = cpp_extension.build("example_ops", example_sources, **kw)
     mtime = os.stat(first).st_mtime_ns
-    assert cpp_extension.build("example_ops", SOURCES, build_directory=build_dir) == first
+    assert cpp_extension.build("example_ops", example_sources, **kw) == first
     assert os.stat(first).st_mtime_ns == mtime
-    assert cpp_extension.load("example_ops", SOURCES, build_directory=build_dir) == example_ops
+    assert cpp_extension.load("example_ops", example_sources, **kw) == example_ops
 
 
-def test_cmake_project(example_ops, tmp_path):
+def test_cmake_project(example_ops, example_dir, tmp_path):
     """find_package(coarsenet CONFIG) + coarsenet::sdk, then the example package's own tests
     (gradient checks) in a fresh process, where these op names are still free."""
     cmake = shutil.which("cmake")
@@ -75,16 +65,16 @@ def test_cmake_project(example_ops, tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     build = tmp_path / "build"
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-    subprocess.run([cmake, "-S", EXAMPLE, "-B", str(build), *generator,
+    subprocess.run([cmake, "-S", example_dir, "-B", str(build), *generator,
                     "-DCMAKE_BUILD_TYPE=Release", f"-DPython_EXECUTABLE={sys.executable}"],
                    check=True, capture_output=True, env=env, cwd=tmp_path)
     subprocess.run([cmake, "--build", str(build)], check=True, capture_output=True)
     package = tmp_path / "site" / "coarsenet_custom_op"
-    shutil.copytree(os.path.join(EXAMPLE, "coarsenet_custom_op"), package)
+    shutil.copytree(os.path.join(example_dir, "coarsenet_custom_op"), package)
     shutil.copy(build / "libcustom_ops.so", package)
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "site"), env["PYTHONPATH"]])
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         os.path.join(EXAMPLE, "tests")], capture_output=True, text=True, env=env, cwd=tmp_path)
+         os.path.join(example_dir, "tests")], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
