@@ -64,6 +64,19 @@ def _compiler_identity(cxx: list[str]) -> str:
     return _compiler_ids[key]
 
 
+def _cpu_identity() -> str:
+    """The CPU model and feature flags that -march=native compiles for."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [ln for ln in f.read().splitlines()
+                     if ln.startswith(("model name", "flags", "Features", "CPU part"))]
+        return "\n".join(sorted(set(lines)))
+    except OSError:
+        import platform
+
+        return platform.machine() + " " + platform.processor()
+
+
 def _sdk_headers() -> list[str]:
     from . import get_include
 
@@ -87,6 +100,8 @@ def _build_key(name: str, sources: list[str], cflags: list[str], ldflags: list[s
     add("ldflags", "\0".join(ldflags).encode())
     add("compiler", " ".join(cxx).encode() + b"\n" + _compiler_identity(cxx).encode())
     add("abi", f"{_core.ABI_VERSION_MAJOR}.{_core.ABI_VERSION_MINOR}".encode())
+    if any(f.startswith(("-march=native", "-mcpu=native", "-mtune=native")) for f in cflags):
+        add("cpu", _cpu_identity().encode())  # a shared cache must not hand out foreign code
     for header in _sdk_headers():
         with open(header, "rb") as f:
             add("sdk " + os.path.basename(header), f.read())
