@@ -340,3 +340,50 @@ def test_block_grad_gives_zero():
 
 def test_attach_grad_bad_request():
     expect_error(lambda: arr((2,)).attach_grad("sometimes"), "grad_req")
+
+
+@needs("Activation")
+def test_unneeded_intermediates_are_freed():
+    import gc
+    import weakref
+
+    x, w = arr((2, 3)), arr((4, 3))
+    w.attach_grad()
+    with autograd.record():
+        h = fc(x, w)  # FullyConnected's backward does not read its output
+        y = cn.nd.Activation(h, act_type="relu")  # relu's backward reads only its output
+    ref = weakref.ref(h._data)
+    del h
+    gc.collect()
+    assert ref() is None, "an intermediate no backward needs is still alive"
+    y.backward()
+    assert w.grad.asnumpy().any()
+
+
+def test_custom_python_op_is_differentiated():
+    operator = pytest.importorskip("coarsenet.operator")
+
+    @operator.register("autograd_test_sqr")
+    class SqrProp(operator.CustomOpProp):
+        def list_arguments(self):
+            return ["data"]
+
+        def infer_shape(self, in_shape):
+            return in_shape, [in_shape[0]], []
+
+        def create_operator(self, ctx, shapes, dtypes):
+            return Sqr()
+
+    class Sqr(operator.CustomOp):
+        def forward(self, is_train, req, in_data, out_data, aux):
+            self.assign(out_data[0], req[0], in_data[0].asnumpy() ** 2)
+
+        def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+            self.assign(in_grad[0], req[0], 2 * in_data[0].asnumpy() * out_grad[0].asnumpy())
+
+    x = arr((3,), 1)
+    x.attach_grad()
+    with autograd.record():
+        y = cn.nd.Custom(x, op_type="autograd_test_sqr")
+    y.backward()
+    assert_close(x.grad.asnumpy(), 2 * x.asnumpy(), 1e-12, 1e-12, "custom op gradient")
