@@ -387,3 +387,31 @@ def test_custom_python_op_is_differentiated():
         y = cn.nd.Custom(x, op_type="autograd_test_sqr")
     y.backward()
     assert_close(x.grad.asnumpy(), 2 * x.asnumpy(), 1e-12, 1e-12, "custom op gradient")
+
+
+@pytest.mark.parametrize("op_name,shapes,params", CASES, ids=[c[0] for c in CASES])
+def test_op_matches_executor(op_name, shapes, params):
+    """The tape's gradients equal the bound executor's for the same one-op graph."""
+    sym = pytest.importorskip("coarsenet.symbol")
+    if op_name not in OPS:
+        pytest.skip(f"{op_name} not built")
+    rng = np.random.default_rng(0)
+    xs = [rng.uniform(-1, 1, s) for s in shapes]
+    names = [f"x{i}" for i in range(len(xs))]
+    out = getattr(sym, op_name)(*[sym.var(n) for n in names], **params)
+    exe = out.bind(args={n: cn.nd.array(x, dtype=np.float64) for n, x in zip(names, xs)},
+                   args_grad={n: cn.nd.zeros(x.shape, dtype=np.float64)
+                              for n, x in zip(names, xs)})
+    outs = exe.forward(is_train=True)
+    heads = [rng.uniform(-1, 1, o.shape) for o in outs]
+    exe.backward([cn.nd.array(h, dtype=np.float64) for h in heads])
+    inputs = [cn.nd.array(x, dtype=np.float64) for x in xs]
+    for x in inputs:
+        x.attach_grad()
+    with autograd.record():
+        res = getattr(cn.nd, op_name)(*inputs, **params)
+    res = res if isinstance(res, list) else [res]
+    autograd.backward(res, [cn.nd.array(h, dtype=np.float64) for h in heads])
+    for n, x in zip(names, inputs):
+        assert_close(x.grad.asnumpy(), exe.grad_dict[n].asnumpy(), 1e-12, 1e-12,
+                     f"{op_name} tape vs executor gradient of {n}")
