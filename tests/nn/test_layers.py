@@ -190,3 +190,6 @@ def test_errors_name_the_problem():
 
 def test_gluon_alias():
     assert cn.gluon.nn.Dense is nn.Dense and cn.gluon.Trainer is nn.Trainer
+    from coarsenet.gluon.nn import Dense
+
+    assert Dense is nn.Dense
