@@ -40,7 +40,9 @@ void Copy(const NoParam&, const cn::ForwardArgs& a) {
 
 #if defined(MODE_HEALTHY)  // a good library whose op name the next modes collide with
 CN_REGISTER_OP(PluginDupA, NoParam).forward(Copy);
-CN_REGISTER_OP(PluginWorkspaceCopy, NoParam).forward(CopyViaWorkspace).workspace(CopyWorkspaceBytes);
+CN_REGISTER_OP(PluginWorkspaceCopy, NoParam)
+    .forward(CopyViaWorkspace)
+    .workspace(CopyWorkspaceBytes);
 CN_PLUGIN_MAIN()
 
 #elif defined(MODE_DUP_PLUGIN)  // a fresh name first, then one the healthy library owns

@@ -75,6 +75,7 @@ def test_cmake_project(example_ops, example_dir, tmp_path):
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "site"), env["PYTHONPATH"]])
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         os.path.join(example_dir, "tests")], capture_output=True, text=True, env=env, cwd=tmp_path)
+         os.path.join(example_dir, "tests")], capture_output=True, text=True, env=env, cwd=tmp_path,
+        check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
