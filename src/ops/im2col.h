@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <cstdlib>
 
 #include "coarsenet/op.h"
 #include "ops/winograd.h"
@@ -30,8 +29,7 @@ namespace cn::conv {
 constexpr int64_t kMaxSlots = 4;
 // Elements of one column tile: about 256 KB of floats, so a tile, the weight and the output tile
 // stay in a core's L2 while the GEMM runs.
-inline int64_t TileElemsTmp() { static int64_t v = getenv("CN_TILE") ? atoll(getenv("CN_TILE")) : 64 * 1024; return v; }
-#define kTileElems TileElemsTmp()
+constexpr int64_t kTileElems = 64 * 1024;
 
 struct Geom {
   int64_t n, c, h, w;    // image side
@@ -55,16 +53,19 @@ struct Geom {
   bool winograd() const {
     return kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 &&
            ph <= 2 && pw <= 2 && oh == h + 2 * ph - 2 && ow == w + 2 * pw - 2 && c >= 16 &&
-           f >= 16 && !getenv("CN_NOWINO");
+           f >= 16;
   }
   // Scratch elements (sized as double so either dtype fits): column tiles for Forward/DataGrad
   // (one per slot) or Winograd's filter transform and one block per slot; WeightGrad needs one
   // tile of every column row, sliced across threads.
   int64_t WorkspaceElems(bool backward) const {
-    int64_t per_slot = direct() ? 0 : slots() * kg() * tile();
-    if (winograd())
-      per_slot = winograd::FilterElems(c, f) + slots() * winograd::SlotElems(c, f, std::max(w, ow));
-    int64_t all_rows = direct() ? 0 : groups * kg() * tile();
+    if (winograd()) {
+      int64_t max_w = std::max(w, ow);
+      int64_t fwd = winograd::FilterElems(c, f) + slots() * winograd::SlotElems(c, f, max_w);
+      return backward ? std::max(fwd, winograd::WeightGradElems(c, f, max_w)) : fwd;
+    }
+    if (direct()) return 0;
+    int64_t per_slot = slots() * kg() * tile(), all_rows = groups * kg() * tile();
     return backward ? std::max(per_slot, all_rows) : per_slot;
   }
 };
@@ -236,6 +237,10 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
                 DType* ws) {
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
+  if (g.winograd()) {
+    winograd::WeightGrad(x, dy, g.n, g.c, g.h, g.w, g.f, g.ph, g.pw, dw, req, ws);
+    return;
+  }
   ParallelFor(g.groups * kg, 16, [&](int64_t q0, int64_t q1) {
     for (int64_t grp = q0 / kg; grp * kg < q1; ++grp) {
       const int64_t r0 = std::max(q0, grp * kg) - grp * kg, r1 = std::min(q1, (grp + 1) * kg) - grp * kg;

@@ -32,6 +32,13 @@ inline int64_t SlotElems(int64_t c, int64_t f, int64_t max_w) {
 }
 inline int64_t FilterElems(int64_t c, int64_t f) { return 16 * c * f; }
 
+// Weight-gradient scratch: dU, V of every channel and one Z per channel slot.
+constexpr int64_t kMaxSlots = 4;
+inline int64_t WeightGradElems(int64_t c, int64_t f, int64_t max_w) {
+  int64_t block = SlotElems(c, f, max_w) / (16 * (c + f));
+  return FilterElems(c, f) + 16 * block * (c + std::min(c, kMaxSlots) * f);
+}
+
 // U[xi][o][i] = (G g G^T)[xi] for g = w[o][i] (forward) or, when `flip`, for the data
 // gradient: g = w[i][o] rotated by 180 degrees, with o, i now running over C, F.
 template <typename DType>
@@ -60,6 +67,72 @@ void TransformFilters(const DType* w, int64_t f, int64_t c, bool flip, DType* u)
     }
 }
 
+// One row of tiles of V = B^T d B for one channel image xc (h, w): the 4 input rows starting at
+// y0 (zero-padded, column j of a row is image column j - pw) to the 16 tile streams
+// out + xi * stride. `scratch` holds 8 * row_len values, row_len = 2 tw + 2.
+template <typename DType>
+void InputRow(const DType* xc, int64_t h, int64_t w, int64_t y0, int64_t pw, int64_t tw,
+              DType* scratch, DType* out, int64_t stride) {
+  const int64_t row_len = 2 * tw + 2;
+  DType* d = scratch;                // 4 padded input rows
+  DType* comb = scratch + 4 * row_len;  // B^T applied down the rows
+  for (int a = 0; a < 4; ++a) {
+    DType* dst = d + a * row_len;
+    std::fill(dst, dst + row_len, DType(0));
+    if (y0 + a < 0 || y0 + a >= h) continue;
+    const DType* src = xc + (y0 + a) * w - pw;
+    for (int64_t j = std::max<int64_t>(0, pw); j < std::min(row_len, w + pw); ++j) dst[j] = src[j];
+  }
+  const DType *d0 = d, *d1 = d0 + row_len, *d2 = d1 + row_len, *d3 = d2 + row_len;
+  DType *c0 = comb, *c1 = c0 + row_len, *c2 = c1 + row_len, *c3 = c2 + row_len;
+  for (int64_t j = 0; j < row_len; ++j) {
+    c0[j] = d0[j] - d2[j];
+    c1[j] = d1[j] + d2[j];
+    c2[j] = d2[j] - d1[j];
+    c3[j] = d1[j] - d3[j];
+  }
+  for (int a = 0; a < 4; ++a) {
+    const DType* q = comb + a * row_len;
+    DType* o0 = out + (a * 4) * stride;
+    DType *o1 = o0 + stride, *o2 = o1 + stride, *o3 = o2 + stride;
+    for (int64_t t = 0; t < tw; ++t) {
+      o0[t] = q[2 * t] - q[2 * t + 2];
+      o1[t] = q[2 * t + 1] + q[2 * t + 2];
+      o2[t] = q[2 * t + 2] - q[2 * t + 1];
+      o3[t] = q[2 * t + 1] - q[2 * t + 3];
+    }
+  }
+}
+
+// One row of tiles of Z = A dY A^T for one channel gradient gc (oh, ow): output rows y0, y0 + 1
+// (zero beyond the output) to the 16 tile streams out + xi * stride. scratch: 6 * 2 tw values.
+template <typename DType>
+void GradRow(const DType* gc, int64_t oh, int64_t ow, int64_t y0, int64_t tw, DType* scratch,
+             DType* out, int64_t stride) {
+  const int64_t len = 2 * tw;
+  DType *g0 = scratch, *g1 = g0 + len, *q = g1 + len;  // q: 4 rows of A dY
+  std::fill(g0, g0 + 2 * len, DType(0));
+  std::copy_n(gc + y0 * ow, ow, g0);
+  if (y0 + 1 < oh) std::copy_n(gc + (y0 + 1) * ow, ow, g1);
+  for (int64_t j = 0; j < len; ++j) {
+    q[j] = g0[j];
+    q[len + j] = g0[j] + g1[j];
+    q[2 * len + j] = g0[j] - g1[j];
+    q[3 * len + j] = -g1[j];
+  }
+  for (int a = 0; a < 4; ++a) {
+    const DType* qa = q + a * len;
+    DType* o0 = out + (a * 4) * stride;
+    DType *o1 = o0 + stride, *o2 = o1 + stride, *o3 = o2 + stride;
+    for (int64_t t = 0; t < tw; ++t) {
+      o0[t] = qa[2 * t];
+      o1[t] = qa[2 * t] + qa[2 * t + 1];
+      o2[t] = qa[2 * t] - qa[2 * t + 1];
+      o3[t] = -qa[2 * t + 1];
+    }
+  }
+}
+
 // y (f, oh, ow) = conv3x3(x (c, h, w), U) with padding (ph, pw), oh = h + 2 ph - 2, + bias.
 // One image; `ws` holds SlotElems values. The transforms run along rows of tiles so the
 // compiler vectorises them: 4 padded input rows in, 16 contiguous tile streams out.
@@ -72,42 +145,13 @@ void ConvImage(const DType* x, int64_t c, int64_t h, int64_t w, const DType* u, 
   DType* v = ws;                   // [16][c][block]
   DType* m = ws + 16 * c * block;  // [16][f][block]
   std::vector<DType> scratch(8 * row_len);
-  DType* in_rows = scratch.data();            // 4 zero-padded input rows
-  DType* comb = in_rows + 4 * row_len;        // B^T applied down the rows
+  DType* comb = scratch.data();  // the output transform's two rows
   for (int64_t ty0 = 0; ty0 < th; ty0 += rows) {
     const int64_t nr = std::min(rows, th - ty0), nt = nr * tw;
-    for (int64_t ch = 0; ch < c; ++ch) {  // V = B^T d B, one row of tiles at a time
-      for (int64_t r = 0; r < nr; ++r) {
-        for (int a = 0; a < 4; ++a) {
-          DType* dst = in_rows + a * row_len;
-          const int64_t iy = 2 * (ty0 + r) - ph + a;
-          std::fill(dst, dst + row_len, DType(0));
-          if (iy < 0 || iy >= h) continue;
-          const DType* src = x + (ch * h + iy) * w;
-          const int64_t lo = std::max<int64_t>(0, pw), hi = std::min(row_len, w + pw);
-          for (int64_t j = lo; j < hi; ++j) dst[j] = src[j - pw];
-        }
-        const DType *d0 = in_rows, *d1 = d0 + row_len, *d2 = d1 + row_len, *d3 = d2 + row_len;
-        DType *c0 = comb, *c1 = c0 + row_len, *c2 = c1 + row_len, *c3 = c2 + row_len;
-        for (int64_t j = 0; j < row_len; ++j) {
-          c0[j] = d0[j] - d2[j];
-          c1[j] = d1[j] + d2[j];
-          c2[j] = d2[j] - d1[j];
-          c3[j] = d1[j] - d3[j];
-        }
-        for (int a = 0; a < 4; ++a) {
-          const DType* q = comb + a * row_len;
-          DType* o0 = v + ((a * 4) * c + ch) * block + r * tw;
-          DType *o1 = o0 + c * block, *o2 = o1 + c * block, *o3 = o2 + c * block;
-          for (int64_t t = 0; t < tw; ++t) {
-            o0[t] = q[2 * t] - q[2 * t + 2];
-            o1[t] = q[2 * t + 1] + q[2 * t + 2];
-            o2[t] = q[2 * t + 2] - q[2 * t + 1];
-            o3[t] = q[2 * t + 1] - q[2 * t + 3];
-          }
-        }
-      }
-    }
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t r = 0; r < nr; ++r)
+        InputRow(x + ch * h * w, h, w, 2 * (ty0 + r) - ph, pw, tw, scratch.data(),
+                 v + ch * block + r * tw, c * block);
     for (int xi = 0; xi < 16; ++xi)
       Gemm(false, false, f, nt, c, DType(1), u + xi * f * c, c, v + xi * c * block, block,
            DType(0), m + xi * f * block, block);
@@ -140,6 +184,64 @@ void ConvImage(const DType* x, int64_t c, int64_t h, int64_t w, const DType* u, 
       }
     }
   }
+}
+
+// dW (f, c, 3, 3) = G^T dU G with dU[xi] = sum over images and tiles of Z[xi] V[xi]^T, where
+// V = B^T d B (as in the forward) and Z = A dY A^T transforms the tile's 2x2 output gradient:
+// the forward is linear in U, so this is its exact adjoint. Threads split the input channels
+// (at most kMaxSlots slots, so the workspace is known from shapes): each transforms its own
+// channels of x, all of dy (cheap: 2x2 blocks), and owns its columns of dU outright, so no
+// reduction is needed. `ws` holds WeightGradElems values.
+template <typename DType>
+void WeightGrad(const DType* x, const DType* dy, int64_t n, int64_t c, int64_t h, int64_t w,
+                int64_t f, int64_t ph, int64_t pw, DType* dw, int32_t req, DType* ws) {
+  const int64_t oh = h + 2 * ph - 2, ow = w + 2 * pw - 2;
+  const int64_t th = (oh + 1) / 2, tw = (ow + 1) / 2;
+  const int64_t rows = BlockRows(c, f, tw), block = rows * tw, slots = std::min(c, kMaxSlots);
+  DType* du = ws;                     // [16][f][c]
+  DType* v_all = du + 16 * f * c;     // [c][16][block]: each slot's channels side by side
+  DType* z_all = v_all + 16 * c * block;  // [slot][16][f][block]
+  ParallelFor(slots, 1, [&](int64_t s0, int64_t s1) {
+    const int64_t c0 = c * s0 / slots, nc = c * s1 / slots - c0;
+    DType* v = v_all + 16 * c0 * block;  // [16][nc][block]
+    DType* z = z_all + s0 * 16 * f * block;
+    std::vector<DType> scratch(8 * (2 * tw + 2));
+    bool first = true;  // dU starts afresh; req applies to dW below
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t ty0 = 0; ty0 < th; ty0 += rows) {
+        const int64_t nr = std::min(rows, th - ty0), nt = nr * tw;
+        for (int64_t ch = 0; ch < nc; ++ch)
+          for (int64_t r = 0; r < nr; ++r)
+            InputRow(x + ((i * c + c0 + ch) * h) * w, h, w, 2 * (ty0 + r) - ph, pw, tw,
+                     scratch.data(), v + ch * block + r * tw, nc * block);
+        for (int64_t o = 0; o < f; ++o)
+          for (int64_t r = 0; r < nr; ++r)
+            GradRow(dy + (i * f + o) * oh * ow, oh, ow, 2 * (ty0 + r), tw, scratch.data(),
+                    z + o * block + r * tw, f * block);
+        for (int xi = 0; xi < 16; ++xi)
+          Gemm(false, true, f, nc, nt, DType(1), z + xi * f * block, block,
+               v + xi * nc * block, block, DType(first ? 0 : 1), du + xi * f * c + c0, c);
+        first = false;
+      }
+  });
+  ParallelFor(f * c, 64, [&](int64_t k0, int64_t k1) {  // dW = G^T dU G per filter pair
+    const int64_t s = f * c;
+    for (int64_t k = k0; k < k1; ++k) {
+      DType t[3][4];
+      for (int b = 0; b < 4; ++b) {
+        const DType* col = du + b * s + k;  // column b of dU: rows at xi = 4 a + b
+        t[0][b] = col[0] + (col[4 * s] + col[8 * s]) / 2;
+        t[1][b] = (col[4 * s] - col[8 * s]) / 2;
+        t[2][b] = (col[4 * s] + col[8 * s]) / 2 + col[12 * s];
+      }
+      DType* out = dw + k * 9;
+      for (int a = 0; a < 3; ++a) {
+        Store(&out[a * 3 + 0], req, t[a][0] + (t[a][1] + t[a][2]) / 2);
+        Store(&out[a * 3 + 1], req, (t[a][1] - t[a][2]) / 2);
+        Store(&out[a * 3 + 2], req, (t[a][1] + t[a][2]) / 2 + t[a][3]);
+      }
+    }
+  });
 }
 
 }  // namespace cn::winograd
