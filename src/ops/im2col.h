@@ -61,7 +61,8 @@ struct Geom {
   int64_t WorkspaceElems(bool backward) const {
     if (winograd()) {
       int64_t max_w = std::max(w, ow);
-      int64_t fwd = winograd::FilterElems(c, f) + slots() * winograd::SlotElems(c, f, max_w);
+      int64_t fwd = winograd::FilterElems<winograd::Fwd>(c, f) +
+                    slots() * winograd::SlotElems<winograd::Fwd>(c, f, max_w);
       return backward ? std::max(fwd, winograd::WeightGradElems(c, f, max_w)) : fwd;
     }
     if (direct()) return 0;
@@ -153,11 +154,11 @@ void Forward(const Geom& g, const DType* x, const DType* w, const DType* bias, D
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   if (g.winograd()) {
     DType* u = ws + 0;
-    winograd::TransformFilters(w, g.f, g.c, false, u);
-    DType* blocks = u + winograd::FilterElems(g.c, g.f);
+    winograd::TransformFilters<winograd::Fwd>(w, g.f, g.c, false, u);
+    DType* blocks = u + winograd::FilterElems<winograd::Fwd>(g.c, g.f);
     ForEachImage(g, [&](int64_t slot, int64_t i) {
-      winograd::ConvImage(x + i * g.c * hw, g.c, g.h, g.w, u, g.f, g.ph, g.pw, bias,
-                          y + i * g.f * ohw, req, blocks + slot * winograd::SlotElems(g.c, g.f, std::max(g.w, g.ow)));
+      winograd::ConvImage<winograd::Fwd>(x + i * g.c * hw, g.c, g.h, g.w, u, g.f, g.ph, g.pw, bias,
+                          y + i * g.f * ohw, req, blocks + slot * winograd::SlotElems<winograd::Fwd>(g.c, g.f, std::max(g.w, g.ow)));
     });
     return;
   }
@@ -197,11 +198,11 @@ void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias,
   const DType beta = req == CN_REQ_ADD ? 1 : 0;
   if (g.winograd()) {  // a 3x3 convolution of dy with the flipped filters and pad 2 - p
     DType* u = ws + 0;
-    winograd::TransformFilters(w, g.f, g.c, true, u);
-    DType* blocks = u + winograd::FilterElems(g.c, g.f);
+    winograd::TransformFilters<winograd::Fwd>(w, g.f, g.c, true, u);
+    DType* blocks = u + winograd::FilterElems<winograd::Fwd>(g.c, g.f);
     ForEachImage(g, [&](int64_t slot, int64_t i) {
-      winograd::ConvImage(dy + i * g.f * ohw, g.f, g.oh, g.ow, u, g.c, 2 - g.ph, 2 - g.pw, bias,
-                          dx + i * g.c * hw, req, blocks + slot * winograd::SlotElems(g.c, g.f, std::max(g.w, g.ow)));
+      winograd::ConvImage<winograd::Fwd>(dy + i * g.f * ohw, g.f, g.oh, g.ow, u, g.c, 2 - g.ph, 2 - g.pw, bias,
+                          dx + i * g.c * hw, req, blocks + slot * winograd::SlotElems<winograd::Fwd>(g.c, g.f, std::max(g.w, g.ow)));
     });
     return;
   }
