@@ -63,7 +63,7 @@ struct Geom {
       int64_t max_w = std::max(w, ow);
       int64_t fwd = winograd::FilterElems<winograd::Fwd>(c, f) +
                     slots() * winograd::SlotElems<winograd::Fwd>(c, f, max_w);
-      return backward ? std::max(fwd, winograd::WeightGradElems(c, f, max_w)) : fwd;
+      return backward ? std::max(fwd, winograd::WeightGradElems<winograd::Fwd>(c, f, max_w)) : fwd;
     }
     if (direct()) return 0;
     int64_t per_slot = slots() * kg() * tile(), all_rows = groups * kg() * tile();
@@ -239,7 +239,7 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   if (g.winograd()) {
-    winograd::WeightGrad(x, dy, g.n, g.c, g.h, g.w, g.f, g.ph, g.pw, dw, req, ws);
+    winograd::WeightGrad<winograd::Fwd>(x, dy, g.n, g.c, g.h, g.w, g.f, g.ph, g.pw, dw, req, ws);
     return;
   }
   ParallelFor(g.groups * kg, 16, [&](int64_t q0, int64_t q1) {

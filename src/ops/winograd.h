@@ -20,17 +20,10 @@
 namespace cn::winograd {
 
 // F(M x M, 3 x 3): tiles of alpha = M + 2 inputs give M x M outputs; V = B^T d B, U = G g G^T,
-// Y = A^T (U .* V) A. F(4x4, 3x3) (points 0, +-1, +-2) is used by Forward and DataGrad;
-// the weight gradient uses F(2x2, 3x3), whose adjoint stays exact to rounding in float32.
+// Y = A^T (U .* V) A. F(4x4, 3x3) with points 0, +-1, +-2 (float32 error ~1e-6 relative);
+// the code takes any table, e.g. F(2x2, 3x3) if accuracy ever matters more than speed.
 template <int M>
 struct Tables;
-template <>
-struct Tables<2> {
-  static constexpr int kM = 2, kAlpha = 4;
-  static constexpr double kBT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
-  static constexpr double kG[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
-  static constexpr double kAT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
-};
 template <>
 struct Tables<4> {
   static constexpr int kM = 4, kAlpha = 6;
@@ -56,15 +49,19 @@ inline void Unroll(F&& f) {
   UnrollImpl(f, std::make_integer_sequence<int, N>{});
 }
 
-// dst[j] = sum_k table[kRow][k] src[k][j] over the nonzero entries of row kRow of B^T or A^T.
-enum Which { kB, kA };
+// dst[j] = sum_k coef_k src[k][j] over the nonzero coefficients of row kRow of B^T or A^T
+// (kB, kA: k < alpha) or of column kRow of A^T, i.e. row kRow of A (kACol: k < M).
+enum Which { kB, kA, kACol };
 template <typename T, Which kWhich, int kRow, typename DType>
 inline void Combine(DType* dst, const DType* const* src, int64_t len) {
+  constexpr int kN = kWhich == kACol ? T::kM : T::kAlpha;
   for (int64_t j = 0; j < len; ++j) {
     DType acc = 0;
-    Unroll<T::kAlpha>([&](auto k) {
+    Unroll<kN>([&](auto k) {
       constexpr int kk = decltype(k)::value;
-      constexpr double c = kWhich == kB ? T::kBT[kRow][kk] : T::kAT[kRow][kk];
+      constexpr double c = kWhich == kB   ? T::kBT[kRow][kk]
+                           : kWhich == kA ? T::kAT[kRow][kk]
+                                          : T::kAT[kk][kRow];
       if constexpr (c != 0) acc += DType(c) * src[kk][j];
     });
     dst[j] = acc;
@@ -93,11 +90,13 @@ inline int64_t FilterElems(int64_t c, int64_t f) {
   return T::kAlpha * T::kAlpha * c * f;
 }
 
-// Weight-gradient scratch (F(2x2, 3x3)): dU, V of every channel and one Z per channel slot.
+// Weight-gradient scratch: dU, V of every channel and one Z per channel slot.
 constexpr int64_t kMaxSlots = 4;
+template <typename T>
 inline int64_t WeightGradElems(int64_t c, int64_t f, int64_t max_w) {
-  int64_t block = SlotElems<Tables<2>>(c, f, max_w) / (16 * (c + f));
-  return FilterElems<Tables<2>>(c, f) + 16 * block * (c + std::min(c, kMaxSlots) * f);
+  constexpr int64_t a2 = T::kAlpha * T::kAlpha;
+  int64_t block = SlotElems<T>(c, f, max_w) / (a2 * (c + f));
+  return FilterElems<T>(c, f) + a2 * block * (c + std::min(c, kMaxSlots) * f);
 }
 
 // U[xi][o][i] = (G g G^T)[xi] for g = w[o][i] (forward) or, when `flip`, for the data
@@ -221,68 +220,78 @@ void ConvImage(const DType* x, int64_t c, int64_t h, int64_t w, const DType* u, 
   }
 }
 
-// One row of tiles of Z = A dY A^T (F(2x2, 3x3)) for one channel gradient gc (oh, ow): output
-// rows y0, y0 + 1 (zero beyond the output) to the 16 tile streams out + xi * stride.
-// scratch: 6 * 2 tw values.
-template <typename DType>
-void GradRow(const DType* gc, int64_t oh, int64_t ow, int64_t y0, int64_t tw, DType* scratch,
-             DType* out, int64_t stride) {
-  const int64_t len = 2 * tw;
-  DType *g0 = scratch, *g1 = g0 + len, *q = g1 + len;  // q: 4 rows of A dY
-  std::fill(g0, g0 + 2 * len, DType(0));
-  std::copy_n(gc + y0 * ow, ow, g0);
-  if (y0 + 1 < oh) std::copy_n(gc + (y0 + 1) * ow, ow, g1);
-  for (int64_t j = 0; j < len; ++j) {
-    q[j] = g0[j];
-    q[len + j] = g0[j] + g1[j];
-    q[2 * len + j] = g0[j] - g1[j];
-    q[3 * len + j] = -g1[j];
-  }
-  for (int a = 0; a < 4; ++a) {
-    const DType* qa = q + a * len;
-    DType* o0 = out + (a * 4) * stride;
-    DType *o1 = o0 + stride, *o2 = o1 + stride, *o3 = o2 + stride;
-    for (int64_t t = 0; t < tw; ++t) {
-      o0[t] = qa[2 * t];
-      o1[t] = qa[2 * t] + qa[2 * t + 1];
-      o2[t] = qa[2 * t] - qa[2 * t + 1];
-      o3[t] = -qa[2 * t + 1];
+// Z = A dY A^T for `nr` rows of tiles of one channel's output gradient gc (oh, ow), the first
+// tile row starting at output row y0 (zero beyond the output), to the alpha^2 tile streams
+// out + xi * stride; laid out like InputBlock.
+template <typename T>
+constexpr int64_t GradScratch(int64_t tw, int64_t nr) {
+  return (T::kM + 1) * T::kM * tw + T::kAlpha * T::kM * nr * tw;
+}
+template <typename T, typename DType>
+void GradBlock(const DType* gc, int64_t oh, int64_t ow, int64_t y0, int64_t tw, int64_t nr,
+               DType* scratch, DType* out, int64_t stride) {
+  constexpr int A = T::kAlpha, M = T::kM;
+  const int64_t len = M * tw, nt = nr * tw;
+  DType* g[M];
+  for (int i = 0; i < M; ++i) g[i] = scratch + i * len;
+  DType* comb = scratch + M * len;
+  DType* e = comb + len;  // e[a][k] (nt values) = column phase k of comb[a]
+  for (int64_t r = 0; r < nr; ++r) {
+    for (int i = 0; i < M; ++i) {
+      std::fill(g[i], g[i] + len, DType(0));
+      if (y0 + M * r + i < oh) std::copy_n(gc + (y0 + M * r + i) * ow, ow, g[i]);
     }
+    Unroll<A>([&](auto a) {
+      constexpr int ka = decltype(a)::value;
+      Combine<T, kACol, ka>(comb, g, len);
+      for (int k = 0; k < M; ++k) {
+        DType* dst = e + (ka * M + k) * nt + r * tw;
+        for (int64_t t = 0; t < tw; ++t) dst[t] = comb[M * t + k];
+      }
+    });
   }
+  Unroll<A>([&](auto a) {
+    const DType* phases[M];
+    for (int k = 0; k < M; ++k) phases[k] = e + (decltype(a)::value * M + k) * nt;
+    Unroll<A>([&](auto b) {
+      Combine<T, kACol, decltype(b)::value>(out + (decltype(a)::value * A + b) * stride, phases,
+                                            nt);
+    });
+  });
 }
 
 // dW (f, c, 3, 3) = G^T dU G with dU[xi] = sum over images and tiles of Z[xi] V[xi]^T, where
-// V = B^T d B (as in the forward) and Z = A dY A^T transforms the tile's 2x2 output gradient:
+// V = B^T d B (as in the forward) and Z = A dY A^T transforms the tile's output gradient:
 // the forward is linear in U, so this is its exact adjoint. Threads split the input channels
 // (at most kMaxSlots slots, so the workspace is known from shapes): each transforms its own
-// channels of x, all of dy (cheap: 2x2 blocks), and owns its columns of dU outright, so no
-// reduction is needed. `ws` holds WeightGradElems values.
-template <typename DType>
+// channels of x, all of dy, and owns its columns of dU outright, so no reduction is needed.
+// `ws` holds WeightGradElems values.
+template <typename T, typename DType>
 void WeightGrad(const DType* x, const DType* dy, int64_t n, int64_t c, int64_t h, int64_t w,
                 int64_t f, int64_t ph, int64_t pw, DType* dw, int32_t req, DType* ws) {
+  constexpr int A = T::kAlpha, M = T::kM, A2 = A * A;
   const int64_t oh = h + 2 * ph - 2, ow = w + 2 * pw - 2;
-  const int64_t th = (oh + 1) / 2, tw = (ow + 1) / 2;
-  const int64_t rows = BlockRows<Tables<2>>(c, f, tw), block = rows * tw, slots = std::min(c, kMaxSlots);
-  DType* du = ws;                     // [16][f][c]
-  DType* v_all = du + 16 * f * c;     // [c][16][block]: each slot's channels side by side
-  DType* z_all = v_all + 16 * c * block;  // [slot][16][f][block]
+  const int64_t th = (oh + M - 1) / M, tw = (ow + M - 1) / M;
+  const int64_t rows = BlockRows<T>(c, f, tw), block = rows * tw, slots = std::min(c, kMaxSlots);
+  DType* du = ws;                          // [A2][f][c]
+  DType* v_all = du + A2 * f * c;          // [c][A2][block]: each slot's channels side by side
+  DType* z_all = v_all + A2 * c * block;   // [slot][A2][f][block]
   ParallelFor(slots, 1, [&](int64_t s0, int64_t s1) {
     const int64_t c0 = c * s0 / slots, nc = c * s1 / slots - c0;
-    DType* v = v_all + 16 * c0 * block;  // [16][nc][block]
-    DType* z = z_all + s0 * 16 * f * block;
-    std::vector<DType> scratch(InputScratch<Tables<2>>(tw, rows));
+    DType* v = v_all + A2 * c0 * block;  // [A2][nc][block]
+    DType* z = z_all + s0 * A2 * f * block;
+    std::vector<DType> scratch(std::max(InputScratch<T>(tw, rows), GradScratch<T>(tw, rows)));
     bool first = true;  // dU starts afresh; req applies to dW below
     for (int64_t i = 0; i < n; ++i)
       for (int64_t ty0 = 0; ty0 < th; ty0 += rows) {
         const int64_t nr = std::min(rows, th - ty0), nt = nr * tw;
         for (int64_t ch = 0; ch < nc; ++ch)
-          InputBlock<Tables<2>>(x + (i * c + c0 + ch) * h * w, h, w, 2 * ty0 - ph, pw, tw, nr,
-                                scratch.data(), v + ch * block, nc * block);
+          InputBlock<T>(x + (i * c + c0 + ch) * h * w, h, w, M * ty0 - ph, pw, tw, nr,
+                        scratch.data(), v + ch * block, nc * block);
         for (int64_t o = 0; o < f; ++o)
-          for (int64_t r = 0; r < nr; ++r)
-            GradRow(dy + (i * f + o) * oh * ow, oh, ow, 2 * (ty0 + r), tw, scratch.data(),
-                    z + o * block + r * tw, f * block);
-        for (int xi = 0; xi < 16; ++xi)
+          GradBlock<T>(dy + (i * f + o) * oh * ow, oh, ow, M * ty0, tw, nr, scratch.data(),
+                       z + o * block, f * block);
+        for (int xi = 0; xi < A2; ++xi)
           Gemm(false, true, f, nc, nt, DType(1), z + xi * f * block, block,
                v + xi * nc * block, block, DType(first ? 0 : 1), du + xi * f * c + c0, c);
         first = false;
@@ -291,19 +300,18 @@ void WeightGrad(const DType* x, const DType* dy, int64_t n, int64_t c, int64_t h
   ParallelFor(f * c, 64, [&](int64_t k0, int64_t k1) {  // dW = G^T dU G per filter pair
     const int64_t s = f * c;
     for (int64_t k = k0; k < k1; ++k) {
-      DType t[3][4];
-      for (int b = 0; b < 4; ++b) {
-        const DType* col = du + b * s + k;  // column b of dU: rows at xi = 4 a + b
-        t[0][b] = col[0] + (col[4 * s] + col[8 * s]) / 2;
-        t[1][b] = (col[4 * s] - col[8 * s]) / 2;
-        t[2][b] = (col[4 * s] + col[8 * s]) / 2 + col[12 * s];
-      }
-      DType* out = dw + k * 9;
-      for (int a = 0; a < 3; ++a) {
-        Store(&out[a * 3 + 0], req, t[a][0] + (t[a][1] + t[a][2]) / 2);
-        Store(&out[a * 3 + 1], req, (t[a][1] - t[a][2]) / 2);
-        Store(&out[a * 3 + 2], req, (t[a][1] + t[a][2]) / 2 + t[a][3]);
-      }
+      double t[3][A];
+      for (int a = 0; a < 3; ++a)
+        for (int j = 0; j < A; ++j) {
+          t[a][j] = 0;
+          for (int i = 0; i < A; ++i) t[a][j] += T::kG[i][a] * du[(i * A + j) * s + k];
+        }
+      for (int a = 0; a < 3; ++a)
+        for (int b = 0; b < 3; ++b) {
+          double acc = 0;
+          for (int j = 0; j < A; ++j) acc += t[a][j] * T::kG[j][b];
+          Store(&dw[k * 9 + a * 3 + b], req, DType(acc));
+        }
     }
   });
 }
