@@ -7,8 +7,9 @@
 // window in row-major order, found again from the input (no index tensor is kept, so backward
 // needs only the input and dy).
 // Kernel: each plane is copied into a padded buffer (-inf or 0 border, sized so every window of
-// every output is in bounds), which removes all bounds tests from the inner loops; the loops run
-// over the output columns of one row so the compiler vectorises them (strided loads for stride > 1).
+// every output is in bounds), which removes all bounds tests from the inner loops. The buffer
+// splits each row into `stride` phases (see Geometry), so the loops over a row of outputs read
+// and write unit-stride runs and vectorise fully; one plane's buffers stay in L1/L2.
 #include <algorithm>
 #include <limits>
 
@@ -46,7 +47,14 @@ struct PoolingParam {
 // Everything the kernels need, resolved from params and the input shape.
 struct Geometry {
   int64_t planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
-  int64_t bh, bw;  // padded buffer: every window of every output lies inside it
+  // Padded plane buffer of bh rows, each row split into sw phases of pl elements (row stride
+  // rs = sw * pl): column c lives at (c % sw) * pl + c / sw, so the taps j * sw + kw of a
+  // row of outputs j are the unit-stride run starting at Tap(kw). Every window fits inside.
+  int64_t bh, bw, pl, rs;
+  // Row loops run over owp = ow rounded up to 16 lanes, so they have no scalar remainder; the
+  // extra lanes read slack past the buffer end and carry zero gradient. `size` includes slack.
+  int64_t owp, size;
+  int64_t Tap(int64_t kw) const { return (kw % sw) * pl + kw / sw; }
   bool include_pad;
   // Window size that avg divides by for output (i, j); separable in rows and columns.
   int64_t Count(int64_t i, int64_t size, int64_t k, int64_t s, int64_t p) const {
@@ -98,6 +106,10 @@ Geometry Resolve(const PoolingParam& p, const cn::Shape& x) {
   g.ow = out(g.w, g.kw, g.sw, g.pw);
   g.bh = std::max((g.oh - 1) * g.sh + g.kh, g.ph + g.h);
   g.bw = std::max((g.ow - 1) * g.sw + g.kw, g.pw + g.w);
+  g.pl = (g.bw + g.sw - 1) / g.sw;
+  g.rs = g.pl * g.sw;
+  g.owp = (g.ow + 15) / 16 * 16;
+  g.size = g.bh * g.rs + g.owp;
   g.include_pad = p.count_include_pad != 2;
   return g;
 }
@@ -109,11 +121,109 @@ void InferShape(const PoolingParam& p, cn::ShapeContext& s) {
   s.SetOutput(0, cn::Shape{x[0], x[1], g.oh, g.ow});
 }
 
-// Copies plane x (h, w) into buf (bh, bw) at offset (ph, pw), filling the border with `fill`.
+// dst[t] = src[t * S] and its inverse with op `Add`; a compile-time stride lets the compiler
+// turn the strided side into vector permutes instead of element-wise inserts.
+template <int S, typename DType>
+void Gather(const DType* __restrict src, DType* __restrict dst, int64_t n, int64_t stride) {
+  const int64_t s = S > 0 ? S : stride;
+  for (int64_t t = 0; t < n; ++t) dst[t] = src[t * s];
+}
+template <int S, typename DType>
+void Scatter(const DType* __restrict src, DType* __restrict dst, int64_t n, int64_t stride, bool add) {
+  const int64_t s = S > 0 ? S : stride;
+  if (add) {
+    for (int64_t t = 0; t < n; ++t) dst[t * s] += src[t];
+  } else {
+    for (int64_t t = 0; t < n; ++t) dst[t * s] = src[t];
+  }
+}
+
+// Calls body(q, c0, m0, n) for each phase q: input columns c0, c0 + sw, ... (n of them) land at
+// phase positions m0, m0 + 1, ... of the padded row.
+template <typename Body>
+void ForEachPhase(const Geometry& g, Body&& body) {
+  for (int64_t q = 0; q < g.sw; ++q) {
+    const int64_t c0 = ((q - g.pw) % g.sw + g.sw) % g.sw;
+    const int64_t n = c0 < g.w ? (g.w - c0 + g.sw - 1) / g.sw : 0;
+    body(q, c0, (c0 + g.pw) / g.sw, n);
+  }
+}
+
+// Copies plane x (h, w) into the phase-split buffer at offset (ph, pw), border = `fill`.
 template <typename DType>
 void PadPlane(const Geometry& g, const DType* x, DType* buf, DType fill) {
-  std::fill(buf, buf + g.bh * g.bw, fill);
-  for (int64_t r = 0; r < g.h; ++r) std::copy(x + r * g.w, x + (r + 1) * g.w, buf + (r + g.ph) * g.bw + g.pw);
+  std::fill(buf, buf + g.bh * g.rs, fill);
+  for (int64_t r = 0; r < g.h; ++r) {
+    const DType* src = x + r * g.w;
+    DType* dst = buf + (r + g.ph) * g.rs;
+    ForEachPhase(g, [&](int64_t q, int64_t c0, int64_t m0, int64_t n) {
+      DType* d = dst + q * g.pl + m0;
+      if (g.sw == 1) Gather<1>(src + c0, d, n, 1);
+      else if (g.sw == 2) Gather<2>(src + c0, d, n, 2);
+      else Gather<0>(src + c0, d, n, g.sw);
+    });
+  }
+}
+
+// The inverse of PadPlane for gradients: dx (h, w) = or += the interior of buf.
+template <typename DType>
+void UnpadPlane(const Geometry& g, const DType* buf, DType* dx, int32_t req) {
+  const bool add = req == CN_REQ_ADD;
+  for (int64_t r = 0; r < g.h; ++r) {
+    const DType* src = buf + (r + g.ph) * g.rs;
+    DType* dst = dx + r * g.w;
+    ForEachPhase(g, [&](int64_t q, int64_t c0, int64_t m0, int64_t n) {
+      const DType* s = src + q * g.pl + m0;
+      if (g.sw == 1) Scatter<1>(s, dst + c0, n, 1, add);
+      else if (g.sw == 2) Scatter<2>(s, dst + c0, n, 2, add);
+      else Scatter<0>(s, dst + c0, n, g.sw, add);
+    });
+  }
+}
+
+// 1 / window size per output row and column (avg), or all ones (max, sum).
+template <typename DType>
+void InverseCounts(const PoolingParam& p, const Geometry& g, std::vector<DType>& rows,
+                   std::vector<DType>& cols) {
+  rows.assign(g.oh, DType(1));
+  cols.assign(g.owp, DType(1));
+  if (p.pool_type != kAvg) return;
+  for (int64_t i = 0; i < g.oh; ++i)
+    rows[i] = DType(1) / std::max<int64_t>(g.Count(i, g.h, g.kh, g.sh, g.ph), 1);
+  for (int64_t j = 0; j < g.ow; ++j)
+    cols[j] = DType(1) / std::max<int64_t>(g.Count(j, g.w, g.kw, g.sw, g.pw), 1);
+}
+
+// Row kernels work on blocks of kLanes outputs (one AVX-512 float vector): the block's running
+// max or sum stays in a register across all taps of the window.
+constexpr int64_t kLanes = 16;
+
+// Offsets of the kernel taps from the top-left of a window in the phase-split buffer.
+std::vector<int64_t> TapOffsets(const Geometry& g) {
+  std::vector<int64_t> taps;
+  for (int64_t kh = 0; kh < g.kh; ++kh)
+    for (int64_t kw = 0; kw < g.kw; ++kw) taps.push_back(kh * g.rs + g.Tap(kw));
+  return taps;
+}
+
+// out[j] = max or sum over taps t of top[taps[t] + j], for j < owp.
+template <bool kIsMax, typename DType>
+void ReduceRow(const DType* __restrict top, const std::vector<int64_t>& taps, int64_t owp,
+               DType* __restrict out) {
+  const int64_t n_taps = static_cast<int64_t>(taps.size());
+  for (int64_t jb = 0; jb < owp; jb += kLanes) {
+    DType acc[kLanes];
+#pragma omp simd
+    for (int64_t l = 0; l < kLanes; ++l) acc[l] = kIsMax ? -std::numeric_limits<DType>::infinity() : 0;
+    for (int64_t t = 0; t < n_taps; ++t) {
+      const DType* __restrict src = top + taps[t] + jb;
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l)
+        acc[l] = kIsMax ? (src[l] > acc[l] ? src[l] : acc[l]) : acc[l] + src[l];
+    }
+#pragma omp simd
+    for (int64_t l = 0; l < kLanes; ++l) out[jb + l] = acc[l];
+  }
 }
 
 template <typename DType>
@@ -125,42 +235,28 @@ void ForwardImpl(const PoolingParam& p, const cn::ForwardArgs& a) {
   DType* y = a.out[0].ptr<DType>();
   const bool is_max = p.pool_type == kMax;
   const DType fill = is_max ? -std::numeric_limits<DType>::infinity() : DType(0);
-  std::vector<DType> inv_count_w(g.ow, 1), inv_count_h(g.oh, 1);
-  if (p.pool_type == kAvg) {
-    for (int64_t j = 0; j < g.ow; ++j)
-      inv_count_w[j] = DType(1) / std::max<int64_t>(g.Count(j, g.w, g.kw, g.sw, g.pw), 1);
-    for (int64_t i = 0; i < g.oh; ++i)
-      inv_count_h[i] = DType(1) / std::max<int64_t>(g.Count(i, g.h, g.kh, g.sh, g.ph), 1);
-  }
+  const std::vector<int64_t> taps = TapOffsets(g);
+  std::vector<DType> inv_rows, inv_cols;
+  InverseCounts(p, g, inv_rows, inv_cols);
   cn::ParallelFor(g.planes, 1, [&](int64_t b, int64_t e) {
-    std::vector<DType> buf(g.bh * g.bw), acc(g.ow);
-    DType* __restrict row = acc.data();
+    const int64_t ow = g.ow, oh = g.oh;
+    std::vector<DType> buf(g.size), acc(g.owp);
+    const DType* __restrict row = acc.data();
+    const DType* __restrict cols = inv_cols.data();
     for (int64_t plane = b; plane < e; ++plane) {
       PadPlane(g, x + plane * g.h * g.w, buf.data(), fill);
-      const DType* __restrict in = buf.data();
-      DType* out = y + plane * g.oh * g.ow;
-      for (int64_t i = 0; i < g.oh; ++i) {
-        const DType* top = in + i * g.sh * g.bw;
-        std::fill(row, row + g.ow, fill);
-        for (int64_t kh = 0; kh < g.kh; ++kh) {
-          for (int64_t kw = 0; kw < g.kw; ++kw) {
-            const DType* src = top + kh * g.bw + kw;
-            if (is_max) {
-              for (int64_t j = 0; j < g.ow; ++j) {
-                DType v = src[j * g.sw];
-                row[j] = v > row[j] ? v : row[j];
-              }
-            } else {
-              for (int64_t j = 0; j < g.ow; ++j) row[j] += src[j * g.sw];
-            }
-          }
-        }
-        DType* o = out + i * g.ow;
-        const DType ch = inv_count_h[i];
+      for (int64_t i = 0; i < oh; ++i) {
+        const DType* top = buf.data() + i * g.sh * g.rs;
+        if (is_max)
+          ReduceRow<true>(top, taps, g.owp, acc.data());
+        else
+          ReduceRow<false>(top, taps, g.owp, acc.data());
+        DType* __restrict o = y + (plane * oh + i) * ow;
+        const DType scale = inv_rows[i];
         if (req == CN_REQ_ADD) {
-          for (int64_t j = 0; j < g.ow; ++j) o[j] += row[j] * ch * inv_count_w[j];
+          for (int64_t j = 0; j < ow; ++j) o[j] += row[j] * scale * cols[j];
         } else {
-          for (int64_t j = 0; j < g.ow; ++j) o[j] = row[j] * ch * inv_count_w[j];
+          for (int64_t j = 0; j < ow; ++j) o[j] = row[j] * scale * cols[j];
         }
       }
     }
@@ -169,6 +265,51 @@ void ForwardImpl(const PoolingParam& p, const cn::ForwardArgs& a) {
 
 void Forward(const PoolingParam& p, const cn::ForwardArgs& a) {
   CN_FLOAT_SWITCH(a.in[0].dtype, DType, { ForwardImpl<DType>(p, a); });
+}
+
+// Max: dy goes to the first maximum of each window in row-major order. For a block of outputs
+// the maxima are found again from the padded input; then the taps are visited in window order
+// and the first tap equal to the maximum takes the still-unassigned gradient (`rem` drops to
+// zero). Only selects and unit-stride adds: no index arrays, no scatters. gy has owp entries,
+// zero past ow, so slack lanes add nothing.
+template <typename DType>
+void MaxBackwardRow(const DType* __restrict top, const std::vector<int64_t>& taps, int64_t owp,
+                    const DType* __restrict gy, DType* grad_top) {
+  const int64_t n_taps = static_cast<int64_t>(taps.size());
+  for (int64_t jb = 0; jb < owp; jb += kLanes) {
+    DType best[kLanes], rem[kLanes];
+#pragma omp simd
+    for (int64_t l = 0; l < kLanes; ++l) best[l] = -std::numeric_limits<DType>::infinity();
+    for (int64_t t = 0; t < n_taps; ++t) {
+      const DType* __restrict src = top + taps[t] + jb;
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) best[l] = src[l] > best[l] ? src[l] : best[l];
+    }
+#pragma omp simd
+    for (int64_t l = 0; l < kLanes; ++l) rem[l] = gy[jb + l];
+    for (int64_t t = 0; t < n_taps; ++t) {
+      const DType* __restrict src = top + taps[t] + jb;
+      DType* dst = grad_top + taps[t] + jb;
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) {
+        const bool hit = src[l] == best[l];
+        dst[l] += hit ? rem[l] : DType(0);
+        rem[l] = hit ? DType(0) : rem[l];
+      }
+    }
+  }
+}
+
+// Avg and sum: every tap of every window receives its output's (scaled) gradient.
+template <typename DType>
+void SpreadRow(const std::vector<int64_t>& taps, int64_t owp, const DType* __restrict gy,
+               DType* grad_top) {
+  for (int64_t jb = 0; jb < owp; jb += kLanes)
+    for (int64_t t : taps) {
+      DType* dst = grad_top + t + jb;
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) dst[l] += gy[jb + l];
+    }
 }
 
 template <typename DType>
@@ -180,63 +321,28 @@ void BackwardImpl(const PoolingParam& p, const cn::BackwardArgs& a) {
   DType* dx = a.in_grad[0].ptr<DType>();
   const bool is_max = p.pool_type == kMax;
   const DType* x = is_max ? a.in[0].ptr<DType>() : nullptr;
-  std::vector<DType> inv_count_w(g.ow, 1), inv_count_h(g.oh, 1);
-  if (p.pool_type == kAvg) {
-    for (int64_t j = 0; j < g.ow; ++j)
-      inv_count_w[j] = DType(1) / std::max<int64_t>(g.Count(j, g.w, g.kw, g.sw, g.pw), 1);
-    for (int64_t i = 0; i < g.oh; ++i)
-      inv_count_h[i] = DType(1) / std::max<int64_t>(g.Count(i, g.h, g.kh, g.sh, g.ph), 1);
-  }
+  const std::vector<int64_t> taps = TapOffsets(g);
+  std::vector<DType> inv_rows, inv_cols;
+  InverseCounts(p, g, inv_rows, inv_cols);
   cn::ParallelFor(g.planes, 1, [&](int64_t b, int64_t e) {
-    std::vector<DType> grad(g.bh * g.bw), buf(is_max ? g.bh * g.bw : 0), best(g.ow), scaled(g.ow);
-    std::vector<int64_t> where(g.ow);
-    DType* __restrict gbuf = grad.data();
-    DType* __restrict bv = best.data();
+    const int64_t ow = g.ow, oh = g.oh;
+    // scaled[ow:] stays zero: the slack lanes add nothing.
+    std::vector<DType> grad(g.size), buf(is_max ? g.size : 0), scaled(g.owp);
     DType* __restrict sv = scaled.data();
-    int64_t* __restrict wv = where.data();
     for (int64_t plane = b; plane < e; ++plane) {
       std::fill(grad.begin(), grad.end(), DType(0));
-      const DType* gy = dy + plane * g.oh * g.ow;
       if (is_max) PadPlane(g, x + plane * g.h * g.w, buf.data(), -std::numeric_limits<DType>::infinity());
-      for (int64_t i = 0; i < g.oh; ++i) {
-        const int64_t top = i * g.sh * g.bw;
-        if (is_max) {
-          // First maximum in row-major window order: strict > keeps the earliest one.
-          const DType* __restrict in = buf.data();
-          for (int64_t j = 0; j < g.ow; ++j) bv[j] = -std::numeric_limits<DType>::infinity(), wv[j] = top + j * g.sw;
-          for (int64_t kh = 0; kh < g.kh; ++kh) {
-            for (int64_t kw = 0; kw < g.kw; ++kw) {
-              const int64_t off = top + kh * g.bw + kw;
-              for (int64_t j = 0; j < g.ow; ++j) {
-                DType v = in[off + j * g.sw];
-                bool take = v > bv[j];
-                bv[j] = take ? v : bv[j];
-                wv[j] = take ? off + j * g.sw : wv[j];
-              }
-            }
-          }
-          for (int64_t j = 0; j < g.ow; ++j) gbuf[wv[j]] += gy[i * g.ow + j];
-        } else {
-          const DType ch = inv_count_h[i];
-          for (int64_t j = 0; j < g.ow; ++j) sv[j] = gy[i * g.ow + j] * ch * inv_count_w[j];
-          // For one (kh, kw) the columns j hit distinct cells, so the loop has no conflicts.
-          for (int64_t kh = 0; kh < g.kh; ++kh)
-            for (int64_t kw = 0; kw < g.kw; ++kw) {
-              DType* dst = gbuf + top + kh * g.bw + kw;
-              for (int64_t j = 0; j < g.ow; ++j) dst[j * g.sw] += sv[j];
-            }
-        }
+      for (int64_t i = 0; i < oh; ++i) {
+        const int64_t top = i * g.sh * g.rs;
+        const DType* __restrict gy = dy + (plane * oh + i) * ow;
+        const DType scale = inv_rows[i];
+        for (int64_t j = 0; j < ow; ++j) sv[j] = gy[j] * scale * inv_cols[j];
+        if (is_max)
+          MaxBackwardRow(buf.data() + top, taps, g.owp, sv, grad.data() + top);
+        else
+          SpreadRow(taps, g.owp, sv, grad.data() + top);
       }
-      DType* out = dx + plane * g.h * g.w;
-      for (int64_t r = 0; r < g.h; ++r) {
-        const DType* src = gbuf + (r + g.ph) * g.bw + g.pw;
-        DType* o = out + r * g.w;
-        if (req == CN_REQ_ADD) {
-          for (int64_t c = 0; c < g.w; ++c) o[c] += src[c];
-        } else {
-          for (int64_t c = 0; c < g.w; ++c) o[c] = src[c];
-        }
-      }
+      UnpadPlane(g, grad.data(), dx + plane * g.h * g.w, req);
     }
   });
 }

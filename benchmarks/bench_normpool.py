@@ -1,0 +1,144 @@
+"""BatchNorm, Pooling and LRN against PyTorch, measured side by side in one process.
+
+Prints milliseconds per call (best of several repeats) and the ratio coarsenet / PyTorch
+(below 1 means coarsenet is faster). Both sides use 2 threads. Never asserts timings.
+
+    PYTHONPATH=. python benchmarks/bench_normpool.py [--repeat 5]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+import coarsenet as cn
+
+WRITE = 1
+
+
+def best_ms(fn, repeat: int, number: int) -> float:
+    fn()  # warm up: page in buffers, spin up threads
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / number)
+    return best * 1e3
+
+
+def bench_batch_norm_train(shape):
+    c = shape[1]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=shape).astype(np.float32)
+    dy = rng.normal(size=shape).astype(np.float32)
+    g, b = np.ones(c, np.float32), np.zeros(c, np.float32)
+    aux = [np.zeros(c, np.float32), np.ones(c, np.float32)]
+    op = cn.ops.make("BatchNorm", dict(fix_gamma=False))
+    outs = [np.empty_like(x), np.empty(c, np.float32), np.empty(c, np.float32)]
+    grads = [np.empty_like(x), np.empty_like(g), np.empty_like(b)]
+
+    def ours():
+        op.forward([x, g, b], outs, [WRITE] * 3, aux, is_train=True)
+        op.backward([dy, None, None], [x, g, None], [None, outs[1], outs[2]], grads, [WRITE] * 3,
+                    aux, is_train=True)
+
+    tx = torch.tensor(x, requires_grad=True)
+    bn = torch.nn.BatchNorm2d(c)
+    tdy = torch.tensor(dy)
+
+    def theirs():
+        tx.grad = None
+        bn.zero_grad()
+        bn(tx).backward(tdy)
+
+    return ours, theirs
+
+
+def bench_pool(shape, pool_type, kernel, stride, pad):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=shape).astype(np.float32)
+    op = cn.ops.make("Pooling", dict(kernel=kernel, stride=stride, pad=pad, pool_type=pool_type))
+    (out_shape,) = op.infer_shape([shape])[1]
+    y = np.empty(out_shape, np.float32)
+    dy = rng.normal(size=out_shape).astype(np.float32)
+    dx = np.empty_like(x)
+
+    def ours():
+        op.forward([x], [y], [WRITE], [])
+        op.backward([dy], [x], [None], [dx], [WRITE], [])
+
+    tx, tdy = torch.tensor(x, requires_grad=True), torch.tensor(dy)
+    pool = torch.nn.functional.max_pool2d if pool_type == "max" else torch.nn.functional.avg_pool2d
+
+    def theirs():
+        tx.grad = None
+        pool(tx, kernel, stride, pad).backward(tdy)
+
+    return ours, theirs
+
+
+def bench_pool_forward(shape, kernel, stride, pad):
+    x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    op = cn.ops.make("Pooling", dict(kernel=kernel, stride=stride, pad=pad))
+    y = np.empty(op.infer_shape([shape])[1][0], np.float32)
+    tx = torch.tensor(x)
+    return (lambda: op.forward([x], [y], [WRITE], []),
+            lambda: torch.nn.functional.max_pool2d(tx, kernel, stride, pad))
+
+
+def bench_lrn(shape, nsize):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=shape).astype(np.float32)
+    dy = rng.normal(size=shape).astype(np.float32)
+    op = cn.ops.make("LRN", dict(nsize=nsize))
+    outs = [np.empty_like(x), np.empty_like(x)]
+    dx = np.empty_like(x)
+
+    def ours():
+        op.forward([x], outs, [WRITE] * 2, [])
+        op.backward([dy, None], [x], [None, outs[1]], [dx], [WRITE], [])
+
+    tx, tdy = torch.tensor(x, requires_grad=True), torch.tensor(dy)
+    lrn = torch.nn.LocalResponseNorm(nsize, alpha=1e-4, beta=0.75, k=2.0)
+
+    def theirs():
+        tx.grad = None
+        lrn(tx).backward(tdy)
+
+    return ours, theirs
+
+
+CASES = [
+    ("BatchNorm train fwd+bwd 32x64x56x56", lambda: bench_batch_norm_train((32, 64, 56, 56)), 5),
+    ("MaxPool 3x3/2 pad 1 fwd 32x64x56x56",
+     lambda: bench_pool_forward((32, 64, 56, 56), (3, 3), (2, 2), (1, 1)), 10),
+    ("MaxPool 3x3/2 pad 1 fwd+bwd 32x64x56x56",
+     lambda: bench_pool((32, 64, 56, 56), "max", (3, 3), (2, 2), (1, 1)), 5),
+    ("AvgPool 2x2/2 fwd+bwd 32x64x56x56",
+     lambda: bench_pool((32, 64, 56, 56), "avg", (2, 2), (2, 2), (0, 0)), 5),
+    ("LRN nsize 5 fwd+bwd 8x96x27x27", lambda: bench_lrn((8, 96, 27, 27), 5), 5),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    cn._core.set_num_threads(2)
+    print(f"{'case':44s} {'coarsenet ms':>12s} {'torch ms':>10s} {'ratio':>7s}")
+    for name, make, number in CASES:
+        ours, theirs = make()
+        # Interleave the two sides so machine noise hits both alike.
+        t_ours, t_theirs = float("inf"), float("inf")
+        for _ in range(args.repeat):
+            t_ours = min(t_ours, best_ms(ours, 1, number))
+            t_theirs = min(t_theirs, best_ms(theirs, 1, number))
+        print(f"{name:44s} {t_ours:12.2f} {t_theirs:10.2f} {t_ours / t_theirs:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
