@@ -11,6 +11,7 @@
 // splits each row into `stride` phases (see Geometry), so the loops over a row of outputs read
 // and write unit-stride runs and vectorise fully; one plane's buffers stay in L1/L2.
 #include <algorithm>
+#include <cstring>
 #include <limits>
 
 #include "coarsenet/op.h"
@@ -51,8 +52,9 @@ struct Geometry {
   // rs = sw * pl): column c lives at (c % sw) * pl + c / sw, so the taps j * sw + kw of a
   // row of outputs j are the unit-stride run starting at Tap(kw). Every window fits inside.
   int64_t bh, bw, pl, rs;
-  // Row loops run over owp = ow rounded up to 16 lanes, so they have no scalar remainder; the
-  // extra lanes read slack past the buffer end and carry zero gradient. `size` includes slack.
+  // Row loops run over owp = ow rounded up to 16 lanes (<= pl), so they have no scalar
+  // remainder; the extra lanes read slack past the buffer end and are dropped. `size` includes
+  // that slack.
   int64_t owp, size;
   int64_t Tap(int64_t kw) const { return (kw % sw) * pl + kw / sw; }
   bool include_pad;
@@ -106,7 +108,7 @@ Geometry Resolve(const PoolingParam& p, const cn::Shape& x) {
   g.ow = out(g.w, g.kw, g.sw, g.pw);
   g.bh = std::max((g.oh - 1) * g.sh + g.kh, g.ph + g.h);
   g.bw = std::max((g.ow - 1) * g.sw + g.kw, g.pw + g.w);
-  g.pl = (g.bw + g.sw - 1) / g.sw;
+  g.pl = ((g.bw + g.sw - 1) / g.sw + 15) / 16 * 16;  // whole vectors per phase
   g.rs = g.pl * g.sw;
   g.owp = (g.ow + 15) / 16 * 16;
   g.size = g.bh * g.rs + g.owp;
@@ -194,9 +196,22 @@ void InverseCounts(const PoolingParam& p, const Geometry& g, std::vector<DType>&
     cols[j] = DType(1) / std::max<int64_t>(g.Count(j, g.w, g.kw, g.sw, g.pw), 1);
 }
 
-// Row kernels work on blocks of kLanes outputs (one AVX-512 float vector): the block's running
-// max or sum stays in a register across all taps of the window.
-constexpr int64_t kLanes = 16;
+// Row kernels work on one 64-byte vector of outputs at a time (16 floats or 8 doubles; an
+// AVX-512 register here, split by the compiler on narrower machines). GCC/Clang vector
+// extensions keep the block's running max/sum and selects in registers across all taps of the
+// window; plain loops get unrolled-and-jammed into scalar branches by GCC at -O3.
+template <typename DType>
+struct Simd {
+  typedef DType V __attribute__((vector_size(64)));
+  static constexpr int64_t kLanes = 64 / sizeof(DType);
+  static V Load(const DType* p) {
+    V v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  static void Store(DType* p, V v) { std::memcpy(p, &v, sizeof(v)); }
+  static V Splat(DType x) { return V{} + x; }
+};
 
 // Offsets of the kernel taps from the top-left of a window in the phase-split buffer.
 std::vector<int64_t> TapOffsets(const Geometry& g) {
@@ -210,19 +225,17 @@ std::vector<int64_t> TapOffsets(const Geometry& g) {
 template <bool kIsMax, typename DType>
 void ReduceRow(const DType* __restrict top, const std::vector<int64_t>& taps, int64_t owp,
                DType* __restrict out) {
-  const int64_t n_taps = static_cast<int64_t>(taps.size());
-  for (int64_t jb = 0; jb < owp; jb += kLanes) {
-    DType acc[kLanes];
-#pragma omp simd
-    for (int64_t l = 0; l < kLanes; ++l) acc[l] = kIsMax ? -std::numeric_limits<DType>::infinity() : 0;
-    for (int64_t t = 0; t < n_taps; ++t) {
-      const DType* __restrict src = top + taps[t] + jb;
-#pragma omp simd
-      for (int64_t l = 0; l < kLanes; ++l)
-        acc[l] = kIsMax ? (src[l] > acc[l] ? src[l] : acc[l]) : acc[l] + src[l];
+  using S = Simd<DType>;
+  for (int64_t jb = 0; jb < owp; jb += S::kLanes) {
+    typename S::V acc = S::Splat(kIsMax ? -std::numeric_limits<DType>::infinity() : DType(0));
+    for (int64_t t : taps) {
+      typename S::V v = S::Load(top + t + jb);
+      if (kIsMax)
+        acc = v > acc ? v : acc;
+      else
+        acc += v;
     }
-#pragma omp simd
-    for (int64_t l = 0; l < kLanes; ++l) out[jb + l] = acc[l];
+    S::Store(out + jb, acc);
   }
 }
 
@@ -267,49 +280,67 @@ void Forward(const PoolingParam& p, const cn::ForwardArgs& a) {
   CN_FLOAT_SWITCH(a.in[0].dtype, DType, { ForwardImpl<DType>(p, a); });
 }
 
-// Max: dy goes to the first maximum of each window in row-major order. For a block of outputs
-// the maxima are found again from the padded input; then the taps are visited in window order
-// and the first tap equal to the maximum takes the still-unassigned gradient (`rem` drops to
-// zero). Only selects and unit-stride adds: no index arrays, no scatters. gy has owp entries,
-// zero past ow, so slack lanes add nothing.
+// Backward gathers instead of scattering: every padded input position pulls the gradient of
+// each output window that covers it (taps (kh, kw) with r = i * sh + kh and kw in its phase),
+// summed in registers and stored once. Overlapping windows therefore never make a vector store
+// feed a misaligned load of the next tap (a store-forwarding stall), and the buffer needs no
+// zero fill. For max pooling a window passes its gradient only to its first maximum in
+// row-major order, whose tap index `arg` is found again from the padded input.
+//
+// Per-output rows used by the pull, `pitch` wide with `margin` zero entries in front so that
+// output j - shift is a plain (unaligned) load for every shift a tap can have.
 template <typename DType>
-void MaxBackwardRow(const DType* __restrict top, const std::vector<int64_t>& taps, int64_t owp,
-                    const DType* __restrict gy, DType* grad_top) {
-  const int64_t n_taps = static_cast<int64_t>(taps.size());
-  for (int64_t jb = 0; jb < owp; jb += kLanes) {
-    DType best[kLanes], rem[kLanes];
-#pragma omp simd
-    for (int64_t l = 0; l < kLanes; ++l) best[l] = -std::numeric_limits<DType>::infinity();
-    for (int64_t t = 0; t < n_taps; ++t) {
-      const DType* __restrict src = top + taps[t] + jb;
-#pragma omp simd
-      for (int64_t l = 0; l < kLanes; ++l) best[l] = src[l] > best[l] ? src[l] : best[l];
-    }
-#pragma omp simd
-    for (int64_t l = 0; l < kLanes; ++l) rem[l] = gy[jb + l];
-    for (int64_t t = 0; t < n_taps; ++t) {
-      const DType* __restrict src = top + taps[t] + jb;
-      DType* dst = grad_top + taps[t] + jb;
-#pragma omp simd
-      for (int64_t l = 0; l < kLanes; ++l) {
-        const bool hit = src[l] == best[l];
-        dst[l] += hit ? rem[l] : DType(0);
-        rem[l] = hit ? DType(0) : rem[l];
-      }
-    }
+struct RowGrads {
+  int64_t margin, pitch;
+  std::vector<DType> gy, arg;  // (oh, pitch); gy is zero outside the outputs
+  RowGrads(const Geometry& g, bool is_max)
+      : margin(((g.kw - 1) / g.sw + 16) / 16 * 16),
+        pitch(margin + g.pl),
+        gy(g.oh * pitch),
+        arg(is_max ? g.oh * pitch : 0) {}
+};
+
+// First tap index (in window order) that holds the maximum, for one vector of outputs.
+template <typename DType>
+void ArgMaxBlock(const DType* __restrict top, const std::vector<int64_t>& taps,
+                 DType* __restrict arg) {
+  using S = Simd<DType>;
+  typename S::V best = S::Splat(-std::numeric_limits<DType>::infinity());
+  for (int64_t t : taps) {
+    typename S::V v = S::Load(top + t);
+    best = v > best ? v : best;
   }
+  typename S::V found = S::Splat(-1);
+  for (int64_t t = static_cast<int64_t>(taps.size()) - 1; t >= 0; --t)  // earliest hit wins
+    found = S::Load(top + taps[t]) == best ? S::Splat(DType(t)) : found;
+  S::Store(arg, found);
 }
 
-// Avg and sum: every tap of every window receives its output's (scaled) gradient.
-template <typename DType>
-void SpreadRow(const std::vector<int64_t>& taps, int64_t owp, const DType* __restrict gy,
-               DType* grad_top) {
-  for (int64_t jb = 0; jb < owp; jb += kLanes)
-    for (int64_t t : taps) {
-      DType* dst = grad_top + t + jb;
-#pragma omp simd
-      for (int64_t l = 0; l < kLanes; ++l) dst[l] += gy[jb + l];
+// grad row r (all phases) = sum over covering windows of their (selected) gradient.
+template <bool kIsMax, typename DType>
+void PullRow(const Geometry& g, int64_t r, const RowGrads<DType>& rg, DType* __restrict grad_row) {
+  using S = Simd<DType>;
+  // Output rows i cover input row r by window row kh = r - i * sh: kh up means i down.
+  const int64_t kh0 = r % g.sh, i0 = (r - kh0) / g.sh;
+  for (int64_t q = 0; q < g.sw; ++q) {
+    for (int64_t mb = 0; mb < g.pl; mb += S::kLanes) {
+      typename S::V acc = S::Splat(0);
+      for (int64_t kh = kh0, i = i0; kh < g.kh && i >= 0; kh += g.sh, --i) {
+        if (i >= g.oh) continue;
+        // Taps kw = q, q + sw, ... of this window row land on phase q, shifted by kw / sw.
+        for (int64_t kw = q, shift = 0; kw < g.kw; kw += g.sw, ++shift) {
+          const int64_t at = i * rg.pitch + rg.margin + mb - shift;
+          typename S::V gy = S::Load(rg.gy.data() + at);
+          if (kIsMax)
+            acc += S::Load(rg.arg.data() + at) == S::Splat(DType(kh * g.kw + kw)) ? gy
+                                                                                   : S::Splat(0);
+          else
+            acc += gy;
+        }
+      }
+      S::Store(grad_row + q * g.pl + mb, acc);
     }
+  }
 }
 
 template <typename DType>
@@ -326,21 +357,25 @@ void BackwardImpl(const PoolingParam& p, const cn::BackwardArgs& a) {
   InverseCounts(p, g, inv_rows, inv_cols);
   cn::ParallelFor(g.planes, 1, [&](int64_t b, int64_t e) {
     const int64_t ow = g.ow, oh = g.oh;
-    // scaled[ow:] stays zero: the slack lanes add nothing.
-    std::vector<DType> grad(g.size), buf(is_max ? g.size : 0), scaled(g.owp);
-    DType* __restrict sv = scaled.data();
+    std::vector<DType> grad(g.size), buf(is_max ? g.size : 0);
+    RowGrads<DType> rg(g, is_max);
     for (int64_t plane = b; plane < e; ++plane) {
-      std::fill(grad.begin(), grad.end(), DType(0));
       if (is_max) PadPlane(g, x + plane * g.h * g.w, buf.data(), -std::numeric_limits<DType>::infinity());
       for (int64_t i = 0; i < oh; ++i) {
-        const int64_t top = i * g.sh * g.rs;
         const DType* __restrict gy = dy + (plane * oh + i) * ow;
+        DType* __restrict row = rg.gy.data() + i * rg.pitch + rg.margin;
         const DType scale = inv_rows[i];
-        for (int64_t j = 0; j < ow; ++j) sv[j] = gy[j] * scale * inv_cols[j];
+        for (int64_t j = 0; j < ow; ++j) row[j] = gy[j] * scale * inv_cols[j];
+        if (!is_max) continue;
+        for (int64_t jb = 0; jb < g.owp; jb += Simd<DType>::kLanes)
+          ArgMaxBlock(buf.data() + i * g.sh * g.rs + jb, taps,
+                      rg.arg.data() + i * rg.pitch + rg.margin + jb);
+      }
+      for (int64_t r = g.ph; r < g.ph + g.h; ++r) {
         if (is_max)
-          MaxBackwardRow(buf.data() + top, taps, g.owp, sv, grad.data() + top);
+          PullRow<true>(g, r, rg, grad.data() + r * g.rs);
         else
-          SpreadRow(taps, g.owp, sv, grad.data() + top);
+          PullRow<false>(g, r, rg, grad.data() + r * g.rs);
       }
       UnpadPlane(g, grad.data(), dx + plane * g.h * g.w, req);
     }
