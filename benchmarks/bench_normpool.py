@@ -61,14 +61,15 @@ def bench_pool(shape, pool_type, kernel, stride, pad):
     rng = np.random.default_rng(0)
     x = rng.normal(size=shape).astype(np.float32)
     op = cn.ops.make("Pooling", dict(kernel=kernel, stride=stride, pad=pad, pool_type=pool_type))
-    (out_shape,) = op.infer_shape([shape])[1]
-    y = np.empty(out_shape, np.float32)
-    dy = rng.normal(size=out_shape).astype(np.float32)
+    out_shapes = op.infer_shape([shape])[1]  # max pooling adds a hidden argmax output
+    outs = [np.empty(s, np.float32) for s in out_shapes]
+    dy = rng.normal(size=out_shapes[0]).astype(np.float32)
+    heads = [dy] + [None] * (len(outs) - 1)
     dx = np.empty_like(x)
 
     def ours():
-        op.forward([x], [y], [WRITE], [])
-        op.backward([dy], [x], [None], [dx], [WRITE], [])
+        op.forward([x], outs, [WRITE] * len(outs), [])
+        op.backward(heads, [x], outs, [dx], [WRITE], [])
 
     tx, tdy = torch.tensor(x, requires_grad=True), torch.tensor(dy)
     pool = torch.nn.functional.max_pool2d if pool_type == "max" else torch.nn.functional.avg_pool2d
@@ -83,9 +84,10 @@ def bench_pool(shape, pool_type, kernel, stride, pad):
 def bench_pool_forward(shape, kernel, stride, pad):
     x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
     op = cn.ops.make("Pooling", dict(kernel=kernel, stride=stride, pad=pad))
-    y = np.empty(op.infer_shape([shape])[1][0], np.float32)
+    outs = [np.empty(s, np.float32) for s in op.infer_shape([shape])[1]]
+    req = [WRITE] + [0] * (len(outs) - 1)  # inference: the hidden argmax is not requested
     tx = torch.tensor(x)
-    return (lambda: op.forward([x], [y], [WRITE], []),
+    return (lambda: op.forward([x], outs, req, []),
             lambda: torch.nn.functional.max_pool2d(tx, kernel, stride, pad))
 
 
@@ -113,7 +115,7 @@ def bench_lrn(shape, nsize):
 
 CASES = [
     ("BatchNorm train fwd+bwd 32x64x56x56", lambda: bench_batch_norm_train((32, 64, 56, 56)), 5),
-    ("MaxPool 3x3/2 pad 1 fwd 32x64x56x56",
+    ("MaxPool 3x3/2 pad 1 fwd (inference) 32x64x56x56",
      lambda: bench_pool_forward((32, 64, 56, 56), (3, 3), (2, 2), (1, 1)), 10),
     ("MaxPool 3x3/2 pad 1 fwd+bwd 32x64x56x56",
      lambda: bench_pool((32, 64, 56, 56), "max", (3, 3), (2, 2), (1, 1)), 5),

@@ -4,8 +4,9 @@
 //   avg divides by the window size clipped to the padded input (count_include_pad, the default)
 //   or to the input itself; windows that run past the padded input ("full") are clipped as well.
 // Backward: avg/sum spread dy / divisor over the window; max sends dy to the first maximum of the
-// window in row-major order, found again from the input (no index tensor is kept, so backward
-// needs only the input and dy).
+// window in row-major order. Max pooling saves that maximum's tap index (kh * kernel_w + kw, as
+// a float) in a hidden output 'argmax' of the output's shape, so backward needs only dy and
+// argmax, never the input.
 // Kernel: each plane is copied into a padded buffer (-inf or 0 border, sized so every window of
 // every output is in bounds), which removes all bounds tests from the inner loops. The buffer
 // splits each row into `stride` phases (see Geometry), so the loops over a row of outputs read
@@ -20,6 +21,7 @@ namespace {
 
 enum PoolType { kMax, kAvg, kSum, kLp };
 enum Convention { kValid, kFull, kSame };
+enum { kOut, kArgMax };  // outputs; argmax (max pooling only, hidden) = tap index kh * kw + kw
 
 struct PoolingParam {
   cn::Shape kernel, stride, pad;
@@ -121,6 +123,7 @@ void InferShape(const PoolingParam& p, cn::ShapeContext& s) {
   if (!x.known()) return;
   Geometry g = Resolve(p, x);
   s.SetOutput(0, cn::Shape{x[0], x[1], g.oh, g.ow});
+  if (p.pool_type == kMax) s.SetOutput(kArgMax, cn::Shape{x[0], x[1], g.oh, g.ow});
 }
 
 // dst[t] = src[t * S] and its inverse with op `Add`; a compile-time stride lets the compiler
@@ -239,31 +242,58 @@ void ReduceRow(const DType* __restrict top, const std::vector<int64_t>& taps, in
   }
 }
 
+// Max and first tap index (in window order) holding it, for one vector of outputs.
+template <typename DType>
+void ArgMaxBlock(const DType* __restrict top, const std::vector<int64_t>& taps,
+                 DType* __restrict max_out, DType* __restrict arg_out) {
+  using S = Simd<DType>;
+  typename S::V best = S::Splat(-std::numeric_limits<DType>::infinity());
+  for (int64_t t : taps) {
+    typename S::V v = S::Load(top + t);
+    best = v > best ? v : best;
+  }
+  typename S::V found = S::Splat(-1);
+  for (int64_t t = static_cast<int64_t>(taps.size()) - 1; t >= 0; --t)  // earliest hit wins
+    found = S::Load(top + taps[t]) == best ? S::Splat(DType(t)) : found;
+  S::Store(max_out, best);
+  S::Store(arg_out, found);
+}
+
 template <typename DType>
 void ForwardImpl(const PoolingParam& p, const cn::ForwardArgs& a) {
   const Geometry g = Resolve(p, a.in[0].shape());
   const int32_t req = a.req[0];
-  if (req == CN_REQ_NULL) return;
+  const bool is_max = p.pool_type == kMax;
+  // The hidden argmax output (max only) is skipped when nobody reads it (inference).
+  DType* arg_out = is_max && a.req[kArgMax] != CN_REQ_NULL ? a.out[kArgMax].ptr<DType>() : nullptr;
+  if (is_max && a.req[kArgMax] == CN_REQ_ADD)
+    throw cn::Error("output 'argmax' cannot be accumulated (req=add)");
+  if (req == CN_REQ_NULL && !arg_out) return;
   const DType* x = a.in[0].ptr<DType>();
   DType* y = a.out[0].ptr<DType>();
-  const bool is_max = p.pool_type == kMax;
   const DType fill = is_max ? -std::numeric_limits<DType>::infinity() : DType(0);
   const std::vector<int64_t> taps = TapOffsets(g);
   std::vector<DType> inv_rows, inv_cols;
   InverseCounts(p, g, inv_rows, inv_cols);
   cn::ParallelFor(g.planes, 1, [&](int64_t b, int64_t e) {
     const int64_t ow = g.ow, oh = g.oh;
-    std::vector<DType> buf(g.size), acc(g.owp);
+    std::vector<DType> buf(g.size), acc(g.owp), arg(g.owp);
     const DType* __restrict row = acc.data();
     const DType* __restrict cols = inv_cols.data();
     for (int64_t plane = b; plane < e; ++plane) {
       PadPlane(g, x + plane * g.h * g.w, buf.data(), fill);
       for (int64_t i = 0; i < oh; ++i) {
         const DType* top = buf.data() + i * g.sh * g.rs;
-        if (is_max)
+        if (arg_out) {
+          for (int64_t jb = 0; jb < g.owp; jb += Simd<DType>::kLanes)
+            ArgMaxBlock(top + jb, taps, acc.data() + jb, arg.data() + jb);
+          std::copy(arg.begin(), arg.begin() + ow, arg_out + (plane * oh + i) * ow);
+        } else if (is_max) {
           ReduceRow<true>(top, taps, g.owp, acc.data());
-        else
+        } else {
           ReduceRow<false>(top, taps, g.owp, acc.data());
+        }
+        if (req == CN_REQ_NULL) continue;
         DType* __restrict o = y + (plane * oh + i) * ow;
         const DType scale = inv_rows[i];
         if (req == CN_REQ_ADD) {
@@ -285,7 +315,7 @@ void Forward(const PoolingParam& p, const cn::ForwardArgs& a) {
 // summed in registers and stored once. Overlapping windows therefore never make a vector store
 // feed a misaligned load of the next tap (a store-forwarding stall), and the buffer needs no
 // zero fill. For max pooling a window passes its gradient only to its first maximum in
-// row-major order, whose tap index `arg` is found again from the padded input.
+// row-major order, whose tap index forward saved in the hidden output 'argmax'.
 //
 // Per-output rows used by the pull, `pitch` wide with `margin` zero entries in front so that
 // output j - shift is a plain (unaligned) load for every shift a tap can have.
@@ -299,22 +329,6 @@ struct RowGrads {
         gy(g.oh * pitch),
         arg(is_max ? g.oh * pitch : 0) {}
 };
-
-// First tap index (in window order) that holds the maximum, for one vector of outputs.
-template <typename DType>
-void ArgMaxBlock(const DType* __restrict top, const std::vector<int64_t>& taps,
-                 DType* __restrict arg) {
-  using S = Simd<DType>;
-  typename S::V best = S::Splat(-std::numeric_limits<DType>::infinity());
-  for (int64_t t : taps) {
-    typename S::V v = S::Load(top + t);
-    best = v > best ? v : best;
-  }
-  typename S::V found = S::Splat(-1);
-  for (int64_t t = static_cast<int64_t>(taps.size()) - 1; t >= 0; --t)  // earliest hit wins
-    found = S::Load(top + taps[t]) == best ? S::Splat(DType(t)) : found;
-  S::Store(arg, found);
-}
 
 // grad row r (all phases) = sum over covering windows of their (selected) gradient.
 template <bool kIsMax, typename DType>
@@ -351,25 +365,23 @@ void BackwardImpl(const PoolingParam& p, const cn::BackwardArgs& a) {
   const DType* dy = a.out_grad[0].ptr<DType>();
   DType* dx = a.in_grad[0].ptr<DType>();
   const bool is_max = p.pool_type == kMax;
-  const DType* x = is_max ? a.in[0].ptr<DType>() : nullptr;
-  const std::vector<int64_t> taps = TapOffsets(g);
+  const DType* arg = is_max ? a.out[kArgMax].ptr<DType>() : nullptr;
   std::vector<DType> inv_rows, inv_cols;
   InverseCounts(p, g, inv_rows, inv_cols);
   cn::ParallelFor(g.planes, 1, [&](int64_t b, int64_t e) {
     const int64_t ow = g.ow, oh = g.oh;
-    std::vector<DType> grad(g.size), buf(is_max ? g.size : 0);
+    std::vector<DType> grad(g.size);
     RowGrads<DType> rg(g, is_max);
     for (int64_t plane = b; plane < e; ++plane) {
-      if (is_max) PadPlane(g, x + plane * g.h * g.w, buf.data(), -std::numeric_limits<DType>::infinity());
       for (int64_t i = 0; i < oh; ++i) {
         const DType* __restrict gy = dy + (plane * oh + i) * ow;
         DType* __restrict row = rg.gy.data() + i * rg.pitch + rg.margin;
         const DType scale = inv_rows[i];
         for (int64_t j = 0; j < ow; ++j) row[j] = gy[j] * scale * inv_cols[j];
-        if (!is_max) continue;
-        for (int64_t jb = 0; jb < g.owp; jb += Simd<DType>::kLanes)
-          ArgMaxBlock(buf.data() + i * g.sh * g.rs + jb, taps,
-                      rg.arg.data() + i * rg.pitch + rg.margin + jb);
+        if (is_max) {
+          const DType* src = arg + (plane * oh + i) * ow;
+          std::copy(src, src + ow, rg.arg.data() + i * rg.pitch + rg.margin);
+        }
       }
       for (int64_t r = g.ph; r < g.ph + g.h; ++r) {
         if (is_max)
@@ -386,11 +398,16 @@ void Backward(const PoolingParam& p, const cn::BackwardArgs& a) {
   CN_FLOAT_SWITCH(a.out_grad[0].dtype, DType, { BackwardImpl<DType>(p, a); });
 }
 
-// Max pooling finds the argmax again from the input; avg and sum need only the shape, which
-// the input-gradient buffer carries.
+// Max pooling reads its saved argmax (a quarter of the input for 2x2 strides); avg and sum need
+// only the shape, which the input-gradient buffer carries. Neither keeps the input alive.
 void Needs(const PoolingParam& p, cn::BackwardNeeds& n) {
   n.out_grad(0);
-  if (p.pool_type == kMax) n.input(0);
+  if (p.pool_type == kMax) n.output(kArgMax);
+}
+
+std::vector<std::string> OutputNames(const PoolingParam& p) {
+  if (p.pool_type == kMax) return {"output", "argmax"};
+  return {"output"};
 }
 
 }  // namespace
@@ -398,7 +415,8 @@ void Needs(const PoolingParam& p, cn::BackwardNeeds& n) {
 CN_REGISTER_OP(Pooling, PoolingParam)
     .describe("Performs 2-D max, average or sum pooling on NCHW input.")
     .inputs({"data"})
-    .outputs({"output"})
+    .outputs(OutputNames)
+    .visible_outputs(1)
     .infer_shape(InferShape)
     .forward(Forward)
     .backward(Backward)
