@@ -27,7 +27,8 @@ def overhead() -> None:
     raw = [a.asnumpy(), b.asnumpy()]
     na, nb = raw
     print("per-call time of a 1-element elemwise_add:")
-    print(f"  op.invoke (pybind11 core)   {per_call_us(lambda: op.invoke(raw, [], False, 0)):6.2f} us")
+    t_invoke = per_call_us(lambda: op.invoke(raw, [], False, 0))
+    print(f"  op.invoke (pybind11 core)   {t_invoke:6.2f} us")
     print(f"  cn.nd.elemwise_add(a, b)    {per_call_us(lambda: cn.nd.elemwise_add(a, b)):6.2f} us")
     print(f"  a + b (NDArray operator)    {per_call_us(lambda: a + b):6.2f} us")
     print(f"  numpy a + b (reference)     {per_call_us(lambda: na + nb):6.2f} us")
