@@ -17,6 +17,7 @@ from . import _core  # noqa: E402
 from . import ops, random  # noqa: E402,F401
 from . import ndarray  # noqa: E402
 from . import ndarray as nd  # noqa: E402,F401
+from . import callback, io, kvstore, lr_scheduler, metric, optimizer  # noqa: E402,F401
 from .base import CoarsenetError, MXNetError  # noqa: E402,F401
 from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: E402,F401
 

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+from . import mxnet_format as _mxnet_format
 from . import ops as _ops
 from . import random as _random
 from .base import CoarsenetError
@@ -345,3 +346,29 @@ def _install_op_functions() -> None:
 
 
 _install_op_functions()
+
+
+# ---------------------------------------------------------------- MXNet NDArray files
+
+
+def save(fname, data) -> None:
+    """Saves an NDArray, a list of them or a dict name -> NDArray in MXNet's binary format
+    (what `mx.nd.save` writes; `.params` files). The file is replaced atomically."""
+    _mxnet_format.save_arrays(fname, data)
+
+
+def load(fname):
+    """Loads an MXNet NDArray file: a dict name -> NDArray if the file names its arrays, else a
+    list. Corrupt or unsupported files raise CoarsenetError naming the file and the problem."""
+    return _wrap_loaded(_mxnet_format.load_arrays(fname))
+
+
+def load_frombuffer(buf):
+    """Like `load`, from the bytes of an NDArray file."""
+    return _wrap_loaded(_mxnet_format.load_arrays(buf))
+
+
+def _wrap_loaded(loaded):
+    if isinstance(loaded, dict):
+        return {k: NDArray(v) for k, v in loaded.items()}
+    return [NDArray(v) for v in loaded]

@@ -262,6 +262,7 @@ class OpDef : public OpDefBase {
   OpDef& aux(NamesFn fn) { aux_ = std::move(fn); return *this; }
   // How many leading outputs users see; the rest are kept for backward only.
   OpDef& visible_outputs(int n) { visible_ = [n](const P&) { return n; }; return *this; }
+  OpDef& visible_outputs(std::function<int(const P&)> fn) { visible_ = std::move(fn); return *this; }
   OpDef& infer_shape(ShapeFn fn) { shape_ = std::move(fn); return *this; }
   OpDef& infer_type(TypeFn fn) { type_ = std::move(fn); return *this; }
   OpDef& forward(ForwardFn fn) { forward_ = std::move(fn); return *this; }
