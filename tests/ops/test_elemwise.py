@@ -33,7 +33,7 @@ def test_elemwise_binary_needs_and_inplace(name):
     assert op.input_names == ["lhs", "rhs"]
     assert op.needs_inputs == BINARY[name][1]
     assert op.needs_outputs == [False]
-    assert op.inplace == [(0, 0)] and op.backward_inplace == [(0, 0)]
+    assert op.inplace == [(0, 0), (1, 0)] and op.backward_inplace == [(0, 0)]
 
 
 @pytest.mark.parametrize("n", [1, 2, 4])
