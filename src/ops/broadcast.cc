@@ -76,7 +76,7 @@ struct Plan {
     }
     size = out.size();
     inner = dims[ndim - 1];
-    rows = size / inner;
+    rows = inner == 0 ? 0 : size / inner;
     dense[0] = l.size() == size;
     dense[1] = r.size() == size;
   }

@@ -68,3 +68,9 @@ def test_large_broadcast_mul_gradients(rhs_shape):
     axes = tuple(i for i in range(4) if (b.shape[i] if len(b.shape) == 4 else 1) == 1)
     np.testing.assert_allclose(ga, dy * b)
     np.testing.assert_allclose(gb, 1 + (dy * a).sum(axis=axes, keepdims=True).reshape(b.shape))
+
+
+def test_zero_size_operands():
+    y = cn.nd.broadcast_mul(cn.nd.ones((2, 0)), cn.nd.ones((1, 1))).asnumpy()
+    assert y.shape == (2, 0)
+    assert cn.nd.sum(cn.nd.ones((0, 3)), axis=0).asnumpy().tolist() == [0, 0, 0]
