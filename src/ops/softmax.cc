@@ -40,6 +40,18 @@ void Forward(const SoftmaxParam& p, const cn::ForwardArgs& a) {
   });
 }
 
+// Gradient of one contiguous row (inner == 1); dx may alias dy (the reduction runs first).
+template <bool kLog, typename DType>
+void BackwardRow(const DType* y, const DType* dy, DType* dx, int64_t n, DType inv_t, int32_t req) {
+  DType dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t k = 0; k < n; ++k) dot += kLog ? dy[k] : dy[k] * y[k];
+  for (int64_t k = 0; k < n; ++k) {
+    DType g = kLog ? dy[k] - cn_ops::FastExp(y[k]) * dot : y[k] * (dy[k] - dot);
+    cn::Store(&dx[k], req, g * inv_t);
+  }
+}
+
 // dx may alias dy: each inner column's reduction is done before any of it is overwritten.
 template <bool kLog, typename DType>
 void BackwardImpl(const SoftmaxParam& p, const cn::BackwardArgs& a) {
@@ -55,6 +67,10 @@ void BackwardImpl(const SoftmaxParam& p, const cn::BackwardArgs& a) {
     std::vector<DType> dot(v.inner);
     for (int64_t o = o0; o < o1; ++o) {
       int64_t base = o * v.n * v.inner;
+      if (v.inner == 1) {
+        BackwardRow<kLog>(y + base, dy + base, dx + base, v.n, inv_t, req);
+        continue;
+      }
       std::fill(dot.begin(), dot.end(), DType(0));
       for (int64_t k = 0; k < v.n; ++k)
         for (int64_t i = 0; i < v.inner; ++i) {
@@ -64,7 +80,7 @@ void BackwardImpl(const SoftmaxParam& p, const cn::BackwardArgs& a) {
       for (int64_t k = 0; k < v.n; ++k)
         for (int64_t i = 0; i < v.inner; ++i) {
           int64_t at = base + k * v.inner + i;
-          DType g = kLog ? dy[at] - std::exp(y[at]) * dot[i] : y[at] * (dy[at] - dot[i]);
+          DType g = kLog ? dy[at] - cn_ops::FastExp(y[at]) * dot[i] : y[at] * (dy[at] - dot[i]);
           cn::Store(&dx[at], req, g * inv_t);
         }
     }
