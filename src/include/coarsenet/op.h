@@ -23,6 +23,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -59,7 +60,7 @@ template <typename Body>
 void ParallelFor(int64_t n, int64_t grain, Body&& body) {
   if (n <= 0) return;
   struct Closure {
-    Body* body;
+    std::remove_reference_t<Body>* body;  // Body is an lvalue reference for named lambdas
     std::mutex lock;
     std::exception_ptr error;
   } closure{&body, {}, nullptr};
@@ -261,6 +262,7 @@ class OpDef : public OpDefBase {
   OpDef& aux(NamesFn fn) { aux_ = std::move(fn); return *this; }
   // How many leading outputs users see; the rest are kept for backward only.
   OpDef& visible_outputs(int n) { visible_ = [n](const P&) { return n; }; return *this; }
+  OpDef& visible_outputs(std::function<int(const P&)> fn) { visible_ = std::move(fn); return *this; }
   OpDef& infer_shape(ShapeFn fn) { shape_ = std::move(fn); return *this; }
   OpDef& infer_type(TypeFn fn) { type_ = std::move(fn); return *this; }
   OpDef& forward(ForwardFn fn) { forward_ = std::move(fn); return *this; }

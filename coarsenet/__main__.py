@@ -1,0 +1,6 @@
+"""`python -m coarsenet ...`: see coarsenet.cli."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

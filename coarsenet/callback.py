@@ -1,0 +1,55 @@
+"""Training callbacks, MXNet style: Speedometer, do_checkpoint, log_train_metric."""
+from __future__ import annotations
+
+import logging
+import time
+
+
+class Speedometer:
+    """Logs samples/s and the running metric every `frequent` batches."""
+
+    def __init__(self, batch_size: int, frequent: int = 50, auto_reset: bool = True):
+        self.batch_size, self.frequent, self.auto_reset = batch_size, frequent, auto_reset
+        self._tic = None
+        self._last = 0
+
+    def __call__(self, param) -> None:
+        if self._tic is None or param.nbatch < self._last:
+            self._tic, self._last = time.time(), param.nbatch
+            return
+        if param.nbatch % self.frequent == 0:
+            speed = self.frequent * self.batch_size / max(time.time() - self._tic, 1e-9)
+            metrics = ""
+            if param.eval_metric is not None:
+                metrics = " ".join(f"{n}={v:.6f}" for n, v in param.eval_metric.get_name_value())
+                if self.auto_reset:
+                    param.eval_metric.reset()
+            logging.info("Epoch[%d] Batch [%d]\tSpeed: %.2f samples/sec\t%s", param.epoch,
+                         param.nbatch, speed, metrics)
+            self._tic = time.time()
+        self._last = param.nbatch
+
+
+def do_checkpoint(prefix: str, period: int = 1):
+    """An epoch-end callback saving prefix-symbol.json and prefix-%04d.params every `period`."""
+    from . import model
+
+    period = max(1, int(period))
+
+    def callback(epoch, symbol, arg_params, aux_params):
+        if (epoch + 1) % period == 0:
+            model.save_checkpoint(prefix, epoch + 1, symbol, arg_params, aux_params)
+
+    return callback
+
+
+def log_train_metric(period: int, auto_reset: bool = False):
+    def callback(param):
+        if param.nbatch % period == 0 and param.eval_metric is not None:
+            for name, value in param.eval_metric.get_name_value():
+                logging.info("Iter[%d] Batch[%d] Train-%s=%f", param.epoch, param.nbatch, name,
+                             value)
+            if auto_reset:
+                param.eval_metric.reset()
+
+    return callback

@@ -1,0 +1,217 @@
+"""Evaluation metrics, MXNet style: update(labels, preds) with lists of arrays, get() -> (name, value).
+
+Each metric keeps a running sum and an instance count, so metrics from several workers combine
+by adding those two numbers (see `global_state`/`set_global_state`).
+"""
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from .base import CoarsenetError
+
+
+def _np(x) -> np.ndarray:
+    return x.asnumpy() if hasattr(x, "asnumpy") else np.asarray(x)
+
+
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+class EvalMetric(abc.ABC):
+    def __init__(self, name: str, output_names=None, label_names=None):
+        self.name = name
+        self.output_names = output_names
+        self.label_names = label_names
+        self.reset()
+
+    def reset(self) -> None:
+        self.num_inst = 0
+        self.sum_metric = 0.0
+
+    def update(self, labels, preds) -> None:
+        labels, preds = _as_list(labels), _as_list(preds)
+        if len(labels) != len(preds):
+            raise CoarsenetError(
+                f"{self.name}: expected as many labels as predictions, found {len(labels)} labels "
+                f"and {len(preds)} predictions")
+        for label, pred in zip(labels, preds):
+            self._update_one(_np(label), _np(pred))
+
+    @abc.abstractmethod
+    def _update_one(self, label: np.ndarray, pred: np.ndarray) -> None:
+        """Adds one (label, prediction) pair to sum_metric and num_inst."""
+
+    def get(self):
+        value = self.sum_metric / self.num_inst if self.num_inst else float("nan")
+        return self.name, value
+
+    def get_name_value(self) -> list:
+        name, value = self.get()
+        return list(zip(_as_list(name), _as_list(value)))
+
+    def global_state(self) -> tuple[float, int]:
+        """(sum, count): what to add up across workers."""
+        return self.sum_metric, self.num_inst
+
+    def set_global_state(self, sum_metric: float, num_inst: int) -> None:
+        self.sum_metric, self.num_inst = sum_metric, num_inst
+
+    def __str__(self) -> str:
+        return "EvalMetric: " + str(dict(self.get_name_value()))
+
+
+def _check_batch(name: str, label: np.ndarray, pred: np.ndarray) -> None:
+    if label.shape[0] != pred.shape[0]:
+        raise CoarsenetError(
+            f"{name}: labels and predictions must have the same batch size, found {label.shape[0]} "
+            f"labels and {pred.shape[0]} predictions")
+
+
+class Accuracy(EvalMetric):
+    """Fraction of samples whose arg-max prediction (along `axis`) equals the label."""
+
+    def __init__(self, axis: int = 1, name: str = "accuracy", **kwargs):
+        self.axis = axis
+        super().__init__(name, **kwargs)
+
+    def _update_one(self, label, pred):
+        _check_batch(self.name, label, pred)
+        if pred.shape != label.shape:
+            pred = pred.argmax(axis=self.axis)
+        self.sum_metric += float((pred.astype(np.int64).ravel() == label.astype(np.int64).ravel()).sum())
+        self.num_inst += label.size
+
+
+class TopKAccuracy(EvalMetric):
+    """Fraction of samples whose label is among the top_k predictions."""
+
+    def __init__(self, top_k: int = 1, name: str = "top_k_accuracy", **kwargs):
+        if top_k < 1:
+            raise CoarsenetError(f"TopKAccuracy: top_k must be >= 1, found {top_k}")
+        self.top_k = top_k
+        super().__init__(f"{name}_{top_k}", **kwargs)
+
+    def _update_one(self, label, pred):
+        _check_batch(self.name, label, pred)
+        k = min(self.top_k, pred.shape[1])
+        top = np.argpartition(-pred, k - 1, axis=1)[:, :k]
+        hits = (top == label.astype(np.int64).reshape(-1, 1)).any(axis=1)
+        self.sum_metric += float(hits.sum())
+        self.num_inst += label.shape[0]
+
+
+class CrossEntropy(EvalMetric):
+    """Mean of -log p(label) for class probabilities `pred`."""
+
+    def __init__(self, eps: float = 1e-12, name: str = "cross-entropy", **kwargs):
+        self.eps = eps
+        super().__init__(name, **kwargs)
+
+    def _update_one(self, label, pred):
+        _check_batch(self.name, label, pred)
+        idx = label.astype(np.int64).ravel()
+        if idx.min(initial=0) < 0 or idx.max(initial=0) >= pred.shape[1]:
+            raise CoarsenetError(f"{self.name}: labels must lie in [0, {pred.shape[1]}), found "
+                                 f"{idx.min()}..{idx.max()}")
+        prob = pred.reshape(pred.shape[0], -1)[np.arange(idx.size), idx]
+        self.sum_metric += float(-np.log(prob + self.eps).sum())
+        self.num_inst += idx.size
+
+
+class MSE(EvalMetric):
+    def __init__(self, name: str = "mse", **kwargs):
+        super().__init__(name, **kwargs)
+
+    def _update_one(self, label, pred):
+        _check_batch(self.name, label, pred)
+        self.sum_metric += float(np.mean((label.reshape(pred.shape) - pred) ** 2)) * label.shape[0]
+        self.num_inst += label.shape[0]
+
+
+class MAE(EvalMetric):
+    def __init__(self, name: str = "mae", **kwargs):
+        super().__init__(name, **kwargs)
+
+    def _update_one(self, label, pred):
+        _check_batch(self.name, label, pred)
+        self.sum_metric += float(np.mean(np.abs(label.reshape(pred.shape) - pred))) * label.shape[0]
+        self.num_inst += label.shape[0]
+
+
+class RMSE(MSE):
+    def __init__(self, name: str = "rmse", **kwargs):
+        super().__init__(name, **kwargs)
+
+    def get(self):
+        name, value = super().get()
+        return name, float(np.sqrt(value))
+
+
+class CustomMetric(EvalMetric):
+    """A metric from feval(label, pred) -> float (per batch, averaged over batches)."""
+
+    def __init__(self, feval, name: str | None = None, **kwargs):
+        self.feval = feval
+        super().__init__(name or getattr(feval, "__name__", "custom"), **kwargs)
+
+    def _update_one(self, label, pred):
+        self.sum_metric += float(self.feval(label, pred))
+        self.num_inst += 1
+
+
+np_metric = CustomMetric
+
+
+class CompositeEvalMetric(EvalMetric):
+    """Several metrics updated together; get() returns lists of names and values."""
+
+    def __init__(self, metrics=None, name: str = "composite", **kwargs):
+        self.metrics = [create(m) for m in (metrics or [])]
+        super().__init__(name, **kwargs)
+
+    def add(self, metric) -> None:
+        self.metrics.append(create(metric))
+
+    def reset(self) -> None:
+        for m in getattr(self, "metrics", []):
+            m.reset()
+
+    def update(self, labels, preds) -> None:
+        for m in self.metrics:
+            m.update(labels, preds)
+
+    def _update_one(self, label, pred) -> None:
+        for m in self.metrics:
+            m._update_one(label, pred)
+
+    def get(self):
+        pairs = [m.get() for m in self.metrics]
+        return [n for n, _ in pairs], [v for _, v in pairs]
+
+    def get_name_value(self) -> list:
+        return [pair for m in self.metrics for pair in m.get_name_value()]
+
+
+_BY_NAME = {
+    "acc": Accuracy, "accuracy": Accuracy, "top_k_accuracy": TopKAccuracy,
+    "top_k_acc": TopKAccuracy, "ce": CrossEntropy, "cross-entropy": CrossEntropy,
+    "mse": MSE, "mae": MAE, "rmse": RMSE,
+}
+
+
+def create(metric, *args, **kwargs) -> EvalMetric:
+    """A metric from a name ('acc', 'ce', 'mse', ...), an instance, a callable or a list."""
+    if isinstance(metric, EvalMetric):
+        return metric
+    if callable(metric):
+        return CustomMetric(metric, *args, **kwargs)
+    if isinstance(metric, (list, tuple)):
+        return CompositeEvalMetric(list(metric))
+    klass = _BY_NAME.get(str(metric).lower())
+    if klass is None:
+        raise CoarsenetError(
+            f"unknown metric '{metric}'; expected one of: {', '.join(sorted(_BY_NAME))}")
+    return klass(*args, **kwargs)

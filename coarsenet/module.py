@@ -1,0 +1,330 @@
+"""Module: MXNet's high-level trainer around one bound executor (bind, init, fit, score, predict).
+
+A Module owns a symbol, binds it for the batch shapes, keeps the parameters in the executor's
+arg/aux arrays, and updates them in place with an optimizer. `fit` runs epochs with a progress
+bar (tqdm), metrics and checkpoint callbacks.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from . import initializer as init_mod
+from . import metric as metric_mod
+from . import optimizer as opt_mod
+from .base import CoarsenetError
+from .io import DataBatch, DataDesc
+from .ndarray import NDArray, array
+
+
+def _descs(shapes) -> list[DataDesc]:
+    """DataDesc list from DataDesc objects or (name, shape) pairs."""
+    out = []
+    for item in shapes or []:
+        out.append(item if isinstance(item, DataDesc) else DataDesc(item[0], tuple(item[1])))
+    return out
+
+
+class Module:
+    def __init__(self, symbol, data_names=("data",), label_names=("softmax_label",), context=None,
+                 fixed_param_names=None, logger=logging, work_load_list=None, mirror=None,
+                 **_ignored):
+        self.symbol = symbol
+        self.mirror = mirror  # recomputation plan for the training executor (see passes.mirror)
+        self.data_names = list(data_names or [])
+        self.label_names = list(label_names or [])
+        self.fixed_param_names = set(fixed_param_names or [])
+        self.logger = logger
+        arguments = symbol.list_arguments()
+        for name in self.data_names:
+            if name not in arguments:
+                raise CoarsenetError(f"Module: data name '{name}' is not an argument of the "
+                                     f"symbol; its arguments are {arguments}")
+        self.label_names = [n for n in self.label_names if n in arguments]
+        inputs = set(self.data_names) | set(self.label_names)
+        self.param_names = [n for n in arguments if n not in inputs]
+        self.aux_names = symbol.list_auxiliary_states()
+        self.binded = self.params_initialized = self.optimizer_initialized = False
+        self._exec = None
+        self._arg_params = self._aux_params = None
+        self._updater = None
+        self._kvstore = None
+        self._checkpoint_params = None
+
+    # ---------------------------------------------------------------- binding
+    def bind(self, data_shapes, label_shapes=None, for_training=True, inputs_need_grad=False,
+             force_rebind=False, shared_module=None, grad_req="write"):
+        if self.binded and not force_rebind:
+            return
+        self.data_shapes = _descs(data_shapes)
+        self.label_shapes = _descs(label_shapes) if for_training else []
+        names = [d.name for d in self.data_shapes]
+        if names != self.data_names:
+            raise CoarsenetError(f"Module.bind: expected data {self.data_names}, found {names}")
+        self.for_training = for_training
+        reqs = {}
+        for name in self.symbol.list_arguments():
+            if name in self.param_names:
+                fixed = name in self.fixed_param_names or not for_training
+                reqs[name] = "null" if fixed else grad_req
+            elif name in self.data_names:
+                reqs[name] = grad_req if inputs_need_grad and for_training else "null"
+            else:
+                reqs[name] = "null"
+        shapes = {d.name: d.shape for d in self.data_shapes + self.label_shapes}
+        extra = {"mirror": self.mirror} if self.mirror is not None and for_training else {}
+        self._exec = self.symbol.simple_bind(grad_req=reqs, **extra, **shapes)
+        self.binded = True
+        if self.params_initialized:  # rebinding keeps the current parameters
+            self._exec.copy_params_from(self._arg_params, self._aux_params)
+        self._sync_param_refs()
+
+    def _sync_param_refs(self):
+        self._arg_params = {n: self._exec.arg_dict[n] for n in self.param_names}
+        self._aux_params = {n: self._exec.aux_dict[n] for n in self.aux_names}
+
+    @property
+    def output_shapes(self):
+        return [(name, o.shape) for name, o in zip(self.symbol.list_outputs(), self._exec.outputs)]
+
+    def _require(self, what: str, ok: bool):
+        if not ok:
+            raise CoarsenetError(f"Module: call {what} first")
+
+    # ---------------------------------------------------------------- parameters
+    def init_params(self, initializer=None, arg_params=None, aux_params=None,
+                    allow_missing=False, force_init=False, allow_extra=False):
+        self._require("bind()", self.binded)
+        if self.params_initialized and not force_init:
+            return
+        initializer = initializer or init_mod.Uniform(0.01)
+        if arg_params is None and aux_params is None and self._checkpoint_params is not None:
+            arg_params, aux_params = self._checkpoint_params
+        attrs = self.symbol.attr_dict()
+        for given, names, targets in ((arg_params, self.param_names, self._arg_params),
+                                      (aux_params, self.aux_names, self._aux_params)):
+            for name in names:
+                target = targets[name]
+                if given is not None and name in given:
+                    self._copy_param(name, given[name], target)
+                elif given is not None and not allow_missing:
+                    raise CoarsenetError(f"Module.init_params: parameter '{name}' is missing from "
+                                         "the given params (pass allow_missing=True to initialize it)")
+                else:
+                    initializer(init_mod.InitDesc(name, attrs.get(name, {})), target)
+            extra = set(given or {}) - set(names)
+            if extra and not allow_extra:
+                raise CoarsenetError(f"Module.init_params: unknown parameters {sorted(extra)} "
+                                     "(pass allow_extra=True to ignore them)")
+        self.params_initialized = True
+
+    @staticmethod
+    def _copy_param(name, source, target: NDArray):
+        value = source.asnumpy() if hasattr(source, "asnumpy") else np.asarray(source)
+        if value.shape != target.shape:
+            raise CoarsenetError(f"parameter '{name}': expected shape {target.shape}, found "
+                                 f"{value.shape}")
+        target.asnumpy()[...] = value
+
+    def get_params(self):
+        self._require("init_params()", self.params_initialized)
+        return ({n: a.copy() for n, a in self._arg_params.items()},
+                {n: a.copy() for n, a in self._aux_params.items()})
+
+    def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True,
+                   allow_extra=False):
+        self.init_params(None, arg_params, aux_params, allow_missing, force_init=True,
+                         allow_extra=allow_extra)
+
+    # ---------------------------------------------------------------- optimizer
+    def init_optimizer(self, kvstore="local", optimizer="sgd",
+                       optimizer_params=(("learning_rate", 0.01),), force_init=False):
+        self._require("init_params()", self.params_initialized)
+        if self.optimizer_initialized and not force_init:
+            return
+        params = dict(optimizer_params)
+        batch = self.data_shapes[0].shape[0]
+        if isinstance(optimizer, str):
+            params.setdefault("rescale_grad", 1.0 / batch)
+            idx2name = dict(enumerate(self.param_names))
+            optimizer = opt_mod.create(optimizer, sym=self.symbol, param_idx2name=idx2name, **params)
+        self._optimizer = optimizer
+        self._updater = opt_mod.get_updater(optimizer)
+        self._kvstore = _create_kvstore(kvstore)
+        if self._kvstore is not None:
+            for i, name in enumerate(self.param_names):
+                self._kvstore.init(i, self._arg_params[name])
+        self.optimizer_initialized = True
+
+    # ---------------------------------------------------------------- steps
+    def forward(self, data_batch: DataBatch, is_train=None):
+        self._require("bind()", self.binded)
+        is_train = self.for_training if is_train is None else is_train
+        inputs = dict(zip(self.data_names, data_batch.data))
+        if is_train or data_batch.label:
+            inputs.update(zip(self.label_names, data_batch.label or []))
+        for name, value in inputs.items():
+            target = self._exec.arg_dict[name]
+            value = value.asnumpy() if hasattr(value, "asnumpy") else np.asarray(value)
+            if value.shape != target.shape:
+                raise CoarsenetError(f"Module.forward: input '{name}' expected shape "
+                                     f"{target.shape} (as bound), found {value.shape}")
+            target.asnumpy()[...] = value
+        self._exec.forward(is_train=is_train)
+
+    def backward(self, out_grads=None):
+        self._require("bind(for_training=True)", self.binded and self.for_training)
+        self._exec.backward(out_grads)
+
+    def update(self):
+        self._require("init_optimizer()", self.optimizer_initialized)
+        grads = self._exec.grad_dict
+        trained = [(i, name) for i, name in enumerate(self.param_names)
+                   if grads.get(name) is not None]
+        if self._kvstore is not None:  # one bucketed all-reduce for every gradient
+            self._kvstore.pushpull_list([i for i, _ in trained], [grads[n] for _, n in trained])
+        for i, name in trained:
+            self._updater(i, grads[name], self._arg_params[name])
+
+    def get_outputs(self, merge_multi_context=True):
+        return list(self._exec.outputs)
+
+    def get_input_grads(self, merge_multi_context=True):
+        return [self._exec.grad_dict[n] for n in self.data_names]
+
+    def update_metric(self, eval_metric, labels, pre_sliced=False):
+        eval_metric.update(labels, self.get_outputs())
+
+    # ---------------------------------------------------------------- loops
+    def score(self, eval_data, eval_metric, num_batch=None, batch_end_callback=None,
+              reset=True, epoch=0):
+        eval_metric = metric_mod.create(eval_metric)
+        eval_metric.reset()
+        if reset:
+            eval_data.reset()
+        for i, batch in enumerate(eval_data):
+            if num_batch is not None and i == num_batch:
+                break
+            self.forward(batch, is_train=False)
+            outputs = self.get_outputs()
+            keep = batch.data[0].shape[0] - batch.pad
+            eval_metric.update([lbl[:keep] for lbl in batch.label],
+                               [o[:keep] for o in outputs[: len(batch.label)]])
+        return eval_metric.get_name_value()
+
+    def predict(self, eval_data, num_batch=None, merge_batches=True, reset=True,
+                always_output_list=False):
+        if reset:
+            eval_data.reset()
+        collected = []
+        for i, batch in enumerate(eval_data):
+            if num_batch is not None and i == num_batch:
+                break
+            self.forward(batch, is_train=False)
+            keep = batch.data[0].shape[0] - batch.pad
+            collected.append([o.asnumpy()[:keep].copy() for o in self.get_outputs()])
+        if not merge_batches:
+            return [[array(o, dtype=o.dtype) for o in outs] for outs in collected]
+        merged = [array(np.concatenate(parts), dtype=parts[0].dtype) for parts in zip(*collected)]
+        return merged if always_output_list or len(merged) > 1 else merged[0]
+
+    def fit(self, train_data, eval_data=None, eval_metric="acc", epoch_end_callback=None,
+            batch_end_callback=None, kvstore="local", optimizer="sgd",
+            optimizer_params=(("learning_rate", 0.01),), eval_end_callback=None,
+            eval_batch_end_callback=None, initializer=None, arg_params=None, aux_params=None,
+            allow_missing=False, force_rebind=False, force_init=False, begin_epoch=0,
+            num_epoch=None, validation_metric=None, monitor=None, progress_bar=None):
+        if num_epoch is None:
+            raise CoarsenetError("Module.fit: num_epoch is required")
+        self.bind(train_data.provide_data, train_data.provide_label, for_training=True,
+                  force_rebind=force_rebind)
+        self.init_params(initializer, arg_params, aux_params, allow_missing, force_init)
+        self.init_optimizer(kvstore, optimizer, optimizer_params)
+        eval_metric = metric_mod.create(eval_metric)
+        validation_metric = validation_metric or eval_metric
+        for epoch in range(begin_epoch, num_epoch):
+            start = time.time()
+            eval_metric.reset()
+            train_data.reset()
+            bar = _progress(progress_bar, self._kvstore, f"epoch {epoch}")
+            for nbatch, batch in enumerate(train_data):
+                self.forward(batch, is_train=True)
+                self.backward()
+                self.update()
+                self.update_metric(eval_metric, batch.label)
+                if bar is not None:
+                    bar.update(batch.data[0].shape[0])
+                    bar.set_postfix(dict(self._global_metric(eval_metric)), refresh=False)
+                for cb in _as_list(batch_end_callback):
+                    cb(BatchEndParam(epoch, nbatch, eval_metric, locals()))
+            if bar is not None:
+                bar.close()
+            for name, value in self._global_metric(eval_metric):
+                self.logger.info("Epoch[%d] Train-%s=%f", epoch, name, value)
+            self.logger.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - start)
+            arg, aux = self.get_params()
+            for cb in _as_list(epoch_end_callback):
+                cb(epoch, self.symbol, arg, aux)
+            if eval_data is not None:
+                for name, value in self.score(eval_data, validation_metric, epoch=epoch):
+                    self.logger.info("Epoch[%d] Validation-%s=%f", epoch, name, value)
+                for cb in _as_list(eval_end_callback):
+                    cb(BatchEndParam(epoch, 0, validation_metric, locals()))
+
+    def _global_metric(self, eval_metric):
+        """Metric values; summed over workers when training is distributed."""
+        if self._kvstore is None or getattr(self._kvstore, "num_workers", 1) == 1:
+            return eval_metric.get_name_value()
+        return self._kvstore.aggregate_metric(eval_metric)
+
+    # ---------------------------------------------------------------- files
+    def save_checkpoint(self, prefix, epoch, save_optimizer_states=False):
+        from . import model
+
+        arg, aux = self.get_params()
+        model.save_checkpoint(prefix, epoch, self.symbol, arg, aux)
+
+    @staticmethod
+    def load(prefix, epoch, load_optimizer_states=False, **kwargs) -> Module:
+        from . import model
+
+        sym, arg, aux = model.load_checkpoint(prefix, epoch)
+        mod = Module(sym, **kwargs)
+        mod._checkpoint_params = (arg, aux)  # used by init_params when none are given
+        return mod
+
+
+class BatchEndParam:
+    """What batch and epoch callbacks receive (MXNet's BatchEndParam fields)."""
+
+    def __init__(self, epoch, nbatch, eval_metric, locals_):
+        self.epoch, self.nbatch, self.eval_metric, self.locals = epoch, nbatch, eval_metric, locals_
+
+
+def _as_list(x) -> list:
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _progress(enabled, kvstore, desc):
+    """A tqdm bar on the first worker only; None when disabled or tqdm is missing."""
+    if enabled is False or (kvstore is not None and getattr(kvstore, "rank", 0) != 0):
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(desc=desc, unit="img", leave=False, dynamic_ncols=True)
+
+
+def _create_kvstore(kvstore):
+    if kvstore is None or kvstore == "local" or kvstore == "device":
+        return None
+    if isinstance(kvstore, str):
+        from . import kvstore as kv
+
+        return kv.create(kvstore)
+    return kvstore

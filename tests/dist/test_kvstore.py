@@ -1,0 +1,54 @@
+"""dist_sync kvstore on 2 MPI ranks on localhost (needs the dist extra: mpi4py + MPI)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import coarsenet as cn
+from coarsenet.testing import expect_error
+
+pytest.importorskip("mpi4py")
+MPIEXEC = shutil.which("mpiexec") or os.path.join(os.path.dirname(sys.executable), "mpiexec")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def mpirun(n, *args, timeout=120):
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=HERE)
+
+
+def test_local_kvstore():
+    kv = cn.kvstore.create("local")
+    kv.init(3, np.ones(2))
+    kv.push(3, [np.ones(2), np.full(2, 2.0)])
+    out = np.zeros(2)
+    kv.pull(3, out=out)
+    np.testing.assert_array_equal(out, [3.0, 3.0])
+    expect_error(lambda: kv.pull(9, out=out), "never initialized")
+    expect_error(lambda: cn.kvstore.create("dist_async"), "dist_async")
+
+
+def test_two_ranks_reduce_broadcast_and_metrics():
+    result = mpirun(2, "kvstore_worker.py", "reduce")
+    assert result.returncode == 0, result.stderr
+    rows = sorted((json.loads(line) for line in result.stdout.splitlines()), key=lambda r: r["rank"])
+    assert [r["rank"] for r in rows] == [0, 1]
+    assert rows[1]["before"] == 2.0
+    for r in rows:
+        assert r["after_init"] == [1.0, 1.0]  # rank 0's parameters everywhere
+        assert r["sums"] == [3.0, [0.0, 3.0, 6.0], 2.0]  # sums over both ranks
+        assert r["metric"] == pytest.approx(0.75)  # 3 of 4 samples right, over both ranks
+
+
+def test_failing_rank_ends_the_job_quickly():
+    start = time.time()
+    result = mpirun(2, "kvstore_worker.py", "fail", timeout=90)
+    assert time.time() - start < 60
+    assert result.returncode != 0
+    assert "deliberate failure on rank 1" in result.stderr
+    assert "should not get here" not in result.stdout

@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+import coarsenet as cn
+from coarsenet.testing import check_op, expect_error
+
+
+def pool_ref(x, kernel=(), pool_type="max", stride=(1, 1), pad=(0, 0), global_pool=False,
+             pooling_convention="valid", count_include_pad=True, **_):
+    """MXNet 1.x 2-D pooling, one window at a time."""
+    n, c, h, w = x.shape
+    if global_pool:
+        kernel, stride, pad = (h, w), (1, 1), (0, 0)
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
+    rnd = np.ceil if pooling_convention == "full" else np.floor
+    oh = int(rnd((h + 2 * ph - kh) / sh)) + 1
+    ow = int(rnd((w + 2 * pw - kw) / sw)) + 1
+    y = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            h0, w0 = i * sh - ph, j * sw - pw
+            h1, w1 = min(h0 + kh, h + ph), min(w0 + kw, w + pw)
+            size = (h1 - h0) * (w1 - w0)
+            h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, h), min(w1, w)
+            win = x[:, :, h0:h1, w0:w1]
+            if pool_type == "max":
+                y[:, :, i, j] = win.max(axis=(2, 3))
+            else:
+                y[:, :, i, j] = win.sum(axis=(2, 3))
+                if pool_type == "avg":
+                    y[:, :, i, j] /= size if count_include_pad else (h1 - h0) * (w1 - w0)
+    return y
+
+
+CASES = [
+    ((2, 3, 6, 6), dict(kernel=(2, 2), stride=(2, 2))),
+    ((1, 2, 7, 7), dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1))),
+    ((2, 2, 7, 6), dict(kernel=(3, 3), stride=(2, 2), pooling_convention="full")),
+    ((1, 2, 8, 7), dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), pooling_convention="full")),
+    ((2, 1, 5, 9), dict(kernel=(2, 4), stride=(1, 3), pad=(1, 2))),
+    ((1, 3, 5, 5), dict(kernel=(3, 3))),
+    ((2, 3, 4, 5), dict(global_pool=True)),
+    ((2, 3, 4, 5), dict(kernel=(9, 9), global_pool=True)),
+]
+
+
+@pytest.mark.parametrize("pool_type", ["max", "avg", "sum"])
+@pytest.mark.parametrize("shape,params", CASES)
+def test_pooling(pool_type, shape, params):
+    check_op("Pooling", [shape], dict(params, pool_type=pool_type), pool_ref)
+
+
+@pytest.mark.parametrize("convention", ["valid", "full"])
+def test_avg_count_include_pad_false(convention):
+    params = dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="avg",
+                  count_include_pad=False, pooling_convention=convention)
+    check_op("Pooling", [(2, 2, 6, 7)], params, pool_ref)
+
+
+def test_max_gradient_goes_to_first_maximum_of_ties():
+    x = np.ones((1, 1, 2, 2), np.float32)
+    op = cn.ops.make("Pooling", dict(kernel=(2, 2), pool_type="max"))
+    dx = np.full(x.shape, 5.0, np.float32)
+    op.backward([np.ones((1, 1, 1, 1), np.float32)], [x], [None], [dx], [1], [])
+    assert dx.ravel().tolist() == [1, 0, 0, 0]
+
+
+def test_needs():
+    assert list(cn.ops.make("Pooling", dict(kernel=(2, 2))).needs_inputs) == [True]
+    assert list(cn.ops.make("Pooling", dict(kernel=(2, 2), pool_type="avg")).needs_inputs) == [False]
+    assert list(cn.ops.make("Pooling", dict(kernel=(2, 2))).needs_outputs) == [False]
+
+
+def test_bad_input():
+    x = cn.nd.ones((1, 2, 4, 4))
+    expect_error(lambda: cn.nd.Pooling(x, kernel=(7, 7), pad=(1, 1)), "Pooling", "larger",
+                 "(7, 7)", "(6, 6)")
+    expect_error(lambda: cn.nd.Pooling(x, kernel=(2, 2), pool_type="lp"), "Pooling", "lp")
+    expect_error(lambda: cn.nd.Pooling(x, kernel=(2, 2), pool_type="min"), "Pooling", "'min'")
+    expect_error(lambda: cn.nd.Pooling(x, kernel=(2,)), "Pooling", "kernel", "(2,)")
+    expect_error(lambda: cn.nd.Pooling(x), "Pooling", "kernel")
+    expect_error(lambda: cn.nd.Pooling(x, kernel=(2, 2), stride=(0, 1)), "Pooling", "stride")
+    expect_error(lambda: cn.nd.Pooling(x, kernel=(2, 2), layout="NHWC"), "Pooling", "NCHW")
+    expect_error(lambda: cn.nd.Pooling(cn.nd.ones((2, 4, 4)), kernel=(2, 2)), "Pooling", "4-D",
+                 "(2, 4, 4)")
+
+
+@pytest.mark.parametrize("pool_type", ["max", "avg"])
+def test_matches_torch(pool_type):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 4, 12, 12)).astype(np.float32)
+    dy = rng.normal(size=(2, 4, 6, 6)).astype(np.float32)
+    op = cn.ops.make("Pooling", dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type=pool_type))
+    y = op.invoke([x], [], False, 0)[0]
+    dx = np.zeros_like(x)
+    op.backward([dy], [x], [None], [dx], [1], [])
+    tx = torch.tensor(x, requires_grad=True)
+    pool = F.max_pool2d if pool_type == "max" else F.avg_pool2d
+    ty = pool(tx, 3, 2, 1)
+    ty.backward(torch.tensor(dy))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-5, atol=1e-6)
