@@ -46,7 +46,8 @@ struct ConcatParam {
   int num_args;
   int dim;
   static void Declare(cn::ParamDecl<ConcatParam>& d) {
-    d.field("num_args", &ConcatParam::num_args, 0, "Number of inputs to be concatenated.").required();
+    d.field("num_args", &ConcatParam::num_args, 0, "Number of inputs to be concatenated.")
+        .required();
     d.field("dim", &ConcatParam::dim, 1, "The dimension to be concatenated.");
   }
 };
@@ -180,7 +181,8 @@ void SliceShape(const SliceChannelParam& p, cn::ShapeContext& s) {
                             ") is not divisible by num_outputs ", p.num_outputs));
   int64_t part = x[axis] / p.num_outputs;
   if (p.squeeze_axis && part != 1)
-    throw cn::Error(cn::Msg("squeeze_axis needs parts of size 1 along axis ", axis, ", found ", part));
+    throw cn::Error(
+        cn::Msg("squeeze_axis needs parts of size 1 along axis ", axis, ", found ", part));
   std::vector<int64_t> dims = x.vec();
   if (p.squeeze_axis)
     dims.erase(dims.begin() + axis);

@@ -126,7 +126,8 @@ void SoftmaxOutputBackwardImpl(const SoftmaxOutputParam& p, const cn::BackwardAr
   const DType on = static_cast<DType>(1 - p.smooth_alpha);
   const DType off = v.n > 1 ? static_cast<DType>(p.smooth_alpha / (v.n - 1)) : DType(0);
   // Every class gets (p - off) * scale; the label's class then gets the extra -(on - off) * scale.
-  cn::ParallelFor(v.outer, std::max<int64_t>(1, 4096 / (v.n * v.inner)), [&](int64_t o0, int64_t o1) {
+  const int64_t grain = std::max<int64_t>(1, 4096 / (v.n * v.inner));
+  cn::ParallelFor(v.outer, grain, [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o)
       for (int64_t i = 0; i < v.inner; ++i) {
         DType l = label[o * v.inner + i];
@@ -162,7 +163,8 @@ void SoftmaxOutputNeeds(const SoftmaxOutputParam& p, cn::BackwardNeeds& n) {
 struct RegressionParam {
   float grad_scale;
   static void Declare(cn::ParamDecl<RegressionParam>& d) {
-    d.field("grad_scale", &RegressionParam::grad_scale, 1.0f, "Scale the gradient by a float factor.");
+    d.field("grad_scale", &RegressionParam::grad_scale, 1.0f,
+            "Scale the gradient by a float factor.");
   }
 };
 

@@ -5,6 +5,7 @@
 //   softmax:     dx = y * (dy - sum(dy * y)) / T
 //   log_softmax: dx = (dy - exp(y) * sum(dy)) / T
 #include <optional>
+#include <string>
 
 #include "ops/softmax_kernel.h"
 
@@ -13,9 +14,15 @@ namespace {
 struct SoftmaxParam {
   int axis;
   std::optional<double> temperature;
+  std::string dtype;
+  bool use_length;
   static void Declare(cn::ParamDecl<SoftmaxParam>& d) {
     d.field("axis", &SoftmaxParam::axis, -1, "The axis along which to compute softmax.");
     d.field("temperature", &SoftmaxParam::temperature, "Temperature parameter in softmax.");
+    d.field("dtype", &SoftmaxParam::dtype, std::string("None"),
+            "Output dtype; only None (same as the input) is supported.");
+    d.field("use_length", &SoftmaxParam::use_length, false,
+            "Whether to use a length input; only False is supported.");
   }
   double T() const {
     double t = temperature.value_or(1.0);
@@ -29,6 +36,10 @@ void InferShape(const SoftmaxParam& p, cn::ShapeContext& s) {
   if (!x.known()) return;
   cn_ops::ViewAround(x, p.axis);  // validates the axis
   p.T();
+  if (p.dtype != "None" && p.dtype != "'None'")
+    throw cn::Error(
+        cn::Msg("dtype='", p.dtype, "' is not supported; the output keeps the input dtype"));
+  if (p.use_length) throw cn::Error("use_length=True is not supported");
   s.SetOutput(0, x);
 }
 
