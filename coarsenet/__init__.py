@@ -19,7 +19,10 @@ from . import ndarray  # noqa: E402
 from . import ndarray as nd  # noqa: E402,F401
 from . import symbol  # noqa: E402
 from . import symbol as sym  # noqa: E402,F401
+from . import autograd  # noqa: E402,F401  (adds attach_grad / backward to NDArray)
 from . import callback, io, kvstore, lr_scheduler, metric, optimizer  # noqa: E402,F401
+from . import initializer, nn, gluon  # noqa: E402,F401
+from . import initializer as init  # noqa: E402,F401
 from .base import CoarsenetError, MXNetError  # noqa: E402,F401
 from .executor import Executor  # noqa: E402,F401
 from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: E402,F401
