@@ -86,6 +86,9 @@ class Executor:
         sched = schedule(full, n_heads)
         self._seed_keys = _seed_keys(sched)
         external = {e: ("grad", var.name) for var, e in grads.items() if e is not None}
+        # Requested gradients no gradient reaches (behind BlockGrad): 'write' means zeros.
+        self._zero_grads = [self.grad_dict[var.name]._data for var, e in grads.items()
+                            if e is None and wrt[var] == "write"]
         self._plan = plan_memory(full, sched, shapes, dtypes, external)
         self._sched, self._graph, self._shapes, self._dtypes = sched, full, shapes, dtypes
         self._arena = _aligned_bytes(self._plan.arena_bytes)
@@ -214,6 +217,8 @@ class Executor:
                     raise CoarsenetError(f"backward: gradient of output {k} must have shape "
                                          f"{buffer.shape}, found {data.shape}")
                 np.copyto(buffer, data, casting="unsafe")
+        for g in self._zero_grads:
+            g.fill(0)
         self._program.run(self._sched.num_forward, -1, bool(is_train), self._step_seed)
 
     def profile(self, is_train: bool = True, backward: bool = True) -> list:
