@@ -275,3 +275,38 @@ def test_fuzzed_files_fail_only_with_coarsenet_error():
             outcomes["error"] += 1
     assert time.perf_counter() - start < 20
     assert outcomes["ok"] and outcomes["error"]
+
+
+# ---------------------------------------------------------------- checkpoint params
+
+
+def test_load_params_splits_arg_and_aux():
+    arg, aux = cn.model.load_params(str(FIXTURES / "resnet18_v1"), 0)
+    assert "resnetv10_conv0_weight" in arg and "resnetv10_batchnorm0_running_mean" in aux
+    assert not set(arg) & set(aux)
+    assert all(isinstance(v, cn.nd.NDArray) for v in [*arg.values(), *aux.values()])
+
+
+def test_save_checkpoint_params_match_mxnet(tmp_path):
+    # LeNet was written by MXNet's save_checkpoint: same order (args, then aux), same bytes.
+    arg, aux = cn.model.load_params(str(FIXTURES / "lenet"), 0)
+    cn.model.save_checkpoint(str(tmp_path / "lenet"), 0, None, arg, aux)
+    assert (tmp_path / "lenet-0000.params").read_bytes() == \
+        (FIXTURES / "lenet-0000.params").read_bytes()
+    assert os.listdir(tmp_path) == ["lenet-0000.params"]  # no symbol given, none written
+    # Gluon's export interleaves args and aux states; the content survives the round trip.
+    arg, aux = cn.model.load_params(str(FIXTURES / "mobilenet0.25"), 0)
+    cn.model.save_checkpoint(str(tmp_path / "m"), 7, None, arg, aux)
+    arg2, aux2 = cn.model.load_params(str(tmp_path / "m"), 7)
+    assert_same_arrays({k: v.asnumpy() for k, v in arg2.items()},
+                       {k: v.asnumpy() for k, v in arg.items()})
+    assert_same_arrays({k: v.asnumpy() for k, v in aux2.items()},
+                       {k: v.asnumpy() for k, v in aux.items()})
+
+
+def test_load_params_rejects_unprefixed_names(tmp_path):
+    cn.nd.save(tmp_path / "x-0003.params", {"weight": np.ones(2, np.float32)})
+    with pytest.raises(cn.CoarsenetError, match="prefixed 'arg:' or 'aux:', found 'weight'"):
+        cn.model.load_params(str(tmp_path / "x"), 3)
+    cn.nd.save(tmp_path / "e-0000.params", [])
+    assert cn.model.load_params(str(tmp_path / "e"), 0) == ({}, {})
