@@ -59,11 +59,7 @@ class Executor:
     # ---------------------------------------------------------------- building
     def _build(self) -> None:
         graph = self._symbol._graph()
-        variables = {}
-        for node in graph.variables():
-            if variables.setdefault(node.name, node) is not node:
-                raise CoarsenetError(f"two different variables are named '{node.name}'; "
-                                     "names must be unique to bind")
+        variables = _variables_by_name(graph)
         arrays = {**self.arg_dict, **self.aux_dict}
         known_shapes = {n: a.shape for n, a in arrays.items()}
         known_types = {n: a.dtype for n, a in arrays.items()}
@@ -71,8 +67,8 @@ class Executor:
                if req in ("write", "add") and n in self.grad_dict}
         if wrt:
             gg = gradient(graph, wrt)
-            full, n_heads, grads, head_grads = gg.graph, gg.num_forward_heads, gg.grads, \
-                gg.head_grads
+            full, n_heads, grads, head_grads = (gg.graph, gg.num_forward_heads, gg.grads,
+                                                gg.head_grads)
         else:
             full, n_heads, grads, head_grads = graph, len(graph.heads), {}, [None] * len(
                 graph.heads)
@@ -84,25 +80,27 @@ class Executor:
             dtypes = infer_type(full, known_types, default=np.float32)
         self._check_bound(full, shapes, dtypes, arrays)
         sched = schedule(full, n_heads)
-        self._seed_keys = _seed_keys(sched)
         external = {e: ("grad", var.name) for var, e in grads.items() if e is not None}
+        self._plan = plan_memory(full, sched, shapes, dtypes, external)
+        self._sched, self._graph, self._shapes, self._dtypes = sched, full, shapes, dtypes
+        self._seed_keys = _seed_keys(sched)
         # Requested gradients no gradient reaches (behind BlockGrad): 'write' means zeros.
         self._zero_grads = [self.grad_dict[var.name]._data for var, e in grads.items()
                             if e is None and wrt[var] == "write"]
-        self._plan = plan_memory(full, sched, shapes, dtypes, external)
-        self._sched, self._graph, self._shapes, self._dtypes = sched, full, shapes, dtypes
+        self._allocate(head_grads)
+        self._build_program()
+        self.outputs = [NDArray(self._array(e)) for e in full.heads[:n_heads]]
+        self._step_seed = 0
+
+    def _allocate(self, head_grads) -> None:
+        """The arena (once) and the head-gradient buffers (ones unless backward gets some)."""
         self._arena = _aligned_bytes(self._plan.arena_bytes)
         self._views = {}
         self._head_grads = []
         for k, var in enumerate(head_grads):
-            if var is None:
-                self._head_grads.append(None)
-                continue
-            e = full.heads[k]
-            self._head_grads.append(np.ones(shapes[e], dtype=dtypes[e]))
-        self._build_program(arrays, head_grads)
-        self.outputs = [NDArray(self._array(e)) for e in full.heads[:n_heads]]
-        self._step_seed = 0
+            e = self._graph.heads[k]
+            self._head_grads.append(None if var is None else
+                                    np.ones(self._shapes[e], dtype=self._dtypes[e]))
 
     def _check_bound(self, graph, shapes, dtypes, arrays) -> None:
         missing = [n.name for n in graph.variables()
@@ -116,6 +114,9 @@ class Executor:
                 if shapes[e] != a.shape:
                     raise CoarsenetError(f"bind: argument '{n.name}' has shape {a.shape}, the "
                                          f"graph needs {shapes[e]}")
+                if dtypes[e] != a.dtype:
+                    raise CoarsenetError(f"bind: argument '{n.name}' has dtype {a.dtype}, the "
+                                         f"graph needs {dtypes[e]}")
         for e, s in shapes.items():
             if s is None:
                 raise CoarsenetError(f"bind: cannot infer the shape of '{e.node.name}' "
@@ -150,7 +151,7 @@ class Executor:
             return None
         return self._arena[ws[0]: ws[0] + ws[1]]
 
-    def _build_program(self, arrays, head_grads) -> None:
+    def _build_program(self) -> None:
         self._program = _core.Program()
         plan = self._plan
         for node in self._sched.order:
@@ -311,6 +312,15 @@ class Executor:
                 offset, nbytes = plan.workspaces[node]
                 lines.append(f"    workspace: offset {offset} bytes {nbytes}")
         return "\n".join(lines)
+
+
+def _variables_by_name(graph) -> dict:
+    variables = {}
+    for node in graph.variables():
+        if variables.setdefault(node.name, node) is not node:
+            raise CoarsenetError(f"two different variables are named '{node.name}'; names must "
+                                 "be unique to bind")
+    return variables
 
 
 def _key_str(key) -> str:

@@ -193,6 +193,13 @@ def test_bad_input_errors():
     exe.copy_params_from({"nope": cn.nd.ones(1)}, allow_extra_params=True)
     expect_error(lambda: net.simple_bind(data=(2, 3), fc0_weight=(6, 4)), "fc0", "weight")
     expect_error(lambda: net.simple_bind(grad_req="sometimes", data=(2, 3)), "sometimes")
+    twice = sym.Group([sym.FullyConnected(sym.Variable("data"), num_hidden=2, name="fc"),
+                       sym.FullyConnected(sym.Variable("data"), num_hidden=2, name="fc")])
+    expect_error(lambda: twice.simple_bind(data=(2, 3)), "two different variables", "'data'")
+    fc = sym.FullyConnected(sym.Variable("x"), num_hidden=2, no_bias=True, name="fc")
+    expect_error(lambda: fc.bind(args={"x": np.ones((1, 3)), "fc_weight": np.ones((2, 3),
+                                                                                 np.float32)}),
+                 "fc", "float")
 
 
 def test_loss_output_ignores_head_gradients():
