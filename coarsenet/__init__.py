@@ -24,6 +24,9 @@ from . import callback, io, kvstore, lr_scheduler, metric, model, optimizer  # n
 from . import initializer, nn, gluon  # noqa: E402,F401
 from . import initializer as init  # noqa: E402,F401
 from . import cpp_extension, operator  # noqa: E402,F401
+from . import datasets, model_zoo, viz  # noqa: E402,F401
+from . import module  # noqa: E402
+from . import module as mod  # noqa: E402,F401
 from .base import CoarsenetError, MXNetError  # noqa: E402,F401
 from .executor import Executor  # noqa: E402,F401
 from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: E402,F401
