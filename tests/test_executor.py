@@ -262,3 +262,11 @@ def test_output_mean_var_lists_three_outputs():
     assert bn.list_outputs() == ["bn_output", "bn_mean", "bn_var"]
     exe = bn.simple_bind(x=(4, 3))
     assert [o.shape for o in exe.outputs] == [(4, 3), (3,), (3,)]
+
+
+def test_profile_times_every_call_in_order():
+    exe = mlp3().simple_bind(data=(2, 3))
+    timings = exe.profile()
+    assert [label for label, _, _ in timings][:2] == ["FullyConnected", "Activation"]
+    assert len(timings) == exe.memory_stats()["num_calls"]
+    assert timings[-1][0] == "_backward_FullyConnected" and all(t >= 0 for _, _, t in timings)
