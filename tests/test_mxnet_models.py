@@ -93,3 +93,22 @@ def test_unknown_ops_are_listed_at_once(tmp_path):
     message = str(info.value)
     assert "MyFancyActivation" in message and "SpectralPooling" in message
     assert "odd-symbol.json" in message
+
+
+def test_module_inference_recipe():
+    """MXNet's documented checkpoint inference recipe, unchanged but for the import."""
+    pytest.importorskip("coarsenet.module")
+    from collections import namedtuple
+
+    import coarsenet as mx
+    from coarsenet.module import Module
+
+    _, _, _, io = load_model("resnet18_v1")
+    sym, arg_params, aux_params = mx.model.load_checkpoint(str(FIXTURES / "resnet18_v1"), 0)
+    mod = Module(symbol=sym, context=mx.cpu(), label_names=None)
+    mod.bind(for_training=False, data_shapes=[("data", (1, 3, 64, 64))])
+    mod.set_params(arg_params, aux_params, allow_missing=True)
+    Batch = namedtuple("Batch", ["data"])
+    mod.forward(Batch([mx.nd.array(io["data"].asnumpy())]))
+    prob = mod.get_outputs()[0].asnumpy()
+    assert_matches_mxnet(prob, io["output"].asnumpy(), "Module output")
