@@ -97,13 +97,15 @@ def test_unknown_ops_are_listed_at_once(tmp_path):
 
 def test_module_inference_recipe():
     """MXNet's documented checkpoint inference recipe, unchanged but for the import."""
-    pytest.importorskip("coarsenet.module")
     from collections import namedtuple
 
     import coarsenet as mx
-    from coarsenet.module import Module
 
     _, _, _, io = load_model("resnet18_v1")
+    try:
+        from coarsenet.module import Module
+    except ImportError as err:  # Module needs coarsenet.initializer, from the nn branch
+        pytest.skip(f"coarsenet.module cannot be imported yet: {err}")
     sym, arg_params, aux_params = mx.model.load_checkpoint(str(FIXTURES / "resnet18_v1"), 0)
     mod = Module(symbol=sym, context=mx.cpu(), label_names=None)
     mod.bind(for_training=False, data_shapes=[("data", (1, 3, 64, 64))])
