@@ -169,6 +169,12 @@ def test_version1_and_legacy_layouts_load():
     np.testing.assert_array_equal(loaded["legacy"].asnumpy(), np.arange(6).reshape(3, 2))
 
 
+def test_arrays_saved_from_a_gpu_load_to_the_cpu():
+    gpu = struct.pack("<Iii2qiii", 0xF993FAC9, 0, 2, 2, 2, 2, 1, 0) + np.ones(4, "<f4").tobytes()
+    (x,) = cn.nd.load_frombuffer(list_file([gpu]))
+    np.testing.assert_array_equal(x.asnumpy(), np.ones((2, 2)))
+
+
 def test_version3_scalar_loads():
     v3 = struct.pack("<Iiiiii", 0xF993FACA, 0, 0, 1, 0, 1) + np.float64(2.5).tobytes()
     (x,) = cn.nd.load_frombuffer(list_file([v3]))
