@@ -17,8 +17,14 @@ from . import _core  # noqa: E402
 from . import ops, random  # noqa: E402,F401
 from . import ndarray  # noqa: E402
 from . import ndarray as nd  # noqa: E402,F401
+from . import symbol  # noqa: E402
+from . import symbol as sym  # noqa: E402,F401
+from . import autograd  # noqa: E402,F401  (adds attach_grad / backward to NDArray)
 from . import callback, io, kvstore, lr_scheduler, metric, model, optimizer  # noqa: E402,F401
+from . import initializer, nn, gluon  # noqa: E402,F401
+from . import initializer as init  # noqa: E402,F401
 from .base import CoarsenetError, MXNetError  # noqa: E402,F401
+from .executor import Executor  # noqa: E402,F401
 from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: E402,F401
 
 __version__ = "0.1.0"
@@ -58,4 +64,4 @@ def _on_ops_added() -> None:
         hook()
 
 
-_ops_added_hooks: list = [ndarray._install_op_functions]
+_ops_added_hooks: list = [ndarray._install_op_functions, symbol._install_op_functions]

@@ -18,13 +18,20 @@ from .base import CoarsenetError
 
 
 class _Hooks:
-    """What autograd plugs into the imperative path (kept here to avoid an import cycle)."""
+    """What autograd plugs into the imperative path (kept here to avoid an import cycle).
 
-    @staticmethod
-    def is_training() -> bool:
-        return False
+    Plain attributes, read on every op call: `training` is the is_train flag given to ops;
+    `record(op, inputs, outputs, seed)` is set while recording; `replay(op, in_arrays,
+    aux_arrays, is_train) -> (seed, outputs)` replaces the op call while a checkpointed segment
+    is recomputed (same seeds, is_recompute=True).
+    """
 
-    record = None  # callable(op, inputs, outputs, seed) while recording
+    training = False
+    record = None
+    replay = None
+
+    def is_training(self) -> bool:
+        return self.training
 
 
 hooks = _Hooks()
@@ -119,13 +126,14 @@ class NDArray:
         return NDArray(np.ascontiguousarray(self._data[key]))
 
     def __setitem__(self, key, value) -> None:
+        self._check_inplace("assignment (x[...] = v)")
         self._data[key] = value._data if isinstance(value, NDArray) else value
 
     # ---- arithmetic through the registered elementwise ops
     def _binary(self, other, same_op, broadcast_op, scalar_op):
         if isinstance(other, NDArray):
             name = same_op if other.shape == self.shape else broadcast_op
-            return invoke(name, [self, other], {})
+            return _call(_plain_call(name), [self, other])
         if isinstance(other, np.ndarray):
             return self._binary(array(other, dtype=self.dtype), same_op, broadcast_op, scalar_op)
         return invoke(scalar_op, [self], {"scalar": float(other)})
@@ -161,19 +169,31 @@ class NDArray:
     def __neg__(self):
         return invoke("_mul_scalar", [self], {"scalar": -1.0})
 
+    def _check_inplace(self, what: str) -> None:
+        # Writing into an array the tape may have saved would silently corrupt its gradient.
+        if hooks.record is not None and self._tape is not None:
+            raise CoarsenetError(
+                f"in-place {what} on an array recorded by autograd (an input or result of a "
+                "recorded op) would corrupt its gradient; write `x = x + y` instead, or run it "
+                "under autograd.pause()")
+
     def __iadd__(self, o):
+        self._check_inplace("+=")
         np.add(self._data, o._data if isinstance(o, NDArray) else o, out=self._data)
         return self
 
     def __isub__(self, o):
+        self._check_inplace("-=")
         np.subtract(self._data, o._data if isinstance(o, NDArray) else o, out=self._data)
         return self
 
     def __imul__(self, o):
+        self._check_inplace("*=")
         np.multiply(self._data, o._data if isinstance(o, NDArray) else o, out=self._data)
         return self
 
     def __itruediv__(self, o):
+        self._check_inplace("/=")
         np.divide(self._data, o._data if isinstance(o, NDArray) else o, out=self._data)
         return self
 
@@ -248,36 +268,86 @@ def waitall() -> None:
 
 def invoke(name: str, inputs: list, params: dict, out=None):
     """Runs op `name` on NDArray inputs (data inputs then aux states, in the op's order)."""
-    op = _ops.make(name, params)
-    return invoke_op(op, inputs, out)
+    return _call(_op_call(_ops.make(name, params)), inputs, out)
 
 
 def invoke_op(op, inputs: list, out=None):
-    n_in = len(op.input_names)
-    if len(inputs) != n_in + len(op.aux_names):
-        expected = op.input_names + op.aux_names
+    return _call(_op_call(op), inputs, out)
+
+
+class _OpCall:
+    """Facts about one parsed op instance that every imperative call reads, computed once
+    (reading them from the C++ op builds new lists each time)."""
+
+    __slots__ = ("op", "n_in", "names", "visible", "random", "no_aux", "needs_inputs",
+                 "needs_outputs")
+
+    def __init__(self, op):
+        self.op = op
+        self.n_in = len(op.input_names)
+        self.names = op.input_names + op.aux_names
+        self.visible = op.num_visible_outputs
+        self.random = bool(op.flags & _ops.NONDETERMINISTIC)  # only these ops read the seed
+        self.no_aux = not op.aux_names
+        self.needs_inputs = op.needs_inputs  # what autograd saves for backward
+        self.needs_outputs = op.needs_outputs
+
+
+_op_calls: dict = {}
+
+
+def _op_call(op) -> _OpCall:
+    call = _op_calls.get(op)
+    if call is None:
+        if len(_op_calls) >= 4096:
+            _op_calls.clear()
+        call = _op_calls[op] = _OpCall(op)
+    return call
+
+
+_NO_AUX: list = []
+_plain_calls: dict = {}
+
+
+def _plain_call(name: str) -> _OpCall:
+    """The _OpCall of an op without params (elemwise_add for `x + y`), looked up once."""
+    call = _plain_calls.get(name)
+    if call is None:
+        call = _plain_calls[name] = _op_call(_ops.make(name, {}))
+    return call
+
+
+def _call(call: _OpCall, inputs: list, out=None):
+    """The imperative op call: check inputs, run forward in C++, wrap outputs, tell autograd."""
+    op = call.op
+    if len(inputs) != len(call.names):
         raise CoarsenetError(
-            f"{op.name}: expected {len(expected)} inputs ({', '.join(expected)}), "
+            f"{op.name}: expected {len(call.names)} inputs ({', '.join(call.names)}), "
             f"found {len(inputs)}")
-    arrays = []
-    for i, x in enumerate(inputs):
-        if not isinstance(x, NDArray):
-            names = op.input_names + op.aux_names
-            raise CoarsenetError(
-                f"{op.name}: input '{names[i]}' must be an NDArray, found {type(x).__name__}")
-        arrays.append(x._data)
-    seed = _random.next_seed()
-    results = op.invoke(arrays[:n_in], arrays[n_in:], hooks.is_training(), seed)
+    try:
+        arrays = [x._data for x in inputs]
+    except AttributeError:
+        i = next(i for i, x in enumerate(inputs) if not isinstance(x, NDArray))
+        raise CoarsenetError(f"{op.name}: input '{call.names[i]}' must be an NDArray, found "
+                             f"{type(inputs[i]).__name__}") from None
+    if call.no_aux:
+        in_arrays, aux_arrays = arrays, _NO_AUX
+    else:
+        in_arrays, aux_arrays = arrays[: call.n_in], arrays[call.n_in:]
+    if hooks.replay is None:
+        seed = _random.next_seed() if call.random else 0
+        results = op.invoke(in_arrays, aux_arrays, hooks.training, seed)
+    else:
+        seed, results = hooks.replay(op, in_arrays, aux_arrays, hooks.training)
     outputs = [NDArray(a) for a in results]
     if hooks.record is not None:
         hooks.record(op, inputs, outputs, seed)
-    visible = outputs[: op.num_visible_outputs]
     if out is not None:
         targets = out if isinstance(out, (list, tuple)) else [out]
-        for target, value in zip(targets, visible):
+        for target, value in zip(targets, outputs[: call.visible]):
             target[:] = value._data
         return out
-    return visible[0] if len(visible) == 1 else visible
+    return outputs[0] if call.visible == 1 else outputs[: call.visible]
 
 
 def _split_args(op_name: str, param_names: set, args: tuple, kwargs: dict):
@@ -314,21 +384,46 @@ def _order_inputs(op, positional: list, named: dict) -> list:
 # Arguments MXNet's generated functions accept that are not op parameters.
 _CALL_ONLY_KWARGS = ("out", "name", "ctx", "attr")
 
+# (op name, keyword items) -> _OpCall, for the common call: NDArrays positionally and hashable
+# params by keyword. It skips param parsing and input ordering on repeated calls.
+_fast_calls: dict = {}
+
+
+def _cacheable(kwargs: dict) -> bool:
+    """True when every keyword is an op parameter (no array passed by name, no out=)."""
+    return not any(isinstance(v, (NDArray, np.ndarray)) or k in _CALL_ONLY_KWARGS
+                   for k, v in kwargs.items())
+
 
 def _make_op_function(op_name: str):
     info = _ops.info(op_name)
     param_names = set(info.param_names())
     variadic = "num_args" in param_names
 
-    def op_function(*args, **kwargs):
+    def slow_path(args, kwargs):
         out = kwargs.pop("out", None)
         for key in _CALL_ONLY_KWARGS[1:]:
             kwargs.pop(key, None)
         positional, named, params = _split_args(op_name, param_names, args, kwargs)
         if variadic and "num_args" not in params:
             params["num_args"] = len(positional) + len(named)
-        op = _ops.make(op_name, params)
-        return invoke_op(op, _order_inputs(op, positional, named), out)
+        call = _op_call(_ops.make(op_name, params))
+        return call, _order_inputs(call.op, positional, named), out
+
+    def op_function(*args, **kwargs):
+        try:
+            key = (op_name, len(args), *kwargs.items())
+            call = _fast_calls.get(key)
+        except TypeError:  # an unhashable param value (a list): take the general path
+            key = call = None
+        if call is not None:
+            return _call(call, args)
+        call, inputs, out = slow_path(args, dict(kwargs))
+        if key is not None and _cacheable(kwargs):
+            if len(_fast_calls) >= 4096:
+                _fast_calls.clear()
+            _fast_calls[key] = call
+        return _call(call, inputs, out)
 
     op_function.__name__ = op_name
     op_function.__qualname__ = op_name

@@ -289,3 +289,53 @@ def expect_error(fn: Callable, *fragments: str) -> str:
             assert fragment in message, f"error message {message!r} lacks {fragment!r}"
         return message
     raise AssertionError(f"expected a CoarsenetError mentioning {fragments}")
+
+
+def check_symbolic_matches_imperative(case: OpCase) -> None:
+    """A one-op symbol, bound and run forward (+ backward), gives the imperative results."""
+    from . import ops as ops_module
+    from . import symbol as sym
+
+    op = case.op
+    names = list(op.input_names) + list(op.aux_names)
+    variables = {n: sym.Variable(n) for n in names}
+    out = sym._invoke(op.name, [], dict(case.params), name="op", named=variables)
+    n_in = len(op.input_names)
+    args = {n: np.array(x, dtype=np.float64) for n, x in zip(names, case.inputs)}
+    aux = {n: np.array(a, dtype=np.float64) for n, a in zip(names[n_in:], case.aux)}
+    differentiable = op.has_backward and not op.flags & ops_module.NO_GRAD
+    grads = {n: np.zeros_like(a) for n, a in args.items()} if differentiable else None
+    exe = out.bind(args=args, args_grad=grads, aux_states=aux,
+                   grad_req="write" if differentiable else "null")
+    random_op = op.flags & ops_module.NONDETERMINISTIC and case.is_train
+    exe.forward(is_train=case.is_train)
+    aux_imperative = [np.array(a, dtype=np.float64) for a in case.aux]
+    expected = op.invoke([np.ascontiguousarray(x) for x in case.inputs], aux_imperative,
+                         case.is_train, case.seed)
+    if random_op:
+        return  # different seeds draw different numbers; the op's own tests cover it
+    # Both paths compute in float64 unless the op outputs a narrower type (Cast): then head
+    # gradients are rounded to it on the symbolic path.
+    narrow = any(o.dtype != np.float64 for o in expected[: op.num_visible_outputs])
+    rtol, atol = (1e-5, 1e-6) if narrow else (1e-10, 1e-12)
+    for j in range(op.num_visible_outputs):
+        assert_close(exe.outputs[j].asnumpy(), expected[j], rtol, atol,
+                     f"{op.name} symbolic vs imperative output {j}")
+    for name, value in zip(names[n_in:], aux_imperative):
+        assert_close(exe.aux_dict[name].asnumpy(), value, rtol, atol,
+                     f"{op.name} symbolic vs imperative aux state '{name}'")
+    if not differentiable or not all(_is_float(o) for o in expected[: op.num_visible_outputs]):
+        return  # integer outputs (Cast to int) carry no meaningful head gradient
+    rng = np.random.default_rng(case.seed + 1)
+    heads = [rng.uniform(-1, 1, size=o.shape) for o in expected[: op.num_visible_outputs]]
+    exe.backward([h.copy() for h in heads], is_train=case.is_train)
+    full_heads = heads + [None] * (len(expected) - len(heads))
+    req = [REQ_WRITE if _is_float(x) else REQ_NULL for x in case.inputs]
+    imperative = case.backward(full_heads, req)
+    for i, name in enumerate(names[:n_in]):
+        if imperative[i] is not None:
+            assert_close(exe.grad_dict[name].asnumpy(), imperative[i], max(rtol, 1e-9), atol,
+                         f"{op.name} symbolic vs imperative gradient of '{name}'")
+
+
+extra_checks.append(check_symbolic_matches_imperative)

@@ -23,6 +23,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -59,7 +60,7 @@ template <typename Body>
 void ParallelFor(int64_t n, int64_t grain, Body&& body) {
   if (n <= 0) return;
   struct Closure {
-    Body* body;
+    std::remove_reference_t<Body>* body;  // Body is an lvalue reference for named lambdas
     std::mutex lock;
     std::exception_ptr error;
   } closure{&body, {}, nullptr};

@@ -1,0 +1,200 @@
+"""Op benchmarks: ms per call and, when PyTorch is installed, the ratio to PyTorch in the same run.
+
+    PYTHONPATH=. python benchmarks/bench_ops.py            # every benchmark
+    PYTHONPATH=. python benchmarks/bench_ops.py conv       # names containing "conv"
+
+Both frameworks run with the same thread count (2 by default, --threads N). Timings alternate
+between coarsenet and PyTorch call by call, so a noisy neighbour slows both alike; each figure is
+the median of --repeat calls after warm-up. ratio = coarsenet time / PyTorch time (< 1: faster).
+
+To add an op: write a function taking `threads` that returns `compare(...)`, and decorate it with
+@benchmark. It is a script, not a test: it prints figures and never asserts timings.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+import coarsenet as cn
+
+try:
+    import torch
+except ImportError:  # the ratio column is left empty
+    torch = None
+
+REQ_WRITE = 1
+BENCHMARKS: list[Callable] = []
+REPEAT = 20
+
+
+def benchmark(fn: Callable) -> Callable:
+    BENCHMARKS.append(fn)
+    return fn
+
+
+@dataclass
+class Row:
+    name: str
+    ms: float
+    torch_ms: float | None
+    gflop: float | None  # floating-point work per call, for GFLOP/s
+
+    def cells(self) -> list[str]:
+        rate = f"{self.gflop / self.ms * 1e3:.0f}" if self.gflop else ""
+        t_ms = f"{self.torch_ms:.2f}" if self.torch_ms else ""
+        t_rate = f"{self.gflop / self.torch_ms * 1e3:.0f}" if self.gflop and self.torch_ms else ""
+        ratio = f"{self.ms / self.torch_ms:.2f}" if self.torch_ms else ""
+        return [self.name, f"{self.ms:.2f}", rate, t_ms, t_rate, ratio]
+
+
+def compare(name: str, ours: Callable, theirs: Callable | None, gflop: float | None = None,
+            repeat: int | None = None) -> Row:
+    """Median ms of ours() and theirs(), measured alternately after two warm-up calls each."""
+    repeat = repeat or REPEAT
+    fns = [ours] + ([theirs] if theirs is not None and torch is not None else [])
+    times: list[list[float]] = [[] for _ in fns]
+    for f in fns:
+        f()
+        f()
+    for _ in range(repeat):
+        for f, t in zip(fns, times):
+            start = time.perf_counter()
+            f()
+            t.append(time.perf_counter() - start)
+    med = [float(np.median(t)) * 1e3 for t in times]
+    return Row(name, med[0], med[1] if len(med) > 1 else None, gflop)
+
+
+class OpRunner:
+    """Calls one coarsenet op's forward/backward on preallocated float32 buffers."""
+
+    def __init__(self, name: str, params: dict, inputs: list[np.ndarray]):
+        self.op = cn.ops.make(name, params)
+        self.inputs = [np.ascontiguousarray(x, dtype=np.float32) for x in inputs]
+        in_shapes, out_shapes, _ = self.op.infer_shape([x.shape for x in self.inputs])
+        self.outputs = [np.empty(s, np.float32) for s in out_shapes]
+        self.heads = [np.random.default_rng(1).standard_normal(s).astype(np.float32)
+                      for s in out_shapes]
+        self.grads = [np.empty_like(x) for x in self.inputs]
+        ws = max(self.op.workspace_bytes(in_shapes, out_shapes, False),
+                 self.op.workspace_bytes(in_shapes, out_shapes, True))
+        self.workspace = np.empty(max(ws, 1), np.uint8)
+
+    def forward(self) -> None:
+        self.op.forward(self.inputs, self.outputs, [REQ_WRITE] * len(self.outputs), [],
+                        workspace=self.workspace)
+
+    def forward_backward(self) -> None:
+        self.forward()
+        self.op.backward(self.heads, self.inputs, self.outputs, self.grads,
+                         [REQ_WRITE] * len(self.inputs), [], workspace=self.workspace)
+
+
+def _torch_fwd_bwd(fn: Callable, *tensors) -> Callable:
+    """A PyTorch fwd+bwd call of fn(*tensors) with a fixed head gradient."""
+    leaves = [t.detach().clone().requires_grad_(True) for t in tensors]
+    head = torch.randn_like(fn(*leaves))
+
+    def run() -> None:
+        for t in leaves:
+            t.grad = None
+        fn(*leaves).backward(head)
+
+    return run
+
+
+def _rand(*shape) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+
+
+def _conv_case(n, c, h, w, f, k, stride, pad):
+    x, wt, b = _rand(n, c, h, w), _rand(f, c, k, k) * 0.05, _rand(f)
+    params = dict(kernel=(k, k), stride=(stride, stride), pad=(pad, pad), num_filter=f)
+    runner = OpRunner("Convolution", params, [x, wt, b])
+    oh, ow = runner.outputs[0].shape[2:]
+    gflop = 2.0 * n * f * c * k * k * oh * ow / 1e9
+    conv = None
+    if torch is not None:
+        def conv(x_, w_, b_):
+            return torch.nn.functional.conv2d(x_, w_, b_, stride=stride, padding=pad)
+    tensors = [torch.from_numpy(a) for a in (x, wt, b)] if torch is not None else []
+    return runner, conv, tensors, gflop
+
+
+@benchmark
+def conv3x3_64_fwd():
+    runner, conv, t, gflop = _conv_case(8, 64, 56, 56, 64, 3, 1, 1)
+    theirs = None
+    if torch is not None:
+        def theirs():
+            with torch.no_grad():
+                conv(*t)
+    return compare("Conv 3x3 64->64 8x56x56 fwd", runner.forward, theirs, gflop)
+
+
+@benchmark
+def conv3x3_64_fwd_bwd():
+    runner, conv, t, gflop = _conv_case(8, 64, 56, 56, 64, 3, 1, 1)
+    theirs = _torch_fwd_bwd(conv, *t) if torch is not None else None
+    return compare("Conv 3x3 64->64 8x56x56 fwd+bwd", runner.forward_backward, theirs, 3 * gflop)
+
+
+@benchmark
+def conv1x1_256_64_fwd_bwd():
+    runner, conv, t, gflop = _conv_case(8, 256, 56, 56, 64, 1, 1, 0)
+    theirs = _torch_fwd_bwd(conv, *t) if torch is not None else None
+    return compare("Conv 1x1 256->64 8x56x56 fwd+bwd", runner.forward_backward, theirs, 3 * gflop)
+
+
+@benchmark
+def conv3x3_s2_128_fwd_bwd():
+    runner, conv, t, gflop = _conv_case(8, 128, 56, 56, 128, 3, 2, 1)
+    theirs = _torch_fwd_bwd(conv, *t) if torch is not None else None
+    return compare("Conv 3x3/2 128->128 8x56x56 fwd+bwd", runner.forward_backward, theirs,
+                   3 * gflop)
+
+
+@benchmark
+def fc_4096_fwd_bwd():
+    x, w, b = _rand(128, 4096), _rand(4096, 4096) * 0.01, _rand(4096)
+    runner = OpRunner("FullyConnected", dict(num_hidden=4096), [x, w, b])
+    gflop = 3 * 2.0 * 128 * 4096 * 4096 / 1e9
+    theirs = None
+    if torch is not None:
+        theirs = _torch_fwd_bwd(torch.nn.functional.linear,
+                                *[torch.from_numpy(a) for a in (x, w, b)])
+    return compare("FC 4096->4096 batch 128 fwd+bwd", runner.forward_backward, theirs, gflop)
+
+
+def main() -> None:
+    global REPEAT
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("filter", nargs="?", default="", help="run benchmarks whose name has this")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=REPEAT)
+    args = parser.parse_args()
+    REPEAT = args.repeat
+    cn.set_num_threads(args.threads)
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    rows = []
+    for fn in BENCHMARKS:
+        if args.filter in fn.__name__:
+            rows.append(fn())
+            print(f"  done: {rows[-1].name}", flush=True)
+    header = ["benchmark", "ms", "GFLOP/s", "torch ms", "torch GFLOP/s", "ratio"]
+    table = [header] + [r.cells() for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    print(f"\ncoarsenet vs PyTorch {torch.__version__ if torch else '(not installed)'}, "
+          f"{args.threads} threads, median of {REPEAT}")
+    for row in table:
+        print("  ".join(cell.ljust(wd) if i == 0 else cell.rjust(wd)
+                        for i, (cell, wd) in enumerate(zip(row, widths))))
+
+
+if __name__ == "__main__":
+    main()

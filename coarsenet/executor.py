@@ -1,0 +1,428 @@
+"""Executor: a symbol bound to arrays, planned once, run many times.
+
+Binding runs the passes (infer_shape, infer_type, gradient, optional mirror, schedule,
+plan_memory), allocates ONE arena for every activation, activation gradient and workspace, and
+records every op call with its arrays fixed in a `_core.Program`. forward() and backward() are
+then one C++ loop each over a range of that program (the GIL is released, per-op overhead is a
+few microseconds). Training and inference forward share the same calls; only `is_train` differs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from . import random as _random
+from .base import CoarsenetError
+from .graph import BACKWARD, HEAD_GRAD, OP, VARIABLE, ZEROS, Entry
+from .ndarray import NDArray
+from .passes.gradient import gradient
+from .passes.infer_shape import infer_shape
+from .passes.infer_type import infer_type
+from .passes.plan_memory import plan_memory
+from .passes.schedule import schedule
+
+REQ_NULL, REQ_WRITE, REQ_INPLACE, REQ_ADD = 0, 1, 2, 3
+_REQ_CODES = {"null": REQ_NULL, "write": REQ_WRITE, "add": REQ_ADD, "inplace": REQ_WRITE}
+
+
+class Executor:
+    """Use Symbol.simple_bind or Symbol.bind to make one."""
+
+    def __init__(self, symbol, args: dict, grads: dict, grad_req: dict, aux: dict,
+                 mirror=None):
+        self._symbol = symbol
+        self._mirror = mirror
+        self._arg_names = symbol.list_arguments()
+        self._aux_names = symbol.list_auxiliary_states()
+        self.arg_dict = {n: args[n] for n in self._arg_names}
+        self.aux_dict = {n: aux[n] for n in self._aux_names}
+        self.grad_dict = {n: grads[n] for n in self._arg_names if grads.get(n) is not None}
+        self._grad_req = grad_req
+        self._build()
+
+    # ---------------------------------------------------------------- public arrays
+    @property
+    def arg_arrays(self) -> list:
+        return [self.arg_dict[n] for n in self._arg_names]
+
+    @property
+    def grad_arrays(self) -> list:
+        return [self.grad_dict.get(n) for n in self._arg_names]
+
+    @property
+    def aux_arrays(self) -> list:
+        return [self.aux_dict[n] for n in self._aux_names]
+
+    @property
+    def output_dict(self) -> dict:
+        return dict(zip(self._symbol.list_outputs(), self.outputs))
+
+    # ---------------------------------------------------------------- building
+    def _build(self) -> None:
+        graph = self._symbol._graph()
+        variables = {}
+        for node in graph.variables():
+            if variables.setdefault(node.name, node) is not node:
+                raise CoarsenetError(f"two different variables are named '{node.name}'; "
+                                     "names must be unique to bind")
+        arrays = {**self.arg_dict, **self.aux_dict}
+        known_shapes = {n: a.shape for n, a in arrays.items()}
+        known_types = {n: a.dtype for n, a in arrays.items()}
+        wrt = {variables[n]: req for n, req in self._grad_req.items()
+               if req in ("write", "add") and n in self.grad_dict}
+        if wrt:
+            gg = gradient(graph, wrt)
+            full, n_heads, grads, head_grads = gg.graph, gg.num_forward_heads, gg.grads, \
+                gg.head_grads
+        else:
+            full, n_heads, grads, head_grads = graph, len(graph.heads), {}, [None] * len(
+                graph.heads)
+        shapes = infer_shape(full, known_shapes)
+        dtypes = infer_type(full, known_types, default=np.float32)
+        if self._mirror is not None and wrt:
+            full = _apply_mirror(full, n_heads, self._mirror, shapes, dtypes)
+            shapes = infer_shape(full, known_shapes)
+            dtypes = infer_type(full, known_types, default=np.float32)
+        self._check_bound(full, shapes, dtypes, arrays)
+        sched = schedule(full, n_heads)
+        self._seed_keys = _seed_keys(sched)
+        external = {e: ("grad", var.name) for var, e in grads.items() if e is not None}
+        self._plan = plan_memory(full, sched, shapes, dtypes, external)
+        self._sched, self._graph, self._shapes, self._dtypes = sched, full, shapes, dtypes
+        self._arena = _aligned_bytes(self._plan.arena_bytes)
+        self._views = {}
+        self._head_grads = []
+        for k, var in enumerate(head_grads):
+            if var is None:
+                self._head_grads.append(None)
+                continue
+            e = full.heads[k]
+            self._head_grads.append(np.ones(shapes[e], dtype=dtypes[e]))
+        self._build_program(arrays, head_grads)
+        self.outputs = [NDArray(self._array(e)) for e in full.heads[:n_heads]]
+        self._step_seed = 0
+
+    def _check_bound(self, graph, shapes, dtypes, arrays) -> None:
+        missing = [n.name for n in graph.variables()
+                   if n.role not in (HEAD_GRAD, ZEROS) and n.name not in arrays]
+        if missing:
+            raise CoarsenetError(f"bind: no array given for: {', '.join(missing)}")
+        for n in graph.variables():
+            if n.name in arrays:
+                e = Entry(n, 0)
+                a = arrays[n.name]
+                if shapes[e] != a.shape:
+                    raise CoarsenetError(f"bind: argument '{n.name}' has shape {a.shape}, the "
+                                         f"graph needs {shapes[e]}")
+        for e, s in shapes.items():
+            if s is None:
+                raise CoarsenetError(f"bind: cannot infer the shape of '{e.node.name}' "
+                                     f"(output {e.index})")
+
+    def _array(self, e: Entry) -> np.ndarray:
+        view = self._views.get(e)
+        if view is not None:
+            return view
+        plan = self._plan
+        if e in plan.offsets:
+            offset, nbytes = plan.offsets[e], plan.nbytes[e]
+            view = self._arena[offset: offset + nbytes].view(self._dtypes[e]).reshape(
+                self._shapes[e])
+        else:
+            key = plan.external[e]
+            if isinstance(key, tuple):  # ("grad", name)
+                view = self.grad_dict[key[1]]._data
+            elif key.role == HEAD_GRAD:
+                view = self._head_grads[self._graph.heads.index(key.like)]
+            elif key.role == ZEROS:
+                view = np.zeros(self._shapes[e], dtype=self._dtypes[e])
+            else:
+                source = self.arg_dict.get(key.name)
+                view = (source if source is not None else self.aux_dict[key.name])._data
+        self._views[e] = view
+        return view
+
+    def _workspace(self, node):
+        ws = self._plan.workspaces.get(node)
+        if ws is None:
+            return None
+        return self._arena[ws[0]: ws[0] + ws[1]]
+
+    def _build_program(self, arrays, head_grads) -> None:
+        self._program = _core.Program()
+        plan = self._plan
+        for node in self._sched.order:
+            if node.kind == OP:
+                n_in = node.num_inputs
+                req = [REQ_INPLACE if Entry(node, j) in plan.shares else REQ_WRITE
+                       for j in range(node.num_outputs)]
+                self._program.add_forward(
+                    node.op, [self._array(e) for e in node.inputs[:n_in]],
+                    [self._array(Entry(node, j)) for j in range(node.num_outputs)], req,
+                    [self._array(e) for e in node.inputs[n_in:]], self._workspace(node),
+                    seed_key=self._seed_keys.get(node.recompute_of or node, 0),
+                    is_recompute=node.is_recompute)
+            elif node.kind == BACKWARD:
+                call = node.backward
+                fwd = call.forward
+                req = list(call.req)
+                for i, r in enumerate(req):
+                    if r == REQ_WRITE and Entry(node, i) in plan.inplace:
+                        req[i] = REQ_INPLACE
+                opt = lambda e: None if e is None else self._array(e)  # noqa: E731
+                self._program.add_backward(
+                    node.op, [opt(e) for e in call.out_grads], [opt(e) for e in call.inputs],
+                    [opt(e) for e in call.outputs],
+                    [self._array(Entry(node, i)) if r else None for i, r in enumerate(req)],
+                    req, [self._array(e) for e in fwd.aux_inputs()], self._workspace(node),
+                    seed_key=self._seed_keys[fwd])
+
+    # ---------------------------------------------------------------- running
+    def forward(self, is_train: bool = False, **inputs) -> list:
+        """Copies the given inputs into their argument arrays and runs the forward pass."""
+        for name, value in inputs.items():
+            if name not in self.arg_dict:
+                raise CoarsenetError(f"forward: unknown argument '{name}'; arguments: "
+                                     f"{', '.join(self._arg_names)}")
+            target = self.arg_dict[name]._data
+            source = value._data if isinstance(value, NDArray) else np.asarray(value)
+            if source.shape != target.shape:
+                raise CoarsenetError(f"forward: argument '{name}' expects shape {target.shape}, "
+                                     f"found {source.shape}")
+            np.copyto(target, source, casting="unsafe")
+        self._step_seed = _random.next_seed()
+        self._program.run(0, self._sched.num_forward, bool(is_train), self._step_seed)
+        return self.outputs
+
+    def backward(self, out_grads=None, is_train: bool = True) -> None:
+        """Runs the backward pass; `out_grads` are the head gradients (default: ones).
+        is_train=False differentiates the inference-mode computation (BatchNorm with its
+        moving statistics), as MXNet's Executor.backward."""
+        if isinstance(out_grads, (NDArray, np.ndarray)):
+            out_grads = [out_grads]
+        given = list(out_grads or [])
+        # Every buffer is refilled every time: gradients of outputs that are also read inside
+        # the graph accumulate into these buffers during backward.
+        for k, buffer in enumerate(self._head_grads):
+            if buffer is None:
+                continue
+            g = given[k] if k < len(given) else None
+            if g is None:
+                buffer.fill(1)
+            else:
+                data = g._data if isinstance(g, NDArray) else np.asarray(g)
+                if data.shape != buffer.shape:
+                    raise CoarsenetError(f"backward: gradient of output {k} must have shape "
+                                         f"{buffer.shape}, found {data.shape}")
+                np.copyto(buffer, data, casting="unsafe")
+        self._program.run(self._sched.num_forward, -1, bool(is_train), self._step_seed)
+
+    def profile(self, is_train: bool = True, backward: bool = True) -> list:
+        """Runs forward (and backward) one call at a time; returns [(op label, node name,
+        seconds)] in execution order. For finding slow ops; normal runs use one C++ loop."""
+        import time
+
+        seed = self._step_seed = _random.next_seed()
+        end = len(self._program) if backward else self._sched.num_forward
+        timings = []
+        for k in range(end):
+            node = self._sched.order[k]
+            t0 = time.perf_counter()
+            self._program.run(k, k + 1, bool(is_train) or k >= self._sched.num_forward, seed)
+            timings.append((node.op_label, node.name, time.perf_counter() - t0))
+        return timings
+
+    # ---------------------------------------------------------------- reuse
+    def reshape(self, partial_shaping=False, allow_up_sizing=False, **new_shapes) -> Executor:
+        """A new executor for new input shapes; arrays whose shape is unchanged (parameters) are
+        shared with this one."""
+        known = dict(new_shapes)
+        arg_shapes, _, aux_shapes = self._symbol.infer_shape_partial(**known)
+        for name, shape in zip(self._arg_names, arg_shapes):
+            if shape is None:
+                known[name] = self.arg_dict[name].shape
+        arg_shapes, _, aux_shapes = self._symbol.infer_shape_partial(**known)
+        args, grads, aux = {}, {}, {}
+        for name, shape in zip(self._arg_names, arg_shapes):
+            old = self.arg_dict[name]
+            same = tuple(shape) == old.shape
+            args[name] = old if same else NDArray(np.zeros(shape, dtype=old.dtype))
+            g = self.grad_dict.get(name)
+            if g is not None:
+                grads[name] = g if same else NDArray(np.zeros(shape, dtype=g.dtype))
+        for name, shape in zip(self._aux_names, aux_shapes):
+            old = self.aux_dict[name]
+            aux[name] = old if tuple(shape) == old.shape else NDArray(np.zeros(shape, old.dtype))
+        return Executor(self._symbol, args, grads, self._grad_req, aux, mirror=self._mirror)
+
+    def copy_params_from(self, arg_params: dict, aux_params: dict | None = None,
+                         allow_extra_params: bool = False) -> None:
+        for params, target, what in ((arg_params, self.arg_dict, "argument"),
+                                     (aux_params or {}, self.aux_dict, "auxiliary state")):
+            for name, value in params.items():
+                if name not in target:
+                    if allow_extra_params:
+                        continue
+                    raise CoarsenetError(f"copy_params_from: executor has no {what} '{name}'")
+                data = value._data if isinstance(value, NDArray) else np.asarray(value)
+                if data.shape != target[name].shape:
+                    raise CoarsenetError(f"copy_params_from: {what} '{name}' expects shape "
+                                         f"{target[name].shape}, found {data.shape}")
+                np.copyto(target[name]._data, data, casting="unsafe")
+
+    # ---------------------------------------------------------------- reports
+    def memory_stats(self) -> dict:
+        """naive_bytes: every activation, activation gradient and workspace in its own buffer;
+        planned_bytes: the arena actually allocated for all of them; param_bytes: argument and
+        aux-state arrays (inputs included); grad_bytes: bound gradient arrays; workspace_bytes:
+        all op workspaces summed; inplace_count / reused_count: entries written over an input /
+        placed in a freed buffer; recomputed_count: nodes a mirror pass re-runs; num_calls."""
+        stats = dict(self._plan.stats)
+        stats["param_bytes"] = sum(a._data.nbytes for a in self.arg_arrays + self.aux_arrays)
+        stats["grad_bytes"] = sum(g._data.nbytes for g in self.grad_dict.values())
+        stats["num_calls"] = len(self._program)
+        return stats
+
+    def debug_str(self) -> str:
+        plan = self._plan
+        lines = [f"arena {plan.arena_bytes} bytes, {len(self._sched.order)} calls "
+                 f"({self._sched.num_forward} forward)"]
+        for step, node in enumerate(self._sched.order):
+            lines.append(f"[{step}] {node.op_label} '{node.name}'")
+            outputs = (range(node.num_outputs) if node.kind != BACKWARD else
+                       [i for i, r in enumerate(node.backward.req) if r])
+            for j in outputs:
+                e = Entry(node, j)
+                note = ""
+                target = plan.shares.get(e) or node.alias.get(j)
+                if target is not None:
+                    kind = "inplace of" if e in plan.inplace else "accumulates into"
+                    note = f" {kind} '{target.node.name}'[{target.index}]"
+                if e in plan.offsets:
+                    lines.append(f"    out {j}: storage {plan.storage_of[e]} offset "
+                                 f"{plan.offsets[e]} bytes {plan.nbytes[e]}{note}")
+                else:
+                    lines.append(f"    out {j}: bound array {_key_str(plan.external[e])}{note}")
+            if node in plan.workspaces:
+                offset, nbytes = plan.workspaces[node]
+                lines.append(f"    workspace: offset {offset} bytes {nbytes}")
+        return "\n".join(lines)
+
+
+def _key_str(key) -> str:
+    if isinstance(key, tuple):
+        return f"grad of '{key[1]}'"
+    return f"'{key.name}'"
+
+
+def _apply_mirror(graph, num_forward_heads, mirror, shapes, dtypes):
+    """The seam for recomputation. Contract of passes/mirror.py: `mirror(graph,
+    num_forward_heads, option, shapes, dtypes) -> Graph` returns a new graph with the same
+    heads in which backward nodes read recomputed copies of some forward nodes (OP nodes with
+    `recompute_of` set to the original); the executor runs those in the backward range with
+    is_recompute and the original's seed."""
+    try:
+        from .passes.mirror import mirror as mirror_pass
+    except ImportError:
+        raise CoarsenetError("mirror= is not available yet: the mirror pass "
+                             "(coarsenet/passes/mirror.py) has not landed") from None
+    return mirror_pass(graph, num_forward_heads, mirror, shapes, dtypes)
+
+
+def _seed_keys(sched) -> dict:
+    """One key per forward node; its backward and any recomputation of it use the same key, so
+    they see the same random numbers (Dropout's mask)."""
+    return {node: k + 1 for k, node in enumerate(sched.order[: sched.num_forward])}
+
+
+def _aligned_bytes(nbytes: int, align: int = 64) -> np.ndarray:
+    raw = np.empty(nbytes + align, dtype=np.uint8)
+    start = (-raw.ctypes.data) % align
+    return raw[start: start + nbytes]
+
+
+# -------------------------------------------------------------------- binding helpers
+
+
+def _normalize_grad_req(grad_req, names) -> dict:
+    if isinstance(grad_req, str):
+        reqs = {n: grad_req for n in names}
+    elif isinstance(grad_req, (list, tuple)):
+        if len(grad_req) != len(names):
+            raise CoarsenetError(f"grad_req list has {len(grad_req)} entries for "
+                                 f"{len(names)} arguments")
+        reqs = dict(zip(names, grad_req))
+    elif isinstance(grad_req, dict):
+        unknown = [k for k in grad_req if k not in names]
+        if unknown:
+            raise CoarsenetError(f"grad_req names unknown arguments: {', '.join(unknown)}")
+        reqs = {n: grad_req.get(n, "null") for n in names}
+    else:
+        raise CoarsenetError(f"grad_req must be a str, list or dict, found {type(grad_req)}")
+    for n, r in reqs.items():
+        if r not in _REQ_CODES:
+            raise CoarsenetError(f"grad_req of '{n}' is '{r}'; expected write, add or null")
+    return reqs
+
+
+def simple_bind(symbol, grad_req="write", type_dict=None, mirror=None, shapes=None) -> Executor:
+    shapes = shapes or {}
+    arg_shapes, _, aux_shapes = symbol.infer_shape_partial(**shapes)
+    arg_names, aux_names = symbol.list_arguments(), symbol.list_auxiliary_states()
+    unknown = [n for n, s in zip(arg_names + aux_names, arg_shapes + aux_shapes) if s is None]
+    if unknown:
+        raise CoarsenetError(f"simple_bind: cannot infer the shapes of {', '.join(unknown)}; "
+                             "pass their shapes as keyword arguments (e.g. data=(32, 3, 28, 28))")
+    arg_types, _, aux_types = symbol.infer_type(**(type_dict or {}))
+    if arg_types is None:
+        graph = symbol._graph()
+        types = infer_type(graph, type_dict or {}, default=np.float32)
+        arg_types, _, aux_types = [[t.type for t in ts] for ts in symbol._split(graph, types)]
+    reqs = _normalize_grad_req(grad_req, arg_names)
+    args = {n: NDArray(np.zeros(s, dtype=t)) for n, s, t in zip(arg_names, arg_shapes, arg_types)}
+    aux = {n: NDArray(np.zeros(s, dtype=t)) for n, s, t in zip(aux_names, aux_shapes, aux_types)}
+    grads = {n: NDArray(np.zeros(s, dtype=t)) for n, s, t in zip(arg_names, arg_shapes, arg_types)
+             if reqs[n] != "null"}
+    return Executor(symbol, args, grads, reqs, aux, mirror=mirror)
+
+
+def _as_dict(values, names, what) -> dict:
+    if values is None:
+        return {}
+    if isinstance(values, dict):
+        unknown = [k for k in values if k not in names]
+        if unknown:
+            raise CoarsenetError(f"bind: {what} names unknown entries: {', '.join(unknown)}")
+        return dict(values)
+    values = list(values)
+    if len(values) != len(names):
+        raise CoarsenetError(f"bind: {len(values)} {what} given, expected {len(names)} "
+                             f"({', '.join(names)})")
+    return dict(zip(names, values))
+
+
+def _as_ndarray(value, name):
+    if value is None:
+        return None
+    if isinstance(value, NDArray):
+        data = value._data
+        if not data.flags.c_contiguous or not data.flags.writeable:
+            raise CoarsenetError(f"bind: array '{name}' must be C-contiguous and writable")
+        return value
+    return NDArray(np.ascontiguousarray(value))
+
+
+def bind(symbol, args, args_grad=None, grad_req="write", aux_states=None, mirror=None):
+    arg_names, aux_names = symbol.list_arguments(), symbol.list_auxiliary_states()
+    args = {k: _as_ndarray(v, k) for k, v in _as_dict(args, arg_names, "args").items()}
+    missing = [n for n in arg_names if n not in args]
+    if missing:
+        raise CoarsenetError(f"bind: no array given for arguments: {', '.join(missing)}")
+    aux = {k: _as_ndarray(v, k) for k, v in _as_dict(aux_states, aux_names, "aux_states").items()}
+    missing = [n for n in aux_names if n not in aux]
+    if missing:
+        raise CoarsenetError(f"bind: no array given for auxiliary states: {', '.join(missing)}")
+    grads = {k: _as_ndarray(v, k) for k, v in _as_dict(args_grad, arg_names, "args_grad").items()}
+    reqs = _normalize_grad_req(grad_req, arg_names)
+    reqs = {n: (r if grads.get(n) is not None else "null") for n, r in reqs.items()}
+    return Executor(symbol, args, grads, reqs, aux, mirror=mirror)

@@ -1,0 +1,280 @@
+"""MXNet's JSON graph format (`prefix-symbol.json`), read and written.
+
+    {"nodes": [{"op": "null", "name": "data", "inputs": []},
+               {"op": "FullyConnected", "name": "fc1", "attrs": {"num_hidden": "10"},
+                "inputs": [[0, 0, 0], [1, 0, 0], [2, 0, 0]]}, ...],
+     "arg_nodes": [0, 1, 2], "node_row_ptr": [0, 1, 2, 3, 4], "heads": [[3, 0, 0]],
+     "attrs": {"mxnet_version": ["int", 10901]}}
+
+Attribute values are strings exactly as MXNet writes them. Keys that start and end with "__"
+(`__shape__`, `__init__`, `__lr_mult__`, ...) are node attributes, not op params. Older files
+use "param" or "attr" instead of "attrs" and may lack node_row_ptr; both are accepted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from . import ops as _ops
+from .base import CoarsenetError
+from .graph import OP, VARIABLE, Entry, Graph, Node
+
+MXNET_VERSION = 10901
+
+
+def graph_to_json(graph: Graph) -> str:
+    """The graph in MXNet's JSON, byte for byte as MXNet 1.x (dmlc's JSON writer) lays it out."""
+    nodes = graph.nodes
+    index = {node: i for i, node in enumerate(nodes)}
+    w = _DmlcWriter()
+    w.begin("{", True)
+    w.key("nodes")
+    w.begin("[", True)
+    row_ptr = [0]
+    for node in nodes:
+        if node.kind not in (VARIABLE, OP):
+            raise CoarsenetError(f"cannot save node '{node.name}' ({node.op_label}): only forward "
+                                 "graphs are saved")
+        w.item()
+        w.begin("{", True)
+        w.key_value("op", node.op_label)
+        w.key_value("name", node.name)
+        attrs = {**node.params, **node.attrs}
+        if attrs:
+            w.key("attrs")
+            w.begin("{", len(attrs) > 1)
+            for k in sorted(attrs):
+                w.key_value(k, attrs[k])
+            w.end("}")
+        source = node.source or {}
+        versions = source.get("versions") or [0] * len(node.inputs)
+        w.key("inputs")
+        w.entries([(index[e.node], e.index, v) for e, v in zip(node.inputs, versions)])
+        w.end("}")
+        row_ptr.append(row_ptr[-1] + source.get("num_outputs", node.num_outputs))
+    w.end("]")
+    w.key("arg_nodes")
+    w.ints([i for i, n in enumerate(nodes) if n.kind == VARIABLE])
+    w.key("node_row_ptr")
+    w.ints(row_ptr)
+    w.key("heads")
+    w.entries([(index[e.node], e.index, 0) for e in graph.heads])
+    w.key("attrs")
+    w.begin("{", False)
+    w.key("mxnet_version")
+    w.raw(f'["int", {MXNET_VERSION}]')
+    w.end("}")
+    w.end("}")
+    return w.text()
+
+
+class _DmlcWriter:
+    """dmlc::JSONWriter's layout: ", " then a newline and two spaces per level inside multi-line
+    scopes; maps are multi-line when they hold more than one item, arrays when they hold more
+    than ten (or non-scalar items); entries [node, index, version] are always one line."""
+
+    def __init__(self):
+        self._out: list = []
+        self._multi: list = []
+        self._count: list = []
+
+    def _separator(self) -> None:
+        if not self._multi or self._multi[-1]:
+            self._out.append("\n" + "  " * len(self._multi))
+
+    def begin(self, bracket: str, multi_line: bool) -> None:
+        self._out.append(bracket)
+        self._multi.append(multi_line)
+        self._count.append(0)
+
+    def end(self, bracket: str) -> None:
+        multi, count = self._multi.pop(), self._count.pop()
+        if multi and count:
+            self._separator()
+        self._out.append(bracket)
+
+    def item(self) -> None:
+        if self._count[-1]:
+            self._out.append(", ")
+        self._separator()
+        self._count[-1] += 1
+
+    def key(self, name: str) -> None:
+        self.item()
+        self._out.append(json.dumps(name, ensure_ascii=False) + ": ")
+
+    def key_value(self, name: str, value: str) -> None:
+        self.key(name)
+        self._out.append(json.dumps(value, ensure_ascii=False))
+
+    def raw(self, text: str) -> None:
+        self._out.append(text)
+
+    def ints(self, values: list) -> None:
+        self.begin("[", len(values) > 10)
+        for v in values:
+            self.item()
+            self._out.append(str(v))
+        self.end("]")
+
+    def entries(self, values: list) -> None:
+        self.begin("[", len(values) > 10)
+        for v in values:
+            self.item()
+            self._out.append("[" + ", ".join(str(x) for x in v) + "]")
+        self.end("]")
+
+    def text(self) -> str:
+        return "".join(self._out)
+
+
+def save_text_atomic(path, text: str) -> None:
+    """Writes to a temporary file in the same directory, then renames it over `path`, so a
+    crash never leaves a half-written file."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def graph_from_json(text: str, source: str = "JSON graph") -> Graph:
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as err:
+        raise CoarsenetError(f"{source}: malformed JSON: {err}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list) \
+            or not isinstance(doc.get("heads"), list):
+        raise CoarsenetError(f"{source}: expected an object with 'nodes' and 'heads' lists")
+    raw = doc["nodes"]
+    _check_ops(raw, source)
+    order = _topological(raw, source)
+    row_counts = _row_counts(doc, len(raw))
+    nodes: list = [None] * len(raw)
+    for i in order:
+        nodes[i] = _make_node(raw[i], i, nodes, source, row_counts)
+    heads = [_entry(h, nodes, len(raw), source, "heads") for h in doc["heads"]]
+    return Graph(heads)
+
+
+def _node_attrs(item: dict) -> dict:
+    """Old files keep op params in "param" and user attributes in "attr"; new ones use "attrs"."""
+    merged = {}
+    for key in ("attr", "param", "attrs"):
+        if isinstance(item.get(key), dict):
+            merged.update({str(k): str(v) for k, v in item[key].items()})
+    return merged
+
+
+def _check_ops(raw: list, source: str) -> None:
+    known = set(_ops.list())
+    unknown = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("op"), str) \
+                or not isinstance(item.get("name"), str):
+            raise CoarsenetError(f"{source}: node {i} needs string 'op' and 'name' fields")
+        if item["op"] != "null" and item["op"] not in known and item["op"] not in unknown:
+            unknown.append(item["op"])
+    if unknown:
+        raise CoarsenetError(f"{source}: unknown ops: {', '.join(unknown)} (not registered; "
+                             "load the library that defines them with cn.load_op_library)")
+
+
+def _inputs(item: dict, i: int, n: int, source: str) -> list:
+    inputs = item.get("inputs", [])
+    if not isinstance(inputs, list):
+        raise CoarsenetError(f"{source}: node {i} ('{item['name']}'): 'inputs' must be a list")
+    for ref in inputs:
+        if not isinstance(ref, list) or len(ref) < 2 or not all(isinstance(v, int) for v in ref):
+            raise CoarsenetError(f"{source}: node {i} ('{item['name']}'): input {ref!r} must be "
+                                 "[node, output, version]")
+        if not 0 <= ref[0] < n:
+            raise CoarsenetError(f"{source}: node {i} ('{item['name']}') reads node {ref[0]}, "
+                                 f"which does not exist (the graph has {n} nodes)")
+    return inputs
+
+
+def _topological(raw: list, source: str) -> list:
+    """Node indices, inputs first (Kahn); raises on a cycle, naming nodes on it."""
+    n = len(raw)
+    deps = [[ref[0] for ref in _inputs(item, i, n, source)] for i, item in enumerate(raw)]
+    pending = [len(set(d)) for d in deps]
+    readers: list = [[] for _ in range(n)]
+    for i, d in enumerate(deps):
+        for j in set(d):
+            readers[j].append(i)
+    ready = [i for i in range(n) if pending[i] == 0]
+    order = []
+    while ready:
+        i = ready.pop()
+        order.append(i)
+        for r in readers[i]:
+            pending[r] -= 1
+            if pending[r] == 0:
+                ready.append(r)
+    if len(order) < n:
+        stuck = [raw[i]["name"] for i in range(n) if pending[i] > 0]
+        raise CoarsenetError(f"{source}: the graph has a cycle through nodes: {', '.join(stuck)}")
+    return order
+
+
+def _entry(ref, nodes: list, n: int, source: str, where: str) -> Entry:
+    if not isinstance(ref, list) or len(ref) < 2 or not 0 <= ref[0] < n:
+        raise CoarsenetError(f"{source}: {where} entry {ref!r} refers to no node")
+    node = nodes[ref[0]]
+    if not 0 <= ref[1] < node.num_outputs:
+        raise CoarsenetError(f"{source}: {where} reads output {ref[1]} of node '{node.name}', "
+                             f"which has {node.num_outputs} outputs")
+    return Entry(node, ref[1])
+
+
+def _source_facts(item: dict, recorded_outputs, op) -> dict | None:
+    facts = {}
+    versions = [ref[2] if len(ref) > 2 else 0 for ref in item.get("inputs", [])]
+    if any(versions):
+        facts["versions"] = versions
+    if recorded_outputs is not None and recorded_outputs != len(op.output_names):
+        facts["num_outputs"] = recorded_outputs
+    return facts or None
+
+
+def _row_counts(doc: dict, n: int) -> dict:
+    """Node index -> output count recorded in node_row_ptr (absent or malformed: none)."""
+    ptr = doc.get("node_row_ptr")
+    if not isinstance(ptr, list) or len(ptr) != n + 1 or \
+            not all(isinstance(v, int) for v in ptr):
+        return {}
+    return {i: ptr[i + 1] - ptr[i] for i in range(n)}
+
+
+def _make_node(item: dict, i: int, nodes: list, source: str, row_counts: dict) -> Node:
+    name = item["name"]
+    attrs = _node_attrs(item)
+    hidden = {k: v for k, v in attrs.items() if k.startswith("__") and k.endswith("__")}
+    where = f"node {i} ('{name}')"
+    inputs = [_entry(ref, nodes, len(nodes), source, where) for ref in item.get("inputs", [])]
+    if item["op"] == "null":
+        if inputs:
+            raise CoarsenetError(f"{source}: variable {where} must have no inputs")
+        return Node(VARIABLE, name, attrs=attrs)
+    params = {k: v for k, v in attrs.items() if k not in hidden}
+    # Plain attributes some writers add that are not op params (MXNet's AttrScope/ctx_group).
+    extra = {k: params.pop(k) for k in list(params) if k in ("ctx_group", "force_mirroring")}
+    try:
+        op = _ops.make(item["op"], params)
+    except CoarsenetError as err:
+        raise CoarsenetError(f"{source}: {where}: {err}") from None
+    expected = len(op.input_names) + len(op.aux_names)
+    if len(inputs) != expected:
+        names = ", ".join(list(op.input_names) + list(op.aux_names))
+        raise CoarsenetError(f"{source}: {where} ({op.name}) has {len(inputs)} inputs, expected "
+                             f"{expected} ({names})")
+    return Node(OP, name, op=op, inputs=inputs, params=params, attrs={**hidden, **extra},
+                source=_source_facts(item, row_counts.get(i), op))

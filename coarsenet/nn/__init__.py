@@ -1,0 +1,11 @@
+"""Layers in the MXNet Gluon style: Blocks owning Parameters, a Trainer, losses.
+
+`cn.nn` is also reachable as `cn.gluon.nn`; `cn.gluon.Trainer`, `cn.gluon.loss` as in MXNet.
+"""
+from . import loss  # noqa: F401
+from .basic_layers import (  # noqa: F401
+    Activation, AvgPool2D, BatchNorm, Conv2D, Conv2DTranspose, Dense, Dropout, Embedding,
+    Flatten, GlobalAvgPool2D, GlobalMaxPool2D, LeakyReLU, MaxPool2D)
+from .block import Block, HybridBlock, HybridSequential, Sequential  # noqa: F401
+from .parameter import DeferredInitializationError, Parameter, ParameterDict  # noqa: F401
+from .trainer import Trainer  # noqa: F401

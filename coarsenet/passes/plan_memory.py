@@ -1,0 +1,231 @@
+"""plan_memory — requires: a Graph, its Schedule, shapes and dtypes of every entry, and the
+entries bound to outside arrays (arguments, aux states, gradients of arguments). Provides: a
+MemoryPlan placing every other entry (activations, their gradients) and every op workspace at
+an offset of ONE arena, plus statistics.
+
+The schedule is simulated step by step. An entry is live from its producer to its last reader;
+graph outputs stay live to the end. A produced entry
+  1. takes over the storage of the entry it aliases (gradient accumulation: req = add), else
+  2. takes over an input's storage in place when the op declares the pair, the input has no
+     later reader, is not bound outside the arena nor a graph output, and has the same size, else
+  3. takes the best-fitting free storage (the smallest that is large enough; failing that the
+     largest free one, grown), else a new storage.
+A workspace is a storage live for its step only. Storages are then laid out one after another
+(64-byte aligned), so two storages never overlap and an entry's bytes are those of its storage.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..base import CoarsenetError
+from ..graph import BACKWARD, OP, VARIABLE, Entry, Graph
+from .schedule import Schedule
+
+ALIGN = 64
+REQ_WRITE, REQ_INPLACE = 1, 2
+
+
+@dataclass
+class MemoryPlan:
+    arena_bytes: int
+    offsets: dict               # arena Entry -> byte offset
+    nbytes: dict                # arena Entry -> bytes
+    external: dict              # Entry -> key of the outside array it lives in
+    workspaces: dict            # Node -> (offset, bytes); nodes without workspace are absent
+    inplace: dict               # output Entry -> input Entry whose storage it took (op-declared)
+    shares: dict                # output Entry -> Entry it shares storage with (alias or inplace)
+    live: dict                  # arena Entry -> (first step, last step), for checks and debugging
+    storage_of: dict            # arena Entry -> storage id
+    stats: dict = field(default_factory=dict)
+
+
+def plan_memory(graph: Graph, sched: Schedule, shapes: dict, dtypes: dict,
+                external: dict | None = None) -> MemoryPlan:
+    """external: {Entry: key} for non-variable entries that live in outside arrays (gradients of
+    bound arguments). Variable entries are always outside the arena."""
+    groups = _alias_groups(sched.order)
+    ext = _external_entries(graph, sched.order, groups, dict(external or {}))
+    sim = _Simulation(graph, sched, shapes, dtypes, ext)
+    sim.run()
+    return sim.result(ext)
+
+
+def entry_bytes(shape, dtype) -> int:
+    if shape is None or dtype is None:
+        raise CoarsenetError("plan_memory needs every shape and dtype; infer them first")
+    return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def _alias_groups(order) -> dict:
+    """Entry -> representative of its alias group (entries that must share one storage)."""
+    parent: dict = {}
+
+    def find(e):
+        while parent.get(e, e) != e:
+            e = parent[e]
+        return e
+
+    for node in order:
+        for i, target in node.alias.items():
+            parent[find(Entry(node, i))] = find(target)
+    return {e: find(e) for e in parent}
+
+
+def _external_entries(graph, order, groups, external: dict) -> dict:
+    ext = {}
+    for node in graph.nodes:
+        if node.kind == VARIABLE:
+            ext[Entry(node, 0)] = node
+    by_group = {}
+    for e, key in list(external.items()) + list(ext.items()):
+        by_group[groups.get(e, e)] = key
+        ext[e] = key
+    for e, root in groups.items():
+        if root in by_group:
+            ext[e] = by_group[root]
+    return ext
+
+
+class _Simulation:
+    def __init__(self, graph, sched, shapes, dtypes, external):
+        self.graph, self.sched, self.shapes, self.dtypes = graph, sched, shapes, dtypes
+        self.external = external
+        self.reads = graph.readers()
+        self.pinned = set(graph.heads)
+        self.size: list = []           # storage id -> bytes
+        self.free: set = set()
+        self.sid_reads: dict = {}      # storage id -> remaining reads of its entries
+        self.sid_pinned: set = set()
+        self.storage_of, self.nbytes, self.live = {}, {}, {}
+        self.inplace, self.shares, self.workspace_sid = {}, {}, {}
+        self.reused = 0
+        self.naive = 0
+
+    # ---------------------------------------------------------------- simulation
+    def run(self) -> None:
+        for step, node in enumerate(self.sched.order):
+            touched = set()
+            taken = set()
+            for out in self._outputs(node):
+                if out in self.external:
+                    continue
+                nbytes = entry_bytes(self.shapes.get(out), self.dtypes.get(out))
+                self.nbytes[out] = nbytes
+                self.naive += _align(nbytes)
+                sid = self._place(node, out, nbytes, taken)
+                taken.add(sid)
+                self.storage_of[out] = sid
+                self.sid_reads[sid] = self.sid_reads.get(sid, 0) + self.reads.get(out, 0)
+                if out in self.pinned:
+                    self.sid_pinned.add(sid)
+                self.live[out] = (step, step)
+                touched.add(sid)
+            ws = self._workspace_bytes(node)
+            if ws:
+                self.naive += _align(ws)
+                sid = self._allocate(ws)
+                self.workspace_sid[node] = (sid, ws)
+                self.sid_reads[sid] = 0
+                touched.add(sid)
+            for e in node.inputs:
+                sid = self.storage_of.get(e)
+                if sid is None:
+                    continue
+                self.sid_reads[sid] -= 1
+                first, _ = self.live[e]
+                self.live[e] = (first, step)
+                touched.add(sid)
+            for sid in touched:
+                if self.sid_reads[sid] == 0 and sid not in self.sid_pinned:
+                    self.free.add(sid)
+        last = len(self.sched.order) - 1
+        for e in self.pinned:
+            if e in self.live:
+                self.live[e] = (self.live[e][0], last)
+
+    def _outputs(self, node) -> list:
+        if node.kind == BACKWARD:
+            return [Entry(node, i) for i, r in enumerate(node.backward.req) if r != 0]
+        return [Entry(node, j) for j in range(node.num_outputs)]
+
+    def _place(self, node, out, nbytes, taken) -> int:
+        target = node.alias.get(out.index)
+        if target is not None:
+            self.shares[out] = target
+            return self.storage_of[target]
+        for candidate in self._inplace_candidates(node, out):
+            sid = self.storage_of.get(candidate)
+            if (sid is None or sid in taken or sid in self.sid_pinned
+                    or self.nbytes.get(candidate) != nbytes
+                    or self.sid_reads[sid] != 1 or node.inputs.count(candidate) != 1):
+                continue
+            self.inplace[out] = candidate
+            self.shares[out] = candidate
+            return sid
+        return self._allocate(nbytes)
+
+    def _inplace_candidates(self, node, out) -> list:
+        if node.kind == OP:
+            return [node.inputs[i] for i, j in node.op.inplace
+                    if j == out.index and i < len(node.inputs)]
+        if node.kind == BACKWARD:
+            call = node.backward
+            if call.req[out.index] != REQ_WRITE:
+                return []
+            return [call.out_grads[j] for j, i in node.op.backward_inplace
+                    if i == out.index and call.out_grads[j] is not None]
+        return []
+
+    def _allocate(self, nbytes: int) -> int:
+        nbytes = _align(nbytes)
+        fitting = [s for s in self.free if self.size[s] >= nbytes]
+        if fitting:
+            sid = min(fitting, key=lambda s: (self.size[s], s))
+        elif self.free:
+            sid = max(self.free, key=lambda s: (self.size[s], -s))
+            self.size[sid] = nbytes
+        else:
+            self.size.append(nbytes)
+            return len(self.size) - 1
+        self.free.discard(sid)
+        self.reused += 1
+        return sid
+
+    def _workspace_bytes(self, node) -> int:
+        if node.kind == OP:
+            fwd, backward = node, False
+        elif node.kind == BACKWARD:
+            fwd, backward = node.backward.forward, True
+        else:
+            return 0
+        n_in = fwd.num_inputs
+        ins = [self.shapes[e] for e in fwd.inputs[:n_in]]
+        outs = [self.shapes[Entry(fwd, j)] for j in range(fwd.num_outputs)]
+        return int(fwd.op.workspace_bytes(ins, outs, backward))
+
+    # ---------------------------------------------------------------- layout
+    def result(self, ext) -> MemoryPlan:
+        base, offset = [], 0
+        for size in self.size:
+            base.append(offset)
+            offset += _align(size)
+        offsets = {e: base[sid] for e, sid in self.storage_of.items()}
+        workspaces = {n: (base[sid], nbytes) for n, (sid, nbytes) in self.workspace_sid.items()}
+        stats = {
+            "naive_bytes": self.naive,
+            "planned_bytes": offset,
+            "workspace_bytes": sum(nb for _, nb in self.workspace_sid.values()),
+            "inplace_count": len(self.inplace),
+            "reused_count": self.reused,
+            "storage_count": len(self.size),
+            "recomputed_count": sum(1 for n in self.sched.order if n.kind == OP
+                                    and n.recompute_of is not None),
+        }
+        return MemoryPlan(offset, offsets, dict(self.nbytes), ext, workspaces, dict(self.inplace),
+                          dict(self.shares), dict(self.live), dict(self.storage_of), stats)

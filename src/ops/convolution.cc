@@ -1,0 +1,142 @@
+// Convolution (2-D, NCHW, MXNet 1.x parameters).
+//   data x: (N, C, H, W); weight: (F, C/G, KH, KW); bias: (F,); output y: (N, F, OH, OW) with
+//   OH = floor((H + 2 PH - DH (KH - 1) - 1) / SH) + 1 (likewise OW), G = num_group.
+//   y[n, f] = bias[f] + sum_{c in group(f), ki, kj} w[f, c, ki, kj] x[n, c, oh SH - PH + ki DH, ...]
+// Backward: dx = col2im(W^T dy), dW = sum_n dy col(x)^T, db = sum of dy over n, oh, ow.
+// The kernels (im2col tiles + GEMM) live in im2col.h, shared with Deconvolution.
+#include "ops/im2col.h"
+
+namespace {
+
+struct ConvolutionParam {
+  cn::Shape kernel, stride, dilate, pad;
+  int64_t num_filter, num_group;
+  bool no_bias;
+  int layout;
+  static void Declare(cn::ParamDecl<ConvolutionParam>& d) {
+    d.field("kernel", &ConvolutionParam::kernel, cn::Shape{}, "Convolution kernel size: (h, w).")
+        .required();
+    d.field("stride", &ConvolutionParam::stride, cn::Shape{},
+            "Convolution stride: (h, w). Defaults to 1 for each dimension.");
+    d.field("dilate", &ConvolutionParam::dilate, cn::Shape{},
+            "Convolution dilation: (h, w). Defaults to 1 for each dimension.");
+    d.field("pad", &ConvolutionParam::pad, cn::Shape{},
+            "Zero padding on both sides: (h, w). Defaults to no padding.");
+    d.field("num_filter", &ConvolutionParam::num_filter, 0,
+            "Convolution filter (channel) number.").required();
+    d.field("num_group", &ConvolutionParam::num_group, 1,
+            "Number of group partitions: input and output channels are split into this many "
+            "groups, each convolved separately.");
+    d.field("no_bias", &ConvolutionParam::no_bias, false, "Whether to disable the bias parameter.");
+    d.choice("layout", &ConvolutionParam::layout, {"None", "NCW", "NCHW", "NCDHW", "NHWC", "NDHWC"},
+             "None", "Layout of data, weight and output; only NCHW (the default) is supported.");
+  }
+};
+
+enum { kData, kWeight, kBias };
+
+void CheckParams(const ConvolutionParam& p) {
+  if (!p.kernel.known() || p.kernel.ndim != 2)
+    throw cn::Error(cn::Msg("only 2-D convolution is supported: kernel must be (h, w), found ",
+                            p.kernel));
+  if (p.layout != 0 && p.layout != 2)
+    throw cn::Error("only the NCHW layout is supported (layout=None or 'NCHW')");
+  if (p.num_filter <= 0)
+    throw cn::Error(cn::Msg("num_filter must be positive, found ", p.num_filter));
+  if (p.num_group <= 0)
+    throw cn::Error(cn::Msg("num_group must be positive, found ", p.num_group));
+  if (p.num_filter % p.num_group != 0)
+    throw cn::Error(cn::Msg("num_filter (", p.num_filter, ") must be divisible by num_group (",
+                            p.num_group, ")"));
+}
+
+// The geometry of a data shape; checks every size and names what is wrong.
+cn::conv::Geom MakeGeom(const ConvolutionParam& p, const cn::Shape& x) {
+  CheckParams(p);
+  if (x.ndim != 4)
+    throw cn::Error(cn::Msg("input 'data' expected 4 dims (N, C, H, W), found shape ", x));
+  auto [kh, kw] = cn::conv::Pair(p.kernel, 1, 1, "kernel");
+  auto [sh, sw] = cn::conv::Pair(p.stride, 1, 1, "stride");
+  auto [dh, dw] = cn::conv::Pair(p.dilate, 1, 1, "dilate");
+  auto [ph, pw] = cn::conv::Pair(p.pad, 0, 0, "pad");
+  if (x[1] <= 0 || x[2] <= 0 || x[3] <= 0)
+    throw cn::Error(cn::Msg("input 'data' must have positive C, H, W, found shape ", x));
+  if (x[1] % p.num_group != 0)
+    throw cn::Error(cn::Msg("input channels (", x[1], " in data shape ", x,
+                            ") must be divisible by num_group (", p.num_group, ")"));
+  int64_t ekh = dh * (kh - 1) + 1, ekw = dw * (kw - 1) + 1;
+  if (ekh > x[2] + 2 * ph || ekw > x[3] + 2 * pw)
+    throw cn::Error(cn::Msg("dilated kernel (", ekh, ", ", ekw,
+                            ") is larger than the padded input (", x[2] + 2 * ph, ", ",
+                            x[3] + 2 * pw, ") of data shape ", x));
+  int64_t oh = (x[2] + 2 * ph - ekh) / sh + 1, ow = (x[3] + 2 * pw - ekw) / sw + 1;
+  return {x[0], x[1], x[2], x[3], p.num_filter, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw,
+          p.num_group};
+}
+
+void InferShape(const ConvolutionParam& p, cn::ShapeContext& s) {
+  CheckParams(p);
+  cn::Shape x = s.in(kData);
+  if (!x.known()) return;
+  cn::conv::Geom g = MakeGeom(p, x);
+  s.SetInput(kWeight, cn::Shape{g.f, g.cg(), g.kh, g.kw});
+  if (!p.no_bias) s.SetInput(kBias, cn::Shape{g.f});
+  s.SetOutput(0, cn::Shape{g.n, g.f, g.oh, g.ow});
+}
+
+size_t Workspace(const ConvolutionParam& p, const std::vector<cn::Shape>& in,
+                 const std::vector<cn::Shape>& out, bool backward) {
+  return MakeGeom(p, in[kData]).WorkspaceElems(backward) * sizeof(double);
+}
+
+template <typename DType>
+void ForwardImpl(const ConvolutionParam& p, const cn::ForwardArgs& a) {
+  cn::conv::Geom g = MakeGeom(p, a.in[kData].shape());
+  const DType* bias = p.no_bias ? nullptr : a.in[kBias].ptr<DType>();
+  cn::conv::Forward(g, a.in[kData].ptr<DType>(), a.in[kWeight].ptr<DType>(), bias,
+                    a.out[0].ptr<DType>(), a.req[0], static_cast<DType*>(a.workspace));
+}
+
+void Forward(const ConvolutionParam& p, const cn::ForwardArgs& a) {
+  CN_FLOAT_SWITCH(a.in[kData].dtype, DType, { ForwardImpl<DType>(p, a); });
+}
+
+template <typename DType>
+void BackwardImpl(const ConvolutionParam& p, const cn::BackwardArgs& a) {
+  cn::conv::Geom g = MakeGeom(p, a.in[kData].shape());
+  const DType* dy = a.out_grad[0].ptr<DType>();
+  auto* ws = static_cast<DType*>(a.workspace);
+  cn::conv::DataGrad(g, dy, a.in[kWeight].ptr<DType>(), static_cast<const DType*>(nullptr),
+                     a.in_grad[kData].ptr<DType>(), a.req[kData], ws);
+  cn::conv::WeightGrad(g, a.in[kData].ptr<DType>(), dy, a.in_grad[kWeight].ptr<DType>(),
+                       a.req[kWeight], ws);
+  if (!p.no_bias)
+    cn::conv::ChannelSum(dy, g.n, g.f, g.ohw(), a.in_grad[kBias].ptr<DType>(), a.req[kBias]);
+}
+
+void Backward(const ConvolutionParam& p, const cn::BackwardArgs& a) {
+  CN_FLOAT_SWITCH(a.out_grad[0].dtype, DType, { BackwardImpl<DType>(p, a); });
+}
+
+// dx needs the weight, dW needs the data; neither needs the output.
+void Needs(const ConvolutionParam& p, cn::BackwardNeeds& n) {
+  n.input(kData).input(kWeight).out_grad(0);
+}
+
+std::vector<std::string> InputNames(const ConvolutionParam& p) {
+  if (p.no_bias) return {"data", "weight"};
+  return {"data", "weight", "bias"};
+}
+
+}  // namespace
+
+CN_REGISTER_OP(Convolution, ConvolutionParam)
+    .describe("Computes 2-D convolution (NCHW) with optional groups, stride, dilation and padding.")
+    .inputs(InputNames)
+    .outputs({"output"})
+    .infer_shape(InferShape)
+    .forward(Forward)
+    .backward(Backward)
+    .backward_needs(Needs)
+    .workspace(Workspace)
+    .flags(CN_FLAG_EXPENSIVE);

@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+
+import coarsenet as cn
+from coarsenet.testing import check_op, expect_error
+
+
+def _pair(v, default):
+    return tuple(v) if v else (default, default)
+
+
+def conv_ref(x, w, b=None, kernel=None, stride=None, dilate=None, pad=None, num_filter=None,
+             num_group=1, no_bias=False, **_):
+    """Direct 2-D convolution: one einsum per kernel tap over the padded input."""
+    (sh, sw), (dh, dw), (ph, pw) = _pair(stride, 1), _pair(dilate, 1), _pair(pad, 0)
+    n, c, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    fg = f // num_group
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    y = np.zeros((n, f, oh, ow))
+    for g in range(num_group):
+        for i in range(kh):
+            for j in range(kw):
+                patch = xp[:, g * cg:(g + 1) * cg, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                           j * dw:j * dw + sw * (ow - 1) + 1:sw]
+                y[:, g * fg:(g + 1) * fg] += np.einsum("nchw,fc->nfhw", patch,
+                                                       w[g * fg:(g + 1) * fg, :, i, j])
+    if b is not None:
+        y += b[None, :, None, None]
+    return y
+
+
+CASES = [  # (data shape, params)
+    ((2, 3, 6, 7), dict(kernel=(3, 3), pad=(1, 1), num_filter=4)),
+    ((2, 3, 7, 7), dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_filter=2)),
+    ((1, 2, 8, 7), dict(kernel=(3, 3), pad=(2, 0), num_filter=3)),  # pad != kernel/2, batch 1
+    ((2, 2, 8, 8), dict(kernel=(3, 3), dilate=(2, 2), pad=(1, 2), num_filter=2)),
+    ((2, 4, 5, 6), dict(kernel=(3, 3), pad=(1, 1), num_filter=6, num_group=2)),
+    ((2, 4, 6, 6), dict(kernel=(3, 3), pad=(1, 1), num_filter=4, num_group=4)),  # depthwise
+    ((2, 3, 7, 6), dict(kernel=(2, 3), stride=(1, 2), pad=(1, 0), num_filter=2)),  # non-square
+    ((2, 3, 5, 5), dict(kernel=(3, 3), num_filter=2, no_bias=True)),
+    ((2, 5, 4, 3), dict(kernel=(1, 1), num_filter=3)),  # 1x1: GEMM on the data itself
+    ((2, 4, 6, 6), dict(kernel=(1, 1), stride=(2, 2), num_filter=3)),  # strided 1x1: im2col
+    # 3x3 stride 1 with >= 16 channels: Winograd F(2x2, 3x3), odd and even output sizes
+    ((2, 16, 6, 7), dict(kernel=(3, 3), pad=(1, 1), num_filter=16)),
+    ((1, 16, 7, 5), dict(kernel=(3, 3), pad=(0, 2), num_filter=17, no_bias=True)),
+]
+
+
+@pytest.mark.parametrize("shape,params", CASES)
+def test_convolution(shape, params):
+    g, f = params.get("num_group", 1), params["num_filter"]
+    shapes = [shape, (f, shape[1] // g) + params["kernel"]]
+    if not params.get("no_bias"):
+        shapes.append((f,))
+    check_op("Convolution", shapes, params, conv_ref)
+
+
+def test_convolution_across_tiles_and_threads():
+    # 45x50 outputs span three column tiles of 912 (72 column rows), not aligned to rows;
+    # 3 images run in parallel.
+    params = dict(kernel=(3, 3), pad=(1, 1), num_filter=3)
+    check_op("Convolution", [(3, 8, 45, 50), (3, 8, 3, 3), (3,)], params, conv_ref,
+             max_points=40, check_inplace=False)
+
+
+def test_infers_weight_and_output_shapes():
+    op = cn.ops.make("Convolution", dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_filter=8,
+                                         num_group=2))
+    ins, outs, _ = op.infer_shape([(4, 6, 9, 10), None, None])
+    assert ins == [(4, 6, 9, 10), (8, 3, 3, 3), (8,)] and outs == [(4, 8, 5, 5)]
+
+
+def test_mxnet_string_params_and_ignored_tuning_params():
+    op = cn.ops.make("Convolution", {"kernel": "(3, 3)", "num_filter": "4", "no_bias": "True",
+                                     "stride": "()", "layout": "NCHW", "workspace": "1024",
+                                     "cudnn_tune": "fastest", "cudnn_off": "False"})
+    assert op.input_names == ["data", "weight"]
+    _, outs, _ = op.infer_shape([(1, 2, 5, 5), None])
+    assert outs == [(1, 4, 3, 3)]
+
+
+@pytest.mark.parametrize("data,f,stride,pad,dilate,groups", [
+    ((4, 6, 20, 21), 8, (2, 1), (1, 2), (1, 2), 2),
+    ((3, 16, 40, 39), 24, (1, 1), (1, 1), (1, 1), 1),  # Winograd, several blocks of tile rows
+])
+def test_matches_pytorch(data, f, stride, pad, dilate, groups):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(data)
+    w, b = rng.standard_normal((f, data[1] // groups, 3, 3)), rng.standard_normal(f)
+    params = dict(kernel=(3, 3), stride=stride, pad=pad, dilate=dilate, num_filter=f,
+                  num_group=groups)
+    op = cn.ops.make("Convolution", params)
+    y = op.invoke([x, w, b], [])[0]
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = torch.nn.functional.conv2d(xt, wt, bt, stride=stride, padding=pad, dilation=dilate,
+                                    groups=groups)
+    head = rng.standard_normal(yt.shape)
+    yt.backward(torch.tensor(head))
+    grads = [np.zeros_like(a) for a in (x, w, b)]
+    op.backward([head], [x, w, b], [y], grads, [1, 1, 1], [])
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-10, atol=1e-10)
+    for g, t in zip(grads, (xt, wt, bt)):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_bad_input_errors_name_the_op():
+    x = cn.nd.ones((1, 2, 3, 3))
+    conv = cn.nd.Convolution
+    expect_error(lambda: conv(x, cn.nd.ones((4, 2, 5, 5)), cn.nd.ones(4), kernel=(5, 5),
+                              num_filter=4), "Convolution", "(5, 5)", "(3, 3)")
+    expect_error(lambda: conv(cn.nd.ones((1, 3, 5, 5)), cn.nd.ones((4, 1, 3, 3)), cn.nd.ones(4),
+                              kernel=(3, 3), num_filter=4, num_group=2),
+                 "Convolution", "channels (3", "num_group (2)")
+    expect_error(lambda: conv(x, cn.nd.ones((4, 2, 3)), cn.nd.ones(4), kernel=(3,), num_filter=4),
+                 "Convolution", "only 2-D", "(3,)")
+    expect_error(lambda: conv(x, cn.nd.ones((4, 2, 1, 1, 1)), cn.nd.ones(4), kernel=(1, 1, 1),
+                              num_filter=4), "Convolution", "only 2-D")
+    expect_error(lambda: conv(x, cn.nd.ones((4, 2, 1, 1)), cn.nd.ones(4), kernel=(1, 1),
+                              num_filter=4, layout="NHWC"), "Convolution", "NCHW")
+    expect_error(lambda: conv(x, cn.nd.ones((4, 2, 1, 1)), cn.nd.ones(4), kernel=(1, 1),
+                              num_filter=0), "Convolution", "num_filter", "0")
+    expect_error(lambda: conv(x, cn.nd.ones((4, 2, 1, 1)), cn.nd.ones(4), kernel=(1, 1),
+                              stride=(0, 1), num_filter=4), "Convolution", "stride", "(0, 1)")
+    expect_error(lambda: conv(x, cn.nd.ones((4, 2, 1, 1)), cn.nd.ones(4), kernel=(0, 1),
+                              num_filter=4), "Convolution", "kernel", "(0, 1)")
+    expect_error(lambda: conv(cn.nd.ones((2, 3, 3)), cn.nd.ones((4, 2, 1, 1)), cn.nd.ones(4),
+                              kernel=(1, 1), num_filter=4), "Convolution", "4 dims", "(2, 3, 3)")
+    expect_error(lambda: conv(cn.nd.ones((1, 0, 3, 3)), cn.nd.ones((4, 0, 1, 1)), cn.nd.ones(4),
+                              kernel=(1, 1), num_filter=4), "Convolution", "positive")
+    expect_error(lambda: conv(x, cn.nd.ones((4, 2, 3, 2)), cn.nd.ones(4), kernel=(3, 3),
+                              num_filter=4), "Convolution", "weight", "(4, 2, 3, 3)", "(4, 2, 3, 2)")
+    expect_error(lambda: conv(x, cn.nd.ones((4, 2, 3, 3)), kernel=(3, 3), num_filter=4),
+                 "Convolution", "bias")

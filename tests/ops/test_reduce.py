@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+import coarsenet as cn
+from coarsenet.testing import check_op, expect_error
+
+
+def reduce_ref(fn):
+    def ref(x, axis=None, keepdims=False, exclude=False):
+        if axis is None or axis == ():
+            axes = tuple(range(x.ndim))
+        else:
+            axes = tuple(a % x.ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+            if exclude:
+                axes = tuple(a for a in range(x.ndim) if a not in axes)
+        y = fn(x, axis=axes, keepdims=keepdims)
+        return y.reshape(1) if y.ndim == 0 else y
+    return ref
+
+
+CASES = [
+    dict(),
+    dict(axis=()),
+    dict(keepdims=True),
+    dict(axis=(1,)),
+    dict(axis=(0, 2), keepdims=True),
+    dict(axis=(-1,)),
+    dict(axis=(1,), exclude=True),
+    dict(axis=(0, 1, 2)),
+    dict(axis=(0, 2)),
+]
+
+
+@pytest.mark.parametrize("name,fn", [("sum", np.sum), ("mean", np.mean)])
+@pytest.mark.parametrize("params", CASES)
+def test_reduce(name, fn, params):
+    check_op(name, [(2, 3, 4)], params, reduce_ref(fn))
+
+
+@pytest.mark.parametrize("name,fn", [("sum", np.sum), ("mean", np.mean)])
+def test_reduce_with_unit_dims(name, fn):
+    check_op(name, [(3, 1, 4, 1)], dict(axis=(1, 2)), reduce_ref(fn))
+
+
+def test_reduce_shapes_follow_mxnet():
+    op = cn.ops.make("sum", {})
+    assert op.infer_shape([(2, 3)])[1] == [(1,)]
+    assert cn.ops.make("sum", dict(keepdims=True)).infer_shape([(2, 3)])[1] == [(1, 1)]
+    assert cn.ops.make("mean", dict(axis=1, exclude=True)).infer_shape([(2, 3, 4)])[1] == [(3,)]
+    assert op.needs_inputs == [False] and op.needs_outputs == [False]
+
+
+def test_ndarray_sum_mean_methods():
+    x = cn.nd.array(np.arange(6).reshape(2, 3))
+    np.testing.assert_array_equal(x.sum().asnumpy(), [15])
+    np.testing.assert_array_equal(x.sum(axis=0).asnumpy(), [3, 5, 7])
+    np.testing.assert_allclose(x.mean(axis=1, keepdims=True).asnumpy(), [[1], [4]])
+
+
+def test_reduce_errors():
+    x = cn.nd.ones((2, 3))
+    expect_error(lambda: cn.nd.sum(x, axis=2), "sum", "axis", "2", "out of range")
+    expect_error(lambda: cn.nd.mean(x, axis=(0, -2)), "mean", "twice")
+    expect_error(lambda: cn.nd.sum(x, axis="a"), "sum", "axis")

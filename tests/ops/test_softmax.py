@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from coarsenet.testing import check_op, expect_error
+import coarsenet as cn
+
+
+def np_softmax(x, axis=-1, temperature=None):
+    z = x / (temperature or 1.0)
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def np_log_softmax(x, axis=-1, temperature=None):
+    return np.log(np_softmax(x, axis, temperature))
+
+
+@pytest.mark.parametrize("params", [{}, dict(axis=0), dict(axis=1), dict(axis=-1, temperature=2.5)])
+def test_softmax(params):
+    check_op("softmax", [(2, 3, 4)], params, np_softmax)
+
+
+@pytest.mark.parametrize("params", [{}, dict(axis=1), dict(axis=0, temperature=0.5)])
+def test_log_softmax(params):
+    check_op("log_softmax", [(3, 4, 2)], params, np_log_softmax)
+
+
+def test_softmax_is_stable_for_large_inputs():
+    x = cn.nd.array([[1000.0, 1000.0], [-1000.0, 0.0]])
+    np.testing.assert_allclose(cn.nd.softmax(x).asnumpy(), [[0.5, 0.5], [0.0, 1.0]])
+    assert np.isfinite(cn.nd.log_softmax(x).asnumpy()).all()
+
+
+def test_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).normal(size=(3, 5, 4))
+    for axis in (0, 1, 2):
+        got = cn.nd.softmax(cn.nd.array(x, dtype=np.float64), axis=axis).asnumpy()
+        np.testing.assert_allclose(got, torch.softmax(torch.tensor(x), axis).numpy(), rtol=1e-12)
+        got = cn.nd.log_softmax(cn.nd.array(x, dtype=np.float64), axis=axis).asnumpy()
+        np.testing.assert_allclose(got, torch.log_softmax(torch.tensor(x), axis).numpy(),
+                                   rtol=1e-12)
+
+
+def test_bad_params():
+    x = cn.nd.ones((2, 3))
+    expect_error(lambda: cn.nd.softmax(x, axis=2), "softmax", "axis 2", "(2, 3)")
+    expect_error(lambda: cn.nd.log_softmax(x, temperature=0), "log_softmax", "temperature")

@@ -1,0 +1,65 @@
+"""NDArray arithmetic goes through the registered elementwise, broadcast and scalar ops."""
+import numpy as np
+import pytest
+
+import coarsenet as cn
+
+
+@pytest.fixture
+def arrays():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.5, 1.5, (2, 3)).astype(np.float32)
+    b = rng.uniform(0.5, 1.5, (2, 3)).astype(np.float32)
+    return a, b
+
+
+CASES = {
+    "add": (lambda x, y: x + y),
+    "sub": (lambda x, y: x - y),
+    "mul": (lambda x, y: x * y),
+    "div": (lambda x, y: x / y),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_array_with_array(arrays, name):
+    a, b = arrays
+    fn = CASES[name]
+    result = fn(cn.nd.array(a), cn.nd.array(b))
+    assert isinstance(result, cn.nd.NDArray) and result.dtype == np.float32
+    np.testing.assert_allclose(result.asnumpy(), fn(a, b), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_array_with_broadcast_array(arrays, name):
+    a, _ = arrays
+    row = np.array([1.0, 2.0, 4.0], dtype=np.float32)
+    fn = CASES[name]
+    np.testing.assert_allclose(fn(cn.nd.array(a), cn.nd.array(row)).asnumpy(), fn(a, row),
+                               rtol=1e-6)
+    np.testing.assert_allclose(fn(cn.nd.array(row), cn.nd.array(a)).asnumpy(), fn(row, a),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_array_with_scalar_both_sides(arrays, name):
+    a, _ = arrays
+    fn = CASES[name]
+    x = cn.nd.array(a)
+    np.testing.assert_allclose(fn(x, 2.5).asnumpy(), fn(a, np.float32(2.5)), rtol=1e-6)
+    np.testing.assert_allclose(fn(2.5, x).asnumpy(), fn(np.float32(2.5), a), rtol=1e-6)
+
+
+def test_array_with_numpy_array_and_negation(arrays):
+    a, b = arrays
+    x = cn.nd.array(a)
+    np.testing.assert_allclose((x + b).asnumpy(), a + b, rtol=1e-6)
+    np.testing.assert_allclose((-x).asnumpy(), -a)
+    np.testing.assert_allclose((x * 2 - 1 / x).asnumpy(), a * 2 - 1 / a, rtol=1e-6)
+
+
+def test_float64_arrays_stay_float64():
+    x = cn.nd.array(np.arange(4.0), dtype=np.float64)
+    y = (x + 1) * x / 2 - x
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y.asnumpy(), (np.arange(4.0) + 1) * np.arange(4.0) / 2 - np.arange(4.0))
