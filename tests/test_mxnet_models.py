@@ -125,3 +125,41 @@ def test_module_inference_recipe():
     mod.forward(Batch([mx.nd.array(io["data"].asnumpy())]))
     prob = mod.get_outputs()[0].asnumpy()
     assert_matches_mxnet(prob, io["output"].asnumpy(), "Module output")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_gluon_symbolblock_imports_matches_mxnet(name):
+    _, _, _, io = load_model(name)
+    net = cn.gluon.nn.SymbolBlock.imports(str(FIXTURES / f"{name}-symbol.json"), ["data"],
+                                          str(FIXTURES / f"{name}-0000.params"))
+    assert_matches_mxnet(net(io["data"]).asnumpy(), io["output"].asnumpy(), f"{name} output")
+
+
+def test_symbolblock_gradients_under_autograd_match_mxnet(tmp_path):
+    _, _, _, io = load_model("lenet")
+    net = cn.gluon.nn.SymbolBlock.imports(str(FIXTURES / "lenet-symbol.json"), "data",
+                                          str(FIXTURES / "lenet-0000.params"))
+    x = io["data"].copy()
+    x.attach_grad()
+    with cn.autograd.record():
+        y = net(x)
+    y.backward(io["head_grad"])
+    assert_matches_mxnet(x.grad.asnumpy(), io["grad:data"].asnumpy(), "grad of data")
+    for key, p in net.collect_params().items():
+        assert_matches_mxnet(p.grad().asnumpy(), io[f"grad:{key}"].asnumpy(), f"grad of {key}")
+    net.export(str(tmp_path / "lenet"))  # MXNet's own checkpoint, byte for byte
+    for suffix in ("-symbol.json", "-0000.params"):
+        assert (tmp_path / f"lenet{suffix}").read_bytes() == \
+            (FIXTURES / f"lenet{suffix}").read_bytes()
+
+
+def test_symbolblock_without_params_infers_shapes_and_checks_inputs():
+    load_model("resnet18_v1")
+    sym = cn.sym.load(str(FIXTURES / "resnet18_v1-symbol.json"))
+    net = cn.gluon.nn.SymbolBlock(sym, cn.sym.var("data"))
+    net.initialize()
+    assert net(cn.nd.ones((2, 3, 32, 32))).shape == (2, 10)
+    with pytest.raises(cn.CoarsenetError, match="expected 1 inputs"):
+        net(cn.nd.ones((1, 3, 32, 32)), cn.nd.ones((1,)))
+    with pytest.raises(cn.CoarsenetError, match="not arguments of the symbol"):
+        cn.gluon.nn.SymbolBlock(sym, cn.sym.var("image"))
