@@ -23,6 +23,10 @@ from . import autograd  # noqa: E402,F401  (adds attach_grad / backward to NDArr
 from . import callback, io, kvstore, lr_scheduler, metric, model, optimizer  # noqa: E402,F401
 from . import initializer, nn, gluon  # noqa: E402,F401
 from . import initializer as init  # noqa: E402,F401
+# MXNet's module names, so `import coarsenet as mx` scripts find mx.mod, mx.kv, mx.viz.
+from . import module, viz  # noqa: E402,F401
+from . import kvstore as kv  # noqa: E402,F401
+from . import module as mod  # noqa: E402,F401
 from .base import CoarsenetError, MXNetError  # noqa: E402,F401
 from .executor import Executor  # noqa: E402,F401
 from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: E402,F401

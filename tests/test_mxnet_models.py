@@ -113,12 +113,8 @@ def test_module_inference_recipe():
     import coarsenet as mx
 
     _, _, _, io = load_model("resnet18_v1")
-    try:
-        from coarsenet.module import Module
-    except ImportError as err:  # Module needs coarsenet.initializer, from the nn branch
-        pytest.skip(f"coarsenet.module cannot be imported yet: {err}")
     sym, arg_params, aux_params = mx.model.load_checkpoint(str(FIXTURES / "resnet18_v1"), 0)
-    mod = Module(symbol=sym, context=mx.cpu(), label_names=None)
+    mod = mx.mod.Module(symbol=sym, context=mx.cpu(), label_names=None)
     mod.bind(for_training=False, data_shapes=[("data", (1, 3, 64, 64))])
     mod.set_params(arg_params, aux_params, allow_missing=True)
     Batch = namedtuple("Batch", ["data"])
