@@ -159,3 +159,17 @@ def test_symbolblock_without_params_infers_shapes_and_checks_inputs():
         net(cn.nd.ones((1, 3, 32, 32)), cn.nd.ones((1,)))
     with pytest.raises(cn.CoarsenetError, match="not arguments of the symbol"):
         cn.gluon.nn.SymbolBlock(sym, cn.sym.var("image"))
+
+
+def test_gluon_save_parameters_file_loads_into_the_same_net():
+    """A Gluon save_parameters file (structural names '0.weight', '1.running_mean') written by
+    MXNet loads into the same layers built with cn.gluon.nn and gives MXNet's output."""
+    nn = cn.gluon.nn
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(4, 3, padding=1, in_channels=2), nn.BatchNorm(in_channels=4),
+            nn.Activation("relu"), nn.MaxPool2D(2), nn.Flatten(), nn.Dense(5, in_units=64))
+    net.load_parameters(str(FIXTURES / "gluon_convnet.params"))
+    io = cn.nd.load(FIXTURES / "gluon_convnet-io.params")
+    assert_matches_mxnet(net(io["data"]).asnumpy(), io["output"].asnumpy(), "imperative")
+    net.hybridize()
+    assert_matches_mxnet(net(io["data"]).asnumpy(), io["output"].asnumpy(), "hybridized")
