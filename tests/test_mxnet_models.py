@@ -173,3 +173,21 @@ def test_gluon_save_parameters_file_loads_into_the_same_net():
     assert_matches_mxnet(net(io["data"]).asnumpy(), io["output"].asnumpy(), "imperative")
     net.hybridize()
     assert_matches_mxnet(net(io["data"]).asnumpy(), io["output"].asnumpy(), "hybridized")
+
+
+def test_symbol_file_in_the_mxnet_0x_layout_runs(tmp_path):
+    """MXNet 0.8/0.9 wrote op params under "param", 2-element entries, no node_row_ptr."""
+    sym, arg, aux, io = load_model("lenet")
+    doc = json.loads((FIXTURES / "lenet-symbol.json").read_text())
+    for node in doc["nodes"]:
+        node["param"] = node.pop("attrs", {})
+        node["backward_source_id"] = -1
+        node["inputs"] = [ref[:2] for ref in node["inputs"]]
+    del doc["node_row_ptr"]
+    doc["heads"] = [ref[:2] for ref in doc["heads"]]
+    doc["attrs"] = {"mxnet_version": ["int", 901]}
+    (tmp_path / "old-symbol.json").write_text(json.dumps(doc))
+    (tmp_path / "old-0000.params").write_bytes((FIXTURES / "lenet-0000.params").read_bytes())
+    old, arg, aux = cn.model.load_checkpoint(str(tmp_path / "old"), 0)
+    exe = old.bind(cn.cpu(), args=dict(arg, data=io["data"]), aux_states=aux, grad_req="null")
+    assert_matches_mxnet(exe.forward()[0].asnumpy(), io["output"].asnumpy(), "0.x layout")
