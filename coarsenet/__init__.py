@@ -23,6 +23,7 @@ from . import autograd  # noqa: E402,F401  (adds attach_grad / backward to NDArr
 from . import callback, io, kvstore, lr_scheduler, metric, model, optimizer  # noqa: E402,F401
 from . import initializer, nn, gluon  # noqa: E402,F401
 from . import initializer as init  # noqa: E402,F401
+from . import cpp_extension, operator  # noqa: E402,F401
 # MXNet's module names, so `import coarsenet as mx` scripts find mx.mod, mx.kv, mx.viz.
 from . import module, viz  # noqa: E402,F401
 from . import kvstore as kv  # noqa: E402,F401
@@ -43,6 +44,15 @@ def get_include() -> str:
         return installed
     # A source checkout built with tools/build_inplace.sh keeps the headers under src/.
     return _os.path.join(_os.path.dirname(_PACKAGE_DIR), "src", "include")
+
+
+def get_cmake_dir() -> str:
+    """Directory holding coarsenetConfig.cmake: put it in CMAKE_PREFIX_PATH (or pass it as
+    coarsenet_DIR) and `find_package(coarsenet CONFIG)` gives the target coarsenet::sdk."""
+    installed = _os.path.join(_PACKAGE_DIR, "cmake")
+    if _os.path.isdir(installed):
+        return installed
+    return _os.path.join(_os.path.dirname(_PACKAGE_DIR), "src", "cmake")
 
 
 def set_num_threads(n: int) -> None:

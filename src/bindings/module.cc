@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/custom_op.h"
 #include "coarsenet/op.h"
 #include "core/host_services.h"
 #include "core/registry.h"
@@ -428,12 +429,15 @@ PYBIND11_MODULE(_core, m) {
   });
 
   cn::core::RegisterBuiltinOps();
+  cn::bindings::RegisterCustomOp();
 
   m.attr("ABI_VERSION_MAJOR") = CN_ABI_VERSION_MAJOR;
   m.attr("ABI_VERSION_MINOR") = CN_ABI_VERSION_MINOR;
   m.def("list_ops", [] { return Registry::Get().Names(); });
   m.def("op_info", &OpInfo);
   m.def("load_library", [](const std::string& path) { return Registry::Get().LoadLibrary(path); });
+  m.def("_set_custom_op_factory", &cn::bindings::SetCustomOpFactory,
+        "Used by coarsenet.operator: (op_type, kwargs) -> the Python side of a Custom op.");
   m.def("set_num_threads", &cn::core::SetNumThreads);
   m.def("get_num_threads", &cn::core::GetNumThreads);
 

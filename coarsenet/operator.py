@@ -1,0 +1,200 @@
+"""Ops written in Python with numpy, for prototyping (MXNet's `mx.operator` API).
+
+    @cn.operator.register("sqr")
+    class SqrProp(cn.operator.CustomOpProp):
+        def list_arguments(self): return ["data"]
+        def infer_shape(self, in_shape): return in_shape, [in_shape[0]], []
+        def create_operator(self, ctx, shapes, dtypes): return Sqr()
+
+    class Sqr(cn.operator.CustomOp):
+        def forward(self, is_train, req, in_data, out_data, aux):
+            self.assign(out_data[0], req[0], in_data[0].asnumpy() ** 2)
+        def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+            self.assign(in_grad[0], req[0], 2 * in_data[0].asnumpy() * out_grad[0].asnumpy())
+
+    y = cn.nd.Custom(x, op_type="sqr")          # cn.sym.Custom(data, op_type="sqr") likewise
+
+The built-in C++ op `Custom` calls back into this module: its param `op_type` picks the
+registered prop, every other keyword reaches the prop's constructor as a string. Such an op takes
+part in shape inference, autograd, graphs and JSON files like any other, but every forward and
+backward is a Python call on numpy arrays: slow next to a C++ op (see coarsenet.cpp_extension).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from . import ndarray as _ndarray
+from . import ops as _ops
+from .base import CODE_TO_DTYPE, CoarsenetError, dtype_code
+from .ndarray import NDArray
+
+__all__ = ["CustomOp", "CustomOpProp", "register", "get_all_registered_operators"]
+
+_REQS = ("null", "write", "inplace", "add")
+
+
+class CustomOp:
+    """The computation of a Python op; made by CustomOpProp.create_operator."""
+
+    def forward(self, is_train, req, in_data, out_data, aux):
+        """Writes out_data (NDArrays) from in_data honouring req ('null', 'write', 'inplace',
+        'add'); use self.assign."""
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+        """Writes in_grad from out_grad; arrays that declare_backward_dependency left out are
+        None."""
+        raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    def assign(self, dst, req, src) -> None:
+        """Stores src into dst as the request says: nothing, overwrite, or add."""
+        if req == "null":
+            return
+        target = dst.asnumpy() if isinstance(dst, NDArray) else dst
+        value = src.asnumpy() if isinstance(src, NDArray) else np.asarray(src)
+        if req in ("write", "inplace"):
+            target[...] = value
+        elif req == "add":
+            target += value
+        else:
+            raise CoarsenetError(f"CustomOp.assign: unknown req {req!r}; expected one of {_REQS}")
+
+
+class CustomOpProp:
+    """The facts of a Python op: names, shapes, dtypes, what backward reads."""
+
+    def __init__(self, need_top_grad: bool = True):
+        self.need_top_grad_ = need_top_grad
+
+    def list_arguments(self) -> list[str]:
+        return ["data"]
+
+    def list_outputs(self) -> list[str]:
+        return ["output"]
+
+    def list_auxiliary_states(self) -> list[str]:
+        return []
+
+    def infer_shape(self, in_shape):
+        """(input shapes, output shapes, aux shapes); default: every output like input 0."""
+        return in_shape, [in_shape[0]] * len(self.list_outputs()), []
+
+    def infer_type(self, in_type):
+        """(input, output, aux) numpy dtypes; default: everything like input 0."""
+        t = in_type[0]
+        return in_type, [t] * len(self.list_outputs()), [t] * len(self.list_auxiliary_states())
+
+    def declare_backward_dependency(self, out_grad, in_data, out_data) -> list:
+        """The ids (from the three lists given) backward reads; the rest may be freed early."""
+        deps = list(out_grad) if self.need_top_grad_ else []
+        return deps + list(in_data) + list(out_data)
+
+    def create_operator(self, ctx, in_shapes, in_dtypes) -> CustomOp:
+        raise NotImplementedError(f"{type(self).__name__}.create_operator")
+
+
+_registry: dict[str, type] = {}
+
+
+def register(reg_name: str):
+    """Class decorator: registers a CustomOpProp subclass as op_type `reg_name`. Registering a
+    name again replaces it (handy when re-running a notebook cell)."""
+
+    def do_register(prop_cls):
+        if not (isinstance(prop_cls, type) and issubclass(prop_cls, CustomOpProp)):
+            raise CoarsenetError(f"operator.register('{reg_name}'): expected a CustomOpProp "
+                                 f"subclass, found {prop_cls!r}")
+        _registry[reg_name] = prop_cls
+        # Parsed Custom instances of the old class are cached (keys start with the op name).
+        for cache in (_ops._instance_cache, getattr(_ndarray, "_fast_calls", {})):
+            for key in [k for k in cache if k[0] == "Custom"]:
+                del cache[key]
+        return prop_cls
+
+    return do_register
+
+
+def get_all_registered_operators() -> list[str]:
+    return sorted(_registry)
+
+
+class _Instance:
+    """One parsed `Custom` node: its prop, and its operators per input shapes. The C++ op calls
+    these methods (holding the GIL) with numpy views of its buffers."""
+
+    def __init__(self, op_type: str, kwargs: dict):
+        prop_cls = _registry.get(op_type)
+        if prop_cls is None:
+            known = ", ".join(sorted(_registry)) or "none"
+            raise CoarsenetError("not registered with coarsenet.operator.register (registered: "
+                                 f"{known})")
+        self.op_type = op_type
+        self.prop = prop_cls(**kwargs)
+        self.arguments = [str(n) for n in self.prop.list_arguments()]
+        self.outputs = [str(n) for n in self.prop.list_outputs()]
+        self.aux = [str(n) for n in self.prop.list_auxiliary_states()]
+        self._operators: dict = {}
+        self._last = None
+
+    def backward_needs(self):
+        n_out, n_in = len(self.outputs), len(self.arguments)
+        og = list(range(n_out))
+        ins = list(range(n_out, n_out + n_in))
+        outs = list(range(n_out + n_in, 2 * n_out + n_in))
+        deps = {int(d) for d in self.prop.declare_backward_dependency(og, ins, outs)}
+        return ([int(i in deps) for i in og], [int(i in deps) for i in ins],
+                [int(i in deps) for i in outs])
+
+    def infer_shape(self, in_shapes):
+        result = self.prop.infer_shape([list(s) for s in in_shapes])
+        ins, outs = result[0], result[1]
+        aux = result[2] if len(result) > 2 else []
+        as_tuples = lambda shapes: [tuple(int(d) for d in s) for s in shapes]  # noqa: E731
+        return as_tuples(ins), as_tuples(outs), as_tuples(aux)
+
+    def infer_type(self, in_codes):
+        known = [c for c in in_codes if c >= 0]
+        if not known:
+            n_out, n_aux = len(self.outputs), len(self.aux)
+            return list(in_codes), [-1] * n_out, [-1] * n_aux
+        # The prop sees numpy dtypes, with unknown inputs taking the first known one.
+        dtypes = [CODE_TO_DTYPE[c if c >= 0 else known[0]] for c in in_codes]
+        ins, outs, aux = self.prop.infer_type(dtypes)
+        codes = lambda ts: [dtype_code(t) for t in ts]  # noqa: E731
+        return codes(ins), codes(outs), codes(aux)
+
+    def _operator(self, arrays):
+        """The prop's operator for these input shapes (MXNet makes one per bind)."""
+        if any(a is None for a in arrays):
+            if self._last is None:
+                raise CoarsenetError("backward ran before any forward")
+            return self._last
+        key = tuple((a.shape, a.dtype.str) for a in arrays)
+        op = self._operators.get(key)
+        if op is None:
+            from .context import cpu
+
+            op = self.prop.create_operator(cpu(), [list(a.shape) for a in arrays],
+                                           [a.dtype for a in arrays])
+            self._operators[key] = op
+        self._last = op
+        return op
+
+    def forward(self, is_train, req, in_data, out_data, aux):
+        op = self._operator(in_data)
+        op.forward(is_train=is_train, req=req, in_data=_wrap(in_data), out_data=_wrap(out_data),
+                   aux=_wrap(aux))
+
+    def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+        shapes = [x if x is not None else g for x, g in zip(in_data, in_grad)]
+        op = self._operator(shapes)
+        op.backward(req=req, out_grad=_wrap(out_grad), in_data=_wrap(in_data),
+                    out_data=_wrap(out_data), in_grad=_wrap(in_grad), aux=_wrap(aux))
+
+
+def _wrap(arrays):
+    return [None if a is None else NDArray(a) for a in arrays]
+
+
+_core._set_custom_op_factory(_Instance)
