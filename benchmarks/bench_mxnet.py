@@ -12,6 +12,7 @@ printed. Prints figures, asserts nothing.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -50,7 +51,7 @@ def worker_coarsenet(batches, repeat, threads) -> dict:
         for b in batches:
             x = cn.nd.array(np.random.RandomState(0).uniform(-1, 1, (b,) + shape[1:]))
             exe = sym.bind(cn.cpu(), args=dict(arg, data=x), aux_states=aux, grad_req="null")
-            results[f"{m}/{b}"] = _time(lambda: exe.forward(is_train=False), repeat)
+            results[f"{m}/{b}"] = _time(functools.partial(exe.forward, is_train=False), repeat)
     return results
 
 
@@ -65,13 +66,13 @@ def worker_mxnet(batches, repeat, threads) -> dict:
         for b in batches:
             x = mx.nd.array(np.random.RandomState(0).uniform(-1, 1, (b,) + shape[1:]))
             exe = sym.bind(mx.cpu(), args=dict(arg, data=x), aux_states=aux, grad_req="null")
-
-            def run():
-                exe.forward(is_train=False)
-                exe.outputs[0].wait_to_read()
-
-            results[f"{m}/{b}"] = _time(run, repeat)
+            results[f"{m}/{b}"] = _time(functools.partial(_mxnet_forward, exe), repeat)
     return results
+
+
+def _mxnet_forward(exe) -> None:
+    exe.forward(is_train=False)
+    exe.outputs[0].wait_to_read()  # MXNet runs asynchronously
 
 
 def _spawn(python: str, name: str, args) -> dict | None:
@@ -79,7 +80,7 @@ def _spawn(python: str, name: str, args) -> dict | None:
                MXNET_CPU_WORKER_NTHREADS="1", OPENBLAS_NUM_THREADS=str(args.threads))
     cmd = [python, __file__, "--worker", name, "--threads", str(args.threads),
            "--batches", args.batches, "--repeat", str(args.repeat)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         print(f"{name} worker failed:\n{proc.stderr[-2000:]}")
         return None

@@ -176,11 +176,10 @@ def load_arrays(source, name: str | None = None):
         return _read_list(_Reader(io.BytesIO(buffer), buffer.nbytes, name or "<buffer>"))
     path = os.fspath(source)
     try:
-        f = open(path, "rb")
+        with open(path, "rb") as f:
+            return _read_list(_Reader(f, os.fstat(f.fileno()).st_size, name or path))
     except OSError as e:
-        raise CoarsenetError(f"{path}: cannot open NDArray file: {e.strerror}") from None
-    with f:
-        return _read_list(_Reader(f, os.fstat(f.fileno()).st_size, name or path))
+        raise CoarsenetError(f"{path}: cannot read NDArray file: {e.strerror}") from None
 
 
 # ---------------------------------------------------------------- writing
@@ -191,7 +190,8 @@ def _as_named_list(data, where: str) -> tuple[list[np.ndarray], list[str]]:
         names, values = list(data.keys()), list(data.values())
         for key in names:
             if not isinstance(key, str):
-                raise CoarsenetError(f"{where}: array names must be str, found {type(key).__name__}")
+                raise CoarsenetError(
+                    f"{where}: array names must be str, found {type(key).__name__}")
     elif isinstance(data, (list, tuple)):
         names, values = [], list(data)
     else:
@@ -201,8 +201,8 @@ def _as_named_list(data, where: str) -> tuple[list[np.ndarray], list[str]]:
         a = v.asnumpy() if hasattr(v, "asnumpy") else v
         if not isinstance(a, np.ndarray):
             label = f"'{names[i]}'" if names else str(i)
-            raise CoarsenetError(
-                f"{where}: array {label} must be an NDArray or numpy array, found {type(v).__name__}")
+            raise CoarsenetError(f"{where}: array {label} must be an NDArray or numpy array, "
+                                 f"found {type(v).__name__}")
         arrays.append(a)
     return arrays, names
 

@@ -254,9 +254,9 @@ def test_bad_names():
 
 
 def test_missing_file_and_directory(tmp_path):
-    with pytest.raises(cn.CoarsenetError, match="cannot open"):
+    with pytest.raises(cn.CoarsenetError, match="cannot read"):
         cn.nd.load(tmp_path / "missing.params")
-    with pytest.raises(cn.CoarsenetError, match="cannot open"):
+    with pytest.raises(cn.CoarsenetError, match="cannot read"):
         cn.nd.load(tmp_path)
 
 

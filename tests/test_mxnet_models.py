@@ -73,7 +73,7 @@ def test_symbol_file_round_trips_byte_for_byte(name, tmp_path):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_planned_memory_is_below_naive(name):
-    sym, arg, aux, io = load_model(name)
+    sym, _, _, io = load_model(name)
     exe = sym.simple_bind(cn.cpu(), grad_req="null", data=io["data"].shape)
     stats = exe.memory_stats()
     assert stats["planned_bytes"] < stats["naive_bytes"]
@@ -177,7 +177,7 @@ def test_gluon_save_parameters_file_loads_into_the_same_net():
 
 def test_symbol_file_in_the_mxnet_0x_layout_runs(tmp_path):
     """MXNet 0.8/0.9 wrote op params under "param", 2-element entries, no node_row_ptr."""
-    sym, arg, aux, io = load_model("lenet")
+    io = load_model("lenet")[3]
     doc = json.loads((FIXTURES / "lenet-symbol.json").read_text())
     for node in doc["nodes"]:
         node["param"] = node.pop("attrs", {})
