@@ -191,3 +191,28 @@ def test_symbol_file_in_the_mxnet_0x_layout_runs(tmp_path):
     old, arg, aux = cn.model.load_checkpoint(str(tmp_path / "old"), 0)
     exe = old.bind(cn.cpu(), args=dict(arg, data=io["data"]), aux_states=aux, grad_req="null")
     assert_matches_mxnet(exe.forward()[0].asnumpy(), io["output"].asnumpy(), "0.x layout")
+
+
+def test_classic_softmax_checkpoint_runs_without_labels():
+    """Classic MXNet checkpoints end in SoftmaxOutput; inference never feeds softmax_label."""
+    from collections import namedtuple
+
+    import coarsenet as mx
+
+    io = load_model("lenet_softmax")[3]
+    sym, arg_params, aux_params = mx.model.load_checkpoint(str(FIXTURES / "lenet_softmax"), 0)
+    assert sym.list_arguments()[-1] == "softmax_label"
+    exe = sym.simple_bind(mx.cpu(), grad_req="null", data=io["data"].shape)
+    exe.copy_params_from(arg_params, aux_params)
+    probs = exe.forward(is_train=False, data=io["data"])[0]
+    assert_matches_mxnet(probs.asnumpy(), io["output"].asnumpy(), "simple_bind")
+    for label_names in (None, ("softmax_label",)):
+        mod = mx.mod.Module(symbol=sym, context=mx.cpu(), label_names=label_names)
+        mod.bind(for_training=False, data_shapes=[("data", io["data"].shape)])
+        # As in MXNet: without label names softmax_label counts as a parameter, hence the
+        # allow_missing=True of MXNet's inference recipe.
+        mod.set_params(arg_params, aux_params, allow_missing=label_names is None)
+        mod.forward(namedtuple("Batch", ["data"])([io["data"]]))
+        assert_matches_mxnet(mod.get_outputs()[0].asnumpy(), io["output"].asnumpy(), "Module")
+    predicted = mod.predict(mx.io.NDArrayIter(io["data"], batch_size=2))
+    assert_matches_mxnet(predicted.asnumpy(), io["output"].asnumpy(), "Module.predict")
