@@ -125,12 +125,18 @@ def _read_array(r: _Reader, index: int) -> np.ndarray:
         raise r.fail(f"{what}: expected a dtype flag among {known}, found {found}")
     dtype = CODE_TO_DTYPE[code]
     # Python ints do not overflow: compare the exact byte count with what is left before
-    # allocating, so a corrupt shape cannot ask for a huge array.
-    count = 1
+    # allocating, so a corrupt shape cannot ask for a huge array. numpy also refuses shapes
+    # whose nonzero dims overflow even when another dim is 0, e.g. (0, 2**62, 2**62).
+    count, extent = 1, 1
     for d in shape:
-        count *= d
+        count, extent = count * d, extent * max(d, 1)
+    if extent * dtype.itemsize >= 2**63:
+        raise r.fail(f"{what}: shape {shape} is larger than any array can be")
     r.need(count * dtype.itemsize, f"{what} data of shape {shape} and dtype {dtype}")
-    array = np.empty(shape, dtype=dtype if _LITTLE_ENDIAN_HOST else dtype.newbyteorder("<"))
+    try:
+        array = np.empty(shape, dtype=dtype if _LITTLE_ENDIAN_HOST else dtype.newbyteorder("<"))
+    except (ValueError, MemoryError) as e:
+        raise r.fail(f"{what}: cannot allocate shape {shape} of {dtype}: {e}") from None
     r.into(array, f"{what} data")
     return array if _LITTLE_ENDIAN_HOST else array.astype(dtype)
 
