@@ -1,7 +1,8 @@
 """Imperative per-op overhead: microseconds per call of tiny ops, coarsenet vs PyTorch eager.
 
 Tiny inputs (1 element, FullyConnected on a 1x1 input) make the kernel time negligible, so the
-figures are the cost of the Python + binding path. Run: PYTHONPATH=. python benchmarks/bench_imperative.py
+figures are the cost of the Python + binding path.
+Run: PYTHONPATH=. python benchmarks/bench_imperative.py
 Timings use the CPU time of this thread (time.thread_time), not wall time: on a machine shared
 with other jobs, wall-clock figures for microsecond calls mostly measure the scheduler. Each figure
 is the best of several repeats, and the two frameworks are measured alternately in one process.
@@ -15,7 +16,8 @@ import coarsenet as cn
 
 
 def best_us(fn, number=20000, repeat=7) -> float:
-    return min(timeit.repeat(fn, number=number, repeat=repeat, timer=time.thread_time)) / number * 1e6
+    times = timeit.repeat(fn, number=number, repeat=repeat, timer=time.thread_time)
+    return min(times) / number * 1e6
 
 
 def coarsenet_cases() -> dict:

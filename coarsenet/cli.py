@@ -13,7 +13,7 @@ from .base import CoarsenetError
 
 _TRAIN_MODELS = ("mlp", "lenet", "resnet20")
 # Settings that reach >= 97% validation accuracy on the bundled digits within the time budget.
-_DEFAULTS = {"mlp": (20, 0.1), "lenet": (12, 0.1), "resnet20": (12, 0.1)}
+_DEFAULTS = {"mlp": (20, 0.05), "lenet": (10, 0.05), "resnet20": (10, 0.05)}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,3 +1,12 @@
-"""MXNet's `mxnet.gluon` names: gluon.nn, gluon.loss, gluon.Trainer, gluon.Parameter."""
+"""MXNet's `mxnet.gluon` names: gluon.nn, gluon.loss, gluon.Trainer, gluon.Parameter.
+
+`from coarsenet.gluon.nn import Dense` works too: the submodules are registered under these
+names, so MXNet imports port by renaming the package only.
+"""
+import sys
+
 from . import nn  # noqa: F401
 from .nn import Block, HybridBlock, Parameter, ParameterDict, Trainer, loss  # noqa: F401
+
+sys.modules[__name__ + ".nn"] = nn
+sys.modules[__name__ + ".loss"] = loss

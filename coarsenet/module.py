@@ -76,6 +76,7 @@ class Module:
         shapes = {d.name: d.shape for d in self.data_shapes + self.label_shapes}
         extra = {"mirror": self.mirror} if self.mirror is not None and for_training else {}
         self._exec = self.symbol.simple_bind(grad_req=reqs, **extra, **shapes)
+        self._executors = {tuple(sorted(shapes.items())): self._exec}
         self.binded = True
         if self.params_initialized:  # rebinding keeps the current parameters
             self._exec.copy_params_from(self._arg_params, self._aux_params)
@@ -145,14 +146,16 @@ class Module:
         if self.optimizer_initialized and not force_init:
             return
         params = dict(optimizer_params)
-        batch = self.data_shapes[0].shape[0]
+        self._kvstore = _create_kvstore(kvstore)
+        # As MXNet: with synchronous data parallelism the gradient is summed over every
+        # worker's batch, so it is averaged over the global batch.
+        batch = self.data_shapes[0].shape[0] * getattr(self._kvstore, "num_workers", 1)
         if isinstance(optimizer, str):
             params.setdefault("rescale_grad", 1.0 / batch)
             idx2name = dict(enumerate(self.param_names))
             optimizer = opt_mod.create(optimizer, sym=self.symbol, param_idx2name=idx2name, **params)
         self._optimizer = optimizer
         self._updater = opt_mod.get_updater(optimizer)
-        self._kvstore = _create_kvstore(kvstore)
         if self._kvstore is not None:
             for i, name in enumerate(self.param_names):
                 self._kvstore.init(i, self._arg_params[name])
@@ -167,14 +170,31 @@ class Module:
         label = getattr(data_batch, "label", None)
         if is_train or label:
             inputs.update(zip(self.label_names, label or []))
+        inputs = {k: v.asnumpy() if hasattr(v, "asnumpy") else np.asarray(v)
+                  for k, v in inputs.items()}
+        self._use_executor_for({k: v.shape for k, v in inputs.items()}, is_train)
         for name, value in inputs.items():
-            target = self._exec.arg_dict[name]
-            value = value.asnumpy() if hasattr(value, "asnumpy") else np.asarray(value)
-            if value.shape != target.shape:
-                raise CoarsenetError(f"Module.forward: input '{name}' expected shape "
-                                     f"{target.shape} (as bound), found {value.shape}")
-            target.asnumpy()[...] = value
+            self._exec.arg_dict[name].asnumpy()[...] = value
         self._exec.forward(is_train=is_train)
+
+    def _use_executor_for(self, shapes: dict, is_train: bool) -> None:
+        """Switches to an executor for these input shapes (as MXNet's Module reshapes), sharing
+        the parameters; one executor per shape is kept, so alternating sizes do not re-plan."""
+        current = {k: self._exec.arg_dict[k].shape for k in shapes}
+        if current == shapes:
+            return
+        data = {k: shapes[k] for k in self.data_names}
+        for name, shape in shapes.items():
+            if name in self.data_names and len(shape) != len(current[name]):
+                raise CoarsenetError(f"Module.forward: input '{name}' expected shape like "
+                                     f"{current[name]} (as bound), found {shape}")
+        if is_train and data != {k: current[k] for k in self.data_names}:
+            raise CoarsenetError(f"Module.forward: training batches must have the bound shapes "
+                                 f"{current}, found {shapes}")
+        key = tuple(sorted(shapes.items()))
+        if key not in self._executors:
+            self._executors[key] = self._exec.reshape(**shapes)
+        self._exec = self._executors[key]
 
     def backward(self, out_grads=None):
         self._require("bind(for_training=True)", self.binded and self.for_training)

@@ -340,3 +340,78 @@ def test_block_grad_gives_zero():
 
 def test_attach_grad_bad_request():
     expect_error(lambda: arr((2,)).attach_grad("sometimes"), "grad_req")
+
+
+@needs("Activation")
+def test_unneeded_intermediates_are_freed():
+    import gc
+    import weakref
+
+    x, w = arr((2, 3)), arr((4, 3))
+    w.attach_grad()
+    with autograd.record():
+        h = fc(x, w)  # FullyConnected's backward does not read its output
+        y = cn.nd.Activation(h, act_type="relu")  # relu's backward reads only its output
+    ref = weakref.ref(h._data)
+    del h
+    gc.collect()
+    assert ref() is None, "an intermediate no backward needs is still alive"
+    y.backward()
+    assert w.grad.asnumpy().any()
+
+
+def test_custom_python_op_is_differentiated():
+    operator = pytest.importorskip("coarsenet.operator")
+
+    @operator.register("autograd_test_sqr")
+    class SqrProp(operator.CustomOpProp):
+        def list_arguments(self):
+            return ["data"]
+
+        def infer_shape(self, in_shape):
+            return in_shape, [in_shape[0]], []
+
+        def create_operator(self, ctx, shapes, dtypes):
+            return Sqr()
+
+    class Sqr(operator.CustomOp):
+        def forward(self, is_train, req, in_data, out_data, aux):
+            self.assign(out_data[0], req[0], in_data[0].asnumpy() ** 2)
+
+        def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+            self.assign(in_grad[0], req[0], 2 * in_data[0].asnumpy() * out_grad[0].asnumpy())
+
+    x = arr((3,), 1)
+    x.attach_grad()
+    with autograd.record():
+        y = cn.nd.Custom(x, op_type="autograd_test_sqr")
+    y.backward()
+    assert_close(x.grad.asnumpy(), 2 * x.asnumpy(), 1e-12, 1e-12, "custom op gradient")
+
+
+@pytest.mark.parametrize("op_name,shapes,params", CASES, ids=[c[0] for c in CASES])
+def test_op_matches_executor(op_name, shapes, params):
+    """The tape's gradients equal the bound executor's for the same one-op graph."""
+    sym = pytest.importorskip("coarsenet.symbol")
+    if op_name not in OPS:
+        pytest.skip(f"{op_name} not built")
+    rng = np.random.default_rng(0)
+    xs = [rng.uniform(-1, 1, s) for s in shapes]
+    names = [f"x{i}" for i in range(len(xs))]
+    out = getattr(sym, op_name)(*[sym.var(n) for n in names], **params)
+    exe = out.bind(args={n: cn.nd.array(x, dtype=np.float64) for n, x in zip(names, xs)},
+                   args_grad={n: cn.nd.zeros(x.shape, dtype=np.float64)
+                              for n, x in zip(names, xs)})
+    outs = exe.forward(is_train=True)
+    heads = [rng.uniform(-1, 1, o.shape) for o in outs]
+    exe.backward([cn.nd.array(h, dtype=np.float64) for h in heads])
+    inputs = [cn.nd.array(x, dtype=np.float64) for x in xs]
+    for x in inputs:
+        x.attach_grad()
+    with autograd.record():
+        res = getattr(cn.nd, op_name)(*inputs, **params)
+    res = res if isinstance(res, list) else [res]
+    autograd.backward(res, [cn.nd.array(h, dtype=np.float64) for h in heads])
+    for n, x in zip(names, inputs):
+        assert_close(x.grad.asnumpy(), exe.grad_dict[n].asnumpy(), 1e-12, 1e-12,
+                     f"{op_name} tape vs executor gradient of {n}")

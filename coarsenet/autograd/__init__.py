@@ -60,7 +60,7 @@ def pause(train_mode: bool = False):
 
 
 def train_mode():
-    """Ops run in training mode (Dropout active, BatchNorm batch statistics); recording unchanged."""
+    """Ops run in training mode (Dropout active, BatchNorm batch statistics); recording as is."""
     return _Scope(_KEEP, True)
 
 

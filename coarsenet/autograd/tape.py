@@ -92,6 +92,7 @@ def record_custom(inputs: Sequence[NDArray], outputs: Sequence[NDArray],
     for j, y in enumerate(outputs):
         y._tape = (node, j)
 
+
 # ---------------------------------------------------------------- the backward walk
 
 

@@ -164,6 +164,11 @@ class HybridBlock(Block):
         if isinstance(x, ShapeOnly):
             return self._trace_shapes(x, *args)
         if not isinstance(x, _nd.NDArray):
+            from ..symbol import Symbol
+
+            if not isinstance(x, Symbol):
+                raise CoarsenetError(f"{self.name}: expected an NDArray input, found "
+                                     f"{type(x).__name__} (wrap numpy data with cn.nd.array)")
             return self._trace_symbol(x, *args)
         if self._hybrid is not None:
             return self._hybrid(x, *args)

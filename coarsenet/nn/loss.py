@@ -39,23 +39,14 @@ SoftmaxCELoss = SoftmaxCrossEntropyLoss
 
 
 class L2Loss(Loss):
-    """0.5 * (pred - label)^2 averaged per sample."""
+    """0.5 * (pred - label)^2 averaged per sample (label has pred's shape)."""
 
     def __init__(self, weight=1.0, batch_axis: int = 0, **kwargs):
         super().__init__(weight, batch_axis, **kwargs)
 
     def hybrid_forward(self, F, pred, label, sample_weight=None):  # noqa: N803
-        diff = pred - F.reshape_like(label, pred)
-        loss = F.square(diff) * (self._weight / 2.0)
+        diff = pred - label
+        loss = diff * diff * (self._weight / 2.0)
         if sample_weight is not None:
             loss = F.broadcast_mul(loss, sample_weight)
         return F.mean(loss, axis=self._batch_axis, exclude=True)
-
-
-class L1Loss(Loss):
-    def __init__(self, weight=None, batch_axis: int = 0, **kwargs):
-        super().__init__(weight, batch_axis, **kwargs)
-
-    def hybrid_forward(self, F, pred, label, sample_weight=None):  # noqa: N803
-        loss = F.abs(pred - F.reshape_like(label, pred))
-        return self._finish(F, loss, sample_weight)

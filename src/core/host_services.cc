@@ -1,16 +1,19 @@
 // One BLAS (OpenBLAS from scipy-openblas32) and one thread pool (OpenMP) for all ops.
 //
-// Threading rule: a GEMM issued from inside a parallel_for body runs single-threaded, so OpenMP
-// and OpenBLAS threads never oversubscribe the cores; a GEMM issued from serial code uses all of
-// OpenBLAS's threads. This OpenBLAS build has no per-thread setting, so parallel_for lowers the
-// global one around its region; regions are entered from serial code only, so this cannot race. OMP_WAIT_POLICY=passive is set by the Python package before this library
-// loads, so idle OpenMP threads sleep instead of spinning against OpenBLAS's.
+// OpenBLAS runs its parallel jobs on our OpenMP threads (its threads-callback hook), so there is
+// a single pool whose idle threads sleep (OMP_WAIT_POLICY=passive, set by the Python package
+// before this library loads). With OpenBLAS's own pthreads, its spinning workers and ours fought
+// over the two cores: a small GEMM after an OpenMP loop took 100x longer on a busy machine.
+// A GEMM issued inside a parallel_for body runs single-threaded: parallel_for lowers OpenBLAS's
+// thread count around its region (regions start from serial code only, so this cannot race).
 #include "core/host_services.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <atomic>
+#include <thread>
+#include <vector>
 
 extern "C" {
 // From scipy_openblas32's cblas.h; declared here to keep its enum types out of our headers.
@@ -21,26 +24,70 @@ void scipy_cblas_dgemm(int order, int trans_a, int trans_b, int m, int n, int k,
                        const double* a, int lda, const double* b, int ldb, double beta, double* c,
                        int ldc);
 void scipy_openblas_set_num_threads(int num_threads);
+typedef void (*openblas_dojob_callback)(int thread_num, void* jobdata, int dojob_data);
+typedef void (*openblas_threads_callback)(int sync, openblas_dojob_callback dojob, int numjobs,
+                                          size_t jobdata_elsize, void* jobdata, int dojob_data);
+void scipy_openblas_set_threads_callback_function(openblas_threads_callback callback);
 }
 
 namespace cn::core {
 namespace {
 
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+// Below this many multiply-adds (~50 us on one core) a GEMM runs on one thread: waking and
+// synchronising a team costs more than the split saves.
+constexpr int64_t kSmallGemm = int64_t(1) << 22;
 std::atomic<int> g_num_threads{0};
+
+// Runs `call` with OpenBLAS on one thread when the problem is small (see kSmallGemm).
+template <typename Call>
+void WithGemmThreads(int64_t m, int64_t n, int64_t k, Call call) {
+  bool small = m * n * k < kSmallGemm && !omp_in_parallel() && GetNumThreads() > 1;
+  if (small) scipy_openblas_set_num_threads(1);
+  call();
+  if (small) scipy_openblas_set_num_threads(GetNumThreads());
+}
 
 void Sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
-  scipy_cblas_sgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, int(m), int(n),
-                    int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  WithGemmThreads(m, n, k, [&] {
+    scipy_cblas_sgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, int(m), int(n),
+                      int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  });
 }
 
 void Dgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
            int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
-  scipy_cblas_dgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, int(m), int(n),
-                    int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  WithGemmThreads(m, n, k, [&] {
+    scipy_cblas_dgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, int(m), int(n),
+                      int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  });
+}
+
+// Runs OpenBLAS's jobs. They may wait on each other (level-3 threads share packed panels), so
+// all of them must run at the same time: on the OpenMP team normally, on plain threads in the
+// rare case OpenBLAS is asked for several threads from inside a parallel region.
+void RunBlasJobs(int sync, openblas_dojob_callback dojob, int numjobs, size_t elsize,
+                 void* jobdata, int dojob_data) {
+  char* jobs = static_cast<char*>(jobdata);
+  if (numjobs <= 1) {
+    if (numjobs == 1) dojob(0, jobs, dojob_data);
+    return;
+  }
+  if (omp_in_parallel()) {
+    std::vector<std::thread> helpers;
+    for (int i = 1; i < numjobs; ++i) helpers.emplace_back(dojob, i, jobs + i * elsize, dojob_data);
+    dojob(0, jobs, dojob_data);
+    for (auto& t : helpers) t.join();
+    return;
+  }
+#pragma omp parallel num_threads(numjobs)
+  {
+    int i = omp_get_thread_num();
+    dojob(i, jobs + i * elsize, dojob_data);
+  }
 }
 
 void ParallelFor(int64_t n, int64_t grain, void (*body)(void*, int64_t, int64_t), void* user) {
@@ -64,6 +111,13 @@ int NumThreadsService() { return GetNumThreads(); }
 }  // namespace
 
 const cn_host_api* HostServices() {
+  // OpenBLAS jobs must get every thread they ask for (see RunBlasJobs), so no dynamic teams.
+  static const bool blas_on_openmp = [] {
+    omp_set_dynamic(0);
+    scipy_openblas_set_threads_callback_function(&RunBlasJobs);
+    return true;
+  }();
+  (void)blas_on_openmp;
   static const cn_host_api api = {sizeof(cn_host_api), &Sgemm, &Dgemm, &ParallelFor,
                                   &NumThreadsService};
   return &api;

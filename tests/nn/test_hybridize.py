@@ -1,3 +1,5 @@
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -117,3 +119,52 @@ def test_untraceable_block_names_the_line():
 def test_export_before_tracing_is_an_error(tmp_path):
     net = make_net()
     expect_error(lambda: net.export(str(tmp_path / "x")), "hybridize")
+
+
+class Residual(nn.HybridBlock):
+    """conv-bn-relu-conv-bn + identity: fan-out of x, BN aux states, a 2-input add."""
+
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.conv1 = nn.Conv2D(channels, 3, padding=1, use_bias=False)
+            self.bn1 = nn.BatchNorm()
+            self.conv2 = nn.Conv2D(channels, 3, padding=1, use_bias=False)
+            self.bn2 = nn.BatchNorm()
+
+    def hybrid_forward(self, F, x):  # noqa: N803
+        y = F.Activation(self.bn1(self.conv1(x)), act_type="relu")
+        return F.Activation(self.bn2(self.conv2(y)) + x, act_type="relu")
+
+
+def make_cnn(seed):
+    cn.random.seed(seed)
+    net = nn.HybridSequential()
+    with net.name_scope():
+        net.add(nn.Conv2D(4, 3, padding=1), Residual(4), nn.GlobalAvgPool2D(), nn.Dense(3))
+    net.initialize(cn.initializer.Xavier())
+    return net
+
+
+@pytest.mark.skipif(not {"Convolution", "Activation", "elemwise_add"} <= OPS,
+                    reason="CNN ops not built")
+@pytest.mark.parametrize("mirror", [None, pytest.param("auto", marks=pytest.mark.skipif(
+    importlib.util.find_spec("coarsenet.passes.mirror") is None, reason="no mirror pass"))])
+def test_hybridized_cnn_matches_imperative(mirror):
+    x, head = data((2, 3, 6, 6)), data((2, 3), 1)
+    imperative, hybrid = make_cnn(0), make_cnn(0)
+    imperative(x)
+    hybrid.hybridize(mirror=mirror)
+    hybrid(x)
+    for p1, p2 in zip(imperative.collect_params().values(), hybrid.collect_params().values()):
+        p2.set_data(p1.data())
+    y1, gx1, g1 = forward_backward(imperative, x, head)
+    y2, gx2, g2 = forward_backward(hybrid, x, head)
+    assert_close(y2, y1, 1e-4, 1e-5, "hybridized CNN output")
+    assert_close(gx2, gx1, 1e-4, 1e-5, "hybridized CNN input gradient")
+    for k, a in g1.items():
+        assert_close(g2[k.replace(imperative.prefix, hybrid.prefix)], a, 1e-4, 1e-5,
+                     f"hybridized CNN gradient of {k}")
+    for p1, p2 in zip(imperative.collect_params().values(), hybrid.collect_params().values()):
+        if p1.grad_req == "null":  # BN running stats: updated once per training forward
+            assert_close(p2.data().asnumpy(), p1.data().asnumpy(), 1e-5, 1e-6, p2.name)

@@ -182,6 +182,7 @@ def test_errors_name_the_problem():
     expect_error(lambda: d(data((2, 4))), "dense", "initialize")
     d.initialize()
     expect_error(lambda: d(data((2, 5))), "FullyConnected", "(3, 4)", "(3, 5)")
+    expect_error(lambda: d(np.ones((2, 4))), "dense", "NDArray", "ndarray")
     expect_error(lambda: setattr(d.weight, "grad_req", "maybe"), "grad_req")
     expect_error(lambda: nn.Trainer([1], "sgd"), "Trainer", "Parameter")
     expect_error(lambda: nn.Trainer(d.collect_params(), "nosuch"), "nosuch")
@@ -189,3 +190,6 @@ def test_errors_name_the_problem():
 
 def test_gluon_alias():
     assert cn.gluon.nn.Dense is nn.Dense and cn.gluon.Trainer is nn.Trainer
+    from coarsenet.gluon.nn import Dense
+
+    assert Dense is nn.Dense
