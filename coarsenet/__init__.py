@@ -24,14 +24,9 @@ from . import callback, io, kvstore, lr_scheduler, metric, model, optimizer  # n
 from . import initializer, nn, gluon  # noqa: E402,F401
 from . import initializer as init  # noqa: E402,F401
 from . import cpp_extension, operator  # noqa: E402,F401
-<<<<<<< HEAD
-# MXNet's module names, so `import coarsenet as mx` scripts find mx.mod, mx.kv, mx.viz.
-from . import module, viz  # noqa: E402,F401
-from . import kvstore as kv  # noqa: E402,F401
-=======
 from . import datasets, model_zoo, viz  # noqa: E402,F401
 from . import module  # noqa: E402
->>>>>>> main
+from . import kvstore as kv  # noqa: E402,F401  MXNet's name, as mx.kv
 from . import module as mod  # noqa: E402,F401
 from .base import CoarsenetError, MXNetError  # noqa: E402,F401
 from .executor import Executor  # noqa: E402,F401
