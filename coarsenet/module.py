@@ -166,8 +166,10 @@ class Module:
         self._require("bind()", self.binded)
         is_train = self.for_training if is_train is None else is_train
         inputs = dict(zip(self.data_names, data_batch.data))
-        if is_train or data_batch.label:
-            inputs.update(zip(self.label_names, data_batch.label or []))
+        # MXNet's inference recipe passes namedtuple('Batch', ['data']): no label field at all.
+        label = getattr(data_batch, "label", None)
+        if is_train or label:
+            inputs.update(zip(self.label_names, label or []))
         inputs = {k: v.asnumpy() if hasattr(v, "asnumpy") else np.asarray(v)
                   for k, v in inputs.items()}
         self._use_executor_for({k: v.shape for k, v in inputs.items()}, is_train)

@@ -33,10 +33,10 @@ def test_local_kvstore():
     expect_error(lambda: cn.kvstore.create("dist_async"), "dist_async")
 
 
-def test_two_ranks_reduce_broadcast_and_metrics():
-    result = mpirun(2, "kvstore_worker.py", "reduce")
+def test_two_ranks_reduce_broadcast_and_metrics(tmp_path):
+    result = mpirun(2, "kvstore_worker.py", "reduce", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    rows = sorted((json.loads(line) for line in result.stdout.splitlines()), key=lambda r: r["rank"])
+    rows = [json.loads((tmp_path / f"reduce-{r}.json").read_text()) for r in (0, 1)]
     assert [r["rank"] for r in rows] == [0, 1]
     assert rows[1]["before"] == 2.0
     for r in rows:
