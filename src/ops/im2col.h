@@ -15,6 +15,10 @@
 // A 1x1 stride-1 unpadded convolution needs no columns: x itself is the column matrix.
 // 3x3 stride-1 convolutions with >= 16 channels each way skip columns altogether and use
 // Winograd F(4x4, 3x3) for all three passes (winograd.h): 4x fewer multiplies.
+// Small maps (under 16x16 outputs: CIFAR's later stages) give one image too few columns for an
+// efficient GEMM and Winograd too few tiles to repay its per-call filter transform, so there
+// several images share one column matrix (images side by side), one GEMM per image group;
+// groups run in parallel slots like images, and WeightGrad splits column rows as above.
 #ifndef COARSENET_OPS_IM2COL_H_
 #define COARSENET_OPS_IM2COL_H_
 
@@ -32,6 +36,14 @@ constexpr int64_t kMaxSlots = 4;
 // Elements of one column tile: about 256 KB of floats, so a tile, the weight and the output tile
 // stay in a core's L2 while the GEMM runs.
 constexpr int64_t kTileElems = 64 * 1024;
+// Maps with fewer output positions than this are "small": one image gives too few GEMM columns,
+// so several images share one column matrix, and Winograd (a few tiles per image against a
+// C x F x 36 filter transform per call) does not pay.
+constexpr int64_t kSmallMap = 16 * 16;
+// A multi-image column matrix (all groups) holds about this many values, with at least
+// kMinBatchCols columns: wide enough for an efficient GEMM, small enough to stay in L2/L3.
+constexpr int64_t kBatchElems = 1024 * 1024;
+constexpr int64_t kMinBatchCols = 256;
 
 struct Geom {
   int64_t n, c, h, w;    // image side
@@ -49,17 +61,27 @@ struct Geom {
     return std::min(t, ohw());
   }
   int64_t slots() const { return std::min(n, kMaxSlots); }
+  bool batched() const { return ohw() < kSmallMap; }
+  // Images per multi-image GEMM (small maps only), balanced so that the image groups are
+  // about equal and at least one per slot.
+  int64_t images() const {
+    int64_t cols = std::max(kMinBatchCols, kBatchElems / (c * kh * kw));
+    int64_t groups = std::max((n * ohw() + cols - 1) / cols, std::min(n, kMaxSlots));
+    return (n + groups - 1) / groups;
+  }
+  int64_t batch_slots() const { return std::min((n + images() - 1) / images(), kMaxSlots); }
   // 3x3 stride-1 dense convolutions with enough channels for the GEMMs run all three passes
   // as Winograd F(4x4, 3x3) (winograd.h). Pad <= 2 keeps the data gradient's pad 2 - p valid;
   // the size check excludes Deconvolution's adj.
   bool winograd() const {
     return kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 &&
            ph <= 2 && pw <= 2 && oh == h + 2 * ph - 2 && ow == w + 2 * pw - 2 && c >= 16 &&
-           f >= 16;
+           f >= 16 && ohw() >= kSmallMap;
   }
-  // Scratch elements (sized as double so either dtype fits): column tiles for Forward/DataGrad
-  // (one per slot) or Winograd's filter transform and one block per slot; WeightGrad needs one
-  // tile of every column row, sliced across threads.
+  // Scratch elements (sized as double so either dtype fits): on small maps one multi-image
+  // column matrix (every group) and the gathered y/dy of its images; else column tiles for
+  // Forward/DataGrad (one per slot) or Winograd's filter transform and one block per slot;
+  // WeightGrad needs one tile of every column row, sliced across threads.
   int64_t WorkspaceElems(bool backward) const {
     if (winograd()) {
       int64_t max_w = std::max(w, ow);
@@ -68,6 +90,7 @@ struct Geom {
       int64_t wgrad = winograd::WeightGradElems<winograd::Fwd>(c, f, max_w);
       return backward ? std::max(fwd, wgrad) : fwd;
     }
+    if (batched()) return batch_slots() * (c * kh * kw + f) * images() * ohw();  // cols + y
     if (direct()) return 0;
     int64_t per_slot = slots() * kg() * tile(), all_rows = groups * kg() * tile();
     return backward ? std::max(per_slot, all_rows) : per_slot;
@@ -82,14 +105,14 @@ inline void ValidRange(int64_t off, int64_t s, int64_t in, int64_t out, int64_t*
 
 // Visits column rows [r0, r1) of one group's column matrix for output positions [p0, p1): for
 // every output-row segment, calls seg(col_segment, image_row or nullptr when padding, lo, hi,
-// ow0, ow1, off) where image_row[ow * sw + off] is the input of column position ow.
+// ow0, ow1, off) where image_row[ow * sw + off] is the input of column position ow. Rows of
+// col are ld elements apart.
 template <typename DType, typename Seg>
-void VisitColumns(const Geom& g, DType* img, DType* col, int64_t r0, int64_t r1, int64_t p0,
-                  int64_t p1, Seg&& seg) {
-  const int64_t len = p1 - p0;
+void VisitColumns(const Geom& g, DType* img, DType* col, int64_t ld, int64_t r0, int64_t r1,
+                  int64_t p0, int64_t p1, Seg&& seg) {
   for (int64_t r = r0; r < r1; ++r) {
     int64_t c = r / (g.kh * g.kw), ki = r / g.kw % g.kh, kj = r % g.kw;
-    DType* row = col + (r - r0) * len - p0;  // row[p] is position p
+    DType* row = col + (r - r0) * ld - p0;  // row[p] is position p
     int64_t off = kj * g.dw - g.pw, lo, hi;
     ValidRange(off, g.sw, g.w, g.ow, &lo, &hi);
     for (int64_t p = p0; p < p1;) {
@@ -103,12 +126,12 @@ void VisitColumns(const Geom& g, DType* img, DType* col, int64_t r0, int64_t r1,
   }
 }
 
-// col[r - r0][p - p0] = x at (row r, position p), zero in the padding.
+// col[(r - r0) * ld + p - p0] = x at (row r, position p), zero in the padding.
 template <typename DType>
 void Im2Col(const Geom& g, const DType* x, int64_t r0, int64_t r1, int64_t p0, int64_t p1,
-            DType* col) {
+            DType* col, int64_t ld) {
   const int64_t sw = g.sw;
-  VisitColumns(g, const_cast<DType*>(x), col, r0, r1, p0, p1,
+  VisitColumns(g, const_cast<DType*>(x), col, ld, r0, r1, p0, p1,
                [sw](DType* out, const DType* in, int64_t lo, int64_t hi, int64_t ow0,
                     int64_t ow1, int64_t off) {
                  if (!in) lo = hi = ow1;
@@ -124,9 +147,9 @@ void Im2Col(const Geom& g, const DType* x, int64_t r0, int64_t r1, int64_t p0, i
 
 // x += col2im(col): the transpose of Im2Col, padding entries dropped.
 template <typename DType>
-void Col2Im(const Geom& g, const DType* col, int64_t p0, int64_t p1, DType* x) {
+void Col2Im(const Geom& g, const DType* col, int64_t ld, int64_t p0, int64_t p1, DType* x) {
   const int64_t sw = g.sw;
-  VisitColumns(g, x, const_cast<DType*>(col), 0, g.kg(), p0, p1,
+  VisitColumns(g, x, const_cast<DType*>(col), ld, 0, g.kg(), p0, p1,
                [sw](const DType* src, DType* img, int64_t lo, int64_t hi, int64_t, int64_t,
                     int64_t off) {
                  if (!img) return;
@@ -134,16 +157,18 @@ void Col2Im(const Geom& g, const DType* col, int64_t p0, int64_t p1, DType* x) {
                });
 }
 
-// Runs fn(slot, n) for every image: slots in parallel when there are enough images for every
-// thread (then each GEMM inside is single-threaded), else in sequence with multi-threaded GEMMs.
+// Runs fn(slot, i0, m) for every group of `per` images [i0, i0 + m): slots in parallel when
+// there are enough groups for every thread (then each GEMM inside is single-threaded), else in
+// sequence with multi-threaded GEMMs.
 template <typename Fn>
-void ForEachImage(const Geom& g, Fn&& fn) {
-  const int64_t slots = g.slots();
+void ForEachImageGroup(const Geom& g, int64_t per, Fn&& fn) {
+  const int64_t groups = (g.n + per - 1) / per, slots = std::min(groups, kMaxSlots);
   auto run = [&](int64_t s0, int64_t s1) {
     for (int64_t s = s0; s < s1; ++s)
-      for (int64_t i = g.n * s / slots; i < g.n * (s + 1) / slots; ++i) fn(s0, i);
+      for (int64_t k = groups * s / slots; k < groups * (s + 1) / slots; ++k)
+        fn(s0, k * per, std::min(per, g.n - k * per));
   };
-  if (g.n >= NumThreads())
+  if (groups >= NumThreads())
     ParallelFor(slots, 1, [&](int64_t s0, int64_t s1) { run(s0, s1); });  // rvalue body
   else
     run(0, slots);
@@ -159,7 +184,7 @@ void WinogradImages(const Geom& g, const DType* src, const DType* w, bool flip,
   winograd::TransformFilters<T>(w, g.f, g.c, flip, u);
   DType* blocks = u + winograd::FilterElems<T>(g.c, g.f);
   const int64_t slot_elems = winograd::SlotElems<T>(g.c, g.f, std::max(g.w, g.ow));
-  ForEachImage(g, [&](int64_t slot, int64_t i) {
+  ForEachImageGroup(g, 1, [&](int64_t slot, int64_t i, int64_t) {
     if (flip)
       winograd::ConvImage<T>(src + i * g.f * g.ohw(), g.f, g.oh, g.ow, u, g.c, 2 - g.ph,
                              2 - g.pw, bias, dst + i * g.c * g.hw(), req,
@@ -170,6 +195,108 @@ void WinogradImages(const Geom& g, const DType* src, const DType* w, bool flip,
   });
 }
 
+// Small maps (Geom::batched): groups of images side by side. A multi-image matrix has rows of
+// cols = m * ohw values, image j's positions at columns [j * ohw, (j + 1) * ohw). Each slot owns
+// one column matrix (every conv group) and one gathered y/dy of (f x cols).
+
+// Rows [r0, r1) of the column matrix of conv group grp for images [i0, i0 + m) into col.
+template <typename DType>
+void Im2ColImages(const Geom& g, const DType* x, int64_t grp, int64_t r0, int64_t r1,
+                  int64_t i0, int64_t m, DType* col) {
+  for (int64_t j = 0; j < m; ++j)
+    Im2Col(g, x + ((i0 + j) * g.c + grp * g.cg()) * g.hw(), r0, r1, 0, g.ohw(),
+           col + j * g.ohw(), m * g.ohw());
+}
+
+// out (rows x m * ohw) = images [i0, i0 + m) of y (N, rows, ohw), side by side.
+template <typename DType>
+void GatherImages(const DType* y, int64_t rows, int64_t ohw, int64_t i0, int64_t m, DType* out) {
+  ParallelFor(m * rows, 16, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t j = q / rows, r = q % rows;
+      std::memcpy(out + r * m * ohw + j * ohw, y + ((i0 + j) * rows + r) * ohw,
+                  ohw * sizeof(DType));
+    }
+  });
+}
+
+template <typename DType>
+void ForwardBatched(const Geom& g, const DType* x, const DType* w, const DType* bias, DType* y,
+                    int32_t req, DType* ws) {
+  const int64_t kg = g.kg(), fg = g.fg(), ohw = g.ohw();
+  const int64_t slot_elems = (g.groups * kg + g.f) * g.images() * ohw;
+  ForEachImageGroup(g, g.images(), [&](int64_t slot, int64_t i0, int64_t m) {
+    const int64_t cols = m * ohw;
+    DType* col = ws + slot * slot_elems;
+    DType* out = col + g.groups * kg * cols;
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      Im2ColImages(g, x, grp, 0, kg, i0, m, col);
+      Gemm(false, false, fg, cols, kg, DType(1), w + grp * fg * kg, kg, col, cols, DType(0),
+           out + grp * fg * cols, cols);
+    }
+    ParallelFor(m * g.f, 16, [&](int64_t q0, int64_t q1) {  // scatter into NCHW
+      for (int64_t q = q0; q < q1; ++q) {
+        const int64_t j = q / g.f, f = q % g.f;
+        const DType* src = out + f * cols + j * ohw;
+        const DType b = bias ? bias[f] : DType(0);
+        DType* dst = y + ((i0 + j) * g.f + f) * ohw;
+        for (int64_t p = 0; p < ohw; ++p) Store(&dst[p], req, src[p] + b);
+      }
+    });
+  });
+}
+
+template <typename DType>
+void DataGradBatched(const Geom& g, const DType* dy, const DType* w, const DType* bias,
+                     DType* dx, int32_t req, DType* ws) {
+  const int64_t kg = g.kg(), fg = g.fg(), cg = g.cg(), hw = g.hw(), ohw = g.ohw();
+  const int64_t slot_elems = (g.groups * kg + g.f) * g.images() * ohw;
+  ForEachImageGroup(g, g.images(), [&](int64_t slot, int64_t i0, int64_t m) {
+    const int64_t cols = m * ohw;
+    DType* col = ws + slot * slot_elems;
+    DType* dyb = col + g.groups * kg * cols;
+    GatherImages(dy, g.f, ohw, i0, m, dyb);
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      Gemm(true, false, kg, cols, fg, DType(1), w + grp * fg * kg, kg, dyb + grp * fg * cols,
+           cols, DType(0), col + grp * kg * cols, cols);
+    ParallelFor(m * g.groups, 1, [&](int64_t q0, int64_t q1) {
+      for (int64_t q = q0; q < q1; ++q) {
+        const int64_t j = q / g.groups, grp = q % g.groups;
+        DType* dxg = dx + ((i0 + j) * g.c + grp * cg) * hw;
+        if (req != CN_REQ_ADD) std::fill(dxg, dxg + cg * hw, DType(0));
+        Col2Im(g, col + grp * kg * cols + j * ohw, cols, 0, ohw, dxg);
+        if (bias)
+          for (int64_t c = 0; c < cg; ++c)
+            for (int64_t p = 0; p < hw; ++p) dxg[c * hw + p] += bias[grp * cg + c];
+      }
+    });
+  });
+}
+
+// dW += dy col^T over the image groups in sequence; threads own disjoint rows of the column
+// matrix (columns of dW) as in WeightGrad.
+template <typename DType>
+void WeightGradBatched(const Geom& g, const DType* x, const DType* dy, DType* dw, int32_t req,
+                       DType* ws) {
+  const int64_t kg = g.kg(), fg = g.fg(), ohw = g.ohw(), per = g.images();
+  for (int64_t i0 = 0; i0 < g.n; i0 += per) {
+    const int64_t m = std::min(per, g.n - i0), cols = m * ohw;
+    const DType beta = i0 == 0 && req != CN_REQ_ADD ? 0 : 1;
+    DType* dyb = ws + g.groups * kg * cols;
+    GatherImages(dy, g.f, ohw, i0, m, dyb);
+    ParallelFor(g.groups * kg, 16, [&](int64_t q0, int64_t q1) {
+      for (int64_t grp = q0 / kg; grp * kg < q1; ++grp) {
+        const int64_t r0 = std::max(q0, grp * kg) - grp * kg;
+        const int64_t r1 = std::min(q1, (grp + 1) * kg) - grp * kg;
+        DType* col = ws + (grp * kg + r0) * cols;
+        Im2ColImages(g, x, grp, r0, r1, i0, m, col);
+        Gemm(false, true, fg, r1 - r0, cols, DType(1), dyb + grp * fg * cols, cols, col, cols,
+             beta, dw + grp * fg * kg + r0, kg);
+      }
+    });
+  }
+}
+
 // y = conv(x, w) + bias (bias may be null).
 template <typename DType>
 void Forward(const Geom& g, const DType* x, const DType* w, const DType* bias, DType* y,
@@ -177,7 +304,8 @@ void Forward(const Geom& g, const DType* x, const DType* w, const DType* bias, D
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   if (g.winograd()) return WinogradImages(g, x, w, false, bias, y, req, ws);
-  ForEachImage(g, [&](int64_t slot, int64_t i) {
+  if (g.batched()) return ForwardBatched(g, x, w, bias, y, req, ws);
+  ForEachImageGroup(g, 1, [&](int64_t slot, int64_t i, int64_t) {
     DType* col = ws + slot * kg * tile;
     for (int64_t p0 = 0; p0 < ohw; p0 += tile) {
       const int64_t p1 = std::min(ohw, p0 + tile), len = p1 - p0;
@@ -193,7 +321,7 @@ void Forward(const Geom& g, const DType* x, const DType* w, const DType* bias, D
         const DType* b = xg + p0;
         int64_t ldb = hw;
         if (!g.direct()) {
-          Im2Col(g, xg, 0, kg, p0, p1, col);
+          Im2Col(g, xg, 0, kg, p0, p1, col, len);
           b = col;
           ldb = len;
         }
@@ -212,7 +340,8 @@ void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias,
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   const DType beta = req == CN_REQ_ADD ? 1 : 0;
   if (g.winograd()) return WinogradImages(g, dy, w, true, bias, dx, req, ws);
-  ForEachImage(g, [&](int64_t slot, int64_t i) {
+  if (g.batched()) return DataGradBatched(g, dy, w, bias, dx, req, ws);
+  ForEachImageGroup(g, 1, [&](int64_t slot, int64_t i, int64_t) {
     DType* col = ws + slot * kg * tile;
     DType* dxi = dx + i * g.c * hw;
     if (!g.direct() && req != CN_REQ_ADD) std::fill(dxi, dxi + g.c * hw, DType(0));
@@ -227,7 +356,7 @@ void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias,
         } else {
           Gemm(true, false, kg, len, fg, DType(1), w + grp * fg * kg, kg, dyt, ohw, DType(0),
                col, len);
-          Col2Im(g, col, p0, p1, dxg);
+          Col2Im(g, col, len, p0, p1, dxg);
         }
       }
     }
@@ -247,6 +376,7 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
   if (g.winograd())
     return winograd::WeightGrad<winograd::Fwd>(x, dy, g.n, g.c, g.h, g.w, g.f, g.ph, g.pw, dw,
                                                req, ws);
+  if (g.batched()) return WeightGradBatched(g, x, dy, dw, req, ws);
   ParallelFor(g.groups * kg, 16, [&](int64_t q0, int64_t q1) {
     for (int64_t grp = q0 / kg; grp * kg < q1; ++grp) {
       const int64_t r0 = std::max(q0, grp * kg) - grp * kg;
@@ -261,7 +391,7 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
           const DType* b = xg + r0 * hw + p0;
           int64_t ldb = hw;
           if (!g.direct()) {
-            Im2Col(g, xg, r0, r1, p0, p1, col);
+            Im2Col(g, xg, r0, r1, p0, p1, col, len);
             b = col;
             ldb = len;
           }

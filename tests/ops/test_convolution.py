@@ -43,9 +43,11 @@ CASES = [  # (data shape, params)
     ((2, 3, 5, 5), dict(kernel=(3, 3), num_filter=2, no_bias=True)),
     ((2, 5, 4, 3), dict(kernel=(1, 1), num_filter=3)),  # 1x1: GEMM on the data itself
     ((2, 4, 6, 6), dict(kernel=(1, 1), stride=(2, 2), num_filter=3)),  # strided 1x1: im2col
-    # 3x3 stride 1 with >= 16 channels: Winograd F(2x2, 3x3), odd and even output sizes
+    # Maps under 16x16 positions put several images in one GEMM; Winograd-shaped ones too
     ((2, 16, 6, 7), dict(kernel=(3, 3), pad=(1, 1), num_filter=16)),
     ((1, 16, 7, 5), dict(kernel=(3, 3), pad=(0, 2), num_filter=17, no_bias=True)),
+    # 5 images: groups of 2, 2 and 1 images, each a GEMM, in parallel slots
+    ((5, 4, 5, 4), dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_filter=6, num_group=2)),
 ]
 
 
@@ -85,6 +87,10 @@ def test_mxnet_string_params_and_ignored_tuning_params():
 @pytest.mark.parametrize("data,f,stride,pad,dilate,groups", [
     ((4, 6, 20, 21), 8, (2, 1), (1, 2), (1, 2), 2),
     ((3, 16, 40, 39), 24, (1, 1), (1, 1), (1, 1), 1),  # Winograd, several blocks of tile rows
+    ((2, 6, 36, 34), 8, (2, 1), (1, 2), (1, 2), 2),  # 18x34 outputs: one image per GEMM
+    ((6, 16, 16, 16), 16, (1, 1), (1, 1), (1, 1), 1),  # 16x16 outputs: Winograd
+    ((6, 16, 15, 17), 16, (1, 1), (1, 1), (1, 1), 1),  # 15x17: several images per GEMM
+    ((9, 8, 4, 4), 12, (2, 2), (1, 1), (1, 1), 4),  # 2x2 outputs: groups of 3 images
 ])
 def test_matches_pytorch(data, f, stride, pad, dilate, groups):
     torch = pytest.importorskip("torch")
