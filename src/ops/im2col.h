@@ -274,11 +274,12 @@ void DataGradBatched(const Geom& g, const DType* dy, const DType* w, const DType
 }
 
 // dW += dy col^T over the image groups in sequence; threads own disjoint rows of the column
-// matrix (columns of dW) as in WeightGrad.
+// matrix (columns of dW) as in WeightGrad. A group fills the workspace of every slot: the more
+// columns, the fewer passes over dW.
 template <typename DType>
 void WeightGradBatched(const Geom& g, const DType* x, const DType* dy, DType* dw, int32_t req,
                        DType* ws) {
-  const int64_t kg = g.kg(), fg = g.fg(), ohw = g.ohw(), per = g.images();
+  const int64_t kg = g.kg(), fg = g.fg(), ohw = g.ohw(), per = g.images() * g.batch_slots();
   for (int64_t i0 = 0; i0 < g.n; i0 += per) {
     const int64_t m = std::min(per, g.n - i0), cols = m * ohw;
     const DType beta = i0 == 0 && req != CN_REQ_ADD ? 0 : 1;
