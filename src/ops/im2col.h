@@ -19,6 +19,8 @@
 // efficient GEMM and Winograd too few tiles to repay its per-call filter transform, so there
 // several images share one column matrix (images side by side), one GEMM per image group;
 // groups run in parallel slots like images, and WeightGrad splits column rows as above.
+// Files: conv_columns.h (geometry, path choice, workspace, im2col/col2im, slots), conv_small.h
+// (the small-map kernels), winograd.h, and here the per-image kernels and the dispatch.
 #ifndef COARSENET_OPS_IM2COL_H_
 #define COARSENET_OPS_IM2COL_H_
 
@@ -26,153 +28,11 @@
 #include <cstring>
 
 #include "coarsenet/op.h"
+#include "ops/conv_columns.h"
+#include "ops/conv_small.h"
 #include "ops/winograd.h"
 
 namespace cn::conv {
-
-// Forward/DataGrad split the batch into at most this many slots, each with its own column tile;
-// fixed so the workspace size depends on shapes only (more than the cores here, so all are busy).
-constexpr int64_t kMaxSlots = 4;
-// Elements of one column tile: about 256 KB of floats, so a tile, the weight and the output tile
-// stay in a core's L2 while the GEMM runs.
-constexpr int64_t kTileElems = 64 * 1024;
-// Maps with fewer output positions than this are "small": one image gives too few GEMM columns,
-// so several images share one column matrix, and Winograd (a few tiles per image against a
-// C x F x 36 filter transform per call) does not pay.
-constexpr int64_t kSmallMap = 16 * 16;
-// A multi-image column matrix (all groups) holds about this many values, with at least
-// kMinBatchCols columns: wide enough for an efficient GEMM, small enough to stay in L2/L3.
-constexpr int64_t kBatchElems = 1024 * 1024;
-constexpr int64_t kMinBatchCols = 256;
-
-struct Geom {
-  int64_t n, c, h, w;    // image side
-  int64_t f, oh, ow;     // column side
-  int64_t kh, kw, sh, sw, ph, pw, dh, dw, groups;
-
-  int64_t cg() const { return c / groups; }
-  int64_t fg() const { return f / groups; }
-  int64_t kg() const { return cg() * kh * kw; }  // rows of one group's column matrix
-  int64_t hw() const { return h * w; }
-  int64_t ohw() const { return oh * ow; }
-  bool direct() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
-  int64_t tile() const {
-    int64_t t = std::max<int64_t>(64, (kTileElems / kg() + 15) / 16 * 16);
-    return std::min(t, ohw());
-  }
-  int64_t slots() const { return std::min(n, kMaxSlots); }
-  bool batched() const { return ohw() < kSmallMap; }
-  // Images per multi-image GEMM (small maps only), balanced so that the image groups are
-  // about equal and at least one per slot.
-  int64_t images() const {
-    int64_t cols = std::max(kMinBatchCols, kBatchElems / (c * kh * kw));
-    int64_t groups = std::max((n * ohw() + cols - 1) / cols, std::min(n, kMaxSlots));
-    return (n + groups - 1) / groups;
-  }
-  int64_t batch_slots() const { return std::min((n + images() - 1) / images(), kMaxSlots); }
-  // 3x3 stride-1 dense convolutions with enough channels for the GEMMs run all three passes
-  // as Winograd F(4x4, 3x3) (winograd.h). Pad <= 2 keeps the data gradient's pad 2 - p valid;
-  // the size check excludes Deconvolution's adj.
-  bool winograd() const {
-    return kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 &&
-           ph <= 2 && pw <= 2 && oh == h + 2 * ph - 2 && ow == w + 2 * pw - 2 && c >= 16 &&
-           f >= 16 && ohw() >= kSmallMap;
-  }
-  // Scratch elements (sized as double so either dtype fits): on small maps one multi-image
-  // column matrix (every group) and the gathered y/dy of its images; else column tiles for
-  // Forward/DataGrad (one per slot) or Winograd's filter transform and one block per slot;
-  // WeightGrad needs one tile of every column row, sliced across threads.
-  int64_t WorkspaceElems(bool backward) const {
-    if (winograd()) {
-      int64_t max_w = std::max(w, ow);
-      int64_t fwd = winograd::FilterElems<winograd::Fwd>(c, f) +
-                    slots() * winograd::SlotElems<winograd::Fwd>(c, f, max_w);
-      int64_t wgrad = winograd::WeightGradElems<winograd::Fwd>(c, f, max_w);
-      return backward ? std::max(fwd, wgrad) : fwd;
-    }
-    if (batched()) return batch_slots() * (c * kh * kw + f) * images() * ohw();  // cols + y
-    if (direct()) return 0;
-    int64_t per_slot = slots() * kg() * tile(), all_rows = groups * kg() * tile();
-    return backward ? std::max(per_slot, all_rows) : per_slot;
-  }
-};
-
-// Output positions ow in [lo, hi) read an input column iw = ow * s + off inside [0, in).
-inline void ValidRange(int64_t off, int64_t s, int64_t in, int64_t out, int64_t* lo, int64_t* hi) {
-  *lo = off >= 0 ? 0 : std::min(out, (-off + s - 1) / s);
-  *hi = in - 1 - off < 0 ? *lo : std::max(*lo, std::min(out, (in - 1 - off) / s + 1));
-}
-
-// Visits column rows [r0, r1) of one group's column matrix for output positions [p0, p1): for
-// every output-row segment, calls seg(col_segment, image_row or nullptr when padding, lo, hi,
-// ow0, ow1, off) where image_row[ow * sw + off] is the input of column position ow. Rows of
-// col are ld elements apart.
-template <typename DType, typename Seg>
-void VisitColumns(const Geom& g, DType* img, DType* col, int64_t ld, int64_t r0, int64_t r1,
-                  int64_t p0, int64_t p1, Seg&& seg) {
-  for (int64_t r = r0; r < r1; ++r) {
-    int64_t c = r / (g.kh * g.kw), ki = r / g.kw % g.kh, kj = r % g.kw;
-    DType* row = col + (r - r0) * ld - p0;  // row[p] is position p
-    int64_t off = kj * g.dw - g.pw, lo, hi;
-    ValidRange(off, g.sw, g.w, g.ow, &lo, &hi);
-    for (int64_t p = p0; p < p1;) {
-      int64_t oh = p / g.ow, ow0 = p % g.ow, ow1 = std::min(g.ow, ow0 + (p1 - p));
-      int64_t ih = oh * g.sh - g.ph + ki * g.dh;
-      DType* img_row = ih >= 0 && ih < g.h ? img + (c * g.h + ih) * g.w : nullptr;
-      seg(row + p - ow0, img_row, std::clamp(lo, ow0, ow1), std::clamp(hi, ow0, ow1), ow0, ow1,
-          off);
-      p += ow1 - ow0;
-    }
-  }
-}
-
-// col[(r - r0) * ld + p - p0] = x at (row r, position p), zero in the padding.
-template <typename DType>
-void Im2Col(const Geom& g, const DType* x, int64_t r0, int64_t r1, int64_t p0, int64_t p1,
-            DType* col, int64_t ld) {
-  const int64_t sw = g.sw;
-  VisitColumns(g, const_cast<DType*>(x), col, ld, r0, r1, p0, p1,
-               [sw](DType* out, const DType* in, int64_t lo, int64_t hi, int64_t ow0,
-                    int64_t ow1, int64_t off) {
-                 if (!in) lo = hi = ow1;
-                 for (int64_t o = ow0; o < lo; ++o) out[o] = 0;
-                 if (sw == 1 && hi > lo) {
-                   std::memcpy(out + lo, in + lo + off, (hi - lo) * sizeof(DType));
-                 } else {
-                   for (int64_t o = lo; o < hi; ++o) out[o] = in[o * sw + off];
-                 }
-                 for (int64_t o = hi; o < ow1; ++o) out[o] = 0;
-               });
-}
-
-// x += col2im(col): the transpose of Im2Col, padding entries dropped.
-template <typename DType>
-void Col2Im(const Geom& g, const DType* col, int64_t ld, int64_t p0, int64_t p1, DType* x) {
-  const int64_t sw = g.sw;
-  VisitColumns(g, x, const_cast<DType*>(col), ld, 0, g.kg(), p0, p1,
-               [sw](const DType* src, DType* img, int64_t lo, int64_t hi, int64_t, int64_t,
-                    int64_t off) {
-                 if (!img) return;
-                 for (int64_t o = lo; o < hi; ++o) img[o * sw + off] += src[o];
-               });
-}
-
-// Runs fn(slot, i0, m) for every group of `per` images [i0, i0 + m): slots in parallel when
-// there are enough groups for every thread (then each GEMM inside is single-threaded), else in
-// sequence with multi-threaded GEMMs.
-template <typename Fn>
-void ForEachImageGroup(const Geom& g, int64_t per, Fn&& fn) {
-  const int64_t groups = (g.n + per - 1) / per, slots = std::min(groups, kMaxSlots);
-  auto run = [&](int64_t s0, int64_t s1) {
-    for (int64_t s = s0; s < s1; ++s)
-      for (int64_t k = groups * s / slots; k < groups * (s + 1) / slots; ++k)
-        fn(s0, k * per, std::min(per, g.n - k * per));
-  };
-  if (groups >= NumThreads())
-    ParallelFor(slots, 1, [&](int64_t s0, int64_t s1) { run(s0, s1); });  // rvalue body
-  else
-    run(0, slots);
-}
 
 // Forward (flip = false: x -> y) or DataGrad (flip = true: dy -> dx, a 3x3 convolution with
 // the flipped, transposed filters and pad 2 - p) of a Winograd-eligible geometry, image by image.
@@ -193,109 +53,6 @@ void WinogradImages(const Geom& g, const DType* src, const DType* w, bool flip,
       winograd::ConvImage<T>(src + i * g.c * g.hw(), g.c, g.h, g.w, u, g.f, g.ph, g.pw, bias,
                              dst + i * g.f * g.ohw(), req, blocks + slot * slot_elems);
   });
-}
-
-// Small maps (Geom::batched): groups of images side by side. A multi-image matrix has rows of
-// cols = m * ohw values, image j's positions at columns [j * ohw, (j + 1) * ohw). Each slot owns
-// one column matrix (every conv group) and one gathered y/dy of (f x cols).
-
-// Rows [r0, r1) of the column matrix of conv group grp for images [i0, i0 + m) into col.
-template <typename DType>
-void Im2ColImages(const Geom& g, const DType* x, int64_t grp, int64_t r0, int64_t r1,
-                  int64_t i0, int64_t m, DType* col) {
-  for (int64_t j = 0; j < m; ++j)
-    Im2Col(g, x + ((i0 + j) * g.c + grp * g.cg()) * g.hw(), r0, r1, 0, g.ohw(),
-           col + j * g.ohw(), m * g.ohw());
-}
-
-// out (rows x m * ohw) = images [i0, i0 + m) of y (N, rows, ohw), side by side.
-template <typename DType>
-void GatherImages(const DType* y, int64_t rows, int64_t ohw, int64_t i0, int64_t m, DType* out) {
-  ParallelFor(m * rows, 16, [&](int64_t q0, int64_t q1) {
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t j = q / rows, r = q % rows;
-      std::memcpy(out + r * m * ohw + j * ohw, y + ((i0 + j) * rows + r) * ohw,
-                  ohw * sizeof(DType));
-    }
-  });
-}
-
-template <typename DType>
-void ForwardBatched(const Geom& g, const DType* x, const DType* w, const DType* bias, DType* y,
-                    int32_t req, DType* ws) {
-  const int64_t kg = g.kg(), fg = g.fg(), ohw = g.ohw();
-  const int64_t slot_elems = (g.groups * kg + g.f) * g.images() * ohw;
-  ForEachImageGroup(g, g.images(), [&](int64_t slot, int64_t i0, int64_t m) {
-    const int64_t cols = m * ohw;
-    DType* col = ws + slot * slot_elems;
-    DType* out = col + g.groups * kg * cols;
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
-      Im2ColImages(g, x, grp, 0, kg, i0, m, col);
-      Gemm(false, false, fg, cols, kg, DType(1), w + grp * fg * kg, kg, col, cols, DType(0),
-           out + grp * fg * cols, cols);
-    }
-    ParallelFor(m * g.f, 16, [&](int64_t q0, int64_t q1) {  // scatter into NCHW
-      for (int64_t q = q0; q < q1; ++q) {
-        const int64_t j = q / g.f, f = q % g.f;
-        const DType* src = out + f * cols + j * ohw;
-        const DType b = bias ? bias[f] : DType(0);
-        DType* dst = y + ((i0 + j) * g.f + f) * ohw;
-        for (int64_t p = 0; p < ohw; ++p) Store(&dst[p], req, src[p] + b);
-      }
-    });
-  });
-}
-
-template <typename DType>
-void DataGradBatched(const Geom& g, const DType* dy, const DType* w, const DType* bias,
-                     DType* dx, int32_t req, DType* ws) {
-  const int64_t kg = g.kg(), fg = g.fg(), cg = g.cg(), hw = g.hw(), ohw = g.ohw();
-  const int64_t slot_elems = (g.groups * kg + g.f) * g.images() * ohw;
-  ForEachImageGroup(g, g.images(), [&](int64_t slot, int64_t i0, int64_t m) {
-    const int64_t cols = m * ohw;
-    DType* col = ws + slot * slot_elems;
-    DType* dyb = col + g.groups * kg * cols;
-    GatherImages(dy, g.f, ohw, i0, m, dyb);
-    for (int64_t grp = 0; grp < g.groups; ++grp)
-      Gemm(true, false, kg, cols, fg, DType(1), w + grp * fg * kg, kg, dyb + grp * fg * cols,
-           cols, DType(0), col + grp * kg * cols, cols);
-    ParallelFor(m * g.groups, 1, [&](int64_t q0, int64_t q1) {
-      for (int64_t q = q0; q < q1; ++q) {
-        const int64_t j = q / g.groups, grp = q % g.groups;
-        DType* dxg = dx + ((i0 + j) * g.c + grp * cg) * hw;
-        if (req != CN_REQ_ADD) std::fill(dxg, dxg + cg * hw, DType(0));
-        Col2Im(g, col + grp * kg * cols + j * ohw, cols, 0, ohw, dxg);
-        if (bias)
-          for (int64_t c = 0; c < cg; ++c)
-            for (int64_t p = 0; p < hw; ++p) dxg[c * hw + p] += bias[grp * cg + c];
-      }
-    });
-  });
-}
-
-// dW += dy col^T over the image groups in sequence; threads own disjoint rows of the column
-// matrix (columns of dW) as in WeightGrad. A group fills the workspace of every slot: the more
-// columns, the fewer passes over dW.
-template <typename DType>
-void WeightGradBatched(const Geom& g, const DType* x, const DType* dy, DType* dw, int32_t req,
-                       DType* ws) {
-  const int64_t kg = g.kg(), fg = g.fg(), ohw = g.ohw(), per = g.images() * g.batch_slots();
-  for (int64_t i0 = 0; i0 < g.n; i0 += per) {
-    const int64_t m = std::min(per, g.n - i0), cols = m * ohw;
-    const DType beta = i0 == 0 && req != CN_REQ_ADD ? 0 : 1;
-    DType* dyb = ws + g.groups * kg * cols;
-    GatherImages(dy, g.f, ohw, i0, m, dyb);
-    ParallelFor(g.groups * kg, 16, [&](int64_t q0, int64_t q1) {
-      for (int64_t grp = q0 / kg; grp * kg < q1; ++grp) {
-        const int64_t r0 = std::max(q0, grp * kg) - grp * kg;
-        const int64_t r1 = std::min(q1, (grp + 1) * kg) - grp * kg;
-        DType* col = ws + (grp * kg + r0) * cols;
-        Im2ColImages(g, x, grp, r0, r1, i0, m, col);
-        Gemm(false, true, fg, r1 - r0, cols, DType(1), dyb + grp * fg * cols, cols, col, cols,
-             beta, dw + grp * fg * kg + r0, kg);
-      }
-    });
-  }
 }
 
 // y = conv(x, w) + bias (bias may be null).

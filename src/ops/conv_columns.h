@@ -1,0 +1,161 @@
+// Geometry and column building shared by Convolution and Deconvolution (see im2col.h): the
+// shape of one convolution (Geom), which path it takes and how much workspace it needs, im2col /
+// col2im over any rows and positions of one image, and the slots that run images in parallel.
+#ifndef COARSENET_OPS_CONV_COLUMNS_H_
+#define COARSENET_OPS_CONV_COLUMNS_H_
+
+#include <algorithm>
+#include <cstring>
+
+#include "coarsenet/op.h"
+#include "ops/winograd.h"
+
+namespace cn::conv {
+
+// Forward/DataGrad split the batch into at most this many slots, each with its own column tile;
+// fixed so the workspace size depends on shapes only (more than the cores here, so all are busy).
+constexpr int64_t kMaxSlots = 4;
+// Elements of one column tile: about 256 KB of floats, so a tile, the weight and the output tile
+// stay in a core's L2 while the GEMM runs.
+constexpr int64_t kTileElems = 64 * 1024;
+// Maps with fewer output positions than this are "small": one image gives too few GEMM columns,
+// so several images share one column matrix, and Winograd (a few tiles per image against a
+// C x F x 36 filter transform per call) does not pay.
+constexpr int64_t kSmallMap = 16 * 16;
+// A multi-image column matrix (all groups) holds about this many values, with at least
+// kMinBatchCols columns: wide enough for an efficient GEMM, small enough to stay in L2/L3.
+constexpr int64_t kBatchElems = 1024 * 1024;
+constexpr int64_t kMinBatchCols = 256;
+
+struct Geom {
+  int64_t n, c, h, w;    // image side
+  int64_t f, oh, ow;     // column side
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw, groups;
+
+  int64_t cg() const { return c / groups; }
+  int64_t fg() const { return f / groups; }
+  int64_t kg() const { return cg() * kh * kw; }  // rows of one group's column matrix
+  int64_t hw() const { return h * w; }
+  int64_t ohw() const { return oh * ow; }
+  bool direct() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+  int64_t tile() const {
+    int64_t t = std::max<int64_t>(64, (kTileElems / kg() + 15) / 16 * 16);
+    return std::min(t, ohw());
+  }
+  int64_t slots() const { return std::min(n, kMaxSlots); }
+  bool batched() const { return ohw() < kSmallMap; }
+  // Images per multi-image GEMM (small maps only), balanced so that the image groups are
+  // about equal and at least one per slot.
+  int64_t images() const {
+    int64_t cols = std::max(kMinBatchCols, kBatchElems / (c * kh * kw));
+    int64_t groups = std::max((n * ohw() + cols - 1) / cols, std::min(n, kMaxSlots));
+    return (n + groups - 1) / groups;
+  }
+  int64_t batch_slots() const { return std::min((n + images() - 1) / images(), kMaxSlots); }
+  // 3x3 stride-1 dense convolutions with enough channels for the GEMMs run all three passes
+  // as Winograd F(4x4, 3x3) (winograd.h). Pad <= 2 keeps the data gradient's pad 2 - p valid;
+  // the size check excludes Deconvolution's adj.
+  bool winograd() const {
+    return kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 &&
+           ph <= 2 && pw <= 2 && oh == h + 2 * ph - 2 && ow == w + 2 * pw - 2 && c >= 16 &&
+           f >= 16 && ohw() >= kSmallMap;
+  }
+  // Scratch elements (sized as double so either dtype fits): on small maps one multi-image
+  // column matrix (every group) and the gathered y/dy of its images; else column tiles for
+  // Forward/DataGrad (one per slot) or Winograd's filter transform and one block per slot;
+  // WeightGrad needs one tile of every column row, sliced across threads.
+  int64_t WorkspaceElems(bool backward) const {
+    if (winograd()) {
+      int64_t max_w = std::max(w, ow);
+      int64_t fwd = winograd::FilterElems<winograd::Fwd>(c, f) +
+                    slots() * winograd::SlotElems<winograd::Fwd>(c, f, max_w);
+      int64_t wgrad = winograd::WeightGradElems<winograd::Fwd>(c, f, max_w);
+      return backward ? std::max(fwd, wgrad) : fwd;
+    }
+    if (batched()) return batch_slots() * (c * kh * kw + f) * images() * ohw();  // cols + y
+    if (direct()) return 0;
+    int64_t per_slot = slots() * kg() * tile(), all_rows = groups * kg() * tile();
+    return backward ? std::max(per_slot, all_rows) : per_slot;
+  }
+};
+
+// Output positions ow in [lo, hi) read an input column iw = ow * s + off inside [0, in).
+inline void ValidRange(int64_t off, int64_t s, int64_t in, int64_t out, int64_t* lo, int64_t* hi) {
+  *lo = off >= 0 ? 0 : std::min(out, (-off + s - 1) / s);
+  *hi = in - 1 - off < 0 ? *lo : std::max(*lo, std::min(out, (in - 1 - off) / s + 1));
+}
+
+// Visits column rows [r0, r1) of one group's column matrix for output positions [p0, p1): for
+// every output-row segment, calls seg(col_segment, image_row or nullptr when padding, lo, hi,
+// ow0, ow1, off) where image_row[ow * sw + off] is the input of column position ow. Rows of
+// col are ld elements apart.
+template <typename DType, typename Seg>
+void VisitColumns(const Geom& g, DType* img, DType* col, int64_t ld, int64_t r0, int64_t r1,
+                  int64_t p0, int64_t p1, Seg&& seg) {
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t c = r / (g.kh * g.kw), ki = r / g.kw % g.kh, kj = r % g.kw;
+    DType* row = col + (r - r0) * ld - p0;  // row[p] is position p
+    int64_t off = kj * g.dw - g.pw, lo, hi;
+    ValidRange(off, g.sw, g.w, g.ow, &lo, &hi);
+    for (int64_t p = p0; p < p1;) {
+      int64_t oh = p / g.ow, ow0 = p % g.ow, ow1 = std::min(g.ow, ow0 + (p1 - p));
+      int64_t ih = oh * g.sh - g.ph + ki * g.dh;
+      DType* img_row = ih >= 0 && ih < g.h ? img + (c * g.h + ih) * g.w : nullptr;
+      seg(row + p - ow0, img_row, std::clamp(lo, ow0, ow1), std::clamp(hi, ow0, ow1), ow0, ow1,
+          off);
+      p += ow1 - ow0;
+    }
+  }
+}
+
+// col[(r - r0) * ld + p - p0] = x at (row r, position p), zero in the padding.
+template <typename DType>
+void Im2Col(const Geom& g, const DType* x, int64_t r0, int64_t r1, int64_t p0, int64_t p1,
+            DType* col, int64_t ld) {
+  const int64_t sw = g.sw;
+  VisitColumns(g, const_cast<DType*>(x), col, ld, r0, r1, p0, p1,
+               [sw](DType* out, const DType* in, int64_t lo, int64_t hi, int64_t ow0,
+                    int64_t ow1, int64_t off) {
+                 if (!in) lo = hi = ow1;
+                 for (int64_t o = ow0; o < lo; ++o) out[o] = 0;
+                 if (sw == 1 && hi > lo) {
+                   std::memcpy(out + lo, in + lo + off, (hi - lo) * sizeof(DType));
+                 } else {
+                   for (int64_t o = lo; o < hi; ++o) out[o] = in[o * sw + off];
+                 }
+                 for (int64_t o = hi; o < ow1; ++o) out[o] = 0;
+               });
+}
+
+// x += col2im(col): the transpose of Im2Col, padding entries dropped.
+template <typename DType>
+void Col2Im(const Geom& g, const DType* col, int64_t ld, int64_t p0, int64_t p1, DType* x) {
+  const int64_t sw = g.sw;
+  VisitColumns(g, x, const_cast<DType*>(col), ld, 0, g.kg(), p0, p1,
+               [sw](const DType* src, DType* img, int64_t lo, int64_t hi, int64_t, int64_t,
+                    int64_t off) {
+                 if (!img) return;
+                 for (int64_t o = lo; o < hi; ++o) img[o * sw + off] += src[o];
+               });
+}
+
+// Runs fn(slot, i0, m) for every group of `per` images [i0, i0 + m): slots in parallel when
+// there are enough groups for every thread (then each GEMM inside is single-threaded), else in
+// sequence with multi-threaded GEMMs.
+template <typename Fn>
+void ForEachImageGroup(const Geom& g, int64_t per, Fn&& fn) {
+  const int64_t groups = (g.n + per - 1) / per, slots = std::min(groups, kMaxSlots);
+  auto run = [&](int64_t s0, int64_t s1) {
+    for (int64_t s = s0; s < s1; ++s)
+      for (int64_t k = groups * s / slots; k < groups * (s + 1) / slots; ++k)
+        fn(s0, k * per, std::min(per, g.n - k * per));
+  };
+  if (groups >= NumThreads())
+    ParallelFor(slots, 1, [&](int64_t s0, int64_t s1) { run(s0, s1); });  // rvalue body
+  else
+    run(0, slots);
+}
+
+}  // namespace cn::conv
+
+#endif  // COARSENET_OPS_CONV_COLUMNS_H_
