@@ -118,8 +118,6 @@ def _resunits_mirror(units: int, mirror):
     """'auto', None, or 'quarter': a budget of 1/4 of the no-mirror arena."""
     if mirror != "quarter":
         return mirror
-    import coarsenet as cn
-
     plain = resunits_symbol(units).simple_bind(data=UNIT_SHAPE, softmax_label=(16,),
                                                grad_req=_grad_req(units))
     return plain.memory_stats()["planned_bytes"] // 4
@@ -302,8 +300,8 @@ def plot_resunits(units: int, path: str) -> None:
         mirror = _resunits_mirror(units, None if mode == "none" else mode)
         exes.append(resunits_symbol(units).simple_bind(
             data=UNIT_SHAPE, softmax_label=(16,), grad_req=_grad_req(units), mirror=mirror))
-        labels.append({"none": "no mirror", "auto": 'mirror="auto"'}.get(
-            mode, f"budget {mirror / MB:.0f} MiB"))
+        labels.append(f"budget {mirror / MB:.0f} MiB" if mode == "quarter" else
+                      {"none": "no mirror", "auto": 'mirror="auto"'}[mode])
     cn.viz.plot_memory(exes, path, labels,
                        title=f"{units} residual units, 16x32x32x32: planned live memory")
     print(f"wrote {path}")

@@ -14,12 +14,15 @@ segment are computed when backward reaches that segment and die inside it: at mo
 segment of recomputed activations is live at a time. Optionally the outputs of EXPENSIVE ops
 (Convolution, FullyConnected) inside segments are kept too, so that recomputation skips them.
 
-Candidate plans are (number of segments k, keep every j-th expensive output) pairs; each one is
-built and measured with schedule + plan_memory, so the figure compared is the planned arena:
+Candidate plans are built and measured with schedule + plan_memory, so the figure compared is
+the planned arena. Stage 1 (memory) tries k = 1, 2, 4, ... segments (checkpoints at clean cuts
+spaced by bytes of output) until the arena grows again; the best k is about sqrt(N). Stage 2
+(time) also keeps a fraction of the expensive outputs inside segments, as long as it fits:
   - "auto": the least recomputation among the plans whose arena is within 25% of the smallest
-    arena found (the memory-optimal k is about sqrt(N) segments, so this grows like sqrt(N));
-  - an int budget in bytes: the least recomputation among the plans whose arena fits; none
-    fitting raises CoarsenetError naming the smallest arena found.
+    arena found, so it grows like sqrt(N);
+  - an int budget in bytes: no recomputation if the plain plan fits, else the least
+    recomputation among the plans that fit; none fitting raises CoarsenetError naming the
+    smallest arena found (the smallest feasible budget).
 Per node, attribute `force_mirroring` (or `__force_mirroring__`) = "True" always recomputes the
 node, "False" always keeps it. Variables, and the nodes producing graph outputs, are never
 recomputed. A copy runs with is_recompute=True (BatchNorm leaves its running statistics alone)
@@ -43,8 +46,7 @@ from .plan_memory import entry_bytes, plan_memory
 from .schedule import schedule
 
 AUTO_SLACK = 1.25       # "auto" accepts this much more arena than the smallest for less recompute
-_KEEP_EXPENSIVE = (4, 2, 1)  # keep every j-th expensive output inside segments
-_STAGE2_TRIES = 6           # plans tried for less recomputation once the arena fits
+_KEEP_EXPENSIVE = (0.125, 0.25, 0.5, 0.75, 1.0)  # fractions of expensive outputs kept
 
 
 @dataclass
@@ -54,7 +56,7 @@ class MirrorPlan:
     recompute_flops: int
     recomputed_nodes: int
     segments: int
-    keep_expensive_every: int | None
+    keep_expensive: float | None  # fraction of expensive outputs kept inside segments
 
 
 def mirror(graph: Graph, num_forward_heads: int, option, shapes: dict, dtypes: dict) -> Graph:
@@ -86,21 +88,16 @@ def mirror_plan(graph: Graph, num_forward_heads: int, option, shapes: dict,
             f"feasible budget is {smallest} bytes (the smallest planned arena found)")
     limit = smallest * AUTO_SLACK if budget is None else budget
     fitting = [c for c in [plain] + lean if c.arena_bytes <= limit]
-    # Stage 2, time: also keep expensive outputs inside segments, for the segment counts that
-    # fit (keeping more never shrinks the arena, so the others cannot), cheapest first.
-    chosen = min(fitting, key=lambda c: (c.recompute_flops, c.arena_bytes))
-    options = sorted(((an.cost(c.segments, j), c.segments, j)
-                      for c in fitting if c.segments for j in _KEEP_EXPENSIVE if j),
-                     key=lambda t: t[0])
-    tried = 0
-    for cost, k, j in options:
-        if cost >= chosen.recompute_flops or tried >= _STAGE2_TRIES:
-            break
-        tried += 1
-        candidate = an.evaluate(k, j)
-        if candidate.arena_bytes <= limit:
-            chosen = candidate
-            break
+    # Stage 2, time: also keep a fraction q of the expensive outputs inside the segments, for
+    # the two smallest fitting segment counts. Keeping more never shrinks the arena, so q grows
+    # until a plan stops fitting.
+    chosen = _least_recompute(fitting)
+    for c in sorted((c for c in fitting if c.segments), key=lambda c: c.arena_bytes)[:2]:
+        for q in _KEEP_EXPENSIVE:
+            candidate = an.evaluate(c.segments, q)
+            if candidate.arena_bytes > limit:
+                break
+            chosen = _least_recompute([chosen, candidate])
     return chosen
 
 
@@ -125,6 +122,14 @@ def force_mirroring(node: Node) -> bool | None:
 
 
 # ------------------------------------------------------------------------------- helpers
+
+
+def _least_recompute(plans: list) -> MirrorPlan:
+    """The least recomputation; within 2% of it (the same work, give or take a node), the
+    smallest arena."""
+    least = min(p.recompute_flops for p in plans)
+    near = [p for p in plans if p.recompute_flops <= least * 1.02]
+    return min(near, key=lambda p: (p.arena_bytes, p.recompute_flops))
 
 
 def _parse_option(option) -> int | None:
@@ -203,8 +208,9 @@ class _Analysis:
             if acc >= seg and (self.articulation[p] or acc >= 2 * seg):
                 keep.update(self.crossing[p])
                 acc = 0
-        if j is not None:
-            keep.update(n for i, n in enumerate(self.expensive) if i % j == 0)
+        if j:  # a fraction j of the expensive outputs, spread evenly
+            keep.update(n for i, n in enumerate(self.expensive)
+                        if int((i + 1) * j) > int(i * j))
         return {n for n in self.mirrorable if n not in keep} | self.always_drop
 
     def evaluate(self, k: int, j) -> MirrorPlan:

@@ -144,3 +144,25 @@ def test_mirror_plan_does_not_mutate_its_input():
     plan = mirror_plan(graph, n_heads, "auto", shapes, dtypes)
     assert plan.recomputed_nodes > 0
     assert [(n, list(n.inputs), dict(n.alias)) for n in graph.nodes] == before
+
+
+def test_module_trains_with_mirror_like_without():
+    net = res_chain(4, channels=2, dropout=0.2)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    y = np.array([0, 2], dtype=np.float32)
+    results = []
+    for mirror in (None, "auto"):
+        mod = cn.mod.Module(net, mirror=mirror)
+        mod.bind(data_shapes=[("data", x.shape)], label_shapes=[("softmax_label", y.shape)])
+        cn.random.seed(0)
+        mod.init_params(cn.initializer.Uniform(0.5))
+        cn.random.seed(3)
+        mod.forward(cn.io.DataBatch([cn.nd.array(x)], [cn.nd.array(y)]), is_train=True)
+        mod.backward()
+        results.append(({k: g.asnumpy().copy() for k, g in mod._exec.grad_dict.items()},
+                        mod._exec.memory_stats()["recomputed_nodes"]))
+    (plain, n0), (mirrored, n1) = results
+    assert n0 == 0 and n1 > 0
+    for k in plain:
+        np.testing.assert_allclose(mirrored[k], plain[k], rtol=1e-5, atol=1e-6, err_msg=k)
