@@ -27,7 +27,8 @@ def overhead() -> None:
     raw = [a.asnumpy(), b.asnumpy()]
     na, nb = raw
     print("per-call time of a 1-element elemwise_add:")
-    print(f"  op.invoke (pybind11 core)   {per_call_us(lambda: op.invoke(raw, [], False, 0)):6.2f} us")
+    t_invoke = per_call_us(lambda: op.invoke(raw, [], False, 0))
+    print(f"  op.invoke (pybind11 core)   {t_invoke:6.2f} us")
     print(f"  cn.nd.elemwise_add(a, b)    {per_call_us(lambda: cn.nd.elemwise_add(a, b)):6.2f} us")
     print(f"  a + b (NDArray operator)    {per_call_us(lambda: a + b):6.2f} us")
     print(f"  numpy a + b (reference)     {per_call_us(lambda: na + nb):6.2f} us")
@@ -64,7 +65,7 @@ def throughput() -> None:
                      "sumall": lambda: tx.sum()}
     except ImportError:
         pass
-    print(f"\nlarge arrays {x.shape} float32, ms per call (best of 5):")
+    print(f"large arrays {x.shape} float32, ms per call (best of 5):")
     print(f"  {'op':22s} {'coarsenet':>10s} {'numpy':>8s} {'torch':>8s} {'cn/torch':>9s}")
     for name, (ours, ref, key) in cases.items():
         t_cn, t_np = best_ms(ours, 5), best_ms(ref, 5)
@@ -72,6 +73,21 @@ def throughput() -> None:
         print(f"  {name:22s} {t_cn:10.2f} {t_np:8.2f} {t_torch:8.2f} {t_cn / t_torch:9.2f}")
 
 
+def set_threads(n: int) -> None:
+    cn.set_num_threads(n)
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+
+
 if __name__ == "__main__":
     overhead()
-    throughput()
+    # Both thread counts: on a shared, loaded machine a parallel region waits for a descheduled
+    # worker, so the 1-thread figures show the kernels and the 2-thread ones the machine.
+    for threads in (1, 2):
+        set_threads(threads)
+        print(f"\n== {threads} thread(s)")
+        throughput()

@@ -72,10 +72,13 @@ def compare(name: str, ours: Callable, theirs: Callable | None, gflop: float | N
 class OpRunner:
     """Calls one coarsenet op's forward/backward on preallocated float32 buffers."""
 
-    def __init__(self, name: str, params: dict, inputs: list[np.ndarray]):
+    def __init__(self, name: str, params: dict, inputs: list[np.ndarray], is_train: bool = False):
         self.op = cn.ops.make(name, params)
+        self.is_train = is_train
         self.inputs = [np.ascontiguousarray(x, dtype=np.float32) for x in inputs]
-        in_shapes, out_shapes, _ = self.op.infer_shape([x.shape for x in self.inputs])
+        in_shapes, out_shapes, aux_shapes = self.op.infer_shape([x.shape for x in self.inputs])
+        # Aux states (BatchNorm's moving statistics): zeros and ones keep repeated updates finite.
+        self.aux = [np.full(s, float(i), np.float32) for i, s in enumerate(aux_shapes)]
         self.outputs = [np.empty(s, np.float32) for s in out_shapes]
         self.heads = [np.random.default_rng(1).standard_normal(s).astype(np.float32)
                       for s in out_shapes]
@@ -85,13 +88,14 @@ class OpRunner:
         self.workspace = np.empty(max(ws, 1), np.uint8)
 
     def forward(self) -> None:
-        self.op.forward(self.inputs, self.outputs, [REQ_WRITE] * len(self.outputs), [],
-                        workspace=self.workspace)
+        self.op.forward(self.inputs, self.outputs, [REQ_WRITE] * len(self.outputs), self.aux,
+                        workspace=self.workspace, is_train=self.is_train)
 
     def forward_backward(self) -> None:
         self.forward()
         self.op.backward(self.heads, self.inputs, self.outputs, self.grads,
-                         [REQ_WRITE] * len(self.inputs), [], workspace=self.workspace)
+                         [REQ_WRITE] * len(self.inputs), self.aux, workspace=self.workspace,
+                         is_train=self.is_train)
 
 
 def _torch_fwd_bwd(fn: Callable, *tensors) -> Callable:
@@ -168,6 +172,69 @@ def fc_4096_fwd_bwd():
         theirs = _torch_fwd_bwd(torch.nn.functional.linear,
                                 *[torch.from_numpy(a) for a in (x, w, b)])
     return compare("FC 4096->4096 batch 128 fwd+bwd", runner.forward_backward, theirs, gflop)
+
+
+@benchmark
+def batch_norm_train_fwd_bwd():
+    x = _rand(32, 64, 56, 56)
+    gamma, beta = np.ones(64, np.float32), np.zeros(64, np.float32)
+    runner = OpRunner("BatchNorm", dict(fix_gamma=False), [x, gamma, beta], is_train=True)
+    theirs = None
+    if torch is not None:
+        def bn(x_, g_, b_):
+            return torch.nn.functional.batch_norm(x_, None, None, g_, b_, training=True)
+        theirs = _torch_fwd_bwd(bn, *[torch.from_numpy(a) for a in (x, gamma, beta)])
+    return compare("BatchNorm train 32x64x56x56 fwd+bwd", runner.forward_backward, theirs)
+
+
+def _pool_case(pool_type, kernel, stride, pad):
+    x = _rand(32, 64, 56, 56)
+    params = dict(kernel=kernel, stride=stride, pad=pad, pool_type=pool_type)
+    runner = OpRunner("Pooling", params, [x])
+    pool = None
+    if torch is not None:
+        f = torch.nn.functional.max_pool2d if pool_type == "max" else torch.nn.functional.avg_pool2d
+
+        def pool(x_):
+            return f(x_, kernel, stride, pad)
+    return runner, pool, torch.from_numpy(x) if torch is not None else None
+
+
+@benchmark
+def maxpool3x3_s2_fwd():
+    runner, pool, tx = _pool_case("max", (3, 3), (2, 2), (1, 1))
+    theirs = None
+    if torch is not None:
+        def theirs():
+            with torch.no_grad():
+                pool(tx)
+    # training forward: also saves the argmax that backward reads
+    return compare("MaxPool 3x3/2 32x64x56x56 fwd (train)", runner.forward, theirs)
+
+
+@benchmark
+def maxpool3x3_s2_fwd_bwd():
+    runner, pool, tx = _pool_case("max", (3, 3), (2, 2), (1, 1))
+    theirs = _torch_fwd_bwd(pool, tx) if torch is not None else None
+    return compare("MaxPool 3x3/2 32x64x56x56 fwd+bwd", runner.forward_backward, theirs)
+
+
+@benchmark
+def avgpool2x2_s2_fwd_bwd():
+    runner, pool, tx = _pool_case("avg", (2, 2), (2, 2), (0, 0))
+    theirs = _torch_fwd_bwd(pool, tx) if torch is not None else None
+    return compare("AvgPool 2x2/2 32x64x56x56 fwd+bwd", runner.forward_backward, theirs)
+
+
+@benchmark
+def lrn5_fwd_bwd():
+    x = _rand(8, 96, 27, 27)
+    runner = OpRunner("LRN", dict(nsize=5), [x])
+    theirs = None
+    if torch is not None:
+        lrn = torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+        theirs = _torch_fwd_bwd(lrn, torch.from_numpy(x))
+    return compare("LRN nsize 5 8x96x27x27 fwd+bwd", runner.forward_backward, theirs)
 
 
 def main() -> None:

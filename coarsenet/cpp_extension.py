@@ -25,7 +25,7 @@ import shlex
 import subprocess
 import tempfile
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import _core
 from .base import CoarsenetError
@@ -158,7 +158,7 @@ def _compile(name, cxx, cflags, ldflags, sources, target, root, verbose) -> None
         print("cpp_extension:", " ".join(shlex.quote(c) for c in command))
     start = time.perf_counter()
     try:
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise CoarsenetError(
                 f"cpp_extension: building '{name}' from {', '.join(compiled)} failed (exit code "

@@ -13,7 +13,7 @@ import numpy as np
 from . import _core
 from . import random as _random
 from .base import CoarsenetError
-from .graph import BACKWARD, HEAD_GRAD, OP, VARIABLE, ZEROS, Entry
+from .graph import BACKWARD, HEAD_GRAD, OP, ZEROS, Entry
 from .ndarray import NDArray
 from .passes.gradient import gradient
 from .passes.infer_shape import infer_shape
@@ -22,7 +22,6 @@ from .passes.plan_memory import plan_memory
 from .passes.schedule import schedule
 
 REQ_NULL, REQ_WRITE, REQ_INPLACE, REQ_ADD = 0, 1, 2, 3
-_REQ_CODES = {"null": REQ_NULL, "write": REQ_WRITE, "add": REQ_ADD, "inplace": REQ_WRITE}
 
 
 class Executor:
@@ -60,11 +59,7 @@ class Executor:
     # ---------------------------------------------------------------- building
     def _build(self) -> None:
         graph = self._symbol._graph()
-        variables = {}
-        for node in graph.variables():
-            if variables.setdefault(node.name, node) is not node:
-                raise CoarsenetError(f"two different variables are named '{node.name}'; "
-                                     "names must be unique to bind")
+        variables = _variables_by_name(graph)
         arrays = {**self.arg_dict, **self.aux_dict}
         known_shapes = {n: a.shape for n, a in arrays.items()}
         known_types = {n: a.dtype for n, a in arrays.items()}
@@ -72,8 +67,8 @@ class Executor:
                if req in ("write", "add") and n in self.grad_dict}
         if wrt:
             gg = gradient(graph, wrt)
-            full, n_heads, grads, head_grads = gg.graph, gg.num_forward_heads, gg.grads, \
-                gg.head_grads
+            full, n_heads, grads, head_grads = (gg.graph, gg.num_forward_heads, gg.grads,
+                                                gg.head_grads)
         else:
             full, n_heads, grads, head_grads = graph, len(graph.heads), {}, [None] * len(
                 graph.heads)
@@ -88,22 +83,27 @@ class Executor:
             dtypes = infer_type(full, known_types, default=np.float32)
         self._check_bound(full, shapes, dtypes, arrays)
         sched = schedule(full, n_heads)
-        self._seed_keys = _seed_keys(sched)
         external = {e: ("grad", var.name) for var, e in grads.items() if e is not None}
         self._plan = plan_memory(full, sched, shapes, dtypes, external)
         self._sched, self._graph, self._shapes, self._dtypes = sched, full, shapes, dtypes
+        self._seed_keys = _seed_keys(sched)
+        # Requested gradients no gradient reaches (behind BlockGrad): 'write' means zeros.
+        self._zero_grads = [self.grad_dict[var.name]._data for var, e in grads.items()
+                            if e is None and wrt[var] == "write"]
+        self._allocate(head_grads)
+        self._build_program()
+        self.outputs = [NDArray(self._array(e)) for e in full.heads[:n_heads]]
+        self._step_seed = 0
+
+    def _allocate(self, head_grads) -> None:
+        """The arena (once) and the head-gradient buffers (ones unless backward gets some)."""
         self._arena = _aligned_bytes(self._plan.arena_bytes)
         self._views = {}
         self._head_grads = []
         for k, var in enumerate(head_grads):
-            if var is None:
-                self._head_grads.append(None)
-                continue
-            e = full.heads[k]
-            self._head_grads.append(np.ones(shapes[e], dtype=dtypes[e]))
-        self._build_program(arrays, head_grads)
-        self.outputs = [NDArray(self._array(e)) for e in full.heads[:n_heads]]
-        self._step_seed = 0
+            e = self._graph.heads[k]
+            self._head_grads.append(None if var is None else
+                                    np.ones(self._shapes[e], dtype=self._dtypes[e]))
 
     def _check_bound(self, graph, shapes, dtypes, arrays) -> None:
         missing = [n.name for n in graph.variables()
@@ -117,6 +117,9 @@ class Executor:
                 if shapes[e] != a.shape:
                     raise CoarsenetError(f"bind: argument '{n.name}' has shape {a.shape}, the "
                                          f"graph needs {shapes[e]}")
+                if dtypes[e] != a.dtype:
+                    raise CoarsenetError(f"bind: argument '{n.name}' has dtype {a.dtype}, the "
+                                         f"graph needs {dtypes[e]}")
         for e, s in shapes.items():
             if s is None:
                 raise CoarsenetError(f"bind: cannot infer the shape of '{e.node.name}' "
@@ -151,7 +154,7 @@ class Executor:
             return None
         return self._arena[ws[0]: ws[0] + ws[1]]
 
-    def _build_program(self, arrays, head_grads) -> None:
+    def _build_program(self) -> None:
         self._program = _core.Program()
         plan = self._plan
         for node in self._sched.order:
@@ -218,6 +221,8 @@ class Executor:
                     raise CoarsenetError(f"backward: gradient of output {k} must have shape "
                                          f"{buffer.shape}, found {data.shape}")
                 np.copyto(buffer, data, casting="unsafe")
+        for g in self._zero_grads:
+            g.fill(0)
         self._program.run(self._sched.num_forward, -1, bool(is_train), self._step_seed)
 
     def profile(self, is_train: bool = True, backward: bool = True) -> list:
@@ -315,6 +320,15 @@ class Executor:
         return "\n".join(lines)
 
 
+def _variables_by_name(graph) -> dict:
+    variables = {}
+    for node in graph.variables():
+        if variables.setdefault(node.name, node) is not node:
+            raise CoarsenetError(f"two different variables are named '{node.name}'; names must "
+                                 "be unique to bind")
+    return variables
+
+
 def _key_str(key) -> str:
     if isinstance(key, tuple):
         return f"grad of '{key[1]}'"
@@ -367,90 +381,3 @@ def _aligned_bytes(nbytes: int, align: int = 64) -> np.ndarray:
     raw = np.empty(nbytes + align, dtype=np.uint8)
     start = (-raw.ctypes.data) % align
     return raw[start: start + nbytes]
-
-
-# -------------------------------------------------------------------- binding helpers
-
-
-def _normalize_grad_req(grad_req, names) -> dict:
-    if isinstance(grad_req, str):
-        reqs = {n: grad_req for n in names}
-    elif isinstance(grad_req, (list, tuple)):
-        if len(grad_req) != len(names):
-            raise CoarsenetError(f"grad_req list has {len(grad_req)} entries for "
-                                 f"{len(names)} arguments")
-        reqs = dict(zip(names, grad_req))
-    elif isinstance(grad_req, dict):
-        unknown = [k for k in grad_req if k not in names]
-        if unknown:
-            raise CoarsenetError(f"grad_req names unknown arguments: {', '.join(unknown)}")
-        reqs = {n: grad_req.get(n, "null") for n in names}
-    else:
-        raise CoarsenetError(f"grad_req must be a str, list or dict, found {type(grad_req)}")
-    for n, r in reqs.items():
-        if r not in _REQ_CODES:
-            raise CoarsenetError(f"grad_req of '{n}' is '{r}'; expected write, add or null")
-    return reqs
-
-
-def simple_bind(symbol, grad_req="write", type_dict=None, mirror=None, shapes=None) -> Executor:
-    shapes = shapes or {}
-    arg_shapes, _, aux_shapes = symbol.infer_shape_partial(**shapes)
-    arg_names, aux_names = symbol.list_arguments(), symbol.list_auxiliary_states()
-    unknown = [n for n, s in zip(arg_names + aux_names, arg_shapes + aux_shapes) if s is None]
-    if unknown:
-        raise CoarsenetError(f"simple_bind: cannot infer the shapes of {', '.join(unknown)}; "
-                             "pass their shapes as keyword arguments (e.g. data=(32, 3, 28, 28))")
-    arg_types, _, aux_types = symbol.infer_type(**(type_dict or {}))
-    if arg_types is None:
-        graph = symbol._graph()
-        types = infer_type(graph, type_dict or {}, default=np.float32)
-        arg_types, _, aux_types = [[t.type for t in ts] for ts in symbol._split(graph, types)]
-    reqs = _normalize_grad_req(grad_req, arg_names)
-    args = {n: NDArray(np.zeros(s, dtype=t)) for n, s, t in zip(arg_names, arg_shapes, arg_types)}
-    aux = {n: NDArray(np.zeros(s, dtype=t)) for n, s, t in zip(aux_names, aux_shapes, aux_types)}
-    grads = {n: NDArray(np.zeros(s, dtype=t)) for n, s, t in zip(arg_names, arg_shapes, arg_types)
-             if reqs[n] != "null"}
-    return Executor(symbol, args, grads, reqs, aux, mirror=mirror)
-
-
-def _as_dict(values, names, what) -> dict:
-    if values is None:
-        return {}
-    if isinstance(values, dict):
-        unknown = [k for k in values if k not in names]
-        if unknown:
-            raise CoarsenetError(f"bind: {what} names unknown entries: {', '.join(unknown)}")
-        return dict(values)
-    values = list(values)
-    if len(values) != len(names):
-        raise CoarsenetError(f"bind: {len(values)} {what} given, expected {len(names)} "
-                             f"({', '.join(names)})")
-    return dict(zip(names, values))
-
-
-def _as_ndarray(value, name):
-    if value is None:
-        return None
-    if isinstance(value, NDArray):
-        data = value._data
-        if not data.flags.c_contiguous or not data.flags.writeable:
-            raise CoarsenetError(f"bind: array '{name}' must be C-contiguous and writable")
-        return value
-    return NDArray(np.ascontiguousarray(value))
-
-
-def bind(symbol, args, args_grad=None, grad_req="write", aux_states=None, mirror=None):
-    arg_names, aux_names = symbol.list_arguments(), symbol.list_auxiliary_states()
-    args = {k: _as_ndarray(v, k) for k, v in _as_dict(args, arg_names, "args").items()}
-    missing = [n for n in arg_names if n not in args]
-    if missing:
-        raise CoarsenetError(f"bind: no array given for arguments: {', '.join(missing)}")
-    aux = {k: _as_ndarray(v, k) for k, v in _as_dict(aux_states, aux_names, "aux_states").items()}
-    missing = [n for n in aux_names if n not in aux]
-    if missing:
-        raise CoarsenetError(f"bind: no array given for auxiliary states: {', '.join(missing)}")
-    grads = {k: _as_ndarray(v, k) for k, v in _as_dict(args_grad, arg_names, "args_grad").items()}
-    reqs = _normalize_grad_req(grad_req, arg_names)
-    reqs = {n: (r if grads.get(n) is not None else "null") for n, r in reqs.items()}
-    return Executor(symbol, args, grads, reqs, aux, mirror=mirror)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import ndarray as nd
 from .base import CoarsenetError
 
+
 def _params_path(prefix: str, epoch: int) -> str:
     return f"{prefix}-{int(epoch):04d}.params"
 

@@ -146,14 +146,16 @@ class Module:
         if self.optimizer_initialized and not force_init:
             return
         params = dict(optimizer_params)
-        batch = self.data_shapes[0].shape[0]
+        self._kvstore = _create_kvstore(kvstore)
+        # As MXNet: with synchronous data parallelism the gradient is summed over every
+        # worker's batch, so it is averaged over the global batch.
+        batch = self.data_shapes[0].shape[0] * getattr(self._kvstore, "num_workers", 1)
         if isinstance(optimizer, str):
             params.setdefault("rescale_grad", 1.0 / batch)
             idx2name = dict(enumerate(self.param_names))
             optimizer = opt_mod.create(optimizer, sym=self.symbol, param_idx2name=idx2name, **params)
         self._optimizer = optimizer
         self._updater = opt_mod.get_updater(optimizer)
-        self._kvstore = _create_kvstore(kvstore)
         if self._kvstore is not None:
             for i, name in enumerate(self.param_names):
                 self._kvstore.init(i, self._arg_params[name])
@@ -164,8 +166,10 @@ class Module:
         self._require("bind()", self.binded)
         is_train = self.for_training if is_train is None else is_train
         inputs = dict(zip(self.data_names, data_batch.data))
-        if is_train or data_batch.label:
-            inputs.update(zip(self.label_names, data_batch.label or []))
+        # MXNet's inference recipe passes namedtuple('Batch', ['data']): no label field at all.
+        label = getattr(data_batch, "label", None)
+        if is_train or label:
+            inputs.update(zip(self.label_names, label or []))
         inputs = {k: v.asnumpy() if hasattr(v, "asnumpy") else np.asarray(v)
                   for k, v in inputs.items()}
         self._use_executor_for({k: v.shape for k, v in inputs.items()}, is_train)

@@ -125,12 +125,18 @@ def _read_array(r: _Reader, index: int) -> np.ndarray:
         raise r.fail(f"{what}: expected a dtype flag among {known}, found {found}")
     dtype = CODE_TO_DTYPE[code]
     # Python ints do not overflow: compare the exact byte count with what is left before
-    # allocating, so a corrupt shape cannot ask for a huge array.
-    count = 1
+    # allocating, so a corrupt shape cannot ask for a huge array. numpy also refuses shapes
+    # whose nonzero dims overflow even when another dim is 0, e.g. (0, 2**62, 2**62).
+    count, extent = 1, 1
     for d in shape:
-        count *= d
+        count, extent = count * d, extent * max(d, 1)
+    if extent * dtype.itemsize >= 2**63:
+        raise r.fail(f"{what}: shape {shape} is larger than any array can be")
     r.need(count * dtype.itemsize, f"{what} data of shape {shape} and dtype {dtype}")
-    array = np.empty(shape, dtype=dtype if _LITTLE_ENDIAN_HOST else dtype.newbyteorder("<"))
+    try:
+        array = np.empty(shape, dtype=dtype if _LITTLE_ENDIAN_HOST else dtype.newbyteorder("<"))
+    except (ValueError, MemoryError) as e:
+        raise r.fail(f"{what}: cannot allocate shape {shape} of {dtype}: {e}") from None
     r.into(array, f"{what} data")
     return array if _LITTLE_ENDIAN_HOST else array.astype(dtype)
 
@@ -176,11 +182,10 @@ def load_arrays(source, name: str | None = None):
         return _read_list(_Reader(io.BytesIO(buffer), buffer.nbytes, name or "<buffer>"))
     path = os.fspath(source)
     try:
-        f = open(path, "rb")
+        with open(path, "rb") as f:
+            return _read_list(_Reader(f, os.fstat(f.fileno()).st_size, name or path))
     except OSError as e:
-        raise CoarsenetError(f"{path}: cannot open NDArray file: {e.strerror}") from None
-    with f:
-        return _read_list(_Reader(f, os.fstat(f.fileno()).st_size, name or path))
+        raise CoarsenetError(f"{path}: cannot read NDArray file: {e.strerror}") from None
 
 
 # ---------------------------------------------------------------- writing
@@ -191,7 +196,8 @@ def _as_named_list(data, where: str) -> tuple[list[np.ndarray], list[str]]:
         names, values = list(data.keys()), list(data.values())
         for key in names:
             if not isinstance(key, str):
-                raise CoarsenetError(f"{where}: array names must be str, found {type(key).__name__}")
+                raise CoarsenetError(
+                    f"{where}: array names must be str, found {type(key).__name__}")
     elif isinstance(data, (list, tuple)):
         names, values = [], list(data)
     else:
@@ -201,8 +207,8 @@ def _as_named_list(data, where: str) -> tuple[list[np.ndarray], list[str]]:
         a = v.asnumpy() if hasattr(v, "asnumpy") else v
         if not isinstance(a, np.ndarray):
             label = f"'{names[i]}'" if names else str(i)
-            raise CoarsenetError(
-                f"{where}: array {label} must be an NDArray or numpy array, found {type(v).__name__}")
+            raise CoarsenetError(f"{where}: array {label} must be an NDArray or numpy array, "
+                                 f"found {type(v).__name__}")
         arrays.append(a)
     return arrays, names
 

@@ -29,7 +29,7 @@ from . import ops as _ops
 from .base import CODE_TO_DTYPE, CoarsenetError, dtype_code
 from .ndarray import NDArray
 
-__all__ = ["CustomOp", "CustomOpProp", "register", "get_all_registered_operators"]
+__all__ = ["CustomOp", "CustomOpProp", "get_all_registered_operators", "register"]
 
 _REQS = ("null", "write", "inplace", "add")
 
@@ -150,7 +150,7 @@ class _Instance:
         result = self.prop.infer_shape([list(s) for s in in_shapes])
         ins, outs = result[0], result[1]
         aux = result[2] if len(result) > 2 else []
-        as_tuples = lambda shapes: [tuple(int(d) for d in s) for s in shapes]  # noqa: E731
+        as_tuples = lambda shapes: [tuple(int(d) for d in s) for s in shapes]
         return as_tuples(ins), as_tuples(outs), as_tuples(aux)
 
     def infer_type(self, in_codes):
@@ -161,7 +161,7 @@ class _Instance:
         # The prop sees numpy dtypes, with unknown inputs taking the first known one.
         dtypes = [CODE_TO_DTYPE[c if c >= 0 else known[0]] for c in in_codes]
         ins, outs, aux = self.prop.infer_type(dtypes)
-        codes = lambda ts: [dtype_code(t) for t in ts]  # noqa: E731
+        codes = lambda ts: [dtype_code(t) for t in ts]
         return codes(ins), codes(outs), codes(aux)
 
     def _operator(self, arrays):

@@ -220,7 +220,7 @@ class Symbol:
         """Infers shapes and dtypes from the given input shapes, allocates arguments, gradients
         (grad_req 'write' / 'add' / 'null', or per name) and aux states, and binds. The MXNet
         device and sharing arguments are accepted and ignored (one host device, one arena)."""
-        from .executor import simple_bind
+        from .bind import simple_bind
 
         return simple_bind(self, grad_req=grad_req, type_dict=type_dict, mirror=mirror,
                            shapes=shapes)
@@ -229,7 +229,7 @@ class Symbol:
              mirror=None, **kwargs):
         """Binds to the given arrays (list in list_arguments order, or dict); they are used in
         place, not copied. Arguments without a gradient array get grad_req 'null'."""
-        from .executor import bind
+        from .bind import bind
 
         return bind(self, args, args_grad, grad_req, aux_states, mirror=mirror)
 

@@ -193,6 +193,13 @@ def test_bad_input_errors():
     exe.copy_params_from({"nope": cn.nd.ones(1)}, allow_extra_params=True)
     expect_error(lambda: net.simple_bind(data=(2, 3), fc0_weight=(6, 4)), "fc0", "weight")
     expect_error(lambda: net.simple_bind(grad_req="sometimes", data=(2, 3)), "sometimes")
+    twice = sym.Group([sym.FullyConnected(sym.Variable("data"), num_hidden=2, name="fc"),
+                       sym.FullyConnected(sym.Variable("data"), num_hidden=2, name="fc")])
+    expect_error(lambda: twice.simple_bind(data=(2, 3)), "two different variables", "'data'")
+    fc = sym.FullyConnected(sym.Variable("x"), num_hidden=2, no_bias=True, name="fc")
+    expect_error(lambda: fc.bind(args={"x": np.ones((1, 3)), "fc_weight": np.ones((2, 3),
+                                                                                 np.float32)}),
+                 "fc", "float")
 
 
 def test_loss_output_ignores_head_gradients():
@@ -208,3 +215,58 @@ def test_loss_output_ignores_head_gradients():
     first = exe.grad_dict["fc_weight"].asnumpy().copy()
     exe.backward(cn.nd.array(np.full((4, 3), 7.0)))
     assert_close(exe.grad_dict["fc_weight"].asnumpy(), first, 1e-7, 1e-7, "loss head grads")
+
+
+def test_block_grad_stops_gradients():
+    x = sym.Variable("x")
+    a = sym.FullyConnected(x, num_hidden=3, name="a")
+    net = sym.FullyConnected(sym.BlockGrad(a), num_hidden=2, name="b") + \
+        sym.FullyConnected(x, num_hidden=2, name="c")
+    exe = bind_float64(net, np.random.default_rng(0), x=(2, 4))
+    exe.forward(is_train=True)
+    exe.backward()
+    assert "a_backward" not in exe.debug_str()
+    assert not exe.grad_dict["a_weight"].asnumpy().any()
+    assert exe.grad_dict["b_weight"].asnumpy().any() and exe.grad_dict["x"].asnumpy().any()
+
+
+def test_unused_output_of_multi_output_op_reads_zero_gradients():
+    parts = sym.SliceChannel(sym.Variable("x"), num_outputs=2, axis=1, name="slice")
+    assert parts.list_outputs() == ["slice_output0", "slice_output1"]
+    net = sym.FullyConnected(parts[1], num_hidden=2, name="fc")
+    check_graph_gradients(net, dict(x=(3, 4)))
+
+
+def test_variadic_ops_count_their_inputs():
+    a, b, c = (sym.Variable(n) for n in "abc")
+    cat = sym.Concat(a, b, c, dim=1, name="cat")
+    assert cat.attr("num_args") == "3"
+    assert cat.infer_shape(a=(2, 1), b=(2, 2), c=(2, 3))[1] == [(2, 6)]
+    check_graph_gradients(sym.add_n(a, b, a, name="sum") * c, dict(a=(2, 3), b=(2, 3), c=(2, 3)))
+
+
+def test_dropout_backward_uses_the_forward_mask():
+    net = sym.Dropout(sym.Variable("x"), p=0.5, name="drop")
+    exe = net.simple_bind(x=(64, 64))
+    out = exe.forward(is_train=True, x=np.ones((64, 64)))[0].asnumpy().copy()
+    assert 0.3 < (out == 0).mean() < 0.7
+    exe.backward()
+    assert_close(exe.grad_dict["x"].asnumpy(), out, 0, 0, "dropout gradient vs its mask")
+    again = exe.forward(is_train=True)[0].asnumpy()
+    assert not np.array_equal(again, out)  # a new step draws a new mask
+    assert np.array_equal(exe.forward(is_train=False)[0].asnumpy(), np.ones((64, 64)))
+
+
+def test_output_mean_var_lists_three_outputs():
+    bn = sym.BatchNorm(sym.Variable("x"), output_mean_var=True, name="bn")
+    assert bn.list_outputs() == ["bn_output", "bn_mean", "bn_var"]
+    exe = bn.simple_bind(x=(4, 3))
+    assert [o.shape for o in exe.outputs] == [(4, 3), (3,), (3,)]
+
+
+def test_profile_times_every_call_in_order():
+    exe = mlp3().simple_bind(data=(2, 3))
+    timings = exe.profile()
+    assert [label for label, _, _ in timings][:2] == ["FullyConnected", "Activation"]
+    assert len(timings) == exe.memory_stats()["num_calls"]
+    assert timings[-1][0] == "_backward_FullyConnected" and all(t >= 0 for _, _, t in timings)

@@ -62,4 +62,5 @@ def test_float64_arrays_stay_float64():
     x = cn.nd.array(np.arange(4.0), dtype=np.float64)
     y = (x + 1) * x / 2 - x
     assert y.dtype == np.float64
-    np.testing.assert_allclose(y.asnumpy(), (np.arange(4.0) + 1) * np.arange(4.0) / 2 - np.arange(4.0))
+    r = np.arange(4.0)
+    np.testing.assert_allclose(y.asnumpy(), (r + 1) * r / 2 - r)

@@ -8,4 +8,5 @@ from .basic_layers import (  # noqa: F401
     Flatten, GlobalAvgPool2D, GlobalMaxPool2D, LeakyReLU, MaxPool2D)
 from .block import Block, HybridBlock, HybridSequential, Sequential  # noqa: F401
 from .parameter import DeferredInitializationError, Parameter, ParameterDict  # noqa: F401
+from .symbol_block import SymbolBlock  # noqa: F401
 from .trainer import Trainer  # noqa: F401

@@ -44,7 +44,8 @@ def gradient(graph: Graph, wrt: dict) -> GradientGraph:
         grad_of[head] = Entry(var, 0)
         head_grads.append(var)
     for node in reversed(graph.nodes):
-        if node.kind == OP and any(Entry(node, j) in needs for j in range(node.num_outputs)):
+        # Only nodes some gradient reaches: behind a BlockGrad every gradient would be zero.
+        if node.kind == OP and any(Entry(node, j) in grad_of for j in range(node.num_outputs)):
             _add_backward(node, needs, wrt, grad_of)
     grads = {var: grad_of.get(Entry(var, 0)) for var in wrt}
     heads = list(graph.heads) + [g for g in grads.values() if g is not None]

@@ -76,7 +76,7 @@ struct Plan {
     }
     size = out.size();
     inner = dims[ndim - 1];
-    rows = size / inner;
+    rows = inner == 0 ? 0 : size / inner;
     dense[0] = l.size() == size;
     dense[1] = r.size() == size;
   }
@@ -178,8 +178,9 @@ template <typename F>
 void Backward(const cn::NoParams&, const cn::BackwardArgs& a) {
   CN_FLOAT_SWITCH(a.out_grad[0].dtype, DType, {
     Plan p(OperandShape(a, kLhs), OperandShape(a, kRhs));
-    GradOperand<F, 0, DType>(p, a);
+    // rhs first: dy may share its buffer with the lhs gradient (backward in-place).
     GradOperand<F, 1, DType>(p, a);
+    GradOperand<F, 0, DType>(p, a);
   });
 }
 
@@ -199,7 +200,9 @@ void RegisterBroadcast(const char* name, std::initializer_list<const char*> alia
       .infer_shape(InferShape)
       .forward(Forward<F>)
       .backward(Backward<F>)
-      .backward_needs(Needs<F>);
+      .backward_needs(Needs<F>)
+      .inplace({{kLhs, 0}, {kRhs, 0}})  // used only when that input has the output's shape
+      .backward_inplace({{0, kLhs}});
   for (const char* alias : aliases) op.alias(alias);
 }
 

@@ -3,8 +3,8 @@
 //   SliceChannel(num_outputs, axis, squeeze_axis): y_j = x[..., j*d/n : (j+1)*d/n, ...], with the
 //   axis dropped when squeeze_axis and each part has size 1.
 // Both are block copies over the view (outer, axis, inner); each backward is the other op's
-// forward. Backward reads only output gradients; shapes come from the gradient tensors, so the
-// caller must pass shaped views for gradients it does not want (req null, data may be null).
+// forward. Backward reads only output gradients; Concat takes the input widths from the gradient
+// tensors, so at most one of them may be left unshaped (req null, passed as None).
 #include <algorithm>
 #include <cstring>
 
@@ -46,7 +46,8 @@ struct ConcatParam {
   int num_args;
   int dim;
   static void Declare(cn::ParamDecl<ConcatParam>& d) {
-    d.field("num_args", &ConcatParam::num_args, 0, "Number of inputs to be concatenated.").required();
+    d.field("num_args", &ConcatParam::num_args, 0, "Number of inputs to be concatenated.")
+        .required();
     d.field("dim", &ConcatParam::dim, 1, "The dimension to be concatenated.");
   }
 };
@@ -106,18 +107,39 @@ void ConcatForward(const ConcatParam& p, const cn::ForwardArgs& a) {
   CN_FLOAT_SWITCH(a.out[0].dtype, DType, { ConcatForwardImpl<DType>(p, a); });
 }
 
+// Widths along the axis of each input, from the gradient tensors. A caller may pass an unshaped
+// (None) gradient for an input it wants no gradient for; one such width is the remainder.
+std::vector<int64_t> GradWidths(const cn::BackwardArgs& a, const cn::Shape& y, int axis) {
+  std::vector<int64_t> widths(a.in_grad.size(), -1);
+  int64_t known = 0;
+  int missing = -1;
+  for (int i = 0; i < a.in_grad.size(); ++i) {
+    if (a.in_grad[i].ndim == y.ndim) {
+      widths[i] = a.in_grad[i].dim(axis);
+      known += widths[i];
+    } else if (missing == -1) {
+      missing = i;
+    } else {
+      throw cn::Error("backward needs the shapes of all but one input gradient; pass shaped "
+                      "buffers for inputs with req null");
+    }
+  }
+  if (missing >= 0) widths[missing] = y[axis] - known;
+  return widths;
+}
+
 template <typename DType>
 void ConcatBackwardImpl(const ConcatParam& p, const cn::BackwardArgs& a) {
   cn::Shape y = a.out_grad[0].shape();
   int axis = NormalizeAxis(p.dim, y.ndim, "dim");
   int64_t outer = y.prod(0, axis), inner = y.prod(axis + 1, y.ndim), total = y[axis] * inner;
+  std::vector<int64_t> widths = GradWidths(a, y, axis);
   int64_t offset = 0;
   for (int i = 0; i < a.in_grad.size(); ++i) {
-    if (a.in_grad[i].ndim != y.ndim)
-      throw cn::Error(cn::Msg("backward needs the shape of the gradient of input ", i));
-    int64_t width = a.in_grad[i].dim(axis) * inner;
-    CopyBlocks(a.out_grad[0].ptr<DType>() + offset, total, a.in_grad[i].ptr<DType>(), width,
-               outer, width, a.req[i]);
+    int64_t width = widths[i] * inner;
+    if (a.req[i] != CN_REQ_NULL)
+      CopyBlocks(a.out_grad[0].ptr<DType>() + offset, total, a.in_grad[i].ptr<DType>(), width,
+                 outer, width, a.req[i]);
     offset += width;
   }
 }
@@ -159,7 +181,8 @@ void SliceShape(const SliceChannelParam& p, cn::ShapeContext& s) {
                             ") is not divisible by num_outputs ", p.num_outputs));
   int64_t part = x[axis] / p.num_outputs;
   if (p.squeeze_axis && part != 1)
-    throw cn::Error(cn::Msg("squeeze_axis needs parts of size 1 along axis ", axis, ", found ", part));
+    throw cn::Error(
+        cn::Msg("squeeze_axis needs parts of size 1 along axis ", axis, ", found ", part));
   std::vector<int64_t> dims = x.vec();
   if (p.squeeze_axis)
     dims.erase(dims.begin() + axis);

@@ -5,6 +5,8 @@
 // redraws exactly the same mask whatever the thread split. i' is i with the coordinates on `axes`
 // set to 0, so the mask is shared along those axes (variational dropout). The mask is a hidden
 // second output; backward reads only it and the output gradient.
+#include <cmath>
+
 #include "coarsenet/op.h"
 
 namespace {
@@ -56,6 +58,20 @@ MaskIndex MakeMaskIndex(const DropoutParam& p, const cn::Shape& x) {
   return m;
 }
 
+// Keep test in integers: u = (bits >> 11) * 2^-53 < keep  <=>  (bits >> 11) < ceil(keep * 2^53).
+// No branch and no float conversion, so the loop vectorises and never mispredicts.
+template <typename DType, bool kShared>
+void Draw(uint64_t seed, const MaskIndex& index, uint64_t threshold, DType scale, const DType* x,
+          DType* y, DType* mask, int64_t b, int64_t e, int32_t req) {
+  for (int64_t i = b; i < e; ++i) {
+    uint64_t at = kShared ? index(i) : static_cast<uint64_t>(i);
+    DType m = (cn::RandomBits(seed, at) >> 11) < threshold ? scale : DType(0);
+    DType v = x[i] * m;  // read x before y (they may share a buffer)
+    if (mask) mask[i] = m;
+    if (req != CN_REQ_NULL) cn::Store(&y[i], req, v);
+  }
+}
+
 template <typename DType>
 void ForwardImpl(const DropoutParam& p, const cn::ForwardArgs& a) {
   const int64_t n = a.in[0].size();
@@ -66,15 +82,19 @@ void ForwardImpl(const DropoutParam& p, const cn::ForwardArgs& a) {
   const bool drop = (a.ctx.is_train || p.mode == kAlways) && p.p > 0;
   const double keep = 1.0 - p.p;
   const DType scale = keep > 0 ? static_cast<DType>(1.0 / keep) : DType(0);
+  const uint64_t threshold = static_cast<uint64_t>(std::ceil(keep * 9007199254740992.0));
   const MaskIndex index = MakeMaskIndex(p, a.in[0].shape());
   const uint64_t seed = a.ctx.seed;
   cn::ParallelFor(n, 1 << 13, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      DType m = 1;
-      if (drop) m = cn::RandomUniform(seed, index(i)) < keep ? scale : DType(0);
-      DType v = x[i] * m;  // read x before y (they may share a buffer)
-      if (mask) mask[i] = m;
-      if (req != CN_REQ_NULL) cn::Store(&y[i], req, v);
+    if (!drop) {
+      for (int64_t i = b; i < e; ++i) {
+        if (mask) mask[i] = 1;
+        if (req != CN_REQ_NULL) cn::Store(&y[i], req, x[i]);
+      }
+    } else if (index.stride.empty()) {
+      Draw<DType, false>(seed, index, threshold, scale, x, y, mask, b, e, req);
+    } else {
+      Draw<DType, true>(seed, index, threshold, scale, x, y, mask, b, e, req);
     }
   });
 }

@@ -88,7 +88,7 @@ void RegisterBinary(const char* name, std::initializer_list<const char*> aliases
       .forward(BinaryForward<F>)
       .backward(BinaryBackward<F>)
       .backward_needs(BinaryNeeds<F>)
-      .inplace({{kLhs, 0}})
+      .inplace({{kLhs, 0}, {kRhs, 0}})
       .backward_inplace({{0, kLhs}});
   for (const char* alias : aliases) op.alias(alias);
 }

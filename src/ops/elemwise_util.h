@@ -49,12 +49,20 @@ inline void MapStore(DType* y, int64_t n, int32_t req, F f) {
   });
 }
 
-// Sum of value(i) over [b, e); `omp simd` lets the compiler reorder (vectorise) the float sum.
+// Sum of value(i) over [b, e). 64 independent partial sums (4 AVX-512 or 8 AVX2 registers of
+// floats) hide the add latency, vectorise without -ffast-math and give the same result on every
+// machine. `value` is taken by copy: through a reference GCC cannot keep its captured pointers in
+// registers and falls back to gather instructions (measured 10x slower).
 template <typename DType, typename Value>
-inline DType SumRange(int64_t b, int64_t e, const Value& value) {
+inline DType SumRange(int64_t b, int64_t e, Value value) {
+  constexpr int kLanes = 64;
+  DType part[kLanes] = {};
+  int64_t i = b;
+  for (; i + kLanes <= e; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) part[j] += value(i + j);
   DType s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = b; i < e; ++i) s += value(i);
+  for (; i < e; ++i) s += value(i);
+  for (int j = 0; j < kLanes; ++j) s += part[j];
   return s;
 }
 

@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <cstdlib>
 
 #include "coarsenet/op.h"
 #include "ops/winograd.h"
@@ -30,8 +29,7 @@ namespace cn::conv {
 constexpr int64_t kMaxSlots = 4;
 // Elements of one column tile: about 256 KB of floats, so a tile, the weight and the output tile
 // stay in a core's L2 while the GEMM runs.
-inline int64_t TileElemsTmp() { static int64_t v = getenv("CN_TILE") ? atoll(getenv("CN_TILE")) : 64 * 1024; return v; }
-#define kTileElems TileElemsTmp()
+constexpr int64_t kTileElems = 64 * 1024;
 
 struct Geom {
   int64_t n, c, h, w;    // image side
@@ -55,16 +53,20 @@ struct Geom {
   bool winograd() const {
     return kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 &&
            ph <= 2 && pw <= 2 && oh == h + 2 * ph - 2 && ow == w + 2 * pw - 2 && c >= 16 &&
-           f >= 16 && !getenv("CN_NOWINO");
+           f >= 16;
   }
   // Scratch elements (sized as double so either dtype fits): column tiles for Forward/DataGrad
   // (one per slot) or Winograd's filter transform and one block per slot; WeightGrad needs one
   // tile of every column row, sliced across threads.
   int64_t WorkspaceElems(bool backward) const {
-    int64_t per_slot = direct() ? 0 : slots() * kg() * tile();
-    if (winograd())
-      per_slot = winograd::FilterElems(c, f) + slots() * winograd::SlotElems(c, f, std::max(w, ow));
-    int64_t all_rows = direct() ? 0 : groups * kg() * tile();
+    if (winograd()) {
+      int64_t max_w = std::max(w, ow);
+      int64_t fwd = winograd::FilterElems<winograd::Fwd>(c, f) +
+                    slots() * winograd::SlotElems<winograd::Fwd>(c, f, max_w);
+      return backward ? std::max(fwd, winograd::WeightGradElems<winograd::Fwd>(c, f, max_w)) : fwd;
+    }
+    if (direct()) return 0;
+    int64_t per_slot = slots() * kg() * tile(), all_rows = groups * kg() * tile();
     return backward ? std::max(per_slot, all_rows) : per_slot;
   }
 };
@@ -152,11 +154,11 @@ void Forward(const Geom& g, const DType* x, const DType* w, const DType* bias, D
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   if (g.winograd()) {
     DType* u = ws + 0;
-    winograd::TransformFilters(w, g.f, g.c, false, u);
-    DType* blocks = u + winograd::FilterElems(g.c, g.f);
+    winograd::TransformFilters<winograd::Fwd>(w, g.f, g.c, false, u);
+    DType* blocks = u + winograd::FilterElems<winograd::Fwd>(g.c, g.f);
     ForEachImage(g, [&](int64_t slot, int64_t i) {
-      winograd::ConvImage(x + i * g.c * hw, g.c, g.h, g.w, u, g.f, g.ph, g.pw, bias,
-                          y + i * g.f * ohw, req, blocks + slot * winograd::SlotElems(g.c, g.f, std::max(g.w, g.ow)));
+      winograd::ConvImage<winograd::Fwd>(x + i * g.c * hw, g.c, g.h, g.w, u, g.f, g.ph, g.pw, bias,
+                          y + i * g.f * ohw, req, blocks + slot * winograd::SlotElems<winograd::Fwd>(g.c, g.f, std::max(g.w, g.ow)));
     });
     return;
   }
@@ -196,11 +198,11 @@ void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias,
   const DType beta = req == CN_REQ_ADD ? 1 : 0;
   if (g.winograd()) {  // a 3x3 convolution of dy with the flipped filters and pad 2 - p
     DType* u = ws + 0;
-    winograd::TransformFilters(w, g.f, g.c, true, u);
-    DType* blocks = u + winograd::FilterElems(g.c, g.f);
+    winograd::TransformFilters<winograd::Fwd>(w, g.f, g.c, true, u);
+    DType* blocks = u + winograd::FilterElems<winograd::Fwd>(g.c, g.f);
     ForEachImage(g, [&](int64_t slot, int64_t i) {
-      winograd::ConvImage(dy + i * g.f * ohw, g.f, g.oh, g.ow, u, g.c, 2 - g.ph, 2 - g.pw, bias,
-                          dx + i * g.c * hw, req, blocks + slot * winograd::SlotElems(g.c, g.f, std::max(g.w, g.ow)));
+      winograd::ConvImage<winograd::Fwd>(dy + i * g.f * ohw, g.f, g.oh, g.ow, u, g.c, 2 - g.ph, 2 - g.pw, bias,
+                          dx + i * g.c * hw, req, blocks + slot * winograd::SlotElems<winograd::Fwd>(g.c, g.f, std::max(g.w, g.ow)));
     });
     return;
   }
@@ -236,6 +238,10 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
                 DType* ws) {
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
+  if (g.winograd()) {
+    winograd::WeightGrad<winograd::Fwd>(x, dy, g.n, g.c, g.h, g.w, g.f, g.ph, g.pw, dw, req, ws);
+    return;
+  }
   ParallelFor(g.groups * kg, 16, [&](int64_t q0, int64_t q1) {
     for (int64_t grp = q0 / kg; grp * kg < q1; ++grp) {
       const int64_t r0 = std::max(q0, grp * kg) - grp * kg, r1 = std::min(q1, (grp + 1) * kg) - grp * kg;

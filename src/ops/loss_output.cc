@@ -125,7 +125,9 @@ void SoftmaxOutputBackwardImpl(const SoftmaxOutputParam& p, const cn::BackwardAr
   const DType scale = static_cast<DType>(p.grad_scale / norm);
   const DType on = static_cast<DType>(1 - p.smooth_alpha);
   const DType off = v.n > 1 ? static_cast<DType>(p.smooth_alpha / (v.n - 1)) : DType(0);
-  cn::ParallelFor(v.outer, std::max<int64_t>(1, 4096 / (v.n * v.inner)), [&](int64_t o0, int64_t o1) {
+  // Every class gets (p - off) * scale; the label's class then gets the extra -(on - off) * scale.
+  const int64_t grain = std::max<int64_t>(1, 4096 / (v.n * v.inner));
+  cn::ParallelFor(v.outer, grain, [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o)
       for (int64_t i = 0; i < v.inner; ++i) {
         DType l = label[o * v.inner + i];
@@ -133,11 +135,16 @@ void SoftmaxOutputBackwardImpl(const SoftmaxOutputParam& p, const cn::BackwardAr
         if (!skip && !(l >= 0 && l < v.n && l == std::floor(l)))
           throw cn::Error(cn::Msg("label ", l, " at position ", o * v.inner + i,
                                   " is not a class index in [0, ", v.n, ")"));
-        for (int64_t k = 0; k < v.n; ++k) {
-          int64_t at = (o * v.n + k) * v.inner + i;
-          DType g = skip ? DType(0) : (y[at] - (k == static_cast<int64_t>(l) ? on : off)) * scale;
-          cn::Store(&dx[at], req, head ? g * head[at] : g);
+        DType* d = dx + o * v.n * v.inner + i;
+        const DType* ys = y + o * v.n * v.inner + i;
+        const DType* hs = head ? head + o * v.n * v.inner + i : nullptr;
+        for (int64_t k = 0; k < v.n * v.inner; k += v.inner) {
+          DType g = skip ? DType(0) : (ys[k] - off) * scale;
+          cn::Store(&d[k], req, hs ? g * hs[k] : g);
         }
+        if (skip) continue;
+        int64_t at = static_cast<int64_t>(l) * v.inner;
+        d[at] -= (on - off) * scale * (hs ? hs[at] : DType(1));
       }
   });
 }
@@ -156,7 +163,8 @@ void SoftmaxOutputNeeds(const SoftmaxOutputParam& p, cn::BackwardNeeds& n) {
 struct RegressionParam {
   float grad_scale;
   static void Declare(cn::ParamDecl<RegressionParam>& d) {
-    d.field("grad_scale", &RegressionParam::grad_scale, 1.0f, "Scale the gradient by a float factor.");
+    d.field("grad_scale", &RegressionParam::grad_scale, 1.0f,
+            "Scale the gradient by a float factor.");
   }
 };
 

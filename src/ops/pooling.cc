@@ -4,20 +4,33 @@
 //   avg divides by the window size clipped to the padded input (count_include_pad, the default)
 //   or to the input itself; windows that run past the padded input ("full") are clipped as well.
 // Backward: avg/sum spread dy / divisor over the window; max sends dy to the first maximum of the
-// window in row-major order, found again from the input (no index tensor is kept, so backward
-// needs only the input and dy).
+// window in row-major order. Max pooling saves that maximum's tap index (kh * kernel_w + kw, as
+// a float) in a hidden output 'argmax' of the output's shape, so backward needs only dy and
+// argmax, never the input.
 // Kernel: each plane is copied into a padded buffer (-inf or 0 border, sized so every window of
-// every output is in bounds), which removes all bounds tests from the inner loops; the loops run
-// over the output columns of one row so the compiler vectorises them (strided loads for stride > 1).
+// every output is in bounds), which removes all bounds tests from the inner loops. The buffer
+// splits each row into `stride` phases (see Geometry), so the loops over a row of outputs read
+// and write unit-stride runs and vectorise fully; one plane's buffers stay in L1/L2.
 #include <algorithm>
 #include <limits>
 
 #include "coarsenet/op.h"
+// 64-byte vectors (Simd) stay inside this file; GCC's note that passing them changes the ABI on
+// builds without AVX-512 does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+#include "ops/pooling_plane.h"
 
 namespace {
 
+using cn_pooling::Geometry;
+using cn_pooling::PadPlane;
+using cn_pooling::Simd;
+using cn_pooling::UnpadPlane;
+
+
 enum PoolType { kMax, kAvg, kSum, kLp };
 enum Convention { kValid, kFull, kSame };
+enum { kOut, kArgMax };  // outputs; argmax (max pooling only, hidden) = tap index kh * kw + kw
 
 struct PoolingParam {
   cn::Shape kernel, stride, pad;
@@ -40,19 +53,6 @@ struct PoolingParam {
              "None", "Whether avg pooling counts padded positions (None means True).");
     d.choice("layout", &PoolingParam::layout, {"None", "NCHW", "NCW", "NCDHW", "NHWC", "NWC", "NDHWC"},
              "None", "Data layout; only NCHW (the default for 4-D data) is supported.");
-  }
-};
-
-// Everything the kernels need, resolved from params and the input shape.
-struct Geometry {
-  int64_t planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
-  int64_t bh, bw;  // padded buffer: every window of every output lies inside it
-  bool include_pad;
-  // Window size that avg divides by for output (i, j); separable in rows and columns.
-  int64_t Count(int64_t i, int64_t size, int64_t k, int64_t s, int64_t p) const {
-    int64_t start = i * s - p, end = std::min(start + k, size + p);
-    if (include_pad) return end - start;
-    return std::min(end, size) - std::max(start, int64_t(0));
   }
 };
 
@@ -98,6 +98,10 @@ Geometry Resolve(const PoolingParam& p, const cn::Shape& x) {
   g.ow = out(g.w, g.kw, g.sw, g.pw);
   g.bh = std::max((g.oh - 1) * g.sh + g.kh, g.ph + g.h);
   g.bw = std::max((g.ow - 1) * g.sw + g.kw, g.pw + g.w);
+  g.pl = ((g.bw + g.sw - 1) / g.sw + 15) / 16 * 16;  // whole vectors per phase
+  g.rs = g.pl * g.sw;
+  g.owp = (g.ow + 15) / 16 * 16;
+  g.size = g.bh * g.rs + g.owp;
   g.include_pad = p.count_include_pad != 2;
   return g;
 }
@@ -107,60 +111,106 @@ void InferShape(const PoolingParam& p, cn::ShapeContext& s) {
   if (!x.known()) return;
   Geometry g = Resolve(p, x);
   s.SetOutput(0, cn::Shape{x[0], x[1], g.oh, g.ow});
+  if (p.pool_type == kMax) s.SetOutput(kArgMax, cn::Shape{x[0], x[1], g.oh, g.ow});
 }
 
-// Copies plane x (h, w) into buf (bh, bw) at offset (ph, pw), filling the border with `fill`.
+// 1 / window size per output row and column (avg), or all ones (max, sum).
 template <typename DType>
-void PadPlane(const Geometry& g, const DType* x, DType* buf, DType fill) {
-  std::fill(buf, buf + g.bh * g.bw, fill);
-  for (int64_t r = 0; r < g.h; ++r) std::copy(x + r * g.w, x + (r + 1) * g.w, buf + (r + g.ph) * g.bw + g.pw);
+void InverseCounts(const PoolingParam& p, const Geometry& g, std::vector<DType>& rows,
+                   std::vector<DType>& cols) {
+  rows.assign(g.oh, DType(1));
+  cols.assign(g.owp, DType(1));
+  if (p.pool_type != kAvg) return;
+  for (int64_t i = 0; i < g.oh; ++i)
+    rows[i] = DType(1) / std::max<int64_t>(g.Count(i, g.h, g.kh, g.sh, g.ph), 1);
+  for (int64_t j = 0; j < g.ow; ++j)
+    cols[j] = DType(1) / std::max<int64_t>(g.Count(j, g.w, g.kw, g.sw, g.pw), 1);
+}
+
+// Offsets of the kernel taps from the top-left of a window in the phase-split buffer.
+std::vector<int64_t> TapOffsets(const Geometry& g) {
+  std::vector<int64_t> taps;
+  for (int64_t kh = 0; kh < g.kh; ++kh)
+    for (int64_t kw = 0; kw < g.kw; ++kw) taps.push_back(kh * g.rs + g.Tap(kw));
+  return taps;
+}
+
+// out[j] = max or sum over taps t of top[taps[t] + j], for j < owp.
+template <bool kIsMax, typename DType>
+void ReduceRow(const DType* __restrict top, const std::vector<int64_t>& taps, int64_t owp,
+               DType* __restrict out) {
+  using S = Simd<DType>;
+  for (int64_t jb = 0; jb < owp; jb += S::kLanes) {
+    typename S::V acc = S::Splat(kIsMax ? -std::numeric_limits<DType>::infinity() : DType(0));
+    for (int64_t t : taps) {
+      typename S::V v = S::Load(top + t + jb);
+      if (kIsMax)
+        acc = v > acc ? v : acc;
+      else
+        acc += v;
+    }
+    S::Store(out + jb, acc);
+  }
+}
+
+// Max and first tap index (in window order) holding it, for one vector of outputs.
+template <typename DType>
+void ArgMaxBlock(const DType* __restrict top, const std::vector<int64_t>& taps,
+                 DType* __restrict max_out, DType* __restrict arg_out) {
+  using S = Simd<DType>;
+  typename S::V best = S::Splat(-std::numeric_limits<DType>::infinity());
+  for (int64_t t : taps) {
+    typename S::V v = S::Load(top + t);
+    best = v > best ? v : best;
+  }
+  typename S::V found = S::Splat(-1);
+  for (int64_t t = static_cast<int64_t>(taps.size()) - 1; t >= 0; --t)  // earliest hit wins
+    found = S::Load(top + taps[t]) == best ? S::Splat(DType(t)) : found;
+  S::Store(max_out, best);
+  S::Store(arg_out, found);
 }
 
 template <typename DType>
 void ForwardImpl(const PoolingParam& p, const cn::ForwardArgs& a) {
   const Geometry g = Resolve(p, a.in[0].shape());
   const int32_t req = a.req[0];
-  if (req == CN_REQ_NULL) return;
+  const bool is_max = p.pool_type == kMax;
+  // The hidden argmax output (max only) is skipped when nobody reads it (inference).
+  DType* arg_out = is_max && a.req[kArgMax] != CN_REQ_NULL ? a.out[kArgMax].ptr<DType>() : nullptr;
+  if (is_max && a.req[kArgMax] == CN_REQ_ADD)
+    throw cn::Error("output 'argmax' cannot be accumulated (req=add)");
+  if (req == CN_REQ_NULL && !arg_out) return;
   const DType* x = a.in[0].ptr<DType>();
   DType* y = a.out[0].ptr<DType>();
-  const bool is_max = p.pool_type == kMax;
   const DType fill = is_max ? -std::numeric_limits<DType>::infinity() : DType(0);
-  std::vector<DType> inv_count_w(g.ow, 1), inv_count_h(g.oh, 1);
-  if (p.pool_type == kAvg) {
-    for (int64_t j = 0; j < g.ow; ++j)
-      inv_count_w[j] = DType(1) / std::max<int64_t>(g.Count(j, g.w, g.kw, g.sw, g.pw), 1);
-    for (int64_t i = 0; i < g.oh; ++i)
-      inv_count_h[i] = DType(1) / std::max<int64_t>(g.Count(i, g.h, g.kh, g.sh, g.ph), 1);
-  }
+  const std::vector<int64_t> taps = TapOffsets(g);
+  std::vector<DType> inv_rows, inv_cols;
+  InverseCounts(p, g, inv_rows, inv_cols);
   cn::ParallelFor(g.planes, 1, [&](int64_t b, int64_t e) {
-    std::vector<DType> buf(g.bh * g.bw), acc(g.ow);
-    DType* __restrict row = acc.data();
+    const int64_t ow = g.ow, oh = g.oh;
+    std::vector<DType> buf(g.size), acc(g.owp), arg(g.owp);
+    const DType* __restrict row = acc.data();
+    const DType* __restrict cols = inv_cols.data();
     for (int64_t plane = b; plane < e; ++plane) {
       PadPlane(g, x + plane * g.h * g.w, buf.data(), fill);
-      const DType* __restrict in = buf.data();
-      DType* out = y + plane * g.oh * g.ow;
-      for (int64_t i = 0; i < g.oh; ++i) {
-        const DType* top = in + i * g.sh * g.bw;
-        std::fill(row, row + g.ow, fill);
-        for (int64_t kh = 0; kh < g.kh; ++kh) {
-          for (int64_t kw = 0; kw < g.kw; ++kw) {
-            const DType* src = top + kh * g.bw + kw;
-            if (is_max) {
-              for (int64_t j = 0; j < g.ow; ++j) {
-                DType v = src[j * g.sw];
-                row[j] = v > row[j] ? v : row[j];
-              }
-            } else {
-              for (int64_t j = 0; j < g.ow; ++j) row[j] += src[j * g.sw];
-            }
-          }
-        }
-        DType* o = out + i * g.ow;
-        const DType ch = inv_count_h[i];
-        if (req == CN_REQ_ADD) {
-          for (int64_t j = 0; j < g.ow; ++j) o[j] += row[j] * ch * inv_count_w[j];
+      for (int64_t i = 0; i < oh; ++i) {
+        const DType* top = buf.data() + i * g.sh * g.rs;
+        if (arg_out) {
+          for (int64_t jb = 0; jb < g.owp; jb += Simd<DType>::kLanes)
+            ArgMaxBlock(top + jb, taps, acc.data() + jb, arg.data() + jb);
+          std::copy(arg.begin(), arg.begin() + ow, arg_out + (plane * oh + i) * ow);
+        } else if (is_max) {
+          ReduceRow<true>(top, taps, g.owp, acc.data());
         } else {
-          for (int64_t j = 0; j < g.ow; ++j) o[j] = row[j] * ch * inv_count_w[j];
+          ReduceRow<false>(top, taps, g.owp, acc.data());
+        }
+        if (req == CN_REQ_NULL) continue;
+        DType* __restrict o = y + (plane * oh + i) * ow;
+        const DType scale = inv_rows[i];
+        if (req == CN_REQ_ADD) {
+          for (int64_t j = 0; j < ow; ++j) o[j] += row[j] * scale * cols[j];
+        } else {
+          for (int64_t j = 0; j < ow; ++j) o[j] = row[j] * scale * cols[j];
         }
       }
     }
@@ -171,6 +221,53 @@ void Forward(const PoolingParam& p, const cn::ForwardArgs& a) {
   CN_FLOAT_SWITCH(a.in[0].dtype, DType, { ForwardImpl<DType>(p, a); });
 }
 
+// Backward gathers instead of scattering: every padded input position pulls the gradient of
+// each output window that covers it (taps (kh, kw) with r = i * sh + kh and kw in its phase),
+// summed in registers and stored once. Overlapping windows therefore never make a vector store
+// feed a misaligned load of the next tap (a store-forwarding stall), and the buffer needs no
+// zero fill. For max pooling a window passes its gradient only to its first maximum in
+// row-major order, whose tap index forward saved in the hidden output 'argmax'.
+//
+// Per-output rows used by the pull, `pitch` wide with `margin` zero entries in front so that
+// output j - shift is a plain (unaligned) load for every shift a tap can have.
+template <typename DType>
+struct RowGrads {
+  int64_t margin, pitch;
+  std::vector<DType> gy, arg;  // (oh, pitch); gy is zero outside the outputs
+  RowGrads(const Geometry& g, bool is_max)
+      : margin(((g.kw - 1) / g.sw + 16) / 16 * 16),
+        pitch(margin + g.pl),
+        gy(g.oh * pitch),
+        arg(is_max ? g.oh * pitch : 0) {}
+};
+
+// grad row r (all phases) = sum over covering windows of their (selected) gradient.
+template <bool kIsMax, typename DType>
+void PullRow(const Geometry& g, int64_t r, const RowGrads<DType>& rg, DType* __restrict grad_row) {
+  using S = Simd<DType>;
+  // Output rows i cover input row r by window row kh = r - i * sh: kh up means i down.
+  const int64_t kh0 = r % g.sh, i0 = (r - kh0) / g.sh;
+  for (int64_t q = 0; q < g.sw; ++q) {
+    for (int64_t mb = 0; mb < g.pl; mb += S::kLanes) {
+      typename S::V acc = S::Splat(0);
+      for (int64_t kh = kh0, i = i0; kh < g.kh && i >= 0; kh += g.sh, --i) {
+        if (i >= g.oh) continue;
+        // Taps kw = q, q + sw, ... of this window row land on phase q, shifted by kw / sw.
+        for (int64_t kw = q, shift = 0; kw < g.kw; kw += g.sw, ++shift) {
+          const int64_t at = i * rg.pitch + rg.margin + mb - shift;
+          typename S::V gy = S::Load(rg.gy.data() + at);
+          if (kIsMax)
+            acc += S::Load(rg.arg.data() + at) == S::Splat(DType(kh * g.kw + kw)) ? gy
+                                                                                   : S::Splat(0);
+          else
+            acc += gy;
+        }
+      }
+      S::Store(grad_row + q * g.pl + mb, acc);
+    }
+  }
+}
+
 template <typename DType>
 void BackwardImpl(const PoolingParam& p, const cn::BackwardArgs& a) {
   const int32_t req = a.req[0];
@@ -179,64 +276,31 @@ void BackwardImpl(const PoolingParam& p, const cn::BackwardArgs& a) {
   const DType* dy = a.out_grad[0].ptr<DType>();
   DType* dx = a.in_grad[0].ptr<DType>();
   const bool is_max = p.pool_type == kMax;
-  const DType* x = is_max ? a.in[0].ptr<DType>() : nullptr;
-  std::vector<DType> inv_count_w(g.ow, 1), inv_count_h(g.oh, 1);
-  if (p.pool_type == kAvg) {
-    for (int64_t j = 0; j < g.ow; ++j)
-      inv_count_w[j] = DType(1) / std::max<int64_t>(g.Count(j, g.w, g.kw, g.sw, g.pw), 1);
-    for (int64_t i = 0; i < g.oh; ++i)
-      inv_count_h[i] = DType(1) / std::max<int64_t>(g.Count(i, g.h, g.kh, g.sh, g.ph), 1);
-  }
+  const DType* arg = is_max ? a.out[kArgMax].ptr<DType>() : nullptr;
+  std::vector<DType> inv_rows, inv_cols;
+  InverseCounts(p, g, inv_rows, inv_cols);
   cn::ParallelFor(g.planes, 1, [&](int64_t b, int64_t e) {
-    std::vector<DType> grad(g.bh * g.bw), buf(is_max ? g.bh * g.bw : 0), best(g.ow), scaled(g.ow);
-    std::vector<int64_t> where(g.ow);
-    DType* __restrict gbuf = grad.data();
-    DType* __restrict bv = best.data();
-    DType* __restrict sv = scaled.data();
-    int64_t* __restrict wv = where.data();
+    const int64_t ow = g.ow, oh = g.oh;
+    std::vector<DType> grad(g.size);
+    RowGrads<DType> rg(g, is_max);
     for (int64_t plane = b; plane < e; ++plane) {
-      std::fill(grad.begin(), grad.end(), DType(0));
-      const DType* gy = dy + plane * g.oh * g.ow;
-      if (is_max) PadPlane(g, x + plane * g.h * g.w, buf.data(), -std::numeric_limits<DType>::infinity());
-      for (int64_t i = 0; i < g.oh; ++i) {
-        const int64_t top = i * g.sh * g.bw;
+      for (int64_t i = 0; i < oh; ++i) {
+        const DType* __restrict gy = dy + (plane * oh + i) * ow;
+        DType* __restrict row = rg.gy.data() + i * rg.pitch + rg.margin;
+        const DType scale = inv_rows[i];
+        for (int64_t j = 0; j < ow; ++j) row[j] = gy[j] * scale * inv_cols[j];
         if (is_max) {
-          // First maximum in row-major window order: strict > keeps the earliest one.
-          const DType* __restrict in = buf.data();
-          for (int64_t j = 0; j < g.ow; ++j) bv[j] = -std::numeric_limits<DType>::infinity(), wv[j] = top + j * g.sw;
-          for (int64_t kh = 0; kh < g.kh; ++kh) {
-            for (int64_t kw = 0; kw < g.kw; ++kw) {
-              const int64_t off = top + kh * g.bw + kw;
-              for (int64_t j = 0; j < g.ow; ++j) {
-                DType v = in[off + j * g.sw];
-                bool take = v > bv[j];
-                bv[j] = take ? v : bv[j];
-                wv[j] = take ? off + j * g.sw : wv[j];
-              }
-            }
-          }
-          for (int64_t j = 0; j < g.ow; ++j) gbuf[wv[j]] += gy[i * g.ow + j];
-        } else {
-          const DType ch = inv_count_h[i];
-          for (int64_t j = 0; j < g.ow; ++j) sv[j] = gy[i * g.ow + j] * ch * inv_count_w[j];
-          // For one (kh, kw) the columns j hit distinct cells, so the loop has no conflicts.
-          for (int64_t kh = 0; kh < g.kh; ++kh)
-            for (int64_t kw = 0; kw < g.kw; ++kw) {
-              DType* dst = gbuf + top + kh * g.bw + kw;
-              for (int64_t j = 0; j < g.ow; ++j) dst[j * g.sw] += sv[j];
-            }
+          const DType* src = arg + (plane * oh + i) * ow;
+          std::copy(src, src + ow, rg.arg.data() + i * rg.pitch + rg.margin);
         }
       }
-      DType* out = dx + plane * g.h * g.w;
-      for (int64_t r = 0; r < g.h; ++r) {
-        const DType* src = gbuf + (r + g.ph) * g.bw + g.pw;
-        DType* o = out + r * g.w;
-        if (req == CN_REQ_ADD) {
-          for (int64_t c = 0; c < g.w; ++c) o[c] += src[c];
-        } else {
-          for (int64_t c = 0; c < g.w; ++c) o[c] = src[c];
-        }
+      for (int64_t r = g.ph; r < g.ph + g.h; ++r) {
+        if (is_max)
+          PullRow<true>(g, r, rg, grad.data() + r * g.rs);
+        else
+          PullRow<false>(g, r, rg, grad.data() + r * g.rs);
       }
+      UnpadPlane(g, grad.data(), dx + plane * g.h * g.w, req);
     }
   });
 }
@@ -245,11 +309,16 @@ void Backward(const PoolingParam& p, const cn::BackwardArgs& a) {
   CN_FLOAT_SWITCH(a.out_grad[0].dtype, DType, { BackwardImpl<DType>(p, a); });
 }
 
-// Max pooling finds the argmax again from the input; avg and sum need only the shape, which
-// the input-gradient buffer carries.
+// Max pooling reads its saved argmax (a quarter of the input for 2x2 strides); avg and sum need
+// only the shape, which the input-gradient buffer carries. Neither keeps the input alive.
 void Needs(const PoolingParam& p, cn::BackwardNeeds& n) {
   n.out_grad(0);
-  if (p.pool_type == kMax) n.input(0);
+  if (p.pool_type == kMax) n.output(kArgMax);
+}
+
+std::vector<std::string> OutputNames(const PoolingParam& p) {
+  if (p.pool_type == kMax) return {"output", "argmax"};
+  return {"output"};
 }
 
 }  // namespace
@@ -257,7 +326,8 @@ void Needs(const PoolingParam& p, cn::BackwardNeeds& n) {
 CN_REGISTER_OP(Pooling, PoolingParam)
     .describe("Performs 2-D max, average or sum pooling on NCHW input.")
     .inputs({"data"})
-    .outputs({"output"})
+    .outputs(OutputNames)
+    .visible_outputs(1)
     .infer_shape(InferShape)
     .forward(Forward)
     .backward(Backward)

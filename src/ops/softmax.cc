@@ -5,6 +5,7 @@
 //   softmax:     dx = y * (dy - sum(dy * y)) / T
 //   log_softmax: dx = (dy - exp(y) * sum(dy)) / T
 #include <optional>
+#include <string>
 
 #include "ops/softmax_kernel.h"
 
@@ -13,9 +14,15 @@ namespace {
 struct SoftmaxParam {
   int axis;
   std::optional<double> temperature;
+  std::string dtype;
+  bool use_length;
   static void Declare(cn::ParamDecl<SoftmaxParam>& d) {
     d.field("axis", &SoftmaxParam::axis, -1, "The axis along which to compute softmax.");
     d.field("temperature", &SoftmaxParam::temperature, "Temperature parameter in softmax.");
+    d.field("dtype", &SoftmaxParam::dtype, std::string("None"),
+            "Output dtype; only None (same as the input) is supported.");
+    d.field("use_length", &SoftmaxParam::use_length, false,
+            "Whether to use a length input; only False is supported.");
   }
   double T() const {
     double t = temperature.value_or(1.0);
@@ -29,6 +36,10 @@ void InferShape(const SoftmaxParam& p, cn::ShapeContext& s) {
   if (!x.known()) return;
   cn_ops::ViewAround(x, p.axis);  // validates the axis
   p.T();
+  if (p.dtype != "None" && p.dtype != "'None'")
+    throw cn::Error(
+        cn::Msg("dtype='", p.dtype, "' is not supported; the output keeps the input dtype"));
+  if (p.use_length) throw cn::Error("use_length=True is not supported");
   s.SetOutput(0, x);
 }
 
@@ -38,6 +49,18 @@ void Forward(const SoftmaxParam& p, const cn::ForwardArgs& a) {
   CN_FLOAT_SWITCH(a.in[0].dtype, DType, {
     cn_ops::SoftmaxForward(a.in[0].ptr<DType>(), a.out[0].ptr<DType>(), v, p.T(), kLog, a.req[0]);
   });
+}
+
+// Gradient of one contiguous row (inner == 1); dx may alias dy (the reduction runs first).
+template <bool kLog, typename DType>
+void BackwardRow(const DType* y, const DType* dy, DType* dx, int64_t n, DType inv_t, int32_t req) {
+  DType dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t k = 0; k < n; ++k) dot += kLog ? dy[k] : dy[k] * y[k];
+  for (int64_t k = 0; k < n; ++k) {
+    DType g = kLog ? dy[k] - cn_ops::FastExp(y[k]) * dot : y[k] * (dy[k] - dot);
+    cn::Store(&dx[k], req, g * inv_t);
+  }
 }
 
 // dx may alias dy: each inner column's reduction is done before any of it is overwritten.
@@ -55,6 +78,10 @@ void BackwardImpl(const SoftmaxParam& p, const cn::BackwardArgs& a) {
     std::vector<DType> dot(v.inner);
     for (int64_t o = o0; o < o1; ++o) {
       int64_t base = o * v.n * v.inner;
+      if (v.inner == 1) {
+        BackwardRow<kLog>(y + base, dy + base, dx + base, v.n, inv_t, req);
+        continue;
+      }
       std::fill(dot.begin(), dot.end(), DType(0));
       for (int64_t k = 0; k < v.n; ++k)
         for (int64_t i = 0; i < v.inner; ++i) {
@@ -64,7 +91,7 @@ void BackwardImpl(const SoftmaxParam& p, const cn::BackwardArgs& a) {
       for (int64_t k = 0; k < v.n; ++k)
         for (int64_t i = 0; i < v.inner; ++i) {
           int64_t at = base + k * v.inner + i;
-          DType g = kLog ? dy[at] - std::exp(y[at]) * dot[i] : y[at] * (dy[at] - dot[i]);
+          DType g = kLog ? dy[at] - cn_ops::FastExp(y[at]) * dot[i] : y[at] * (dy[at] - dot[i]);
           cn::Store(&dx[at], req, g * inv_t);
         }
     }

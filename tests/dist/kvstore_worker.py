@@ -1,4 +1,5 @@
-"""Run under mpiexec by test_kvstore.py; each scenario prints one JSON line per rank."""
+"""Run under mpiexec by test_kvstore.py: kvstore_worker.py SCENARIO [OUT_DIR]. The reduce
+scenario writes OUT_DIR/reduce-RANK.json (ranks share stdout, so lines could interleave)."""
 import json
 import sys
 
@@ -22,10 +23,12 @@ if scenario == "reduce":
     kv.pushpull_list([0, 1, 2], grads)
     m = cn.metric.Accuracy()
     m.update([np.array([0, 1])], [np.array([[1.0, 0], [0, 1]]) if rank == 0 else np.array([[0, 1.0], [0, 1]])])
-    print(json.dumps({"rank": rank, "size": size, "before": float(before[0][0, 0]),
-                      "after_init": [float(params[0][0, 0]), float(params[1][0])],
-                      "sums": [float(grads[0][0, 0]), grads[1][:3].tolist(), float(grads[2][0])],
-                      "metric": kv.aggregate_metric(m)[0][1]}), flush=True)
+    result = {"rank": rank, "size": size, "before": float(before[0][0, 0]),
+              "after_init": [float(params[0][0, 0]), float(params[1][0])],
+              "sums": [float(grads[0][0, 0]), grads[1][:3].tolist(), float(grads[2][0])],
+              "metric": kv.aggregate_metric(m)[0][1]}
+    with open(f"{sys.argv[2]}/reduce-{rank}.json", "w") as f:
+        f.write(json.dumps(result))
 elif scenario == "fail":
     kv.barrier()
     if rank == 1:

@@ -54,3 +54,23 @@ def test_broadcast_add_gradient_of_one_operand_only():
 def test_broadcast_errors():
     expect_error(lambda: cn.nd.broadcast_add(cn.nd.ones((2, 3)), cn.nd.ones((4,))),
                  "broadcast_add", "(2, 3)", "(4,)")
+
+
+@pytest.mark.parametrize("rhs_shape", [(1, 64, 1, 1), (8, 1, 1, 256), (1,)])
+def test_large_broadcast_mul_gradients(rhs_shape):
+    """Gradients of a stretched operand above the parallel threshold match NumPy."""
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(-1, 1, (8, 64, 1, 256)), rng.uniform(-1, 1, rhs_shape)
+    dy = rng.uniform(-1, 1, (8, 64, 1, 256))
+    op = cn.ops.make("broadcast_mul", {})
+    ga, gb = np.zeros(a.shape), np.ones(b.shape)
+    op.backward([dy], [a, b], [None], [ga, gb], [1, 3], [])
+    axes = tuple(i for i in range(4) if (b.shape[i] if len(b.shape) == 4 else 1) == 1)
+    np.testing.assert_allclose(ga, dy * b)
+    np.testing.assert_allclose(gb, 1 + (dy * a).sum(axis=axes, keepdims=True).reshape(b.shape))
+
+
+def test_zero_size_operands():
+    y = cn.nd.broadcast_mul(cn.nd.ones((2, 0)), cn.nd.ones((1, 1))).asnumpy()
+    assert y.shape == (2, 0)
+    assert cn.nd.sum(cn.nd.ones((0, 3)), axis=0).asnumpy().tolist() == [0, 0, 0]

@@ -68,3 +68,15 @@ def test_bad_inputs():
                  "squeeze_axis")
     expect_error(lambda: cn.nd.split(a, num_outputs=0), "split", "num_outputs")
     expect_error(lambda: cn.nd.split(a), "split", "num_outputs", "missing")
+
+
+def test_concat_backward_through_autograd_with_a_constant_input():
+    from coarsenet import autograd
+
+    const, y = cn.nd.ones((2, 2)), cn.nd.array(np.arange(6.0).reshape(2, 3))
+    y.attach_grad()
+    with autograd.record():
+        z = cn.nd.Concat(const, y, y, dim=1)
+    z.backward(cn.nd.array(np.arange(16.0).reshape(2, 8)))
+    head = np.arange(16.0).reshape(2, 8)
+    np.testing.assert_array_equal(y.grad.asnumpy(), head[:, 2:5] + head[:, 5:8])

@@ -33,7 +33,7 @@ def test_elemwise_binary_needs_and_inplace(name):
     assert op.input_names == ["lhs", "rhs"]
     assert op.needs_inputs == BINARY[name][1]
     assert op.needs_outputs == [False]
-    assert op.inplace == [(0, 0)] and op.backward_inplace == [(0, 0)]
+    assert op.inplace == [(0, 0), (1, 0)] and op.backward_inplace == [(0, 0)]
 
 
 @pytest.mark.parametrize("n", [1, 2, 4])
@@ -84,3 +84,15 @@ def test_elemwise_errors():
     expect_error(lambda: cn.ops.make("add_n", dict(num_args=0)), "add_n", "num_args")
     expect_error(lambda: cn.nd.clip(a, a_min=1.0, a_max=0.0), "clip", "a_min", "a_max")
     expect_error(lambda: cn.nd.clip(a, a_min=1.0), "clip", "a_max", "missing")
+
+
+def test_large_elemwise_div_forward_and_backward():
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(-1, 1, 200000), rng.uniform(0.5, 1.5, 200000)
+    op = cn.ops.make("elemwise_div", {})
+    np.testing.assert_allclose(op.invoke([a, b], [], False, 0)[0], a / b)
+    dy = rng.uniform(-1, 1, a.shape)
+    ga, gb = np.zeros(a.shape), np.zeros(b.shape)
+    op.backward([dy], [a, b], [None], [ga, gb], [1, 1], [])
+    np.testing.assert_allclose(ga, dy / b)
+    np.testing.assert_allclose(gb, -dy * a / b**2)

@@ -57,7 +57,8 @@ def test_matches_torch():
 def test_bad_indices_and_params():
     w = cn.nd.ones((4, 3))
     for bad in ([4.0], [-1.0], [1.5], [np.nan]):
-        expect_error(lambda: cn.nd.Embedding(cn.nd.array(bad), w, input_dim=4, output_dim=3),
+        expect_error(lambda bad=bad: cn.nd.Embedding(cn.nd.array(bad), w, input_dim=4,
+                                                     output_dim=3),
                      "Embedding", "index", "[0, 4)")
     expect_error(lambda: cn.nd.Embedding(cn.nd.array([0.0]), w, input_dim=4, output_dim=2),
                  "Embedding", "weight", "(4, 2)", "(4, 3)")

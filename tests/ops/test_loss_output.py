@@ -88,8 +88,8 @@ def test_softmax_output_probability_label():
     rng = np.random.default_rng(0)
     x, p = rng.normal(size=(3, 4)), np_softmax(rng.normal(size=(3, 4)), axis=1)
     check_op("Softmax", inputs=[x, p], params=dict(grad_scale=0.5),
-             ref=lambda x, l, **_: np_softmax(x, 1), grad_inputs=[0],
-             grad_ref=lambda x, l, grad_scale: grad_scale * (np_softmax(x, 1) - l))
+             ref=lambda x, target, **_: np_softmax(x, 1), grad_inputs=[0],
+             grad_ref=lambda x, target, grad_scale: grad_scale * (np_softmax(x, 1) - target))
 
 
 def test_softmax_output_out_grad_multiplies_head():
@@ -121,15 +121,17 @@ def test_bad_labels_raise():
     x = np.zeros((2, 3))
     (y,) = op.invoke([x, np.zeros(2)], [])
     for bad in ([0.0, 3.0], [0.0, -1.0], [0.5, 1.0], [0.0, np.nan]):
-        expect_error(lambda: op.backward([None], [x, np.array(bad)], [y], [np.zeros((2, 3)), None],
-                                         [REQ_WRITE, 0], []),
+        expect_error(lambda bad=bad: op.backward([None], [x, np.array(bad)], [y],
+                                                 [np.zeros((2, 3)), None], [REQ_WRITE, 0], []),
                      "SoftmaxOutput", "label", "[0, 3)")
     expect_error(lambda: cn.nd.SoftmaxOutput(cn.nd.ones((2, 3)), cn.nd.ones(3)),
                  "SoftmaxOutput", "label", "(2,)", "(3,)")
     expect_error(lambda: cn.nd.SoftmaxOutput(cn.nd.ones((2, 3, 4)), cn.nd.ones((2, 5)),
-                                             multi_output=True), "SoftmaxOutput", "(2, 4)", "(2, 5)")
+                                             multi_output=True),
+                 "SoftmaxOutput", "(2, 4)", "(2, 5)")
     expect_error(lambda: cn.nd.SoftmaxOutput(cn.nd.ones((2, 3)), cn.nd.ones(2),
-                                             normalization="mean"), "SoftmaxOutput", "normalization")
+                                             normalization="mean"),
+                 "SoftmaxOutput", "normalization")
 
 
 def regression_grad(kind):

@@ -60,15 +60,28 @@ def test_avg_count_include_pad_false(convention):
 def test_max_gradient_goes_to_first_maximum_of_ties():
     x = np.ones((1, 1, 2, 2), np.float32)
     op = cn.ops.make("Pooling", dict(kernel=(2, 2), pool_type="max"))
+    y, argmax = op.invoke([x], [], False, 0)
+    assert argmax.ravel().tolist() == [0]
     dx = np.full(x.shape, 5.0, np.float32)
-    op.backward([np.ones((1, 1, 1, 1), np.float32)], [x], [None], [dx], [1], [])
+    op.backward([np.ones((1, 1, 1, 1), np.float32), None], [None], [None, argmax], [dx], [1], [])
     assert dx.ravel().tolist() == [1, 0, 0, 0]
 
 
-def test_needs():
-    assert list(cn.ops.make("Pooling", dict(kernel=(2, 2))).needs_inputs) == [True]
-    assert list(cn.ops.make("Pooling", dict(kernel=(2, 2), pool_type="avg")).needs_inputs) == [False]
-    assert list(cn.ops.make("Pooling", dict(kernel=(2, 2))).needs_outputs) == [False]
+def test_argmax_output_is_skipped_when_not_requested():
+    x = np.random.default_rng(0).normal(size=(1, 2, 4, 4))
+    op = cn.ops.make("Pooling", dict(kernel=(2, 2), stride=(2, 2)))
+    y, argmax = np.empty((1, 2, 2, 2)), np.full((1, 2, 2, 2), 7.0)
+    op.forward([x], [y, argmax], [1, 0], [])
+    assert np.all(argmax == 7.0)
+    np.testing.assert_allclose(y, pool_ref(x, kernel=(2, 2), stride=(2, 2)))
+
+
+def test_needs_and_hidden_argmax():
+    max_pool = cn.ops.make("Pooling", dict(kernel=(2, 2)))
+    assert max_pool.num_visible_outputs == 1
+    assert list(max_pool.needs_inputs) == [False] and list(max_pool.needs_outputs) == [False, True]
+    avg_pool = cn.ops.make("Pooling", dict(kernel=(2, 2), pool_type="avg"))
+    assert list(avg_pool.needs_inputs) == [False] and list(avg_pool.needs_outputs) == [False]
 
 
 def test_bad_input():
@@ -93,9 +106,10 @@ def test_matches_torch(pool_type):
     x = rng.normal(size=(2, 4, 12, 12)).astype(np.float32)
     dy = rng.normal(size=(2, 4, 6, 6)).astype(np.float32)
     op = cn.ops.make("Pooling", dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type=pool_type))
-    y = op.invoke([x], [], False, 0)[0]
+    outs = op.invoke([x], [], False, 0)
     dx = np.zeros_like(x)
-    op.backward([dy], [x], [None], [dx], [1], [])
+    op.backward([dy] + [None] * (len(outs) - 1), [x], outs, [dx], [1], [])
+    y = outs[0]
     tx = torch.tensor(x, requires_grad=True)
     pool = F.max_pool2d if pool_type == "max" else F.avg_pool2d
     ty = pool(tx, 3, 2, 1)

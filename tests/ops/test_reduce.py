@@ -62,3 +62,21 @@ def test_reduce_errors():
     expect_error(lambda: cn.nd.sum(x, axis=2), "sum", "axis", "2", "out of range")
     expect_error(lambda: cn.nd.mean(x, axis=(0, -2)), "mean", "twice")
     expect_error(lambda: cn.nd.sum(x, axis="a"), "sum", "axis")
+
+
+@pytest.mark.parametrize("shape,axis", [((300, 500), None), ((300, 500), (0,)), ((300, 500), (1,)),
+                                        ((3, 70000), (1,)), ((40, 3, 2000), (0, 2)),
+                                        ((2, 80000), (0,))])
+def test_large_reductions_split_across_threads(shape, axis):
+    """Above the parallel threshold every split (rows, long rows, columns) matches NumPy."""
+    x = np.random.default_rng(0).uniform(-1, 1, shape)
+    params = {} if axis is None else dict(axis=axis)
+    op = cn.ops.make("sum", params)
+    y = op.invoke([x], [], False, 0)[0]
+    np.testing.assert_allclose(y.reshape(-1), np.sum(x, axis=axis).reshape(-1), rtol=1e-10)
+    dy = np.random.default_rng(1).uniform(-1, 1, y.shape)
+    dx = np.zeros(shape)
+    op.backward([dy], [None], [None], [dx], [1], [])
+    expected = np.broadcast_to(np.sum(x, axis=axis, keepdims=True) * 0 + dy.reshape(
+        np.sum(x, axis=axis, keepdims=True).shape), shape)
+    np.testing.assert_allclose(dx, expected)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from coarsenet.testing import check_op, expect_error
 import coarsenet as cn
+from coarsenet.testing import check_op, expect_error
 
 
 def np_softmax(x, axis=-1, temperature=None):
@@ -46,3 +46,10 @@ def test_bad_params():
     x = cn.nd.ones((2, 3))
     expect_error(lambda: cn.nd.softmax(x, axis=2), "softmax", "axis 2", "(2, 3)")
     expect_error(lambda: cn.nd.log_softmax(x, temperature=0), "log_softmax", "temperature")
+
+
+def test_mxnet_params_accepted_or_rejected_clearly():
+    x = cn.nd.ones((2, 3))
+    np.testing.assert_allclose(cn.nd.softmax(x, dtype="None", use_length=False).asnumpy(), 1 / 3)
+    expect_error(lambda: cn.nd.softmax(x, dtype="float16"), "softmax", "dtype", "float16")
+    expect_error(lambda: cn.nd.softmax(x, use_length=True), "softmax", "use_length")

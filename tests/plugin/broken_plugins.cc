@@ -15,6 +15,17 @@ void Copy(const NoParam&, const cn::ForwardArgs& a) {
   std::memcpy(a.out[0].data, a.in[0].data, a.in[0].size() * (a.in[0].dtype == CN_FLOAT32 ? 4 : 8));
 }
 
+// Copies through its workspace, so the memory planner must provide one of the declared size.
+[[maybe_unused]] size_t CopyWorkspaceBytes(const NoParam&, const std::vector<cn::Shape>& in,
+                                           const std::vector<cn::Shape>&, bool) {
+  return in[0].size() * sizeof(double);
+}
+[[maybe_unused]] void CopyViaWorkspace(const NoParam&, const cn::ForwardArgs& a) {
+  size_t bytes = a.in[0].size() * (a.in[0].dtype == CN_FLOAT32 ? 4 : 8);
+  std::memcpy(a.workspace, a.in[0].data, bytes);
+  std::memcpy(a.out[0].data, a.workspace, bytes);
+}
+
 [[maybe_unused]] void ThrowingShape(const NoParam&, cn::ShapeContext&) {
   throw cn::Error("infer_shape refuses every input");
 }
@@ -29,6 +40,9 @@ void Copy(const NoParam&, const cn::ForwardArgs& a) {
 
 #if defined(MODE_HEALTHY)  // a good library whose op name the next modes collide with
 CN_REGISTER_OP(PluginDupA, NoParam).forward(Copy);
+CN_REGISTER_OP(PluginWorkspaceCopy, NoParam)
+    .forward(CopyViaWorkspace)
+    .workspace(CopyWorkspaceBytes);
 CN_PLUGIN_MAIN()
 
 #elif defined(MODE_DUP_PLUGIN)  // a fresh name first, then one the healthy library owns

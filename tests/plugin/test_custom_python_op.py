@@ -174,7 +174,7 @@ def test_register_needs_a_prop_class_and_may_replace():
     x = cn.nd.ones((2,))
     np.testing.assert_allclose(cn.nd.Custom(x, op_type="test_replace").asnumpy(), 2)
 
-    @cn.operator.register("test_replace")  # noqa: F811 - replacing is the point
+    @cn.operator.register("test_replace")
     class Second(cn.operator.CustomOpProp):
         def create_operator(self, ctx, shapes, dtypes):
             return Scale(5)

@@ -75,6 +75,24 @@ def test_cmake_project(example_ops, example_dir, tmp_path):
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "site"), env["PYTHONPATH"]])
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         os.path.join(example_dir, "tests")], capture_output=True, text=True, env=env, cwd=tmp_path)
+         os.path.join(example_dir, "tests")], capture_output=True, text=True, env=env, cwd=tmp_path,
+        check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
+
+
+def test_pip_wheel_of_the_example_project(example_dir, tmp_path):
+    """The packaged flow: scikit-build-core (in the test extra) builds the example against this
+    coarsenet, as a user's `pip install` would."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps",
+                    "-w", str(tmp_path / "dist"), example_dir],
+                   check=True, capture_output=True, env=env, cwd=tmp_path)
+    (wheel,) = (tmp_path / "dist").glob("coarsenet_custom_op-*.whl")
+    shutil.unpack_archive(str(wheel), str(tmp_path / "site"), format="zip")
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "site"), env["PYTHONPATH"]])
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         os.path.join(example_dir, "tests")], capture_output=True, text=True, env=env,
+        cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

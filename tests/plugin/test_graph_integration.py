@@ -103,6 +103,15 @@ def test_memory_planner_uses_the_plugin_declarations():
     assert "inplace of 'fc'" in exe.debug_str()
 
 
+def test_memory_planner_provides_the_declared_workspace(broken_libs):
+    cn.load_op_library(broken_libs["HEALTHY"])
+    y = cn.sym.PluginWorkspaceCopy(cn.sym.Variable("x"), name="copy")
+    exe = y.simple_bind(x=(3, 5), grad_req="null")
+    assert exe.memory_stats()["workspace_bytes"] >= 3 * 5 * 8
+    x = np.arange(15, dtype=np.float32).reshape(3, 5)
+    np.testing.assert_array_equal(exe.forward(x=x)[0].asnumpy(), x)
+
+
 def test_autograd_through_plugin_and_python_ops():
     x, w, b, target = inputs(np.random.default_rng(2))
     arrays = [cn.nd.array(a, dtype=np.float64) for a in (x, w, b)]

@@ -1,8 +1,8 @@
 """Gradient checks of the example ops, with the same checker coarsenet uses for its own ops."""
+import coarsenet_custom_op  # noqa: F401  registers the ops
 import numpy as np
 
 import coarsenet as cn
-import coarsenet_custom_op  # noqa: F401  registers the ops
 from coarsenet.testing import check_op
 
 
