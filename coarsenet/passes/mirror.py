@@ -202,12 +202,15 @@ class _Analysis:
             return set(self.always_drop)
         total = sum(self.out_bytes[n] for n in self.mirrorable)
         seg = total / k
-        keep, acc = set(), 0
+        keep, acc, last_cut = set(), 0, -1
         for p, node in enumerate(self.fwd):
             acc += self.out_bytes[node]
             if acc >= seg and (self.articulation[p] or acc >= 2 * seg):
                 keep.update(self.crossing[p])
-                acc = 0
+                acc, last_cut = 0, p
+        # The last segment is kept: its outputs are live when backward starts either way, so
+        # recomputing them would cost time and save nothing (Chen et al.).
+        keep.update(self.fwd[last_cut + 1:])
         if j:  # a fraction j of the expensive outputs, spread evenly
             keep.update(n for i, n in enumerate(self.expensive)
                         if int((i + 1) * j) > int(i * j))

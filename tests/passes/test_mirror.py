@@ -136,7 +136,7 @@ def full_budget(net):
 
 
 def test_mirror_plan_does_not_mutate_its_input():
-    net = res_chain(4, channels=2)
+    net = res_chain(12, channels=2)
     exe = bind(net, None, batch=1, size=4)
     graph, shapes, dtypes = exe._graph, exe._shapes, exe._dtypes
     before = [(n, list(n.inputs), dict(n.alias)) for n in graph.nodes]
@@ -147,7 +147,7 @@ def test_mirror_plan_does_not_mutate_its_input():
 
 
 def test_module_trains_with_mirror_like_without():
-    net = res_chain(4, channels=2, dropout=0.2)
+    net = res_chain(12, channels=2, dropout=0.2)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
     y = np.array([0, 2], dtype=np.float32)
