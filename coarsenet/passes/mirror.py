@@ -18,7 +18,7 @@ Candidate plans are built and measured with schedule + plan_memory, so the figur
 the planned arena. Stage 1 (memory) tries k = 1, 2, 4, ... segments (checkpoints at clean cuts
 spaced by bytes of output) until the arena grows again; the best k is about sqrt(N). Stage 2
 (time) also keeps a fraction of the expensive outputs inside segments, as long as it fits:
-  - "auto": the least recomputation among the plans whose arena is within 25% of the smallest
+  - "auto": the least recomputation among the plans whose arena is within 50% of the smallest
     arena found, so it grows like sqrt(N);
   - an int budget in bytes: no recomputation if the plain plan fits, else the least
     recomputation among the plans that fit; none fitting raises CoarsenetError naming the
@@ -45,7 +45,7 @@ from ..graph import BACKWARD, OP, BackwardCall, Entry, Graph, Node, topological_
 from .plan_memory import entry_bytes, plan_memory
 from .schedule import schedule
 
-AUTO_SLACK = 1.25       # "auto" accepts this much more arena than the smallest for less recompute
+AUTO_SLACK = 1.5        # "auto" accepts this much more arena than the smallest for less recompute
 _KEEP_EXPENSIVE = (0.125, 0.25, 0.5, 0.75, 1.0)  # fractions of expensive outputs kept
 
 
