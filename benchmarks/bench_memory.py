@@ -9,8 +9,9 @@ ReLU, identity skip] on 16x32x32x32, global pool, FC, softmax: planned arena, pe
 and step time without mirror, with mirror="auto" and with a budget of 1/4 of the no-mirror
 arena, next to PyTorch with and without torch.utils.checkpoint.checkpoint_sequential (10
 segments); then a ResNet-152 (bottleneck, 64x64, batch 8) planned-memory table (planning only).
-Step times are medians of a few steps in separate subprocesses, interleaved over rounds: the
-machine is shared, so read them as noisy ratios.
+Memory is measured in a fresh subprocess per configuration; step times in one process holding
+every configuration, steps interleaved round-robin (minimum kept): the machine is shared, so
+read them as noisy ratios.
 
 planned/naive: arena bytes over the bytes every activation, gradient and workspace would take
 in its own buffer (target <= 0.5). Peak RSS growth: after the model, its gradients buffers and
@@ -139,7 +140,8 @@ def _timed_steps(step, steps: int) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def child_resunits(units: int, mirror, steps: int) -> dict:
+def coarsenet_step(units: int, mirror):
+    """(training step function, executor) for the residual stack."""
     import numpy as np
 
     import coarsenet as cn
@@ -160,6 +162,11 @@ def child_resunits(units: int, mirror, steps: int) -> dict:
         exe.forward(is_train=True, data=x, softmax_label=y)
         exe.backward()
 
+    return step, exe, mirror
+
+
+def child_resunits(units: int, mirror, steps: int) -> dict:
+    step, exe, mirror = coarsenet_step(units, mirror)
     before = _status("VmRSS")
     reset = _reset_peak()
     step()
@@ -169,7 +176,7 @@ def child_resunits(units: int, mirror, steps: int) -> dict:
             "time": _timed_steps(step, steps)}
 
 
-def child_torch_resunits(units: int, checkpoint: bool, steps: int) -> dict:
+def torch_step(units: int, checkpoint: bool):
     import numpy as np
     import torch
     import torch.nn as nn
@@ -201,6 +208,11 @@ def child_torch_resunits(units: int, checkpoint: bool, steps: int) -> dict:
         h = checkpoint_sequential(body, 10, x, use_reentrant=False) if checkpoint else body(x)
         F.cross_entropy(fc(h.mean(dim=(2, 3))), y).backward()
 
+    return step
+
+
+def child_torch_resunits(units: int, checkpoint: bool, steps: int) -> dict:
+    step = torch_step(units, checkpoint)
     before = _status("VmRSS")
     reset = _reset_peak()
     step()
@@ -208,30 +220,56 @@ def child_torch_resunits(units: int, checkpoint: bool, steps: int) -> dict:
     return {"before": before, "peak": peak, "reset": reset, "time": _timed_steps(step, steps)}
 
 
+def child_times(units: int, rounds: int, with_torch: bool) -> dict:
+    """Step times of every configuration in ONE process, steps interleaved round-robin, so a
+    change of machine load hits all alike; the minimum per configuration is kept."""
+    import time
+
+    steps = {f"coarsenet {m}": coarsenet_step(units, None if m == "none" else m)[0]
+             for m in ("none", "auto", "quarter")}
+    if with_torch:
+        steps.update({f"torch {m}": torch_step(units, m == "checkpoint")
+                      for m in ("none", "checkpoint")})
+    for step in steps.values():  # warm-up
+        step()
+    best = dict.fromkeys(steps, float("inf"))
+    for _ in range(rounds):
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
 def resnet152_table() -> None:
     import coarsenet as cn
 
     net = cn.model_zoo.get_symbol("resnet152", num_classes=10, small_input=False)
     req = {n: "write" for n in net.list_arguments() if n not in ("data", "softmax_label")}
-    shapes = dict(data=(8, 3, 64, 64), softmax_label=(8,))
-    print("ResNet-152 (bottleneck), 64x64 input, batch 8: planned training memory (no run)")
-    print(f"  {'mirror':>14s} {'arena MiB':>10s} {'vs none':>8s} {'recomputed':>10s} "
-          f"{'recompute GFLOP':>16s}")
+    shapes = {"data": (8, 3, 64, 64), "softmax_label": (8,)}
+    print("ResNet-152 (bottleneck), 64x64 input, batch 8: planned training memory (no run); "
+          "'largest ws' is the largest single op workspace, part of every arena")
+    print(f"  {'mirror':>16s} {'arena MiB':>10s} {'vs none':>8s} {'largest ws':>10s} "
+          f"{'recomputed':>10s} {'recompute GFLOP':>16s}")
     plain = None
-    for label in ("none", "auto", "quarter"):
+    pending = ["none", "auto", "quarter"]
+    while pending:
+        label = pending.pop(0)
+        mirror = {"none": None, "auto": "auto"}.get(label, label)
         if label == "quarter":
             mirror = plain // 4
-        else:
-            mirror = None if label == "none" else label
         try:
-            stats = net.simple_bind(grad_req=req, mirror=mirror, **shapes).memory_stats()
+            exe = net.simple_bind(grad_req=req, mirror=mirror, **shapes)
         except cn.CoarsenetError as err:
-            print(f"  {label:>14s} {err}")
+            print(f"  budget {mirror / MB:.0f} MiB: {err}")
+            pending.append(int(str(err).split("budget is ")[1].split()[0]))
             continue
+        stats = exe.memory_stats()
         arena = stats["planned_bytes"]
         plain = plain or arena
-        name = f"{mirror / MB:.0f} MiB budget" if label == "quarter" else label
-        print(f"  {name:>14s} {arena / MB:10.1f} {plain / arena:7.2f}x "
+        ws = max((nb for _, nb in exe._plan.workspaces.values()), default=0)
+        name = label if isinstance(label, str) else f"{mirror / MB:.1f} MiB budget"
+        print(f"  {name:>16s} {arena / MB:10.1f} {plain / arena:7.2f}x {ws / MB:10.1f} "
               f"{stats['recomputed_nodes']:10d} {stats['recompute_flops'] / 1e9:16.2f}")
 
 
@@ -251,15 +289,17 @@ def mirror_suite(units: int, rounds: int, steps: int, plot: str | None) -> None:
     except ImportError:
         print("(PyTorch not installed: no peer figures)")
     results = {}
-    for _ in range(rounds):  # interleaved, so load changes hit every configuration alike
-        for kind, mode in configs:
-            r = run_suite_child(["--child", f"units-{kind}", "--mirror", mode, "--units",
-                                 str(units), "--steps", str(steps)])
-            prev = results.get((kind, mode))
-            if prev is None or r["time"] < prev["time"]:
-                results[(kind, mode)] = r
+    for kind, mode in configs:
+        results[(kind, mode)] = run_suite_child(["--child", f"units-{kind}", "--mirror", mode,
+                                                 "--units", str(units), "--steps", "1"])
+    times = run_suite_child(["--child", "units-times", "--units", str(units), "--rounds",
+                             str(rounds * steps), "--mirror",
+                             "torch" if ("torch", "none") in results else "none"])
+    for (kind, mode), r in results.items():
+        r["time"] = times[f"{kind} {mode}"]
     print(f"{units} residual units [conv3x3 32->32 + BN + ReLU] on 16x32x32x32, one training "
-          "step (fresh subprocess each)")
+          "step; memory in a fresh subprocess each, step times (min) all in one process with "
+          "steps interleaved")
     print(f"  {'config':24s} {'arena MiB':>10s} {'RSS growth MiB':>15s} {'step s':>8s} "
           f"{'time ratio':>10s} {'recomputed':>10s}")
     base = results[("coarsenet", "none")]
@@ -311,7 +351,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--child", choices=["coarsenet", "torch", "units-coarsenet",
-                                                  "units-torch"])
+                                                  "units-torch", "units-times"])
     parser.add_argument("--mirror", default=None)
     parser.add_argument("--mirror-suite", action="store_true")
     parser.add_argument("--units", type=int, default=100)
@@ -319,6 +359,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--plot", default=None, help="PNG path for the planned-memory plot")
     args = parser.parse_args()
+    if args.child == "units-times":
+        print(json.dumps(child_times(args.units, args.rounds, args.mirror == "torch")))
+        return
     if args.child in ("units-coarsenet", "units-torch"):
         if args.child == "units-torch":
             r = child_torch_resunits(args.units, args.mirror == "checkpoint", args.steps)

@@ -1,6 +1,9 @@
 """mirror: recomputation gives the same gradients and BN statistics, the planned arena grows like
 sqrt(N) with "auto", budgets are met or refused with the smallest feasible one, and
 force_mirroring is obeyed."""
+import importlib.util
+import sys
+
 import numpy as np
 import pytest
 
@@ -8,6 +11,7 @@ import coarsenet as cn
 from coarsenet.base import CoarsenetError
 from coarsenet.graph import OP
 from coarsenet.passes.mirror import mirror_plan
+from coarsenet.passes.plan_memory import live_bytes_per_step
 
 
 def res_chain(n_units, channels=4, dropout=0.0, force=None):
@@ -166,3 +170,16 @@ def test_module_trains_with_mirror_like_without():
     assert n0 == 0 and n1 > 0
     for k in plain:
         np.testing.assert_allclose(mirrored[k], plain[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_plot_memory_draws_plans_side_by_side(tmp_path, monkeypatch):
+    net = res_chain(12, channels=2)
+    exes = [bind(net, m, batch=1, size=4) for m in (None, "auto")]
+    live = live_bytes_per_step(exes[1]._plan, exes[1]._sched)
+    assert len(live) == len(exes[1]._sched.order) and max(live) <= exes[1]._plan.arena_bytes
+    if importlib.util.find_spec("matplotlib") is not None:
+        path = cn.viz.plot_memory(exes, str(tmp_path / "m.png"), ["none", "auto"])
+        assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(CoarsenetError, match="pip install matplotlib"):
+        cn.viz.plot_memory(exes, str(tmp_path / "n.png"))
