@@ -65,7 +65,7 @@ class Initializer:
             self._init_weight(name, data)
 
     def _init_weight(self, name: str, data: np.ndarray) -> None:
-        raise NotImplementedError(f"{type(self).__name__} does not initialize weights")
+        raise CoarsenetError(f"initializer {type(self).__name__} has no rule for weight '{name}'")
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
@@ -147,6 +147,15 @@ class Xavier(Initializer):
             data[...] = _rng().uniform(-scale, scale, data.shape)
         else:
             data[...] = _rng().normal(0.0, scale, data.shape)
+
+
+@Initializer.register
+class MSRAPrelu(Xavier):
+    """He et al. 2015 for PReLU nets: Gaussian Xavier with magnitude 2 / (1 + slope^2)."""
+
+    def __init__(self, factor_type: str = "avg", slope: float = 0.25):
+        super().__init__("gaussian", factor_type, 2.0 / (1 + slope**2))
+        self._kwargs = {"factor_type": factor_type, "slope": slope}
 
 
 def _from_json(text: str) -> Initializer:

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "ops/elemwise_util.h"
+#include "ops/fast_math.h"
 
 namespace {
 
@@ -31,12 +32,12 @@ struct Relu {
 };
 struct Sigmoid {
   static constexpr bool kFromOutput = true;
-  template <typename T> static T Fwd(T x) { return T(1) / (T(1) + std::exp(-x)); }
+  template <typename T> static T Fwd(T x) { return cn_fast::Sigmoid(x); }
   template <typename T> static T Grad(T dy, T y) { return dy * y * (T(1) - y); }
 };
 struct Tanh {
   static constexpr bool kFromOutput = true;
-  template <typename T> static T Fwd(T x) { return std::tanh(x); }
+  template <typename T> static T Fwd(T x) { return cn_fast::Tanh(x); }
   template <typename T> static T Grad(T dy, T y) { return dy * (T(1) - y * y); }
 };
 struct Softrelu {  // log(1 + e^x), written so that large |x| neither overflows nor loses digits

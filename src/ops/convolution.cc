@@ -1,7 +1,8 @@
 // Convolution (2-D, NCHW, MXNet 1.x parameters).
 //   data x: (N, C, H, W); weight: (F, C/G, KH, KW); bias: (F,); output y: (N, F, OH, OW) with
 //   OH = floor((H + 2 PH - DH (KH - 1) - 1) / SH) + 1 (likewise OW), G = num_group.
-//   y[n, f] = bias[f] + sum_{c in group(f), ki, kj} w[f, c, ki, kj] x[n, c, oh SH - PH + ki DH, ...]
+//   y[n, f, oh, ow] = bias[f] + sum_{c in group(f), ki, kj} w[f, c, ki, kj] x[n, c, ih, iw]
+//   with ih = oh SH - PH + ki DH, iw = ow SW - PW + kj DW (zero outside the input).
 // Backward: dx = col2im(W^T dy), dW = sum_n dy col(x)^T, db = sum of dy over n, oh, ow.
 // The kernels (im2col tiles + GEMM) live in im2col.h, shared with Deconvolution.
 #include "ops/im2col.h"

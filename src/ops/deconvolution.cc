@@ -33,7 +33,8 @@ struct DeconvolutionParam {
     d.field("num_filter", &DeconvolutionParam::num_filter, 0,
             "Number of output channels.").required();
     d.field("num_group", &DeconvolutionParam::num_group, 1, "Number of group partitions.");
-    d.field("no_bias", &DeconvolutionParam::no_bias, true, "Whether to disable the bias parameter.");
+    d.field("no_bias", &DeconvolutionParam::no_bias, true,
+            "Whether to disable the bias parameter (MXNet's default for Deconvolution: True).");
     d.choice("layout", &DeconvolutionParam::layout,
              {"None", "NCW", "NCHW", "NCDHW", "NHWC", "NDHWC"}, "None",
              "Layout of data, weight and output; only NCHW (the default) is supported.");

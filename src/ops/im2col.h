@@ -13,6 +13,8 @@
 // (the (c, ki, kj) rows of the column matrix) across threads instead, so every thread owns a
 // slice of dW, accumulates it over all images and no reduction or extra copy of dW is needed.
 // A 1x1 stride-1 unpadded convolution needs no columns: x itself is the column matrix.
+// 3x3 stride-1 convolutions with >= 16 channels each way skip columns altogether and use
+// Winograd F(4x4, 3x3) for all three passes (winograd.h): 4x fewer multiplies.
 #ifndef COARSENET_OPS_IM2COL_H_
 #define COARSENET_OPS_IM2COL_H_
 
@@ -47,8 +49,8 @@ struct Geom {
     return std::min(t, ohw());
   }
   int64_t slots() const { return std::min(n, kMaxSlots); }
-  // 3x3 stride-1 dense convolutions with enough channels for the GEMMs: Forward and DataGrad
-  // use Winograd F(2x2, 3x3) (winograd.h). Pad <= 2 keeps the data gradient's pad 2 - p valid;
+  // 3x3 stride-1 dense convolutions with enough channels for the GEMMs run all three passes
+  // as Winograd F(4x4, 3x3) (winograd.h). Pad <= 2 keeps the data gradient's pad 2 - p valid;
   // the size check excludes Deconvolution's adj.
   bool winograd() const {
     return kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 &&
@@ -63,7 +65,8 @@ struct Geom {
       int64_t max_w = std::max(w, ow);
       int64_t fwd = winograd::FilterElems<winograd::Fwd>(c, f) +
                     slots() * winograd::SlotElems<winograd::Fwd>(c, f, max_w);
-      return backward ? std::max(fwd, winograd::WeightGradElems<winograd::Fwd>(c, f, max_w)) : fwd;
+      int64_t wgrad = winograd::WeightGradElems<winograd::Fwd>(c, f, max_w);
+      return backward ? std::max(fwd, wgrad) : fwd;
     }
     if (direct()) return 0;
     int64_t per_slot = slots() * kg() * tile(), all_rows = groups * kg() * tile();
@@ -146,22 +149,34 @@ void ForEachImage(const Geom& g, Fn&& fn) {
     run(0, slots);
 }
 
+// Forward (flip = false: x -> y) or DataGrad (flip = true: dy -> dx, a 3x3 convolution with
+// the flipped, transposed filters and pad 2 - p) of a Winograd-eligible geometry, image by image.
+template <typename DType>
+void WinogradImages(const Geom& g, const DType* src, const DType* w, bool flip,
+                    const DType* bias, DType* dst, int32_t req, DType* ws) {
+  using T = winograd::Fwd;
+  DType* u = ws;
+  winograd::TransformFilters<T>(w, g.f, g.c, flip, u);
+  DType* blocks = u + winograd::FilterElems<T>(g.c, g.f);
+  const int64_t slot_elems = winograd::SlotElems<T>(g.c, g.f, std::max(g.w, g.ow));
+  ForEachImage(g, [&](int64_t slot, int64_t i) {
+    if (flip)
+      winograd::ConvImage<T>(src + i * g.f * g.ohw(), g.f, g.oh, g.ow, u, g.c, 2 - g.ph,
+                             2 - g.pw, bias, dst + i * g.c * g.hw(), req,
+                             blocks + slot * slot_elems);
+    else
+      winograd::ConvImage<T>(src + i * g.c * g.hw(), g.c, g.h, g.w, u, g.f, g.ph, g.pw, bias,
+                             dst + i * g.f * g.ohw(), req, blocks + slot * slot_elems);
+  });
+}
+
 // y = conv(x, w) + bias (bias may be null).
 template <typename DType>
 void Forward(const Geom& g, const DType* x, const DType* w, const DType* bias, DType* y,
              int32_t req, DType* ws) {
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
-  if (g.winograd()) {
-    DType* u = ws + 0;
-    winograd::TransformFilters<winograd::Fwd>(w, g.f, g.c, false, u);
-    DType* blocks = u + winograd::FilterElems<winograd::Fwd>(g.c, g.f);
-    ForEachImage(g, [&](int64_t slot, int64_t i) {
-      winograd::ConvImage<winograd::Fwd>(x + i * g.c * hw, g.c, g.h, g.w, u, g.f, g.ph, g.pw, bias,
-                          y + i * g.f * ohw, req, blocks + slot * winograd::SlotElems<winograd::Fwd>(g.c, g.f, std::max(g.w, g.ow)));
-    });
-    return;
-  }
+  if (g.winograd()) return WinogradImages(g, x, w, false, bias, y, req, ws);
   ForEachImage(g, [&](int64_t slot, int64_t i) {
     DType* col = ws + slot * kg * tile;
     for (int64_t p0 = 0; p0 < ohw; p0 += tile) {
@@ -196,16 +211,7 @@ void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias,
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   const DType beta = req == CN_REQ_ADD ? 1 : 0;
-  if (g.winograd()) {  // a 3x3 convolution of dy with the flipped filters and pad 2 - p
-    DType* u = ws + 0;
-    winograd::TransformFilters<winograd::Fwd>(w, g.f, g.c, true, u);
-    DType* blocks = u + winograd::FilterElems<winograd::Fwd>(g.c, g.f);
-    ForEachImage(g, [&](int64_t slot, int64_t i) {
-      winograd::ConvImage<winograd::Fwd>(dy + i * g.f * ohw, g.f, g.oh, g.ow, u, g.c, 2 - g.ph, 2 - g.pw, bias,
-                          dx + i * g.c * hw, req, blocks + slot * winograd::SlotElems<winograd::Fwd>(g.c, g.f, std::max(g.w, g.ow)));
-    });
-    return;
-  }
+  if (g.winograd()) return WinogradImages(g, dy, w, true, bias, dx, req, ws);
   ForEachImage(g, [&](int64_t slot, int64_t i) {
     DType* col = ws + slot * kg * tile;
     DType* dxi = dx + i * g.c * hw;
@@ -238,13 +244,13 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
                 DType* ws) {
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
-  if (g.winograd()) {
-    winograd::WeightGrad<winograd::Fwd>(x, dy, g.n, g.c, g.h, g.w, g.f, g.ph, g.pw, dw, req, ws);
-    return;
-  }
+  if (g.winograd())
+    return winograd::WeightGrad<winograd::Fwd>(x, dy, g.n, g.c, g.h, g.w, g.f, g.ph, g.pw, dw,
+                                               req, ws);
   ParallelFor(g.groups * kg, 16, [&](int64_t q0, int64_t q1) {
     for (int64_t grp = q0 / kg; grp * kg < q1; ++grp) {
-      const int64_t r0 = std::max(q0, grp * kg) - grp * kg, r1 = std::min(q1, (grp + 1) * kg) - grp * kg;
+      const int64_t r0 = std::max(q0, grp * kg) - grp * kg;
+      const int64_t r1 = std::min(q1, (grp + 1) * kg) - grp * kg;
       DType* col = ws + (grp * kg + r0) * tile;
       DType* dwg = dw + grp * fg * kg + r0;
       bool first = req != CN_REQ_ADD;

@@ -58,7 +58,7 @@ void BackwardRow(const DType* y, const DType* dy, DType* dx, int64_t n, DType in
 #pragma omp simd reduction(+ : dot)
   for (int64_t k = 0; k < n; ++k) dot += kLog ? dy[k] : dy[k] * y[k];
   for (int64_t k = 0; k < n; ++k) {
-    DType g = kLog ? dy[k] - cn_ops::FastExp(y[k]) * dot : y[k] * (dy[k] - dot);
+    DType g = kLog ? dy[k] - cn_fast::Exp(y[k]) * dot : y[k] * (dy[k] - dot);
     cn::Store(&dx[k], req, g * inv_t);
   }
 }
@@ -91,7 +91,7 @@ void BackwardImpl(const SoftmaxParam& p, const cn::BackwardArgs& a) {
       for (int64_t k = 0; k < v.n; ++k)
         for (int64_t i = 0; i < v.inner; ++i) {
           int64_t at = base + k * v.inner + i;
-          DType g = kLog ? dy[at] - cn_ops::FastExp(y[at]) * dot[i] : y[at] * (dy[at] - dot[i]);
+          DType g = kLog ? dy[at] - cn_fast::Exp(y[at]) * dot[i] : y[at] * (dy[at] - dot[i]);
           cn::Store(&dx[at], req, g * inv_t);
         }
     }

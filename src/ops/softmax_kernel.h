@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "coarsenet/op.h"
+#include "ops/fast_math.h"
 
 namespace cn_ops {
 
@@ -26,30 +27,6 @@ inline AxisView ViewAround(const cn::Shape& s, int64_t axis) {
   return {s.prod(0, a), s[a], s.prod(a + 1, s.ndim)};
 }
 
-// exp for float that the compiler vectorises (std::exp is a scalar libm call): Cephes' expf
-// range reduction x = n ln2 + r and degree-6 polynomial, about 1 ulp on [-87, 88]; 0 below.
-// n is rounded with the 1.5 * 2^23 trick instead of floor + float->int conversion, because GCC
-// refuses to vectorise a possibly trapping conversion under the default -ftrapping-math.
-inline float FastExp(float x) {
-  const float lo = -87.33654f, hi = 88.72283f;
-  float c = x < lo ? lo : (x > hi ? hi : x);
-  float t = c * 1.44269504089f + 12582912.0f;  // round(c / ln2) lands in t's low mantissa bits
-  float n = t - 12582912.0f;
-  float r = c - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  float y = p * r * r + r + 1.0f;
-  int32_t bits = (__builtin_bit_cast(int32_t, t) - 0x4B400000 + 127) << 23;  // 2^n
-  float scale = __builtin_bit_cast(float, bits);
-  return x < lo ? 0.0f : y * scale;
-}
-// float64 is the exact-check path: keep libm.
-inline double FastExp(double x) { return std::exp(x); }
-
 // One contiguous row (inner == 1), the common case: three vectorised passes over a row that
 // stays in cache. `tmp` holds the result so req=add and y aliasing x both work.
 template <typename DType>
@@ -59,7 +36,7 @@ void SoftmaxRow(const DType* x, DType* y, DType* tmp, int64_t n, DType inv_t, bo
 #pragma omp simd reduction(max : mx)
   for (int64_t k = 0; k < n; ++k) mx = x[k] > mx ? x[k] : mx;
   // Pure maps and a separate reduction: the shapes GCC vectorises reliably.
-  for (int64_t k = 0; k < n; ++k) tmp[k] = FastExp((x[k] - mx) * inv_t);
+  for (int64_t k = 0; k < n; ++k) tmp[k] = cn_fast::Exp((x[k] - mx) * inv_t);
   DType sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t k = 0; k < n; ++k) sum += tmp[k];
@@ -100,7 +77,7 @@ void SoftmaxForward(const DType* x, DType* y, AxisView v, double temperature, bo
       for (int64_t k = 0; k < v.n; ++k) {
         const DType* xk = xs + k * v.inner;
         DType* rk = row.data() + k * v.inner;
-        for (int64_t i = 0; i < v.inner; ++i) rk[i] = FastExp((xk[i] - mx[i]) * inv_t);
+        for (int64_t i = 0; i < v.inner; ++i) rk[i] = cn_fast::Exp((xk[i] - mx[i]) * inv_t);
         for (int64_t i = 0; i < v.inner; ++i) sum[i] += rk[i];
       }
       for (int64_t i = 0; i < v.inner; ++i) sum[i] = log ? std::log(sum[i]) : 1 / sum[i];

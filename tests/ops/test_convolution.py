@@ -132,6 +132,7 @@ def test_bad_input_errors_name_the_op():
     expect_error(lambda: conv(cn.nd.ones((1, 0, 3, 3)), cn.nd.ones((4, 0, 1, 1)), cn.nd.ones(4),
                               kernel=(1, 1), num_filter=4), "Convolution", "positive")
     expect_error(lambda: conv(x, cn.nd.ones((4, 2, 3, 2)), cn.nd.ones(4), kernel=(3, 3),
-                              num_filter=4), "Convolution", "weight", "(4, 2, 3, 3)", "(4, 2, 3, 2)")
+                              num_filter=4),
+                 "Convolution", "weight", "(4, 2, 3, 3)", "(4, 2, 3, 2)")
     expect_error(lambda: conv(x, cn.nd.ones((4, 2, 3, 3)), kernel=(3, 3), num_filter=4),
                  "Convolution", "bias")

@@ -80,7 +80,8 @@ def test_no_bias_defaults_to_true_and_shapes_are_inferred():
 def test_matches_pytorch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
-    x, w, b = rng.standard_normal((4, 6, 9, 8)), rng.standard_normal((6, 4, 3, 3)), rng.standard_normal(8)
+    x, w = rng.standard_normal((4, 6, 9, 8)), rng.standard_normal((6, 4, 3, 3))
+    b = rng.standard_normal(8)
     params = dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), adj=(1, 0), dilate=(1, 2),
                   num_filter=8, num_group=2, no_bias=False)
     op = cn.ops.make("Deconvolution", params)

@@ -1,0 +1,207 @@
+// Conversions between numpy arrays and the C ABI's tensors, and the checks every op call makes
+// before it reaches a kernel (counts, dtypes, contiguity, shapes against shape inference).
+#ifndef COARSENET_BINDINGS_CALL_ARGS_H_
+#define COARSENET_BINDINGS_CALL_ARGS_H_
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "coarsenet/op.h"
+#include "core/host_services.h"
+#include "core/registry.h"
+
+namespace cn::bindings {
+
+namespace py = pybind11;
+using cn::core::OpInstance;
+
+inline cn_shape ToShape(const OpInstance& op, const std::optional<std::vector<int64_t>>& s) {
+  cn_shape out{};
+  out.ndim = -1;
+  if (!s) return out;
+  if (s->size() > CN_MAX_NDIM)
+    op.Fail("shapes have at most " + std::to_string(CN_MAX_NDIM) + " dims, found " +
+            std::to_string(s->size()));
+  out.ndim = int32_t(s->size());
+  for (size_t i = 0; i < s->size(); ++i) out.dims[i] = (*s)[i];
+  return out;
+}
+
+inline py::object FromShape(const cn_shape& s) {
+  if (s.ndim < 0) return py::none();
+  py::tuple t(s.ndim);
+  for (int i = 0; i < s.ndim; ++i) t[i] = s.dims[i];
+  return t;
+}
+
+inline py::list FromShapes(const std::vector<cn_shape>& v) {
+  py::list l;
+  for (auto& s : v) l.append(FromShape(s));
+  return l;
+}
+
+inline int DTypeCode(const py::dtype& dt) {
+  switch (dt.kind()) {
+    case 'f':
+      if (dt.itemsize() == 4) return CN_FLOAT32;
+      if (dt.itemsize() == 8) return CN_FLOAT64;
+      if (dt.itemsize() == 2) return CN_FLOAT16;
+      break;
+    case 'i':
+      if (dt.itemsize() == 4) return CN_INT32;
+      if (dt.itemsize() == 8) return CN_INT64;
+      if (dt.itemsize() == 1) return CN_INT8;
+      break;
+    case 'u':
+      if (dt.itemsize() == 1) return CN_UINT8;
+      break;
+  }
+  return -1;
+}
+
+// Holds the numpy arrays of one call alive and their C views.
+struct TensorPack {
+  std::vector<cn_tensor> views;
+  std::vector<py::object> keep;
+};
+
+// Converts a list of arrays (or None) to views; `writable` for outputs and gradients.
+inline TensorPack Pack(const OpInstance& op, const py::list& arrays, size_t expected,
+                       const char* what, const std::vector<std::string>& names, bool writable,
+                       bool allow_none) {
+  if (arrays.size() != expected)
+    op.Fail("expected " + std::to_string(expected) + " " + what + ", found " +
+            std::to_string(arrays.size()));
+  TensorPack pack;
+  pack.views.resize(expected);
+  for (size_t i = 0; i < expected; ++i) {
+    cn_tensor& t = pack.views[i];
+    t = cn_tensor{};
+    py::handle h = arrays[i];
+    std::string label = std::string(what) + " " + std::to_string(i) +
+                        (i < names.size() ? " ('" + names[i] + "')" : std::string());
+    if (h.is_none()) {
+      if (!allow_none) op.Fail(label + " is missing");
+      continue;
+    }
+    if (!py::isinstance<py::array>(h)) op.Fail(label + " must be a numpy array");
+    auto a = py::reinterpret_borrow<py::array>(h);
+    if (!(a.flags() & py::array::c_style)) op.Fail(label + " must be C-contiguous");
+    if (writable && !a.writeable()) op.Fail(label + " must be writable");
+    if (a.ndim() > CN_MAX_NDIM)
+      op.Fail(label + " has " + std::to_string(a.ndim()) + " dims; at most " +
+              std::to_string(CN_MAX_NDIM) + " are supported");
+    int code = DTypeCode(a.dtype());
+    if (code < 0) op.Fail(label + " has unsupported dtype " + std::string(py::str(a.dtype())));
+    t.data = const_cast<void*>(a.data());
+    t.dtype = code;
+    t.ndim = int32_t(a.ndim());
+    for (int d = 0; d < t.ndim; ++d) t.dims[d] = a.shape(d);
+    pack.keep.push_back(a);
+  }
+  return pack;
+}
+
+inline std::string ShapeStr(const cn_tensor& t) {
+  cn_shape s{};
+  s.ndim = t.ndim;
+  for (int i = 0; i < t.ndim; ++i) s.dims[i] = t.dims[i];
+  return cn::Shape(s).str();
+}
+
+inline bool SameShape(const cn_shape& s, const cn_tensor& t) {
+  if (s.ndim != t.ndim) return false;
+  for (int i = 0; i < s.ndim; ++i)
+    if (s.dims[i] != t.dims[i]) return false;
+  return true;
+}
+
+inline cn_shape ShapeOf(const cn_tensor& t) {
+  cn_shape s{};
+  s.ndim = t.data ? t.ndim : -1;
+  for (int i = 0; i < t.ndim; ++i) s.dims[i] = t.dims[i];
+  return s;
+}
+
+// Checks that the given tensors agree with what shape inference says about them. Input shapes
+// come from `in` or, where an input was not passed, from its gradient.
+inline void CheckShapes(const OpInstance& op, const std::vector<cn_tensor>& in,
+                 const std::vector<cn_tensor>* in_grads, const std::vector<cn_tensor>& out,
+                 const std::vector<cn_tensor>* out_grads, const std::vector<cn_tensor>& aux) {
+  std::vector<cn_shape> si(in.size()), so, sa(aux.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    si[i] = ShapeOf(in[i]);
+    if (si[i].ndim < 0 && in_grads) si[i] = ShapeOf((*in_grads)[i]);
+  }
+  for (size_t i = 0; i < aux.size(); ++i) sa[i] = ShapeOf(aux[i]);
+  std::vector<cn_shape> given_in = si;
+  op.InferShape(si, so, sa);
+  for (size_t i = 0; i < in.size(); ++i)
+    if (in_grads && (*in_grads)[i].data && si[i].ndim >= 0 && !SameShape(si[i], (*in_grads)[i]))
+      op.Fail("gradient of input '" + op.input_names()[i] + "' expected shape " +
+              cn::Shape(si[i]).str() + ", found " + ShapeStr((*in_grads)[i]));
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i].data && so[i].ndim >= 0 && !SameShape(so[i], out[i]))
+      op.Fail("output '" + op.output_names()[i] + "' expected shape " + cn::Shape(so[i]).str() +
+              ", found " + ShapeStr(out[i]));
+    if (out_grads && (*out_grads)[i].data && so[i].ndim >= 0 && !SameShape(so[i], (*out_grads)[i]))
+      op.Fail("gradient of output '" + op.output_names()[i] + "' expected shape " +
+              cn::Shape(so[i]).str() + ", found " + ShapeStr((*out_grads)[i]));
+  }
+}
+
+inline void CheckReq(const OpInstance& op, const std::vector<int32_t>& req, size_t expected,
+              const char* what) {
+  if (req.size() != expected)
+    op.Fail("expected " + std::to_string(expected) + " requests for " + what + ", found " +
+            std::to_string(req.size()));
+  for (int32_t r : req)
+    if (r < CN_REQ_NULL || r > CN_REQ_ADD) op.Fail("request codes are 0 (null), 1 (write), 2 (inplace), 3 (add)");
+}
+
+// Scratch for imperative calls: grows, never shrinks; one per thread.
+inline void* Scratch(uint64_t bytes) {
+  thread_local std::vector<char> buffer;
+  if (buffer.size() < bytes) buffer.resize(bytes);
+  return buffer.data();
+}
+
+inline uint64_t WorkspaceFor(const OpInstance& op, const std::vector<cn_tensor>& in,
+                      const std::vector<cn_tensor>& out, bool backward,
+                      const std::vector<cn_tensor>* in_grads = nullptr,
+                      const std::vector<cn_tensor>* out_grads = nullptr) {
+  std::vector<cn_shape> si(in.size()), so(out.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    si[i] = ShapeOf(in[i]);
+    if (si[i].ndim < 0 && in_grads) si[i] = ShapeOf((*in_grads)[i]);
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    so[i] = ShapeOf(out[i]);
+    if (so[i].ndim < 0 && out_grads) so[i] = ShapeOf((*out_grads)[i]);
+  }
+  std::vector<cn_shape> full_in = si, full_out, aux;
+  op.InferShape(full_in, full_out, aux);
+  return op.WorkspaceBytes(full_in, full_out, backward);
+}
+
+inline void* WorkspacePtr(const OpInstance& op, const py::object& workspace, uint64_t needed) {
+  if (workspace.is_none()) return needed ? Scratch(needed) : nullptr;
+  auto a = py::cast<py::array>(workspace);
+  if (uint64_t(a.nbytes()) < needed)
+    op.Fail("workspace of " + std::to_string(a.nbytes()) + " bytes is smaller than the " +
+            std::to_string(needed) + " bytes needed");
+  return a.mutable_data();
+}
+
+inline cn_op_ctx MakeCtx(bool is_train, bool is_recompute, uint64_t seed) {
+  return cn_op_ctx{sizeof(cn_op_ctx), is_train, is_recompute, seed, cn::core::HostServices()};
+}
+
+}  // namespace cn::bindings
+
+#endif  // COARSENET_BINDINGS_CALL_ARGS_H_
