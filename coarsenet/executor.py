@@ -179,7 +179,8 @@ class Executor:
                 self._program.add_backward(
                     node.op, [opt(e) for e in call.out_grads], [opt(e) for e in call.inputs],
                     [opt(e) for e in call.outputs],
-                    [self._array(Entry(node, i)) if r else None for i, r in enumerate(req)],
+                    [self._array(Entry(node, i)) if r else tuple(self._shapes[fwd.inputs[i]])
+                     for i, r in enumerate(req)],
                     req, [self._array(e) for e in fwd.aux_inputs()], self._workspace(node),
                     seed_key=self._seed_keys[fwd])
 
