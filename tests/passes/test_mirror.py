@@ -2,6 +2,7 @@
 sqrt(N) with "auto", budgets are met or refused with the smallest feasible one, and
 force_mirroring is obeyed."""
 import importlib.util
+import itertools
 import sys
 
 import numpy as np
@@ -34,7 +35,7 @@ def res_chain(n_units, channels=4, dropout=0.0, force=None):
 
 
 def bind(net, mirror, dtype=np.float32, batch=2, size=6):
-    shapes = dict(data=(batch, 3, size, size), softmax_label=(batch,))
+    shapes = {"data": (batch, 3, size, size), "softmax_label": (batch,)}
     return net.simple_bind(grad_req="write", mirror=mirror, type_dict={"data": dtype},
                            **shapes)
 
@@ -102,7 +103,7 @@ def test_recomputation_is_scheduled_segment_by_segment():
     order = exe._sched.order[exe._sched.num_forward:]
     positions = [i for i, n in enumerate(order) if n.kind == OP and n.is_recompute]
     # Recompute nodes come in several bursts spread over backward, not all at its start.
-    bursts = 1 + sum(1 for a, b in zip(positions, positions[1:]) if b > a + 1)
+    bursts = 1 + sum(1 for a, b in itertools.pairwise(positions) if b > a + 1)
     assert bursts >= 4 and positions[-1] > len(order) // 2
 
 
@@ -179,7 +180,8 @@ def test_plot_memory_draws_plans_side_by_side(tmp_path, monkeypatch):
     assert len(live) == len(exes[1]._sched.order) and max(live) <= exes[1]._plan.arena_bytes
     if importlib.util.find_spec("matplotlib") is not None:
         path = cn.viz.plot_memory(exes, str(tmp_path / "m.png"), ["none", "auto"])
-        assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(CoarsenetError, match="pip install matplotlib"):
         cn.viz.plot_memory(exes, str(tmp_path / "n.png"))
