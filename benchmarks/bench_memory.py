@@ -2,6 +2,16 @@
 training step adds, coarsenet vs PyTorch, each measured in a fresh subprocess.
 
     PYTHONPATH=. python benchmarks/bench_memory.py [--batch 32]
+    PYTHONPATH=. python benchmarks/bench_memory.py --mirror-suite [--units 100] [--plot PNG]
+
+--mirror-suite: training in sublinear memory. A stack of residual units [conv 3x3 32->32, BN,
+ReLU, identity skip] on 16x32x32x32, global pool, FC, softmax: planned arena, peak RSS growth
+and step time without mirror, with mirror="auto" and with a budget of 1/4 of the no-mirror
+arena, next to PyTorch with and without torch.utils.checkpoint.checkpoint_sequential (10
+segments); then a ResNet-152 (bottleneck, 64x64, batch 8) planned-memory table (planning only).
+Memory is measured in a fresh subprocess per configuration; step times in one process holding
+every configuration, steps interleaved round-robin (minimum kept): the machine is shared, so
+read them as noisy ratios.
 
 planned/naive: arena bytes over the bytes every activation, gradient and workspace would take
 in its own buffer (target <= 0.5). Peak RSS growth: after the model, its gradients buffers and
@@ -88,12 +98,281 @@ def run_child(kind: str, batch: int, mirror=None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+UNIT_SHAPE = (16, 32, 32, 32)
+
+
+def resunits_symbol(units: int):
+    import coarsenet as cn
+
+    x = cn.sym.Variable("data")
+    for i in range(units):
+        b = cn.sym.Convolution(x, num_filter=32, kernel=(3, 3), pad=(1, 1), no_bias=True,
+                               name=f"u{i}_conv")
+        b = cn.sym.BatchNorm(b, fix_gamma=False, name=f"u{i}_bn")
+        x = x + cn.sym.Activation(b, act_type="relu", name=f"u{i}_relu")
+    x = cn.sym.Pooling(x, kernel=(1, 1), global_pool=True, pool_type="avg", name="pool")
+    x = cn.sym.FullyConnected(cn.sym.Flatten(x), num_hidden=10, name="fc")
+    return cn.sym.SoftmaxOutput(x, name="softmax")
+
+
+def _resunits_mirror(units: int, mirror):
+    """'auto', None, or 'quarter': a budget of 1/4 of the no-mirror arena."""
+    if mirror != "quarter":
+        return mirror
+    plain = resunits_symbol(units).simple_bind(data=UNIT_SHAPE, softmax_label=(16,),
+                                               grad_req=_grad_req(units))
+    return plain.memory_stats()["planned_bytes"] // 4
+
+
+def _grad_req(units: int) -> dict:
+    return {n: "write" for n in resunits_symbol(units).list_arguments()
+            if n not in ("data", "softmax_label")}
+
+
+def _timed_steps(step, steps: int) -> float:
+    import time
+
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def coarsenet_step(units: int, mirror):
+    """(training step function, executor) for the residual stack."""
+    import numpy as np
+
+    import coarsenet as cn
+    from models_common import init_executor
+
+    cn.set_num_threads(2)
+    mirror = _resunits_mirror(units, mirror)
+    exe = resunits_symbol(units).simple_bind(data=UNIT_SHAPE, softmax_label=(16,),
+                                             grad_req=_grad_req(units), mirror=mirror)
+    init_executor(exe)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(UNIT_SHAPE).astype(np.float32)
+    y = rng.integers(0, 10, size=16).astype(np.float32)
+    for g in exe.grad_dict.values():
+        g.asnumpy()[:] = 0
+
+    def step():
+        exe.forward(is_train=True, data=x, softmax_label=y)
+        exe.backward()
+
+    return step, exe, mirror
+
+
+def child_resunits(units: int, mirror, steps: int) -> dict:
+    step, exe, mirror = coarsenet_step(units, mirror)
+    before = _status("VmRSS")
+    reset = _reset_peak()
+    step()
+    peak = _status("VmHWM")
+    return {"before": before, "peak": peak, "reset": reset, "stats": exe.memory_stats(),
+            "budget": mirror if isinstance(mirror, int) else None,
+            "time": _timed_steps(step, steps)}
+
+
+def torch_step(units: int, checkpoint: bool):
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from torch.utils.checkpoint import checkpoint_sequential
+
+    torch.set_num_threads(2)
+
+    class Unit(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(32, 32, 3, padding=1, bias=False)
+            self.bn = nn.BatchNorm2d(32)
+
+        def forward(self, x):
+            return x + F.relu(self.bn(self.conv(x)))
+
+    body = nn.Sequential(*[Unit() for _ in range(units)])
+    fc = nn.Linear(32, 10)
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal(UNIT_SHAPE).astype(np.float32))
+    x.requires_grad_(checkpoint)  # checkpoint_sequential needs an input that requires grad
+    y = torch.from_numpy(rng.integers(0, 10, size=16)).long()
+    params = list(body.parameters()) + list(fc.parameters())
+    for p in params:
+        p.grad = torch.zeros_like(p)
+
+    def step():
+        h = checkpoint_sequential(body, 10, x, use_reentrant=False) if checkpoint else body(x)
+        F.cross_entropy(fc(h.mean(dim=(2, 3))), y).backward()
+
+    return step
+
+
+def child_torch_resunits(units: int, checkpoint: bool, steps: int) -> dict:
+    step = torch_step(units, checkpoint)
+    before = _status("VmRSS")
+    reset = _reset_peak()
+    step()
+    peak = _status("VmHWM")
+    return {"before": before, "peak": peak, "reset": reset, "time": _timed_steps(step, steps)}
+
+
+def child_times(units: int, rounds: int, with_torch: bool) -> dict:
+    """Step times of every configuration in ONE process, steps interleaved round-robin, so a
+    change of machine load hits all alike; the minimum per configuration is kept."""
+    import time
+
+    steps = {f"coarsenet {m}": coarsenet_step(units, None if m == "none" else m)[0]
+             for m in ("none", "auto", "quarter")}
+    if with_torch:
+        steps.update({f"torch {m}": torch_step(units, m == "checkpoint")
+                      for m in ("none", "checkpoint")})
+    for step in steps.values():  # warm-up
+        step()
+    best = dict.fromkeys(steps, float("inf"))
+    for _ in range(rounds):
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def resnet152_table() -> None:
+    import coarsenet as cn
+
+    net = cn.model_zoo.get_symbol("resnet152", num_classes=10, small_input=False)
+    req = {n: "write" for n in net.list_arguments() if n not in ("data", "softmax_label")}
+    shapes = {"data": (8, 3, 64, 64), "softmax_label": (8,)}
+    print("ResNet-152 (bottleneck), 64x64 input, batch 8: planned training memory (no run); "
+          "'largest ws' is the largest single op workspace, part of every arena")
+    print(f"  {'mirror':>16s} {'arena MiB':>10s} {'vs none':>8s} {'largest ws':>10s} "
+          f"{'recomputed':>10s} {'recompute GFLOP':>16s}")
+    plain = None
+    pending = ["none", "auto", "quarter"]
+    while pending:
+        label = pending.pop(0)
+        mirror = {"none": None, "auto": "auto"}.get(label, label)
+        if label == "quarter":
+            mirror = plain // 4
+        try:
+            exe = net.simple_bind(grad_req=req, mirror=mirror, **shapes)
+        except cn.CoarsenetError as err:
+            print(f"  budget {mirror / MB:.0f} MiB: {err}")
+            pending.append(int(str(err).split("budget is ")[1].split()[0]))
+            continue
+        stats = exe.memory_stats()
+        arena = stats["planned_bytes"]
+        plain = plain or arena
+        ws = max((nb for _, nb in exe._plan.workspaces.values()), default=0)
+        name = label if isinstance(label, str) else f"{mirror / MB:.1f} MiB budget"
+        print(f"  {name:>16s} {arena / MB:10.1f} {plain / arena:7.2f}x {ws / MB:10.1f} "
+              f"{stats['recomputed_nodes']:10d} {stats['recompute_flops'] / 1e9:16.2f}")
+
+
+def run_suite_child(args: list) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__)] + args
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "2"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def mirror_suite(units: int, rounds: int, steps: int, plot: str | None) -> None:
+    configs = [("coarsenet", "none"), ("coarsenet", "auto"), ("coarsenet", "quarter")]
+    try:
+        import torch  # noqa: F401
+
+        configs += [("torch", "none"), ("torch", "checkpoint")]
+    except ImportError:
+        print("(PyTorch not installed: no peer figures)")
+    results = {}
+    for kind, mode in configs:
+        results[(kind, mode)] = run_suite_child(["--child", f"units-{kind}", "--mirror", mode,
+                                                 "--units", str(units), "--steps", "1"])
+    times = run_suite_child(["--child", "units-times", "--units", str(units), "--rounds",
+                             str(rounds * steps), "--mirror",
+                             "torch" if ("torch", "none") in results else "none"])
+    for (kind, mode), r in results.items():
+        r["time"] = times[f"{kind} {mode}"]
+    print(f"{units} residual units [conv3x3 32->32 + BN + ReLU] on 16x32x32x32, one training "
+          "step; memory in a fresh subprocess each, step times (min) all in one process with "
+          "steps interleaved")
+    print(f"  {'config':24s} {'arena MiB':>10s} {'RSS growth MiB':>15s} {'step s':>8s} "
+          f"{'time ratio':>10s} {'recomputed':>10s}")
+    base = results[("coarsenet", "none")]
+    for (kind, mode), r in results.items():
+        growth = (r["peak"] - r["before"]) / MB
+        stats = r.get("stats")
+        arena = f"{stats['planned_bytes'] / MB:10.1f}" if stats else f"{'-':>10s}"
+        name = f"{kind} {mode}"
+        if r.get("budget"):
+            name += f" ({r['budget'] / MB:.0f} MiB)"
+        ref = base if kind == "coarsenet" else results[("torch", "none")]
+        recomputed = f"{stats['recomputed_nodes']:10d}" if stats else f"{'-':>10s}"
+        print(f"  {name:24s} {arena} {growth:15.1f} {r['time']:8.3f} "
+              f"{r['time'] / ref['time']:9.2f}x {recomputed}")
+    none_arena = base["stats"]["planned_bytes"]
+    for mode in ("auto", "quarter"):
+        r = results[("coarsenet", mode)]
+        print(f"  coarsenet {mode}: arena {none_arena / r['stats']['planned_bytes']:.1f}x smaller,"
+              f" RSS growth {(base['peak'] - base['before']) / max(r['peak'] - r['before'], 1):.1f}x"
+              f" smaller, step time {r['time'] / base['time']:.2f}x")
+    if ("torch", "checkpoint") in results:
+        pt = results[("torch", "checkpoint")]
+        for mode in ("auto", "quarter"):
+            r = results[("coarsenet", mode)]
+            print(f"  coarsenet {mode} vs PyTorch checkpoint_sequential: RSS growth "
+                  f"{(r['peak'] - r['before']) / max(pt['peak'] - pt['before'], 1):.2f}x, "
+                  f"step time {r['time'] / pt['time']:.2f}x")
+    if plot:
+        plot_resunits(units, plot)
+    resnet152_table()
+
+
+def plot_resunits(units: int, path: str) -> None:
+    import coarsenet as cn
+
+    exes, labels = [], []
+    for mode in ("none", "auto", "quarter"):
+        mirror = _resunits_mirror(units, None if mode == "none" else mode)
+        exes.append(resunits_symbol(units).simple_bind(
+            data=UNIT_SHAPE, softmax_label=(16,), grad_req=_grad_req(units), mirror=mirror))
+        labels.append(f"budget {mirror / MB:.0f} MiB" if mode == "quarter" else
+                      {"none": "no mirror", "auto": 'mirror="auto"'}[mode])
+    cn.viz.plot_memory(exes, path, labels,
+                       title=f"{units} residual units, 16x32x32x32: planned live memory")
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--child", choices=["coarsenet", "torch"])
+    parser.add_argument("--child", choices=["coarsenet", "torch", "units-coarsenet",
+                                                  "units-torch", "units-times"])
     parser.add_argument("--mirror", default=None)
+    parser.add_argument("--mirror-suite", action="store_true")
+    parser.add_argument("--units", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--plot", default=None, help="PNG path for the planned-memory plot")
     args = parser.parse_args()
+    if args.child == "units-times":
+        print(json.dumps(child_times(args.units, args.rounds, args.mirror == "torch")))
+        return
+    if args.child in ("units-coarsenet", "units-torch"):
+        if args.child == "units-torch":
+            r = child_torch_resunits(args.units, args.mirror == "checkpoint", args.steps)
+        else:
+            r = child_resunits(args.units, None if args.mirror == "none" else args.mirror,
+                               args.steps)
+        print(json.dumps(r))
+        return
+    if args.mirror_suite:
+        mirror_suite(args.units, args.rounds, args.steps, args.plot)
+        return
     if args.child == "coarsenet":
         print(json.dumps(child_coarsenet(args.batch, args.mirror)))
         return

@@ -93,7 +93,9 @@ def cifar_batch(batch: int, seed: int = 0):
 # ------------------------------------------------------------------------ PyTorch peer
 
 
-def torch_resnet18(num_classes: int = 10):
+def torch_resnet(num_classes: int = 10, stem: int = 64, stages=STAGES, units: int = 2):
+    """PyTorch twin of the coarsenet CIFAR ResNets: 3x3 stem, BasicBlocks with a 1x1 conv + BN
+    shortcut where the shape changes, global average pool, linear classifier."""
     import torch.nn as nn
 
     class BasicBlock(nn.Module):
@@ -112,10 +114,20 @@ def torch_resnet18(num_classes: int = 10):
         def forward(self, x):
             return self.relu(self.a(x) + self.shortcut(x))
 
-    layers = [nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True)]
-    cin = 64
-    for filters, stride in STAGES:
-        layers += [BasicBlock(cin, filters, stride), BasicBlock(filters, filters, 1)]
+    layers = [nn.Conv2d(3, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True)]
+    cin = stem
+    for filters, stride in stages:
+        layers.append(BasicBlock(cin, filters, stride))
+        layers += [BasicBlock(filters, filters, 1) for _ in range(units - 1)]
         cin = filters
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, num_classes)]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes)]
     return nn.Sequential(*layers)
+
+
+def torch_resnet18(num_classes: int = 10):
+    return torch_resnet(num_classes)
+
+
+def torch_resnet20(num_classes: int = 10):
+    """The model_zoo's resnet20: 16-channel stem, stages 16/32/64 of three blocks each."""
+    return torch_resnet(num_classes, 16, [(16, 1), (32, 2), (64, 2)], 3)

@@ -76,6 +76,9 @@ class Executor:
         dtypes = infer_type(full, known_types, default=np.float32)
         if self._mirror is not None and wrt:
             full = _apply_mirror(full, n_heads, self._mirror, shapes, dtypes)
+            # The mirrored graph's gradient heads are new entries, in the same order.
+            new_heads = iter(full.heads[n_heads:])
+            grads = {var: None if e is None else next(new_heads) for var, e in grads.items()}
             shapes = infer_shape(full, known_shapes)
             dtypes = infer_type(full, known_types, default=np.float32)
         self._check_bound(full, shapes, dtypes, arrays)
@@ -176,7 +179,8 @@ class Executor:
                 self._program.add_backward(
                     node.op, [opt(e) for e in call.out_grads], [opt(e) for e in call.inputs],
                     [opt(e) for e in call.outputs],
-                    [self._array(Entry(node, i)) if r else None for i, r in enumerate(req)],
+                    [self._array(Entry(node, i)) if r else tuple(self._shapes[fwd.inputs[i]])
+                     for i, r in enumerate(req)],
                     req, [self._array(e) for e in fwd.aux_inputs()], self._workspace(node),
                     seed_key=self._seed_keys[fwd])
 
@@ -281,19 +285,22 @@ class Executor:
         planned_bytes: the arena actually allocated for all of them; param_bytes: argument and
         aux-state arrays (inputs included); grad_bytes: bound gradient arrays; workspace_bytes:
         all op workspaces summed; inplace_count / reused_count: entries written over an input /
-        placed in a freed buffer; recomputed_count: nodes a mirror pass re-runs; num_calls."""
+        placed in a freed buffer; recomputed_count / recomputed_nodes: nodes a mirror pass re-runs;
+        recompute_flops: their cost proxy (see passes/mirror.py); num_calls."""
         stats = dict(self._plan.stats)
         stats["param_bytes"] = sum(a._data.nbytes for a in self.arg_arrays + self.aux_arrays)
         stats["grad_bytes"] = sum(g._data.nbytes for g in self.grad_dict.values())
         stats["num_calls"] = len(self._program)
+        stats.update(_mirror_stats(self._graph, self._shapes))
         return stats
 
     def debug_str(self) -> str:
         plan = self._plan
         lines = [f"arena {plan.arena_bytes} bytes, {len(self._sched.order)} calls "
                  f"({self._sched.num_forward} forward)"]
+        marks = _mirror_marks(self._sched.order)
         for step, node in enumerate(self._sched.order):
-            lines.append(f"[{step}] {node.op_label} '{node.name}'")
+            lines.append(f"[{step}] {node.op_label} '{node.name}'{marks.get(node, '')}")
             outputs = (range(node.num_outputs) if node.kind != BACKWARD else
                        [i for i, r in enumerate(node.backward.req) if r])
             for j in outputs:
@@ -341,6 +348,28 @@ def _apply_mirror(graph, num_forward_heads, mirror, shapes, dtypes):
         raise CoarsenetError("mirror= is not available yet: the mirror pass "
                              "(coarsenet/passes/mirror.py) has not landed") from None
     return mirror_pass(graph, num_forward_heads, mirror, shapes, dtypes)
+
+
+def _mirror_stats(graph, shapes) -> dict:
+    """recomputed_nodes and recompute_flops (the mirror pass's cost proxy)."""
+    copies = [n for n in graph.nodes if n.kind == OP and n.is_recompute]
+    if not copies:
+        return {"recomputed_nodes": 0, "recompute_flops": 0}
+    from .passes.mirror import recompute_flops
+
+    return {"recomputed_nodes": len(copies), "recompute_flops": recompute_flops(graph, shapes)}
+
+
+def _mirror_marks(order) -> dict:
+    """debug_str notes: forward nodes a recomputation reads are checkpoints."""
+    marks = {}
+    for node in order:
+        if node.kind == OP and node.is_recompute:
+            marks[node] = f" [recompute of '{node.recompute_of.name}']"
+            for e in node.inputs:
+                if e.node.kind == OP and not e.node.is_recompute:
+                    marks[e.node] = " [checkpoint]"
+    return marks
 
 
 def _seed_keys(sched) -> dict:

@@ -1,4 +1,5 @@
-"""Looking at networks: a layer table (print_summary) and graphviz dot text (plot_network)."""
+"""Looking at networks: a layer table (print_summary), graphviz dot text (plot_network) and
+the planned memory of executors over their schedule (plot_memory)."""
 from __future__ import annotations
 
 import json
@@ -92,3 +93,49 @@ def plot_network(symbol, title: str = "plot", shape: dict | None = None,
             lines.append(f"  n{src} -> n{i}{label};")
     lines.append("}")
     return "\n".join(lines)
+
+
+def plot_memory(executors, path: str, labels=None, title: str = "Planned live memory") -> str:
+    """Draws the live arena bytes over the schedule of each executor, side by side (shared y
+    axis), with the forward part shaded and recomputation steps marked; saves a PNG at `path`.
+    The curve is the planner's own liveness data (plan_memory.live_bytes_per_step), so it shows
+    the plan, not a measurement. Needs matplotlib (optional dependency)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from .base import CoarsenetError
+
+        raise CoarsenetError("plot_memory needs matplotlib: pip install matplotlib") from None
+    from .passes.plan_memory import live_bytes_per_step
+
+    executors = list(executors)
+    labels = list(labels) if labels is not None else [f"plan {i}" for i in
+                                                      range(len(executors))]
+    fig, axes = plt.subplots(1, len(executors), figsize=(4.2 * len(executors), 3.6),
+                             sharey=True, squeeze=False)
+    mib = 1024.0 * 1024.0
+    for ax, exe, label in zip(axes[0], executors, labels):
+        sched = exe._sched
+        live = np.asarray(live_bytes_per_step(exe._plan, sched)) / mib
+        steps = np.arange(len(live))
+        ax.axvspan(-0.5, sched.num_forward - 0.5, color="0.92", label="forward")
+        ax.plot(steps, live, color="tab:blue", lw=1.2, label="live bytes")
+        recompute = [k for k, n in enumerate(sched.order) if getattr(n, "is_recompute", False)]
+        if recompute:
+            ax.scatter(recompute, live[recompute], s=6, color="tab:red", zorder=3,
+                       label="recompute")
+        ax.axhline(exe._plan.arena_bytes / mib, color="tab:blue", ls=":", lw=1,
+                   label="arena")
+        ax.set_title(f"{label}\narena {exe._plan.arena_bytes / mib:.1f} MiB", fontsize=9)
+        ax.set_xlabel("schedule step (forward | backward)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("MiB live")
+    axes[0][-1].legend(fontsize=7, loc="upper right")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

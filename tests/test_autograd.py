@@ -229,7 +229,9 @@ def test_only_saves_what_backward_needs():
         y = cn.nd.FullyConnected(x, w, b, num_hidden=4)
     node = y._tape[0]
     op = node.op
-    assert [s is not None for s in node.saved_in] == [bool(n) for n in op.needs_inputs]
+    # unneeded inputs are kept as their shape only, never their data
+    assert [isinstance(s, np.ndarray) for s in node.saved_in] == [bool(n) for n in op.needs_inputs]
+    assert all(isinstance(s, tuple) for s, n in zip(node.saved_in, op.needs_inputs) if not n)
     assert [s is not None for s in node.saved_out] == [bool(n) for n in op.needs_outputs]
     assert node.entries[0] is None and node.entries[2] is None  # constants: no tape entries
 
@@ -415,3 +417,14 @@ def test_op_matches_executor(op_name, shapes, params):
     for n, x in zip(names, inputs):
         assert_close(x.grad.asnumpy(), exe.grad_dict[n].asnumpy(), 1e-12, 1e-12,
                      f"{op_name} tape vs executor gradient of {n}")
+
+
+def test_concat_with_several_constant_inputs():
+    """Inputs without gradient still give their shapes to backward (Concat needs the widths)."""
+    x = cn.nd.array(np.random.default_rng(0).normal(size=(2, 3)))
+    x.attach_grad()
+    c1, c2 = cn.nd.ones((2, 2)), cn.nd.ones((2, 4))
+    with cn.autograd.record():
+        y = cn.nd.Concat(c1, x, c2, dim=1)
+    y.backward(cn.nd.array(np.arange(18.0).reshape(2, 9)))
+    np.testing.assert_array_equal(x.grad.asnumpy(), np.arange(18.0).reshape(2, 9)[:, 2:5])

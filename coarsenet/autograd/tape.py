@@ -70,7 +70,8 @@ def _record(op, inputs, outputs, seed) -> None:
     n_in = call.n_in
     node = _Node(
         op, entries[:n_in] if len(entries) > n_in else entries,
-        [x._data if need else None for x, need in zip(inputs, call.needs_inputs)],
+        # Inputs backward does not read are kept as their shape only (some ops need it).
+        [x._data if need else x._data.shape for x, need in zip(inputs, call.needs_inputs)],
         [y._data if need else None for y, need in zip(outputs, call.needs_outputs)],
         _NO_AUX if call.no_aux else [x._data for x in inputs[n_in:]], seed, _hooks.training,
         [(y._data.shape, y._data.dtype) for y in outputs])

@@ -256,3 +256,22 @@ def _count_reused(placed: list) -> int:
                 reused.add(j)
         active.append((k, (o, n, f, l)))
     return len(reused)
+
+def live_bytes_per_step(plan: MemoryPlan, sched: Schedule) -> list:
+    """Bytes of arena data live at each step of `sched` (entries from producer to last reader,
+    counted once where an output took over an input's storage, plus the step's workspace).
+    Data for plots such as cn.viz.plot_memory; the arena is at least the maximum."""
+    diff = np.zeros(len(sched.order) + 1, dtype=np.int64)
+    for e, (first, last) in plan.live.items():
+        diff[first] += plan.nbytes[e]
+        diff[last + 1] -= plan.nbytes[e]
+    for out, target in plan.shares.items():
+        if out in plan.live and target in plan.live and plan.live[target][1] >= plan.live[out][0]:
+            step = plan.live[out][0]
+            diff[step] -= min(plan.nbytes[out], plan.nbytes[target])
+            diff[step + 1] += min(plan.nbytes[out], plan.nbytes[target])
+    step_of = {node: k for k, node in enumerate(sched.order)}
+    for node, (_, nbytes) in plan.workspaces.items():
+        diff[step_of[node]] += nbytes
+        diff[step_of[node] + 1] -= nbytes
+    return np.cumsum(diff)[:-1].tolist()

@@ -82,11 +82,20 @@ inline TensorPack Pack(const OpInstance& op, const py::list& arrays, size_t expe
   for (size_t i = 0; i < expected; ++i) {
     cn_tensor& t = pack.views[i];
     t = cn_tensor{};
+    t.ndim = -1;  // unknown until shape inference fills it (see CheckShapes)
+    t.dtype = -1;
     py::handle h = arrays[i];
     std::string label = std::string(what) + " " + std::to_string(i) +
                         (i < names.size() ? " ('" + names[i] + "')" : std::string());
     if (h.is_none()) {
       if (!allow_none) op.Fail(label + " is missing");
+      continue;
+    }
+    if (allow_none && py::isinstance<py::tuple>(h)) {  // a shape only: no data is read
+      auto dims = py::cast<std::vector<int64_t>>(h);
+      if (dims.size() > CN_MAX_NDIM) op.Fail(label + " has too many dims");
+      t.ndim = int32_t(dims.size());
+      std::copy(dims.begin(), dims.end(), t.dims);
       continue;
     }
     if (!py::isinstance<py::array>(h)) op.Fail(label + " must be a numpy array");
@@ -123,36 +132,54 @@ inline bool SameShape(const cn_shape& s, const cn_tensor& t) {
 
 inline cn_shape ShapeOf(const cn_tensor& t) {
   cn_shape s{};
-  s.ndim = t.data ? t.ndim : -1;
+  s.ndim = t.ndim;
   for (int i = 0; i < t.ndim; ++i) s.dims[i] = t.dims[i];
   return s;
 }
 
 // Checks that the given tensors agree with what shape inference says about them. Input shapes
-// come from `in` or, where an input was not passed, from its gradient.
-inline void CheckShapes(const OpInstance& op, const std::vector<cn_tensor>& in,
-                 const std::vector<cn_tensor>* in_grads, const std::vector<cn_tensor>& out,
-                 const std::vector<cn_tensor>* out_grads, const std::vector<cn_tensor>& aux) {
+// come from `in` or, where an input was not passed, from its gradient. Afterwards every view
+// that carries no data (a tensor backward does not read, a gradient not requested) holds its
+// inferred shape when one is known, so kernels can always read shapes.
+inline void CheckShapes(const OpInstance& op, std::vector<cn_tensor>& in,
+                        std::vector<cn_tensor>* in_grads, std::vector<cn_tensor>& out,
+                        std::vector<cn_tensor>* out_grads, std::vector<cn_tensor>& aux) {
   std::vector<cn_shape> si(in.size()), so, sa(aux.size());
   for (size_t i = 0; i < in.size(); ++i) {
     si[i] = ShapeOf(in[i]);
     if (si[i].ndim < 0 && in_grads) si[i] = ShapeOf((*in_grads)[i]);
   }
   for (size_t i = 0; i < aux.size(); ++i) sa[i] = ShapeOf(aux[i]);
-  std::vector<cn_shape> given_in = si;
   op.InferShape(si, so, sa);
-  for (size_t i = 0; i < in.size(); ++i)
-    if (in_grads && (*in_grads)[i].data && si[i].ndim >= 0 && !SameShape(si[i], (*in_grads)[i]))
-      op.Fail("gradient of input '" + op.input_names()[i] + "' expected shape " +
-              cn::Shape(si[i]).str() + ", found " + ShapeStr((*in_grads)[i]));
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (out[i].data && so[i].ndim >= 0 && !SameShape(so[i], out[i]))
-      op.Fail("output '" + op.output_names()[i] + "' expected shape " + cn::Shape(so[i]).str() +
-              ", found " + ShapeStr(out[i]));
-    if (out_grads && (*out_grads)[i].data && so[i].ndim >= 0 && !SameShape(so[i], (*out_grads)[i]))
-      op.Fail("gradient of output '" + op.output_names()[i] + "' expected shape " +
-              cn::Shape(so[i]).str() + ", found " + ShapeStr((*out_grads)[i]));
+  auto check = [&op](const cn_shape& expected, cn_tensor& t, const std::string& what) {
+    if (expected.ndim < 0) return;
+    if (t.ndim < 0) {  // no data and no shape given: take the inferred one
+      t.ndim = expected.ndim;
+      std::copy(expected.dims, expected.dims + expected.ndim, t.dims);
+    } else if (!SameShape(expected, t)) {
+      op.Fail(what + " expected shape " + cn::Shape(expected).str() + ", found " + ShapeStr(t));
+    }
+  };
+  for (size_t i = 0; i < in.size(); ++i) {
+    check(si[i], in[i], "input '" + op.input_names()[i] + "'");
+    if (in_grads) check(si[i], (*in_grads)[i], "gradient of input '" + op.input_names()[i] + "'");
   }
+  for (size_t i = 0; i < out.size(); ++i) {
+    check(so[i], out[i], "output '" + op.output_names()[i] + "'");
+    if (out_grads)
+      check(so[i], (*out_grads)[i], "gradient of output '" + op.output_names()[i] + "'");
+  }
+  // Views without data take the call's dtype (kernels dispatch on whichever tensor they like).
+  std::vector<std::vector<cn_tensor>*> lists = {&in, &out, &aux};
+  if (in_grads) lists.push_back(in_grads);
+  if (out_grads) lists.push_back(out_grads);
+  int32_t dtype = -1;
+  for (auto* l : lists)
+    for (auto& t : *l)
+      if (dtype < 0 && t.data) dtype = t.dtype;
+  for (auto* l : lists)
+    for (auto& t : *l)
+      if (!t.data) t.dtype = dtype;
 }
 
 inline void CheckReq(const OpInstance& op, const std::vector<int32_t>& req, size_t expected,

@@ -115,7 +115,7 @@ def test_error_return_in_forward_and_backward(throwing):
                  "unknown parameter 'alpha'")
 
 
-def test_process_survives_failures_and_exits_cleanly(broken_libs):
+def test_process_survives_failures_and_exits_cleanly(broken_libs, tmp_path):
     """Loads, fails, keeps op instances alive until exit: no crash at exit (no dlclose)."""
     script = f"""
 import numpy as np, coarsenet as cn
@@ -129,7 +129,8 @@ for path in {[broken_libs['DUP_PLUGIN'], broken_libs['NO_ENTRY']]!r}:
 print(cn.nd.PluginDupA(cn.nd.ones((2,))).asnumpy().sum())
 """
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    # cwd: not the checkout, whose coarsenet/ source tree would shadow the installed package
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            check=False, env=env, timeout=60)
+                            check=False, env=env, timeout=60, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2.0"
