@@ -93,8 +93,9 @@ def test_auto_planned_arena_grows_like_sqrt_n():
     plain = {n: planned(n, None) for n in (16, 64, 256)}
     auto = {n: planned(n, "auto") for n in (16, 64, 256)}
     assert plain[256] / plain[64] > 3.5 and plain[64] / plain[16] > 3.0
+    # The lower bound leaves room for the fixed part of the arena (conv workspace) at 16 units.
     for small, big in ((16, 64), (64, 256)):
-        assert 1.4 < auto[big] / auto[small] < 2.7, auto
+        assert 1.3 < auto[big] / auto[small] < 2.7, auto
     assert plain[256] / auto[256] > 5
 
 
