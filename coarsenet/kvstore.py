@@ -11,6 +11,7 @@ never wait forever in a collective; a rank that is killed ends the job through m
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -118,8 +119,6 @@ class KVStoreDistSync(KVStoreLocal):
         super().init(key, value)
 
     def _reduce(self, arrays: list[np.ndarray]) -> None:
-        import time
-
         start = time.perf_counter()
         for bucket in _buckets(arrays, BUCKET_BYTES):
             if len(bucket) == 1 and bucket[0].flags.c_contiguous:

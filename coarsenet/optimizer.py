@@ -25,6 +25,9 @@ class Optimizer(abc.ABC):
     """Base class; `create(name, **kwargs)` makes one by its registered (lowercase) name."""
 
     registry: dict[str, type] = {}
+    # True for rules that apply weight decay themselves (AdamW); the others get wd * w added to
+    # the gradient before their step.
+    decoupled_weight_decay = False
 
     def __init__(self, learning_rate: float = 0.01, rescale_grad: float = 1.0,
                  param_idx2name: dict | None = None, wd: float = 0.0,
@@ -120,11 +123,16 @@ class Optimizer(abc.ABC):
                 f"{type(self).__name__}.update: parameter '{self._name(index)}' has shape "
                 f"{w.shape} but its gradient has shape {g.shape}")
         self._update_count(index)
-        self._step(index, w, self._prepared_grad(g), state)
+        g = self._prepared_grad(g)
+        wd = self._get_wd(index)
+        if wd and not self.decoupled_weight_decay:
+            g += wd * w
+        self._step(index, w, g, state)
 
     @abc.abstractmethod
     def _step(self, index, w: np.ndarray, g: np.ndarray, state) -> None:
-        """Applies the rule to weight w with the prepared gradient g (both updated in place)."""
+        """Applies the rule to weight w with the prepared gradient g (rescaled, clipped, with
+        coupled weight decay added); both may be updated in place."""
 
 
 @Optimizer.register
@@ -139,9 +147,7 @@ class SGD(Optimizer):
         return np.zeros_like(_array(weight)) if self.momentum != 0.0 else None
 
     def _step(self, index, w, g, mom):
-        lr, wd = self._get_lr(index), self._get_wd(index)
-        if wd:
-            g += wd * w
+        lr = self._get_lr(index)
         if mom is None:
             w -= lr * g
             return
@@ -155,9 +161,7 @@ class NAG(SGD):
     """Nesterov momentum: mom = momentum * mom + g'; w -= lr * (g' + momentum * mom), g' = g + wd*w."""
 
     def _step(self, index, w, g, mom):
-        lr, wd = self._get_lr(index), self._get_wd(index)
-        if wd:
-            g += wd * w
+        lr = self._get_lr(index)
         if mom is None:
             w -= lr * g
             return
@@ -191,15 +195,14 @@ class Adam(Optimizer):
         return mean / (np.sqrt(var) + self.epsilon) * correction
 
     def _step(self, index, w, g, state):
-        wd = self._get_wd(index)
-        if wd:
-            g += wd * w
         w -= self._get_lr(index) * self._moments(index, g, state)
 
 
 @Optimizer.register
 class AdamW(Adam):
     """Adam with decoupled weight decay: w -= lr * (adam_step + wd * w)."""
+
+    decoupled_weight_decay = True
 
     def _step(self, index, w, g, state):
         lr, wd = self._get_lr(index), self._get_wd(index)
@@ -227,9 +230,7 @@ class RMSProp(Optimizer):
         return (np.zeros_like(w),)
 
     def _step(self, index, w, g, state):
-        lr, wd = self._get_lr(index), self._get_wd(index)
-        if wd:
-            g += wd * w
+        lr = self._get_lr(index)
         n = state[0]
         n *= self.gamma1
         n += (1 - self.gamma1) * np.square(g)

@@ -32,16 +32,8 @@ class Program {
     CheckReq(*op, req, op->output_names().size(), "outputs");
     CheckShapes(*op, c.in.views, nullptr, c.out.views, nullptr, c.aux.views);
     uint64_t need = WorkspaceFor(*op, c.in.views, c.out.views, false);
-    c.workspace = need ? WorkspacePtr(*op, workspace, need) : nullptr;
-    if (need && workspace.is_none()) op->Fail("program calls need an explicit workspace");
-    c.workspace_ref = workspace;
-    c.op = std::move(op);
-    c.backward = false;
     c.is_recompute = is_recompute;
-    c.seed_key = seed_key;
-    c.req = req;
-    calls_.push_back(std::move(c));
-    return int(calls_.size()) - 1;
+    return Append(std::move(c), std::move(op), false, req, workspace, need, seed_key);
   }
 
   int AddBackward(std::shared_ptr<OpInstance> op, const py::list& out_grads,
@@ -58,16 +50,8 @@ class Program {
     CheckReq(*op, req, n_in, "input gradients");
     CheckShapes(*op, c.in.views, &c.ig.views, c.out.views, &c.og.views, c.aux.views);
     uint64_t need = WorkspaceFor(*op, c.in.views, c.out.views, true, &c.ig.views, &c.og.views);
-    c.workspace = need ? WorkspacePtr(*op, workspace, need) : nullptr;
-    if (need && workspace.is_none()) op->Fail("program calls need an explicit workspace");
-    c.workspace_ref = workspace;
-    c.op = std::move(op);
-    c.backward = true;
     c.is_recompute = false;
-    c.seed_key = seed_key;
-    c.req = req;
-    calls_.push_back(std::move(c));
-    return int(calls_.size()) - 1;
+    return Append(std::move(c), std::move(op), true, req, workspace, need, seed_key);
   }
 
   // Runs calls [begin, end). The seed of each call mixes the step seed with its key, so forward
@@ -90,6 +74,21 @@ class Program {
   int size() const { return int(calls_.size()); }
 
  private:
+  // The part both kinds of call share: the planned workspace and the bookkeeping.
+  int Append(Call c, std::shared_ptr<OpInstance> op, bool backward,
+             const std::vector<int32_t>& req, const py::object& workspace, uint64_t need,
+             uint64_t seed_key) {
+    if (need && workspace.is_none()) op->Fail("program calls need an explicit workspace");
+    c.workspace = need ? WorkspacePtr(*op, workspace, need) : nullptr;
+    c.workspace_ref = workspace;
+    c.op = std::move(op);
+    c.backward = backward;
+    c.seed_key = seed_key;
+    c.req = req;
+    calls_.push_back(std::move(c));
+    return int(calls_.size()) - 1;
+  }
+
   std::vector<Call> calls_;
 };
 
