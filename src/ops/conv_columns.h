@@ -54,11 +54,14 @@ struct Geom {
   int64_t batch_slots() const { return std::min((n + images() - 1) / images(), kMaxSlots); }
   // 3x3 stride-1 dense convolutions with enough channels for the GEMMs run all three passes
   // as Winograd F(4x4, 3x3) (winograd.h). Pad <= 2 keeps the data gradient's pad 2 - p valid;
-  // the size check excludes Deconvolution's adj.
+  // the size check excludes Deconvolution's adj. Tiles may hang over the map's edge (a 5x5 map
+  // needs 2x2 tiles of 4x4): Winograd must do at most half the direct multiplies (36 per tile
+  // against 9 per output), so 3x3, 4x4, 6x6, 7x7, 8x8 and up qualify, 2x2 and 5x5 do not.
+  int64_t winograd_tiles() const { return ((oh + 3) / 4) * ((ow + 3) / 4); }
   bool winograd() const {
     return kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 &&
            ph <= 2 && pw <= 2 && oh == h + 2 * ph - 2 && ow == w + 2 * pw - 2 && c >= 16 &&
-           f >= 16 && ohw() >= kSmallMap;
+           f >= 16 && 8 * winograd_tiles() <= ohw();
   }
   // Scratch elements (sized as double so either dtype fits): on small maps one multi-image
   // column matrix (every group) and the gathered y/dy of its images; else column tiles for
@@ -67,8 +70,7 @@ struct Geom {
   int64_t WorkspaceElems(bool backward) const {
     if (winograd()) {
       int64_t max_w = std::max(w, ow);
-      int64_t fwd = winograd::FilterElems<winograd::Fwd>(c, f) +
-                    slots() * winograd::SlotElems<winograd::Fwd>(c, f, max_w);
+      int64_t fwd = winograd::ConvElems<winograd::Fwd>(c, f, max_w);
       int64_t wgrad = winograd::WeightGradElems<winograd::Fwd>(c, f, max_w);
       return backward ? std::max(fwd, wgrad) : fwd;
     }

@@ -35,24 +35,17 @@
 namespace cn::conv {
 
 // Forward (flip = false: x -> y) or DataGrad (flip = true: dy -> dx, a 3x3 convolution with
-// the flipped, transposed filters and pad 2 - p) of a Winograd-eligible geometry, image by image.
+// the flipped, transposed filters and pad 2 - p) of a Winograd-eligible geometry.
 template <typename DType>
-void WinogradImages(const Geom& g, const DType* src, const DType* w, bool flip,
-                    const DType* bias, DType* dst, int32_t req, DType* ws) {
+void WinogradConv(const Geom& g, const DType* src, const DType* w, bool flip, const DType* bias,
+                  DType* dst, int32_t req, DType* ws) {
   using T = winograd::Fwd;
-  DType* u = ws;
-  winograd::TransformFilters<T>(w, g.f, g.c, flip, u);
-  DType* blocks = u + winograd::FilterElems<T>(g.c, g.f);
-  const int64_t slot_elems = winograd::SlotElems<T>(g.c, g.f, std::max(g.w, g.ow));
-  ForEachImageGroup(g, 1, [&](int64_t slot, int64_t i, int64_t) {
-    if (flip)
-      winograd::ConvImage<T>(src + i * g.f * g.ohw(), g.f, g.oh, g.ow, u, g.c, 2 - g.ph,
-                             2 - g.pw, bias, dst + i * g.c * g.hw(), req,
-                             blocks + slot * slot_elems);
-    else
-      winograd::ConvImage<T>(src + i * g.c * g.hw(), g.c, g.h, g.w, u, g.f, g.ph, g.pw, bias,
-                             dst + i * g.f * g.ohw(), req, blocks + slot * slot_elems);
-  });
+  winograd::TransformFilters<T>(w, g.f, g.c, flip, ws);
+  const winograd::Tiling t =
+      flip ? winograd::MakeTiling<T>(g.n, g.f, g.oh, g.ow, 2 - g.ph, 2 - g.pw, g.c)
+           : winograd::MakeTiling<T>(g.n, g.c, g.h, g.w, g.ph, g.pw, g.f);
+  winograd::Conv<T>(t, src, ws, bias, dst, req, std::max(g.w, g.ow),
+                    ws + winograd::FilterElems<T>(g.c, g.f));
 }
 
 // y = conv(x, w) + bias (bias may be null).
@@ -61,7 +54,7 @@ void Forward(const Geom& g, const DType* x, const DType* w, const DType* bias, D
              int32_t req, DType* ws) {
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
-  if (g.winograd()) return WinogradImages(g, x, w, false, bias, y, req, ws);
+  if (g.winograd()) return WinogradConv(g, x, w, false, bias, y, req, ws);
   if (g.batched()) return ForwardBatched(g, x, w, bias, y, req, ws);
   ForEachImageGroup(g, 1, [&](int64_t slot, int64_t i, int64_t) {
     DType* col = ws + slot * kg * tile;
@@ -97,7 +90,7 @@ void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias,
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   const DType beta = req == CN_REQ_ADD ? 1 : 0;
-  if (g.winograd()) return WinogradImages(g, dy, w, true, bias, dx, req, ws);
+  if (g.winograd()) return WinogradConv(g, dy, w, true, bias, dx, req, ws);
   if (g.batched()) return DataGradBatched(g, dy, w, bias, dx, req, ws);
   ForEachImageGroup(g, 1, [&](int64_t slot, int64_t i, int64_t) {
     DType* col = ws + slot * kg * tile;
@@ -132,8 +125,9 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   if (g.winograd())
-    return winograd::WeightGrad<winograd::Fwd>(x, dy, g.n, g.c, g.h, g.w, g.f, g.ph, g.pw, dw,
-                                               req, ws);
+    return winograd::WeightGrad<winograd::Fwd>(
+        winograd::MakeTiling<winograd::Fwd>(g.n, g.c, g.h, g.w, g.ph, g.pw, g.f), x, dy, dw, req,
+        ws);
   if (g.batched()) return WeightGradBatched(g, x, dy, dw, req, ws);
   ParallelFor(g.groups * kg, 16, [&](int64_t q0, int64_t q1) {
     for (int64_t grp = q0 / kg; grp * kg < q1; ++grp) {

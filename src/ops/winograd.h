@@ -7,6 +7,10 @@
 // Convolution's forward and data gradient both use it: the data gradient of a 3x3 stride-1
 // convolution with pad p is a 3x3 convolution of dy with the flipped, transposed filters and
 // pad 2 - p.
+// Tiles are numbered across the batch: every image has th rows of tw tiles, and a block is any
+// run of consecutive global tile rows R = image * th + ty. Large maps give blocks inside one
+// image; small maps (CIFAR's 8x8 and 4x4 stages) give blocks holding several images, so the
+// GEMMs stay wide however few tiles one image has.
 #ifndef COARSENET_OPS_WINOGRAD_H_
 #define COARSENET_OPS_WINOGRAD_H_
 
@@ -68,35 +72,61 @@ inline void Combine(DType* dst, const DType* const* src, int64_t len) {
   }
 }
 
-// A block is whole rows of tiles, about this many values of V and M (alpha^2 (C + F) per
-// tile), so the transforms and the GEMMs of a block work in L2.
+// A block holds about this many values of V and M (alpha^2 (C + F) per tile), so the
+// transforms and the GEMMs of a block work in cache.
 constexpr int64_t kBlockElems = 512 * 1024;
+// Blocks run in at most this many parallel slots, each with its own V and M; fixed so the
+// workspace depends on shapes only.
+constexpr int64_t kMaxSlots = 4;
+// Filter pairs transformed at a time: the transforms run across pairs, so they vectorise.
+constexpr int kLanes = 16;
 
+// One direction of a 3x3 stride-1 convolution as Winograd sees it: n images of c planes
+// (h, w), zero-padded by (ph, pw), give f planes (oh, ow) = (h + 2 ph - 2, w + 2 pw - 2),
+// covered by th x tw tiles per image; rows() global tile rows in all.
+struct Tiling {
+  int64_t n, c, h, w, ph, pw, f, oh, ow, th, tw;
+  int64_t rows() const { return n * th; }
+};
+template <typename T>
+inline Tiling MakeTiling(int64_t n, int64_t c, int64_t h, int64_t w, int64_t ph, int64_t pw,
+                         int64_t f) {
+  const int64_t oh = h + 2 * ph - 2, ow = w + 2 * pw - 2;
+  return {n, c, h, w, ph, pw, f, oh, ow, (oh + T::kM - 1) / T::kM, (ow + T::kM - 1) / T::kM};
+}
+
+// Tile rows a block can hold for tiles_w tiles per row (at least one row).
 template <typename T>
 inline int64_t BlockRows(int64_t c, int64_t f, int64_t tiles_w) {
   constexpr int64_t a2 = T::kAlpha * T::kAlpha;
   return std::max<int64_t>(1, kBlockElems / (a2 * (c + f)) / tiles_w);
 }
-
-// Scratch elements for one image slot (V and M of one block) for images up to `max_w` wide
-// (input or output); an upper bound for either direction.
+// Tiles one block holds (its stream length) for planes up to `max_w` wide (input or output
+// side, so either direction fits).
+template <typename T>
+inline int64_t BlockTiles(int64_t c, int64_t f, int64_t max_w) {
+  constexpr int64_t a2 = T::kAlpha * T::kAlpha;
+  return std::max((max_w + T::kM - 1) / T::kM, kBlockElems / (a2 * (c + f)));
+}
+// Scratch elements for one slot (V and M of one block).
 template <typename T>
 inline int64_t SlotElems(int64_t c, int64_t f, int64_t max_w) {
-  constexpr int64_t a2 = T::kAlpha * T::kAlpha;
-  return a2 * (c + f) * std::max((max_w + T::kM - 1) / T::kM, kBlockElems / (a2 * (c + f)));
+  return T::kAlpha * T::kAlpha * (c + f) * BlockTiles<T>(c, f, max_w);
 }
 template <typename T>
 inline int64_t FilterElems(int64_t c, int64_t f) {
   return T::kAlpha * T::kAlpha * c * f;
 }
-
+// Forward / data-gradient scratch: the transformed filters and one block per slot.
+template <typename T>
+inline int64_t ConvElems(int64_t c, int64_t f, int64_t max_w) {
+  return FilterElems<T>(c, f) + kMaxSlots * SlotElems<T>(c, f, max_w);
+}
 // Weight-gradient scratch: dU, V of every channel and one Z per channel slot.
-constexpr int64_t kMaxSlots = 4;
 template <typename T>
 inline int64_t WeightGradElems(int64_t c, int64_t f, int64_t max_w) {
   constexpr int64_t a2 = T::kAlpha * T::kAlpha;
-  int64_t block = SlotElems<T>(c, f, max_w) / (a2 * (c + f));
-  return FilterElems<T>(c, f) + a2 * block * (c + std::min(c, kMaxSlots) * f);
+  return FilterElems<T>(c, f) + a2 * BlockTiles<T>(c, f, max_w) * (c + std::min(c, kMaxSlots) * f);
 }
 
 // U[xi][o][i] = (G g G^T)[xi] for g = w[o][i] (forward) or, when `flip`, for the data
@@ -105,36 +135,47 @@ template <typename T, typename DType>
 void TransformFilters(const DType* w, int64_t f, int64_t c, bool flip, DType* u) {
   constexpr int A = T::kAlpha;
   const int64_t rows = flip ? c : f, cols = flip ? f : c, s = rows * cols;
-  for (int64_t o = 0; o < rows; ++o)
-    for (int64_t i = 0; i < cols; ++i) {
-      const DType* src = flip ? w + (i * c + o) * 9 : w + (o * c + i) * 9;
-      double g[3][3], t[A][3];
-      for (int a = 0; a < 3; ++a)
-        for (int b = 0; b < 3; ++b) g[a][b] = flip ? src[(2 - a) * 3 + (2 - b)] : src[a * 3 + b];
-      for (int a = 0; a < A; ++a)  // t = G g
-        for (int b = 0; b < 3; ++b)
-          t[a][b] = T::kG[a][0] * g[0][b] + T::kG[a][1] * g[1][b] + T::kG[a][2] * g[2][b];
-      for (int a = 0; a < A; ++a)  // U = t G^T
-        for (int b = 0; b < A; ++b)
-          u[(a * A + b) * s + o * cols + i] =
-              DType(t[a][0] * T::kG[b][0] + t[a][1] * T::kG[b][1] + t[a][2] * T::kG[b][2]);
-    }
+  ParallelFor(rows, 4, [&](int64_t o0, int64_t o1) {
+    DType g[9][kLanes], t[A][3][kLanes];
+    for (int64_t o = o0; o < o1; ++o)
+      for (int64_t i0 = 0; i0 < cols; i0 += kLanes) {
+        const int64_t nl = std::min<int64_t>(kLanes, cols - i0);
+        for (int64_t l = 0; l < kLanes; ++l) {  // lanes past the end repeat the last pair
+          const int64_t i = i0 + std::min(l, nl - 1);
+          const DType* src = flip ? w + (i * c + o) * 9 : w + (o * c + i) * 9;
+          for (int k = 0; k < 9; ++k) g[k][l] = src[flip ? 8 - k : k];
+        }
+        for (int a = 0; a < A; ++a)  // t = G g
+          for (int b = 0; b < 3; ++b) {
+            const DType k0 = DType(T::kG[a][0]), k1 = DType(T::kG[a][1]), k2 = DType(T::kG[a][2]);
+            for (int l = 0; l < kLanes; ++l)
+              t[a][b][l] = k0 * g[b][l] + k1 * g[3 + b][l] + k2 * g[6 + b][l];
+          }
+        for (int a = 0; a < A; ++a)  // U = t G^T
+          for (int b = 0; b < A; ++b) {
+            const DType k0 = DType(T::kG[b][0]), k1 = DType(T::kG[b][1]), k2 = DType(T::kG[b][2]);
+            DType* dst = u + (a * A + b) * s + o * cols + i0;
+            for (int64_t l = 0; l < nl; ++l)
+              dst[l] = t[a][0][l] * k0 + t[a][1][l] * k1 + t[a][2][l] * k2;
+          }
+      }
+  });
 }
 
-// V = B^T d B for `nr` rows of tiles of one channel image xc (h, w), the first tile row
-// reading input rows from y0 (zero-padded; column j of a row is image column j - pw), to the
-// alpha^2 tile streams out + xi * stride (nr * tw tiles each). B^T is applied down the rows,
-// each result is de-interleaved into one stream per tile column, then B^T is applied across
-// those over the whole block: every arithmetic loop is unit-stride and long.
+// V = B^T d B for global tile rows [r0, r0 + nr) of one input channel, whose plane in image i
+// starts at xc + i * t.c * t.h * t.w, to the alpha^2 tile streams out + xi * stride (nr * tw
+// tiles each). B^T is applied down the rows, each result is de-interleaved into one stream per
+// tile column, then B^T is applied across those over the whole block: every arithmetic loop
+// is unit-stride and as long as the block.
 template <typename T>
 constexpr int64_t InputScratch(int64_t tw, int64_t nr) {
   return 2 * T::kAlpha * (T::kM * tw + T::kAlpha) + T::kAlpha * T::kAlpha * nr * tw;
 }
 template <typename T, typename DType>
-void InputBlock(const DType* xc, int64_t h, int64_t w, int64_t y0, int64_t pw, int64_t tw,
-                int64_t nr, DType* scratch, DType* out, int64_t stride) {
+void InputBlock(const Tiling& t, const DType* xc, int64_t r0, int64_t nr, DType* scratch,
+                DType* out, int64_t stride) {
   constexpr int A = T::kAlpha, M = T::kM;
-  const int64_t row_len = M * tw + A - M, nt = nr * tw;
+  const int64_t tw = t.tw, row_len = M * tw + A - M, nt = nr * tw;
   DType *d[A], *comb[A];
   for (int k = 0; k < A; ++k) {
     d[k] = scratch + k * row_len;
@@ -142,12 +183,14 @@ void InputBlock(const DType* xc, int64_t h, int64_t w, int64_t y0, int64_t pw, i
   }
   DType* e = scratch + 2 * A * row_len;  // e[a][k] (nt values) = column phase k of comb[a]
   for (int64_t r = 0; r < nr; ++r) {
+    const int64_t image = (r0 + r) / t.th, y0 = M * ((r0 + r) % t.th) - t.ph;
+    const DType* plane = xc + image * t.c * t.h * t.w;
     for (int k = 0; k < A; ++k) {
-      const int64_t yy = y0 + M * r + k;
+      const int64_t yy = y0 + k;
       std::fill(d[k], d[k] + row_len, DType(0));
-      if (yy < 0 || yy >= h) continue;
-      const DType* src = xc + yy * w - pw;
-      for (int64_t j = std::max<int64_t>(0, pw); j < std::min(row_len, w + pw); ++j)
+      if (yy < 0 || yy >= t.h) continue;
+      const DType* src = plane + yy * t.w - t.pw;
+      for (int64_t j = std::max<int64_t>(0, t.pw); j < std::min(row_len, t.w + t.pw); ++j)
         d[k][j] = src[j];
     }
     Unroll<A>([&](auto a) {
@@ -155,7 +198,7 @@ void InputBlock(const DType* xc, int64_t h, int64_t w, int64_t y0, int64_t pw, i
       Combine<T, kB, ka>(comb[ka], d, row_len);
       for (int k = 0; k < A; ++k) {
         DType* dst = e + (ka * A + k) * nt + r * tw;
-        for (int64_t t = 0; t < tw; ++t) dst[t] = comb[ka][M * t + k];
+        for (int64_t j = 0; j < tw; ++j) dst[j] = comb[ka][M * j + k];
       }
     });
   }
@@ -168,29 +211,47 @@ void InputBlock(const DType* xc, int64_t h, int64_t w, int64_t y0, int64_t pw, i
   });
 }
 
-// y (f, oh, ow) = conv3x3(x (c, h, w), U) with padding (ph, pw), oh = h + 2 ph - 2, + bias.
-// One image; `ws` holds SlotElems values.
+// Runs body(lo, hi, scratch) over [0, n): split across threads, each with its own scratch of
+// `elems` values, when `parallel`; else inline with `scratch`.
+template <typename DType, typename Body>
+void Split(bool parallel, int64_t n, int64_t elems, DType* scratch, Body&& body) {
+  if (!parallel) return body(0, n, scratch);
+  ParallelFor(n, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<DType> own(elems);
+    body(lo, hi, own.data());
+  });
+}
+
+// One block of y = conv3x3(x, U) + bias: global tile rows [r0, r0 + nr), streams of `block`
+// tiles in ws (V then M), `scratch` (ScratchElems) for the transforms. With `parallel` the
+// block is the whole machine's: channels, GEMMs and filters are split across threads.
+template <typename T>
+constexpr int64_t ScratchElems(int64_t tw, int64_t nr, int64_t block) {
+  return std::max(InputScratch<T>(tw, nr), (T::kM * T::kAlpha + T::kM) * block);
+}
 template <typename T, typename DType>
-void ConvImage(const DType* x, int64_t c, int64_t h, int64_t w, const DType* u, int64_t f,
-               int64_t ph, int64_t pw, const DType* bias, DType* y, int32_t req, DType* ws) {
+void ConvBlock(const Tiling& t, const DType* x, const DType* u, const DType* bias, DType* y,
+               int32_t req, int64_t r0, int64_t nr, int64_t block, DType* ws, DType* scratch,
+               bool parallel) {
   constexpr int A = T::kAlpha, M = T::kM, A2 = A * A;
-  const int64_t oh = h + 2 * ph - 2, ow = w + 2 * pw - 2;
-  const int64_t th = (oh + M - 1) / M, tw = (ow + M - 1) / M;
-  const int64_t rows = BlockRows<T>(c, f, tw), block = rows * tw;
-  DType* v = ws;                  // [A2][c][block]
+  const int64_t c = t.c, f = t.f, tw = t.tw, nt = nr * tw;
+  const int64_t scratch_elems = ScratchElems<T>(tw, nr, block);
+  DType* v = ws;                   // [A2][c][block]
   DType* m = ws + A2 * c * block;  // [A2][f][block]
-  std::vector<DType> scratch(std::max(InputScratch<T>(tw, rows), (M * A + M + M) * block));
-  DType* sums = scratch.data();        // A^T applied down the tile rows: [M][A][block]
-  DType* one = sums + M * A * block;   // one output column phase: [M][block]
-  for (int64_t ty0 = 0; ty0 < th; ty0 += rows) {
-    const int64_t nr = std::min(rows, th - ty0), nt = nr * tw;
-    for (int64_t ch = 0; ch < c; ++ch)
-      InputBlock<T>(x + ch * h * w, h, w, M * ty0 - ph, pw, tw, nr, scratch.data(),
-                    v + ch * block, c * block);
-    for (int xi = 0; xi < A2; ++xi)
+  Split(parallel, c, scratch_elems, scratch, [&](int64_t c0, int64_t c1, DType* sc) {
+    for (int64_t ch = c0; ch < c1; ++ch)
+      InputBlock<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, c * block);
+  });
+  auto gemms = [&](int64_t x0, int64_t x1) {
+    for (int64_t xi = x0; xi < x1; ++xi)
       Gemm(false, false, f, nt, c, DType(1), u + xi * f * c, c, v + xi * c * block, block,
            DType(0), m + xi * f * block, block);
-    for (int64_t o = 0; o < f; ++o) {  // Y = A^T M A over the whole block
+  };
+  if (parallel) ParallelFor(A2, 1, gemms); else gemms(0, A2);
+  Split(parallel, f, scratch_elems, scratch, [&](int64_t o0, int64_t o1, DType* sc) {
+    DType* sums = sc;                   // A^T applied down the tile rows: [M][A][block]
+    DType* one = sums + M * A * block;  // one output column phase: [M][block]
+    for (int64_t o = o0; o < o1; ++o) {  // Y = A^T M A over the whole block
       const DType b0 = bias ? bias[o] : DType(0);
       const DType* q = m + o * block;  // stream xi at q + xi * f * block
       Unroll<A>([&](auto b) {
@@ -207,46 +268,91 @@ void ConvImage(const DType* x, int64_t c, int64_t h, int64_t w, const DType* u, 
           Combine<T, kA, decltype(jj)::value>(one + jj * block, row, nt);
         });
         for (int64_t r = 0; r < nr; ++r) {
-          const int64_t yy = M * (ty0 + r) + i;
-          if (yy >= oh) break;
-          DType* dst = y + (o * oh + yy) * ow;
-          for (int64_t j = 0; j < ow; ++j) {
-            const DType val = one[(j % M) * block + r * tw + j / M] + b0;
+          const int64_t image = (r0 + r) / t.th, yy = M * ((r0 + r) % t.th) + i;
+          if (yy >= t.oh) continue;
+          DType* dst = y + ((image * f + o) * t.oh + yy) * t.ow;
+          const DType* src = one + r * tw;
+          for (int64_t j = 0; j < t.ow; ++j) {
+            const DType val = src[(j % M) * block + j / M] + b0;
             if (req == CN_REQ_ADD) dst[j] += val; else dst[j] = val;
           }
         }
       });
     }
-  }
+  });
 }
 
-// Z = A dY A^T for `nr` rows of tiles of one channel's output gradient gc (oh, ow), the first
-// tile row starting at output row y0 (zero beyond the output), to the alpha^2 tile streams
-// out + xi * stride; laid out like InputBlock.
+// Rows per block for one run: within the capacity, and enough blocks that the threads get
+// equal shares.
+inline int64_t RunRows(int64_t total, int64_t capacity, int64_t threads) {
+  int64_t blocks = std::max((total + capacity - 1) / capacity, std::min(threads, total));
+  if (blocks < 4 * threads) blocks = std::min(total, (blocks + threads - 1) / threads * threads);
+  return (total + blocks - 1) / blocks;
+}
+
+// y (n, f, oh, ow) = conv3x3(x (n, c, h, w), U) + bias (may be null). `ws` holds kMaxSlots *
+// SlotElems values for planes up to max_w wide. Every block reads all of U (36 F C values), so
+// blocks must not be much narrower than the channels or U's traffic dominates: while a slot's
+// block holds at least C/2 tiles, blocks run in parallel slots; otherwise (small maps with many
+// channels: CIFAR's 4x4 and 8x8 stages) the slots' space makes one wide block and the threads
+// share each block's transforms and GEMMs.
+template <typename T, typename DType>
+void Conv(const Tiling& t, const DType* x, const DType* u, const DType* bias, DType* y,
+          int32_t req, int64_t max_w, DType* ws) {
+  const int64_t slot_block = BlockTiles<T>(t.c, t.f, max_w);
+  const bool wide = NumThreads() > 1 && 4 * slot_block < t.c;
+  const int64_t block = wide ? kMaxSlots * slot_block : slot_block;
+  const int64_t rows = RunRows(t.rows(), std::max<int64_t>(1, block / t.tw),
+                               wide ? 1 : NumThreads());
+  const int64_t blocks = (t.rows() + rows - 1) / rows;
+  const int64_t scratch_elems = ScratchElems<T>(t.tw, rows, block);
+  if (wide) {
+    std::vector<DType> scratch(scratch_elems);
+    for (int64_t r0 = 0; r0 < t.rows(); r0 += rows)
+      ConvBlock<T>(t, x, u, bias, y, req, r0, std::min(rows, t.rows() - r0), block, ws,
+                   scratch.data(), true);
+    return;
+  }
+  const int64_t slots = std::min(blocks, kMaxSlots), slot_elems = SlotElems<T>(t.c, t.f, max_w);
+  ParallelFor(slots, 1, [&](int64_t s0, int64_t s1) {
+    std::vector<DType> scratch(scratch_elems);
+    for (int64_t k = blocks * s0 / slots; k < blocks * s1 / slots; ++k) {
+      const int64_t r0 = k * rows, nr = std::min(rows, t.rows() - r0);
+      ConvBlock<T>(t, x, u, bias, y, req, r0, nr, block, ws + s0 * slot_elems, scratch.data(),
+                   false);
+    }
+  });
+}
+
+// Z = A dY A^T for global tile rows [r0, r0 + nr) of one output-gradient channel, whose plane
+// in image i starts at gc + i * t.f * t.oh * t.ow (zero beyond the plane), to the alpha^2
+// tile streams out + xi * stride; laid out like InputBlock.
 template <typename T>
 constexpr int64_t GradScratch(int64_t tw, int64_t nr) {
   return (T::kM + 1) * T::kM * tw + T::kAlpha * T::kM * nr * tw;
 }
 template <typename T, typename DType>
-void GradBlock(const DType* gc, int64_t oh, int64_t ow, int64_t y0, int64_t tw, int64_t nr,
-               DType* scratch, DType* out, int64_t stride) {
+void GradBlock(const Tiling& t, const DType* gc, int64_t r0, int64_t nr, DType* scratch,
+               DType* out, int64_t stride) {
   constexpr int A = T::kAlpha, M = T::kM;
-  const int64_t len = M * tw, nt = nr * tw;
+  const int64_t tw = t.tw, len = M * tw, nt = nr * tw;
   DType* g[M];
   for (int i = 0; i < M; ++i) g[i] = scratch + i * len;
   DType* comb = scratch + M * len;
   DType* e = comb + len;  // e[a][k] (nt values) = column phase k of comb[a]
   for (int64_t r = 0; r < nr; ++r) {
+    const int64_t image = (r0 + r) / t.th, y0 = M * ((r0 + r) % t.th);
+    const DType* plane = gc + image * t.f * t.oh * t.ow;
     for (int i = 0; i < M; ++i) {
       std::fill(g[i], g[i] + len, DType(0));
-      if (y0 + M * r + i < oh) std::copy_n(gc + (y0 + M * r + i) * ow, ow, g[i]);
+      if (y0 + i < t.oh) std::copy_n(plane + (y0 + i) * t.ow, t.ow, g[i]);
     }
     Unroll<A>([&](auto a) {
       constexpr int ka = decltype(a)::value;
       Combine<T, kACol, ka>(comb, g, len);
       for (int k = 0; k < M; ++k) {
         DType* dst = e + (ka * M + k) * nt + r * tw;
-        for (int64_t t = 0; t < tw; ++t) dst[t] = comb[M * t + k];
+        for (int64_t j = 0; j < tw; ++j) dst[j] = comb[M * j + k];
       }
     });
   }
@@ -263,16 +369,17 @@ void GradBlock(const DType* gc, int64_t oh, int64_t ow, int64_t y0, int64_t tw, 
 // dW (f, c, 3, 3) = G^T dU G with dU[xi] = sum over images and tiles of Z[xi] V[xi]^T, where
 // V = B^T d B (as in the forward) and Z = A dY A^T transforms the tile's output gradient:
 // the forward is linear in U, so this is its exact adjoint. Threads split the input channels
-// (at most kMaxSlots slots, so the workspace is known from shapes): each transforms its own
-// channels of x, all of dy, and owns its columns of dU outright, so no reduction is needed.
-// `ws` holds WeightGradElems values.
+// (one slot per thread, at most kMaxSlots, so the workspace is known from shapes): each
+// transforms its own channels of x, all of dy, and owns its columns of dU outright, so no
+// reduction is needed. `ws` holds WeightGradElems values.
 template <typename T, typename DType>
-void WeightGrad(const DType* x, const DType* dy, int64_t n, int64_t c, int64_t h, int64_t w,
-                int64_t f, int64_t ph, int64_t pw, DType* dw, int32_t req, DType* ws) {
-  constexpr int A = T::kAlpha, M = T::kM, A2 = A * A;
-  const int64_t oh = h + 2 * ph - 2, ow = w + 2 * pw - 2;
-  const int64_t th = (oh + M - 1) / M, tw = (ow + M - 1) / M;
-  const int64_t rows = BlockRows<T>(c, f, tw), block = rows * tw, slots = std::min(c, kMaxSlots);
+void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int32_t req,
+                DType* ws) {
+  constexpr int A = T::kAlpha, A2 = A * A;
+  const int64_t c = t.c, f = t.f;
+  const int64_t block = BlockTiles<T>(c, f, std::max(t.w, t.ow));
+  const int64_t rows = std::max<int64_t>(1, block / t.tw);
+  const int64_t slots = std::min({c, kMaxSlots, static_cast<int64_t>(NumThreads())});
   DType* du = ws;                          // [A2][f][c]
   DType* v_all = du + A2 * f * c;          // [c][A2][block]: each slot's channels side by side
   DType* z_all = v_all + A2 * c * block;   // [slot][A2][f][block]
@@ -280,38 +387,41 @@ void WeightGrad(const DType* x, const DType* dy, int64_t n, int64_t c, int64_t h
     const int64_t c0 = c * s0 / slots, nc = c * s1 / slots - c0;
     DType* v = v_all + A2 * c0 * block;  // [A2][nc][block]
     DType* z = z_all + s0 * A2 * f * block;
-    std::vector<DType> scratch(std::max(InputScratch<T>(tw, rows), GradScratch<T>(tw, rows)));
-    bool first = true;  // dU starts afresh; req applies to dW below
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t ty0 = 0; ty0 < th; ty0 += rows) {
-        const int64_t nr = std::min(rows, th - ty0), nt = nr * tw;
-        for (int64_t ch = 0; ch < nc; ++ch)
-          InputBlock<T>(x + (i * c + c0 + ch) * h * w, h, w, M * ty0 - ph, pw, tw, nr,
-                        scratch.data(), v + ch * block, nc * block);
-        for (int64_t o = 0; o < f; ++o)
-          GradBlock<T>(dy + (i * f + o) * oh * ow, oh, ow, M * ty0, tw, nr, scratch.data(),
-                       z + o * block, f * block);
-        for (int xi = 0; xi < A2; ++xi)
-          Gemm(false, true, f, nc, nt, DType(1), z + xi * f * block, block,
-               v + xi * nc * block, block, DType(first ? 0 : 1), du + xi * f * c + c0, c);
-        first = false;
-      }
+    std::vector<DType> scratch(std::max(InputScratch<T>(t.tw, rows), GradScratch<T>(t.tw, rows)));
+    for (int64_t r0 = 0; r0 < t.rows(); r0 += rows) {
+      const int64_t nr = std::min(rows, t.rows() - r0), nt = nr * t.tw;
+      for (int64_t ch = 0; ch < nc; ++ch)
+        InputBlock<T>(t, x + (c0 + ch) * t.h * t.w, r0, nr, scratch.data(), v + ch * block,
+                      nc * block);
+      for (int64_t o = 0; o < f; ++o)
+        GradBlock<T>(t, dy + o * t.oh * t.ow, r0, nr, scratch.data(), z + o * block, f * block);
+      for (int xi = 0; xi < A2; ++xi)  // dU starts afresh; req applies to dW below
+        Gemm(false, true, f, nc, nt, DType(1), z + xi * f * block, block, v + xi * nc * block,
+             block, DType(r0 == 0 ? 0 : 1), du + xi * f * c + c0, c);
+    }
   });
-  ParallelFor(f * c, 64, [&](int64_t k0, int64_t k1) {  // dW = G^T dU G per filter pair
-    const int64_t s = f * c;
-    for (int64_t k = k0; k < k1; ++k) {
-      double t[3][A];
+  const int64_t s = f * c;
+  ParallelFor((s + kLanes - 1) / kLanes, 4, [&](int64_t k0, int64_t k1) {
+    DType tmp[3][A][kLanes];  // dW = G^T dU G, kLanes filter pairs at a time
+    for (int64_t chunk = k0; chunk < k1; ++chunk) {
+      const int64_t p0 = chunk * kLanes, nl = std::min<int64_t>(kLanes, s - p0);
       for (int a = 0; a < 3; ++a)
         for (int j = 0; j < A; ++j) {
-          t[a][j] = 0;
-          for (int i = 0; i < A; ++i) t[a][j] += T::kG[i][a] * du[(i * A + j) * s + k];
+          for (int l = 0; l < kLanes; ++l) tmp[a][j][l] = 0;
+          for (int i = 0; i < A; ++i) {
+            const DType k = DType(T::kG[i][a]);
+            const DType* src = du + (i * A + j) * s + p0;
+            if (k != 0)
+              for (int64_t l = 0; l < nl; ++l) tmp[a][j][l] += k * src[l];
+          }
         }
       for (int a = 0; a < 3; ++a)
-        for (int b = 0; b < 3; ++b) {
-          double acc = 0;
-          for (int j = 0; j < A; ++j) acc += t[a][j] * T::kG[j][b];
-          Store(&dw[k * 9 + a * 3 + b], req, DType(acc));
-        }
+        for (int b = 0; b < 3; ++b)
+          for (int64_t l = 0; l < nl; ++l) {
+            DType acc = 0;
+            for (int j = 0; j < A; ++j) acc += tmp[a][j][l] * DType(T::kG[j][b]);
+            Store(&dw[(p0 + l) * 9 + a * 3 + b], req, acc);
+          }
     }
   });
 }

@@ -43,9 +43,13 @@ CASES = [  # (data shape, params)
     ((2, 3, 5, 5), dict(kernel=(3, 3), num_filter=2, no_bias=True)),
     ((2, 5, 4, 3), dict(kernel=(1, 1), num_filter=3)),  # 1x1: GEMM on the data itself
     ((2, 4, 6, 6), dict(kernel=(1, 1), stride=(2, 2), num_filter=3)),  # strided 1x1: im2col
-    # Maps under 16x16 positions put several images in one GEMM; Winograd-shaped ones too
+    # Small maps: Winograd blocks of tiles from several images (6x7, 4x4, 8x8 outputs) ...
     ((2, 16, 6, 7), dict(kernel=(3, 3), pad=(1, 1), num_filter=16)),
     ((1, 16, 7, 5), dict(kernel=(3, 3), pad=(0, 2), num_filter=17, no_bias=True)),
+    ((5, 16, 4, 4), dict(kernel=(3, 3), pad=(1, 1), num_filter=18)),
+    ((3, 17, 8, 8), dict(kernel=(3, 3), pad=(1, 1), num_filter=16)),
+    # ... or, too few outputs per tile (5x5), several images side by side in one column GEMM
+    ((3, 16, 5, 5), dict(kernel=(3, 3), pad=(1, 1), num_filter=16)),
     # 5 images: groups of 2, 2 and 1 images, each a GEMM, in parallel slots
     ((5, 4, 5, 4), dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_filter=6, num_group=2)),
 ]
@@ -89,7 +93,11 @@ def test_mxnet_string_params_and_ignored_tuning_params():
     ((3, 16, 40, 39), 24, (1, 1), (1, 1), (1, 1), 1),  # Winograd, several blocks of tile rows
     ((2, 6, 36, 34), 8, (2, 1), (1, 2), (1, 2), 2),  # 18x34 outputs: one image per GEMM
     ((6, 16, 16, 16), 16, (1, 1), (1, 1), (1, 1), 1),  # 16x16 outputs: Winograd
-    ((6, 16, 15, 17), 16, (1, 1), (1, 1), (1, 1), 1),  # 15x17: several images per GEMM
+    ((6, 16, 15, 17), 16, (1, 1), (1, 1), (1, 1), 1),  # 15x17: Winograd, blocks span images
+    ((7, 16, 8, 8), 20, (1, 1), (1, 1), (1, 1), 1),  # 8x8: 4 tiles per image, blocks span images
+    ((5, 24, 4, 4), 16, (1, 1), (1, 1), (1, 1), 1),  # 4x4: one tile per image
+    ((3, 16, 9, 7), 16, (1, 1), (0, 2), (1, 1), 1),  # 7x9 outputs: tiles overhang the edges
+    ((4, 16, 5, 5), 16, (1, 1), (1, 1), (1, 1), 1),  # 5x5: too few outputs, direct columns
     ((9, 8, 4, 4), 12, (2, 2), (1, 1), (1, 1), 4),  # 2x2 outputs: groups of 3 images
 ])
 def test_matches_pytorch(data, f, stride, pad, dilate, groups):
