@@ -19,8 +19,7 @@ constexpr int64_t kMaxSlots = 4;
 // stay in a core's L2 while the GEMM runs.
 constexpr int64_t kTileElems = 64 * 1024;
 // Maps with fewer output positions than this are "small": one image gives too few GEMM columns,
-// so several images share one column matrix, and Winograd (a few tiles per image against a
-// C x F x 36 filter transform per call) does not pay.
+// so several images share one column matrix (unless Winograd takes the convolution).
 constexpr int64_t kSmallMap = 16 * 16;
 // A multi-image column matrix (all groups) holds about this many values, with at least
 // kMinBatchCols columns: wide enough for an efficient GEMM, small enough to stay in L2/L3.
@@ -58,6 +57,13 @@ struct Geom {
   // needs 2x2 tiles of 4x4): Winograd must do at most half the direct multiplies (36 per tile
   // against 9 per output), so 3x3, 4x4, 6x6, 7x7, 8x8 and up qualify, 2x2 and 5x5 do not.
   int64_t winograd_tiles() const { return ((oh + 3) / 4) * ((ow + 3) / 4); }
+  // The forward's tiling (x -> y) or, for `flip`, the data gradient's (dy -> dx: a 3x3
+  // convolution of dy with pad 2 - p).
+  winograd::Tiling winograd_tiling(bool flip) const {
+    using T = winograd::Fwd;
+    return flip ? winograd::MakeTiling<T>(n, f, oh, ow, 2 - ph, 2 - pw, c)
+                : winograd::MakeTiling<T>(n, c, h, w, ph, pw, f);
+  }
   bool winograd() const {
     return kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 &&
            ph <= 2 && pw <= 2 && oh == h + 2 * ph - 2 && ow == w + 2 * pw - 2 && c >= 16 &&
@@ -69,10 +75,11 @@ struct Geom {
   // WeightGrad needs one tile of every column row, sliced across threads.
   int64_t WorkspaceElems(bool backward) const {
     if (winograd()) {
-      int64_t max_w = std::max(w, ow);
-      int64_t fwd = winograd::ConvElems<winograd::Fwd>(c, f, max_w);
-      int64_t wgrad = winograd::WeightGradElems<winograd::Fwd>(c, f, max_w);
-      return backward ? std::max(fwd, wgrad) : fwd;
+      using T = winograd::Fwd;
+      int64_t fwd = winograd::ConvElems<T>(winograd_tiling(false));
+      if (!backward) return fwd;
+      return std::max({fwd, winograd::ConvElems<T>(winograd_tiling(true)),
+                       winograd::WeightGradElems<T>(winograd_tiling(false))});
     }
     if (batched()) return batch_slots() * (c * kh * kw + f) * images() * ohw();  // cols + y
     if (direct()) return 0;

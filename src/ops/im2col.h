@@ -14,11 +14,11 @@
 // slice of dW, accumulates it over all images and no reduction or extra copy of dW is needed.
 // A 1x1 stride-1 unpadded convolution needs no columns: x itself is the column matrix.
 // 3x3 stride-1 convolutions with >= 16 channels each way skip columns altogether and use
-// Winograd F(4x4, 3x3) for all three passes (winograd.h): 4x fewer multiplies.
-// Small maps (under 16x16 outputs: CIFAR's later stages) give one image too few columns for an
-// efficient GEMM and Winograd too few tiles to repay its per-call filter transform, so there
-// several images share one column matrix (images side by side), one GEMM per image group;
-// groups run in parallel slots like images, and WeightGrad splits column rows as above.
+// Winograd F(4x4, 3x3) for all three passes (winograd.h): 4x fewer multiplies; its blocks of
+// tiles span images, so small maps (CIFAR's 8x8 and 4x4 stages) qualify too.
+// Other small maps (under 16x16 outputs) give one image too few columns for an efficient GEMM,
+// so there several images share one column matrix (images side by side), one GEMM per image
+// group; groups run in parallel slots like images, and WeightGrad splits column rows as above.
 // Files: conv_columns.h (geometry, path choice, workspace, im2col/col2im, slots), conv_small.h
 // (the small-map kernels), winograd.h, and here the per-image kernels and the dispatch.
 #ifndef COARSENET_OPS_IM2COL_H_
@@ -39,13 +39,7 @@ namespace cn::conv {
 template <typename DType>
 void WinogradConv(const Geom& g, const DType* src, const DType* w, bool flip, const DType* bias,
                   DType* dst, int32_t req, DType* ws) {
-  using T = winograd::Fwd;
-  winograd::TransformFilters<T>(w, g.f, g.c, flip, ws);
-  const winograd::Tiling t =
-      flip ? winograd::MakeTiling<T>(g.n, g.f, g.oh, g.ow, 2 - g.ph, 2 - g.pw, g.c)
-           : winograd::MakeTiling<T>(g.n, g.c, g.h, g.w, g.ph, g.pw, g.f);
-  winograd::Conv<T>(t, src, ws, bias, dst, req, std::max(g.w, g.ow),
-                    ws + winograd::FilterElems<T>(g.c, g.f));
+  winograd::Conv<winograd::Fwd>(g.winograd_tiling(flip), src, w, flip, bias, dst, req, ws);
 }
 
 // y = conv(x, w) + bias (bias may be null).
@@ -125,9 +119,7 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   if (g.winograd())
-    return winograd::WeightGrad<winograd::Fwd>(
-        winograd::MakeTiling<winograd::Fwd>(g.n, g.c, g.h, g.w, g.ph, g.pw, g.f), x, dy, dw, req,
-        ws);
+    return winograd::WeightGrad<winograd::Fwd>(g.winograd_tiling(false), x, dy, dw, req, ws);
   if (g.batched()) return WeightGradBatched(g, x, dy, dw, req, ws);
   ParallelFor(g.groups * kg, 16, [&](int64_t q0, int64_t q1) {
     for (int64_t grp = q0 / kg; grp * kg < q1; ++grp) {

@@ -72,7 +72,7 @@ inline void Combine(DType* dst, const DType* const* src, int64_t len) {
   }
 }
 
-// A block holds about this many values of V and M (alpha^2 (C + F) per tile), so the
+// A slot's block holds about this many values of V and M (alpha^2 (C + F) per tile), so the
 // transforms and the GEMMs of a block work in cache.
 constexpr int64_t kBlockElems = 512 * 1024;
 // Blocks run in at most this many parallel slots, each with its own V and M; fixed so the
@@ -87,6 +87,7 @@ constexpr int kLanes = 16;
 struct Tiling {
   int64_t n, c, h, w, ph, pw, f, oh, ow, th, tw;
   int64_t rows() const { return n * th; }
+  int64_t tiles() const { return n * th * tw; }
 };
 template <typename T>
 inline Tiling MakeTiling(int64_t n, int64_t c, int64_t h, int64_t w, int64_t ph, int64_t pw,
@@ -95,48 +96,57 @@ inline Tiling MakeTiling(int64_t n, int64_t c, int64_t h, int64_t w, int64_t ph,
   return {n, c, h, w, ph, pw, f, oh, ow, (oh + T::kM - 1) / T::kM, (ow + T::kM - 1) / T::kM};
 }
 
-// Tile rows a block can hold for tiles_w tiles per row (at least one row).
+// How one direction runs; from shapes only, so the workspace is known before the call.
+// Every block reads all of U (alpha^2 F C values), so a block much narrower than the channels
+// spends its time streaming U. Large maps fill a slot's cache-sized block with enough tiles
+// and run blocks in parallel slots. Small maps with many channels (CIFAR's 8x8 and 4x4
+// stages) run "wide": one block at a time with the threads sharing its transforms and GEMMs;
+// when V and M of every tile take no more room than U, that one block holds the whole batch
+// and U (or dU) is made and used one row of tile positions at a time, so it stays in cache
+// and needs 1/alpha of the space.
+struct Plan {
+  int64_t block;   // tiles per block (stream length)
+  int64_t slots;   // blocks in flight: kMaxSlots, or 1 when wide
+  int64_t u_rows;  // rows of tile positions whose U is held at once: 1 or alpha
+  bool wide() const { return slots == 1; }
+};
 template <typename T>
-inline int64_t BlockRows(int64_t c, int64_t f, int64_t tiles_w) {
+inline Plan MakePlan(const Tiling& t) {
   constexpr int64_t a2 = T::kAlpha * T::kAlpha;
-  return std::max<int64_t>(1, kBlockElems / (a2 * (c + f)) / tiles_w);
-}
-// Tiles one block holds (its stream length) for planes up to `max_w` wide (input or output
-// side, so either direction fits).
-template <typename T>
-inline int64_t BlockTiles(int64_t c, int64_t f, int64_t max_w) {
-  constexpr int64_t a2 = T::kAlpha * T::kAlpha;
-  return std::max((max_w + T::kM - 1) / T::kM, kBlockElems / (a2 * (c + f)));
-}
-// Scratch elements for one slot (V and M of one block).
-template <typename T>
-inline int64_t SlotElems(int64_t c, int64_t f, int64_t max_w) {
-  return T::kAlpha * T::kAlpha * (c + f) * BlockTiles<T>(c, f, max_w);
+  const int64_t per_row = kBlockElems / (a2 * (t.c + t.f)) / t.tw;
+  const int64_t slot_block = std::max<int64_t>(1, per_row) * t.tw;
+  if (2 * slot_block * (t.c + t.f) >= t.c * t.f) return {slot_block, kMaxSlots, T::kAlpha};
+  if ((t.c + t.f) * t.tiles() <= t.c * t.f) return {t.tiles(), 1, 1};
+  return {kMaxSlots * slot_block, 1, T::kAlpha};
 }
 template <typename T>
-inline int64_t FilterElems(int64_t c, int64_t f) {
-  return T::kAlpha * T::kAlpha * c * f;
+inline int64_t UElems(const Plan& p, const Tiling& t) {
+  return p.u_rows * T::kAlpha * t.c * t.f;
 }
-// Forward / data-gradient scratch: the transformed filters and one block per slot.
+// Forward / data-gradient scratch: U and V, M of every slot's block.
 template <typename T>
-inline int64_t ConvElems(int64_t c, int64_t f, int64_t max_w) {
-  return FilterElems<T>(c, f) + kMaxSlots * SlotElems<T>(c, f, max_w);
+inline int64_t ConvElems(const Tiling& t) {
+  const Plan p = MakePlan<T>(t);
+  return UElems<T>(p, t) + p.slots * T::kAlpha * T::kAlpha * (t.c + t.f) * p.block;
 }
-// Weight-gradient scratch: dU, V of every channel and one Z per channel slot.
+// Weight-gradient scratch: dU and V, Z of one block (all slots' room).
 template <typename T>
-inline int64_t WeightGradElems(int64_t c, int64_t f, int64_t max_w) {
-  constexpr int64_t a2 = T::kAlpha * T::kAlpha;
-  return FilterElems<T>(c, f) + a2 * BlockTiles<T>(c, f, max_w) * (c + std::min(c, kMaxSlots) * f);
+inline int64_t WeightGradElems(const Tiling& t) {
+  const Plan p = MakePlan<T>(t);
+  return UElems<T>(p, t) + T::kAlpha * T::kAlpha * (t.c + t.f) * p.slots * p.block;
 }
 
 // U[xi][o][i] = (G g G^T)[xi] for g = w[o][i] (forward) or, when `flip`, for the data
-// gradient: g = w[i][o] rotated by 180 degrees, with o, i now running over C, F.
+// gradient: g = w[i][o] rotated by 180 degrees, with o, i now running over C, F; only the
+// positions xi = (a, b) with a in [a0, a1), to u + ((a - a0) A + b) F C. kLanes filter pairs
+// at a time are gathered tap-major, so the arithmetic vectorises across pairs.
 template <typename T, typename DType>
-void TransformFilters(const DType* w, int64_t f, int64_t c, bool flip, DType* u) {
+void TransformFilters(const DType* w, int64_t f, int64_t c, bool flip, int a0, int a1,
+                      DType* u) {
   constexpr int A = T::kAlpha;
   const int64_t rows = flip ? c : f, cols = flip ? f : c, s = rows * cols;
   ParallelFor(rows, 4, [&](int64_t o0, int64_t o1) {
-    DType g[9][kLanes], t[A][3][kLanes];
+    DType g[9][kLanes], t[3][kLanes];
     for (int64_t o = o0; o < o1; ++o)
       for (int64_t i0 = 0; i0 < cols; i0 += kLanes) {
         const int64_t nl = std::min<int64_t>(kLanes, cols - i0);
@@ -145,19 +155,19 @@ void TransformFilters(const DType* w, int64_t f, int64_t c, bool flip, DType* u)
           const DType* src = flip ? w + (i * c + o) * 9 : w + (o * c + i) * 9;
           for (int k = 0; k < 9; ++k) g[k][l] = src[flip ? 8 - k : k];
         }
-        for (int a = 0; a < A; ++a)  // t = G g
-          for (int b = 0; b < 3; ++b) {
+        for (int a = a0; a < a1; ++a) {
+          for (int b = 0; b < 3; ++b) {  // t = (G g) row a
             const DType k0 = DType(T::kG[a][0]), k1 = DType(T::kG[a][1]), k2 = DType(T::kG[a][2]);
             for (int l = 0; l < kLanes; ++l)
-              t[a][b][l] = k0 * g[b][l] + k1 * g[3 + b][l] + k2 * g[6 + b][l];
+              t[b][l] = k0 * g[b][l] + k1 * g[3 + b][l] + k2 * g[6 + b][l];
           }
-        for (int a = 0; a < A; ++a)  // U = t G^T
-          for (int b = 0; b < A; ++b) {
+          for (int b = 0; b < A; ++b) {  // U = t G^T
             const DType k0 = DType(T::kG[b][0]), k1 = DType(T::kG[b][1]), k2 = DType(T::kG[b][2]);
-            DType* dst = u + (a * A + b) * s + o * cols + i0;
+            DType* dst = u + ((a - a0) * A + b) * s + o * cols + i0;
             for (int64_t l = 0; l < nl; ++l)
-              dst[l] = t[a][0][l] * k0 + t[a][1][l] * k1 + t[a][2][l] * k2;
+              dst[l] = t[0][l] * k0 + t[1][l] * k1 + t[2][l] * k2;
           }
+        }
       }
   });
 }
@@ -222,33 +232,42 @@ void Split(bool parallel, int64_t n, int64_t elems, DType* scratch, Body&& body)
   });
 }
 
-// One block of y = conv3x3(x, U) + bias: global tile rows [r0, r0 + nr), streams of `block`
-// tiles in ws (V then M), `scratch` (ScratchElems) for the transforms. With `parallel` the
-// block is the whole machine's: channels, GEMMs and filters are split across threads.
+// The three stages of one block of y = conv3x3(x, U) + bias: global tile rows [r0, r0 + nr),
+// streams of `block` tiles, V [A2][c][block] and M [A2][f][block]. With `parallel` the block
+// is the whole machine's: channels, tile positions and filters are split across threads;
+// otherwise `scratch` (ScratchElems) serves the transforms.
 template <typename T>
 constexpr int64_t ScratchElems(int64_t tw, int64_t nr, int64_t block) {
   return std::max(InputScratch<T>(tw, nr), (T::kM * T::kAlpha + T::kM) * block);
 }
 template <typename T, typename DType>
-void ConvBlock(const Tiling& t, const DType* x, const DType* u, const DType* bias, DType* y,
-               int32_t req, int64_t r0, int64_t nr, int64_t block, DType* ws, DType* scratch,
-               bool parallel) {
-  constexpr int A = T::kAlpha, M = T::kM, A2 = A * A;
-  const int64_t c = t.c, f = t.f, tw = t.tw, nt = nr * tw;
-  const int64_t scratch_elems = ScratchElems<T>(tw, nr, block);
-  DType* v = ws;                   // [A2][c][block]
-  DType* m = ws + A2 * c * block;  // [A2][f][block]
-  Split(parallel, c, scratch_elems, scratch, [&](int64_t c0, int64_t c1, DType* sc) {
-    for (int64_t ch = c0; ch < c1; ++ch)
-      InputBlock<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, c * block);
-  });
-  auto gemms = [&](int64_t x0, int64_t x1) {
-    for (int64_t xi = x0; xi < x1; ++xi)
-      Gemm(false, false, f, nt, c, DType(1), u + xi * f * c, c, v + xi * c * block, block,
-           DType(0), m + xi * f * block, block);
+void InputStage(const Tiling& t, const DType* x, int64_t r0, int64_t nr, int64_t block, DType* v,
+                bool parallel, DType* scratch) {
+  Split(parallel, t.c, ScratchElems<T>(t.tw, nr, block), scratch,
+        [&](int64_t c0, int64_t c1, DType* sc) {
+          for (int64_t ch = c0; ch < c1; ++ch)
+            InputBlock<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, t.c * block);
+        });
+}
+// M[xi] = U[xi - x0] V[xi] for positions xi in [x0, x1).
+template <typename T, typename DType>
+void GemmStage(const Tiling& t, const DType* u, int64_t x0, int64_t x1, int64_t nt,
+               int64_t block, const DType* v, DType* m, bool parallel) {
+  auto run = [&](int64_t lo, int64_t hi) {
+    for (int64_t xi = lo; xi < hi; ++xi)
+      Gemm(false, false, t.f, nt, t.c, DType(1), u + (xi - x0) * t.f * t.c, t.c,
+           v + xi * t.c * block, block, DType(0), m + xi * t.f * block, block);
   };
-  if (parallel) ParallelFor(A2, 1, gemms); else gemms(0, A2);
-  Split(parallel, f, scratch_elems, scratch, [&](int64_t o0, int64_t o1, DType* sc) {
+  if (parallel) ParallelFor(x1 - x0, 1, [&](int64_t lo, int64_t hi) { run(x0 + lo, x0 + hi); });
+  else run(x0, x1);
+}
+template <typename T, typename DType>
+void OutputStage(const Tiling& t, const DType* m, const DType* bias, DType* y, int32_t req,
+                 int64_t r0, int64_t nr, int64_t block, bool parallel, DType* scratch) {
+  constexpr int A = T::kAlpha, M = T::kM;
+  const int64_t f = t.f, tw = t.tw, nt = nr * tw;
+  Split(parallel, f, ScratchElems<T>(tw, nr, block), scratch,
+        [&](int64_t o0, int64_t o1, DType* sc) {
     DType* sums = sc;                   // A^T applied down the tile rows: [M][A][block]
     DType* one = sums + M * A * block;  // one output column phase: [M][block]
     for (int64_t o = o0; o < o1; ++o) {  // Y = A^T M A over the whole block
@@ -290,36 +309,52 @@ inline int64_t RunRows(int64_t total, int64_t capacity, int64_t threads) {
   return (total + blocks - 1) / blocks;
 }
 
-// y (n, f, oh, ow) = conv3x3(x (n, c, h, w), U) + bias (may be null). `ws` holds kMaxSlots *
-// SlotElems values for planes up to max_w wide. Every block reads all of U (36 F C values), so
-// blocks must not be much narrower than the channels or U's traffic dominates: while a slot's
-// block holds at least C/2 tiles, blocks run in parallel slots; otherwise (small maps with many
-// channels: CIFAR's 4x4 and 8x8 stages) the slots' space makes one wide block and the threads
-// share each block's transforms and GEMMs.
+// y (n, f, oh, ow) = conv3x3(x (n, c, h, w), w) + bias (may be null), with the filters w
+// (f, c, 3, 3), or for `flip` (the data gradient) w (c, f, 3, 3) flipped and transposed.
+// `ws` holds ConvElems values; the plan (MakePlan) picks how blocks run.
 template <typename T, typename DType>
-void Conv(const Tiling& t, const DType* x, const DType* u, const DType* bias, DType* y,
-          int32_t req, int64_t max_w, DType* ws) {
-  const int64_t slot_block = BlockTiles<T>(t.c, t.f, max_w);
-  const bool wide = NumThreads() > 1 && 4 * slot_block < t.c;
-  const int64_t block = wide ? kMaxSlots * slot_block : slot_block;
-  const int64_t rows = RunRows(t.rows(), std::max<int64_t>(1, block / t.tw),
-                               wide ? 1 : NumThreads());
+void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DType* bias,
+          DType* y, int32_t req, DType* ws) {
+  constexpr int A = T::kAlpha, A2 = A * A;
+  const Plan p = MakePlan<T>(t);
+  DType* const kOwnScratch = nullptr;  // parallel stages bring their own
+  const int64_t wf = flip ? t.c : t.f, wc = flip ? t.f : t.c;  // w's own (F, C)
+  DType* u = ws;
+  DType* blocks_ws = ws + UElems<T>(p, t);
+  const int64_t rows = RunRows(t.rows(), std::max<int64_t>(1, p.block / t.tw),
+                               p.wide() ? 1 : NumThreads());
   const int64_t blocks = (t.rows() + rows - 1) / rows;
-  const int64_t scratch_elems = ScratchElems<T>(t.tw, rows, block);
-  if (wide) {
-    std::vector<DType> scratch(scratch_elems);
-    for (int64_t r0 = 0; r0 < t.rows(); r0 += rows)
-      ConvBlock<T>(t, x, u, bias, y, req, r0, std::min(rows, t.rows() - r0), block, ws,
-                   scratch.data(), true);
+  const int64_t scratch_elems = ScratchElems<T>(t.tw, rows, p.block);
+  DType* v = blocks_ws;                    // [A2][c][block] per slot, then
+  DType* m = v + A2 * t.c * p.block;       // [A2][f][block]
+  if (p.u_rows == 1) {  // one wide block of every tile; U one row of positions at a time
+    InputStage<T>(t, x, 0, t.rows(), p.block, v, true, kOwnScratch);
+    for (int a = 0; a < A; ++a) {
+      TransformFilters<T>(w, wf, wc, flip, a, a + 1, u);
+      GemmStage<T>(t, u, a * A, (a + 1) * A, t.tiles(), p.block, v, m, true);
+    }
+    return OutputStage<T>(t, m, bias, y, req, 0, t.rows(), p.block, true, kOwnScratch);
+  }
+  TransformFilters<T>(w, wf, wc, flip, 0, A, u);
+  if (p.wide()) {
+    for (int64_t r0 = 0; r0 < t.rows(); r0 += rows) {
+      const int64_t nr = std::min(rows, t.rows() - r0), nt = nr * t.tw;
+      InputStage<T>(t, x, r0, nr, p.block, v, true, kOwnScratch);
+      GemmStage<T>(t, u, 0, A2, nt, p.block, v, m, true);
+      OutputStage<T>(t, m, bias, y, req, r0, nr, p.block, true, kOwnScratch);
+    }
     return;
   }
-  const int64_t slots = std::min(blocks, kMaxSlots), slot_elems = SlotElems<T>(t.c, t.f, max_w);
+  const int64_t slots = std::min(blocks, p.slots), slot_elems = A2 * (t.c + t.f) * p.block;
   ParallelFor(slots, 1, [&](int64_t s0, int64_t s1) {
     std::vector<DType> scratch(scratch_elems);
+    DType* sv = v + s0 * slot_elems;
+    DType* sm = sv + A2 * t.c * p.block;
     for (int64_t k = blocks * s0 / slots; k < blocks * s1 / slots; ++k) {
-      const int64_t r0 = k * rows, nr = std::min(rows, t.rows() - r0);
-      ConvBlock<T>(t, x, u, bias, y, req, r0, nr, block, ws + s0 * slot_elems, scratch.data(),
-                   false);
+      const int64_t r0 = k * rows, nr = std::min(rows, t.rows() - r0), nt = nr * t.tw;
+      InputStage<T>(t, x, r0, nr, p.block, sv, false, scratch.data());
+      GemmStage<T>(t, u, 0, A2, nt, p.block, sv, sm, false);
+      OutputStage<T>(t, sm, bias, y, req, r0, nr, p.block, false, scratch.data());
     }
   });
 }
@@ -368,62 +403,74 @@ void GradBlock(const Tiling& t, const DType* gc, int64_t r0, int64_t nr, DType* 
 
 // dW (f, c, 3, 3) = G^T dU G with dU[xi] = sum over images and tiles of Z[xi] V[xi]^T, where
 // V = B^T d B (as in the forward) and Z = A dY A^T transforms the tile's output gradient:
-// the forward is linear in U, so this is its exact adjoint. Threads split the input channels
-// (one slot per thread, at most kMaxSlots, so the workspace is known from shapes): each
-// transforms its own channels of x, all of dy, and owns its columns of dU outright, so no
-// reduction is needed. `ws` holds WeightGradElems values.
+// the forward is linear in U, so this is its exact adjoint. Per block the threads split the
+// channels of both transforms, then the tile positions of the GEMMs (each owns its dU[xi]
+// outright, so no reduction is needed). When one block holds every tile (MakePlan), dU is
+// made one row of positions at a time and folded into dW straight away. `ws` holds
+// WeightGradElems values.
 template <typename T, typename DType>
 void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int32_t req,
                 DType* ws) {
   constexpr int A = T::kAlpha, A2 = A * A;
-  const int64_t c = t.c, f = t.f;
-  const int64_t block = BlockTiles<T>(c, f, std::max(t.w, t.ow));
+  const Plan p = MakePlan<T>(t);
+  const int64_t c = t.c, f = t.f, block = p.slots * p.block;
   const int64_t rows = std::max<int64_t>(1, block / t.tw);
-  const int64_t slots = std::min({c, kMaxSlots, static_cast<int64_t>(NumThreads())});
-  DType* du = ws;                          // [A2][f][c]
-  DType* v_all = du + A2 * f * c;          // [c][A2][block]: each slot's channels side by side
-  DType* z_all = v_all + A2 * c * block;   // [slot][A2][f][block]
-  ParallelFor(slots, 1, [&](int64_t s0, int64_t s1) {
-    const int64_t c0 = c * s0 / slots, nc = c * s1 / slots - c0;
-    DType* v = v_all + A2 * c0 * block;  // [A2][nc][block]
-    DType* z = z_all + s0 * A2 * f * block;
-    std::vector<DType> scratch(std::max(InputScratch<T>(t.tw, rows), GradScratch<T>(t.tw, rows)));
+  const bool one_block = t.rows() <= rows;
+  DType* du = ws;                          // [u_rows * A][f][c]
+  DType* v = du + UElems<T>(p, t);         // [A2][c][block]
+  DType* z = v + A2 * c * block;           // [A2][f][block]
+  const int64_t scratch = std::max(InputScratch<T>(t.tw, rows), GradScratch<T>(t.tw, rows));
+  DType* const kOwnScratch = nullptr;  // each thread's own
+  for (int a0 = 0; a0 < A; a0 += static_cast<int>(p.u_rows)) {
+    const int a1 = a0 + static_cast<int>(p.u_rows);
     for (int64_t r0 = 0; r0 < t.rows(); r0 += rows) {
       const int64_t nr = std::min(rows, t.rows() - r0), nt = nr * t.tw;
-      for (int64_t ch = 0; ch < nc; ++ch)
-        InputBlock<T>(t, x + (c0 + ch) * t.h * t.w, r0, nr, scratch.data(), v + ch * block,
-                      nc * block);
-      for (int64_t o = 0; o < f; ++o)
-        GradBlock<T>(t, dy + o * t.oh * t.ow, r0, nr, scratch.data(), z + o * block, f * block);
-      for (int xi = 0; xi < A2; ++xi)  // dU starts afresh; req applies to dW below
-        Gemm(false, true, f, nc, nt, DType(1), z + xi * f * block, block, v + xi * nc * block,
-             block, DType(r0 == 0 ? 0 : 1), du + xi * f * c + c0, c);
-    }
-  });
-  const int64_t s = f * c;
-  ParallelFor((s + kLanes - 1) / kLanes, 4, [&](int64_t k0, int64_t k1) {
-    DType tmp[3][A][kLanes];  // dW = G^T dU G, kLanes filter pairs at a time
-    for (int64_t chunk = k0; chunk < k1; ++chunk) {
-      const int64_t p0 = chunk * kLanes, nl = std::min<int64_t>(kLanes, s - p0);
-      for (int a = 0; a < 3; ++a)
-        for (int j = 0; j < A; ++j) {
-          for (int l = 0; l < kLanes; ++l) tmp[a][j][l] = 0;
-          for (int i = 0; i < A; ++i) {
-            const DType k = DType(T::kG[i][a]);
-            const DType* src = du + (i * A + j) * s + p0;
-            if (k != 0)
-              for (int64_t l = 0; l < nl; ++l) tmp[a][j][l] += k * src[l];
-          }
+      if (!(one_block && a0 > 0)) {  // one block's transforms serve every row of positions
+        Split(true, c, scratch, kOwnScratch, [&](int64_t c0, int64_t c1, DType* sc) {
+          for (int64_t ch = c0; ch < c1; ++ch)
+            InputBlock<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, c * block);
+        });
+        Split(true, f, scratch, kOwnScratch, [&](int64_t o0, int64_t o1, DType* sc) {
+          for (int64_t o = o0; o < o1; ++o)
+            GradBlock<T>(t, dy + o * t.oh * t.ow, r0, nr, sc, z + o * block, f * block);
+        });
+      }
+      ParallelFor((a1 - a0) * A, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t k = lo; k < hi; ++k) {  // dU restarts per row of positions
+          const int64_t xi = a0 * A + k;
+          Gemm(false, true, f, c, nt, DType(1), z + xi * f * block, block, v + xi * c * block,
+               block, DType(r0 == 0 ? 0 : 1), du + k * f * c, c);
         }
-      for (int a = 0; a < 3; ++a)
-        for (int b = 0; b < 3; ++b)
-          for (int64_t l = 0; l < nl; ++l) {
-            DType acc = 0;
-            for (int j = 0; j < A; ++j) acc += tmp[a][j][l] * DType(T::kG[j][b]);
-            Store(&dw[(p0 + l) * 9 + a * 3 + b], req, acc);
-          }
+      });
     }
-  });
+    // dW[a][b] (+)= sum over rows i in [a0, a1) and columns j of G[i][a] dU[i][j] G[j][b];
+    // the first rows apply req, later ones add.
+    const int64_t s = f * c;
+    const int32_t store_req = a0 == 0 ? req : CN_REQ_ADD;
+    ParallelFor((s + kLanes - 1) / kLanes, 4, [&](int64_t k0, int64_t k1) {
+      DType tmp[3][A][kLanes];
+      for (int64_t chunk = k0; chunk < k1; ++chunk) {
+        const int64_t p0 = chunk * kLanes, nl = std::min<int64_t>(kLanes, s - p0);
+        for (int a = 0; a < 3; ++a)
+          for (int j = 0; j < A; ++j) {
+            for (int l = 0; l < kLanes; ++l) tmp[a][j][l] = 0;
+            for (int i = a0; i < a1; ++i) {
+              const DType k = DType(T::kG[i][a]);
+              const DType* src = du + ((i - a0) * A + j) * s + p0;
+              if (k != 0)
+                for (int64_t l = 0; l < nl; ++l) tmp[a][j][l] += k * src[l];
+            }
+          }
+        for (int a = 0; a < 3; ++a)
+          for (int b = 0; b < 3; ++b)
+            for (int64_t l = 0; l < nl; ++l) {
+              DType acc = 0;
+              for (int j = 0; j < A; ++j) acc += tmp[a][j][l] * DType(T::kG[j][b]);
+              Store(&dw[(p0 + l) * 9 + a * 3 + b], store_req, acc);
+            }
+      }
+    });
+  }
 }
 
 }  // namespace cn::winograd
