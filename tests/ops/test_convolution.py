@@ -72,6 +72,17 @@ def test_convolution_across_tiles_and_threads():
              max_points=40, check_inplace=False)
 
 
+@pytest.mark.parametrize("data,f", [
+    ((3, 192, 4, 4), 200),  # Winograd "wide": one block of every tile, U in slabs of filters
+    ((40, 192, 8, 8), 176),  # wide with several blocks of tiles, U whole
+])
+def test_winograd_wide_plans(data, f):
+    # float32 Winograd over 1728-term sums is good to ~1e-5 of the output scale (~40 here)
+    params = dict(kernel=(3, 3), pad=(1, 1), num_filter=f)
+    check_op("Convolution", [data, (f, data[1], 3, 3), (f,)], params, conv_ref, max_points=12,
+             check_inplace=False, atol=2e-3)
+
+
 def test_infers_weight_and_output_shapes():
     op = cn.ops.make("Convolution", dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_filter=8,
                                          num_group=2))
