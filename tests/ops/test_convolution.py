@@ -161,3 +161,20 @@ def test_bad_input_errors_name_the_op():
                  "Convolution", "weight", "(4, 2, 3, 3)", "(4, 2, 3, 2)")
     expect_error(lambda: conv(x, cn.nd.ones((4, 2, 3, 3)), kernel=(3, 3), num_filter=4),
                  "Convolution", "bias")
+
+
+def test_workspace_is_sized_in_the_calls_dtype():
+    # Scratch is stated in elements (ABI 1.1 workspace_elems): float32 calls get half the
+    # bytes of float64 calls; an unknown dtype gets the widest.
+    op = cn.ops.make("Convolution", dict(kernel=(3, 3), pad=(1, 1), num_filter=32))
+    ins, outs = [(4, 32, 16, 16), (32, 32, 3, 3), (32,)], [(4, 32, 16, 16)]
+    for backward in (False, True):
+        b32 = op.workspace_bytes(ins, outs, backward, 0)
+        b64 = op.workspace_bytes(ins, outs, backward, 1)
+        assert b32 > 0 and b64 == 2 * b32
+        assert op.workspace_bytes(ins, outs, backward) == b64
+    conv = cn.sym.Convolution(cn.sym.Variable("data"), kernel=(3, 3), pad=(1, 1), num_filter=32)
+    for code, dtype in ((0, "float32"), (1, "float64")):  # the planner asks in the graph's dtype
+        exe = conv.simple_bind(data=(4, 32, 16, 16), type_dict={"data": dtype})
+        assert exe.memory_stats()["workspace_bytes"] == (  # forward's and backward's
+            op.workspace_bytes(ins, outs, False, code) + op.workspace_bytes(ins, outs, True, code))
