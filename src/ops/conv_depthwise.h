@@ -35,6 +35,14 @@ struct PaddedPlane {
     for (int64_t y = 0; y < g.h; ++y)
       std::copy_n(plane + y * g.w, g.w, buf + (y + g.ph) * cols + g.pw);
   }
+  // An output-sized plane (oh, ow) on the wide grid (oh x cols), zero past the output width.
+  template <typename DType>
+  void Widen(const Geom& g, const DType* plane, DType* wide) const {
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      std::copy_n(plane + oy * g.ow, g.ow, wide + oy * cols);
+      std::fill(wide + oy * cols + g.ow, wide + (oy + 1) * cols, DType(0));
+    }
+  }
 };
 
 // sum of a[q] b[q] (stride of b: sb) in independent lanes, so it vectorises without
@@ -121,12 +129,8 @@ void DepthwiseDataGrad(const Geom& g, const DType* dy, const DType* w, const DTy
       for (int64_t o = ch * fg; o < (ch + 1) * fg; ++o) {
         const DType* wo = w + o * taps;
         const DType* go = dy + (i * g.f + o) * g.ohw();
-        if (flat) {  // dy on the wide grid (zero past the output width), one loop per tap
-          for (int64_t oy = 0; oy < g.oh; ++oy) {
-            std::copy_n(go + oy * g.ow, g.ow, wide.data() + oy * pad.cols);
-            std::fill(wide.data() + oy * pad.cols + g.ow, wide.data() + (oy + 1) * pad.cols,
-                      DType(0));
-          }
+        if (flat) {  // dy on the wide grid, one loop per tap
+          pad.Widen(g, go, wide.data());
           const DType* src = wide.data();
           for (int64_t ki = 0; ki < g.kh; ++ki)
             for (int64_t kj = 0; kj < g.kw; ++kj) {
@@ -179,12 +183,8 @@ void DepthwiseWeightGrad(const Geom& g, const DType* x, const DType* dy, DType* 
         pad.Fill(g, x + (i * g.c + ch) * g.hw(), buf.data());
         for (int64_t k = 0; k < fg; ++k) {
           const DType* go = dy + (i * g.f + ch * fg + k) * g.ohw();
-          if (flat) {  // dy on the wide grid, zero past the output width
-            for (int64_t oy = 0; oy < g.oh; ++oy) {
-              std::copy_n(go + oy * g.ow, g.ow, wide.data() + oy * pad.cols);
-              std::fill(wide.data() + oy * pad.cols + g.ow, wide.data() + (oy + 1) * pad.cols,
-                        DType(0));
-            }
+          if (flat) {  // dy on the wide grid
+            pad.Widen(g, go, wide.data());
             for (int64_t ki = 0; ki < g.kh; ++ki)
               for (int64_t kj = 0; kj < g.kw; ++kj) {
                 total[k * taps + ki * g.kw + kj] +=
