@@ -14,13 +14,11 @@ import os
 import sys
 from collections.abc import Callable
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_ops  # noqa: E402
-from bench_ops import OpRunner, _rand, _torch_fwd_bwd, compare, torch  # noqa: E402
+import bench_ops
+from bench_ops import OpRunner, _rand, _torch_fwd_bwd, compare, torch
 
-import coarsenet as cn  # noqa: E402
+import coarsenet as cn
 
 BENCHMARKS: list[Callable] = []
 
@@ -72,6 +70,25 @@ def layer_norm_768_fwd_bwd():
 def layer_norm_64_fwd_bwd():
     runner, ln, arrays = _layer_norm_case(32 * 196, 64)
     return compare("LayerNorm (6272, 64) fwd+bwd", runner.forward_backward, _fwd_bwd(ln, *arrays))
+
+
+@benchmark
+def instance_norm_fwd_bwd():
+    x, g, b = _rand(16, 64, 56, 56), _rand(64), _rand(64)
+    runner = OpRunner("InstanceNorm", {}, [x, g, b])
+    theirs = _fwd_bwd(lambda x_, g_, b_: torch.nn.functional.instance_norm(
+        x_, weight=g_, bias=b_, eps=1e-3), x, g, b) if torch else None
+    return compare("InstanceNorm (16,64,56,56) fwd+bwd", runner.forward_backward, theirs)
+
+
+@benchmark
+def l2_normalization_channel_fwd_bwd():
+    x = _rand(16, 512, 38, 38)
+    runner = OpRunner("L2Normalization", dict(mode="channel"), [x])
+    theirs = _fwd_bwd(lambda x_: x_ / torch.sqrt((x_ * x_).sum(1, keepdim=True) + 1e-10),
+                      x) if torch else None
+    return compare("L2Normalization channel (16,512,38,38) fwd+bwd", runner.forward_backward,
+                   theirs)
 
 
 @benchmark

@@ -63,7 +63,8 @@ void InferShape(const L2NormalizationParam& p, cn::ShapeContext& s) {
 template <typename Body>
 void ForBlocks(const Layout& v, Body body) {
   const int64_t blocks = (v.inner + kBlock - 1) / kBlock;
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, v.n * std::min(kBlock, v.inner)));
+  const int64_t task_size = std::max<int64_t>(1, v.n * std::min(kBlock, v.inner));
+  const int64_t grain = std::max<int64_t>(1, 16384 / task_size);
   cn::ParallelFor(v.outer * blocks, grain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t o = t / blocks, i0 = (t % blocks) * kBlock;

@@ -62,77 +62,87 @@ void InferShape(const LayerNormParam& p, cn::ShapeContext& s) {
   s.SetOutput(kStd, moments);
 }
 
-// Tasks of the strided layout: task t is outer row t / blocks, inner positions [i0, i0 + n).
+// Work unit: one contiguous row when inner == 1, else a block of up to kBlock inner positions
+// of one outer index, reduced over the C channels together.
 struct Task {
-  int64_t base, stat, n;  // offset of (o, 0, i0) in data, of (o, i0) in mean/std, count
+  int64_t base, stat, n;  // offset of (o, 0, i0) in data, of (o, i0) in mean/std, positions
 };
+int64_t NumTasks(const Layout& v) { return v.inner == 1 ? v.outer : v.outer * v.blocks(); }
 Task TaskAt(const Layout& v, int64_t t) {
+  if (v.inner == 1) return {t * v.c, t, 1};
   int64_t o = t / v.blocks(), i0 = (t % v.blocks()) * kBlock;
   return {o * v.c * v.inner + i0, o * v.inner + i0, std::min(kBlock, v.inner - i0)};
 }
 
 template <typename DType>
-void ForwardImpl(const LayerNormParam& p, const cn::ForwardArgs& a) {
-  const Layout v = View(p, a.in[kData].shape());
-  const DType* x = a.in[kData].ptr<DType>();
-  const DType* gamma = a.in[kGamma].ptr<DType>();
-  const DType* beta = a.in[kBeta].ptr<DType>();
-  DType* y = a.out[kOut].ptr<DType>();
-  DType* mean_out = a.out[kMean].ptr<DType>();
-  DType* std_out = a.out[kStd].ptr<DType>();
-  const int32_t req = a.req[kOut], req_mean = a.req[kMean], req_std = a.req[kStd];
-  auto save = [&](int64_t at, double mean, double sd) {
-    if (req_mean != CN_REQ_NULL) cn::Store(mean_out + at, req_mean, DType(mean));
-    if (req_std != CN_REQ_NULL) cn::Store(std_out + at, req_std, DType(sd));
-  };
-  if (v.inner == 1) {
-    cn::ParallelFor(v.outer, std::max<int64_t>(1, 16384 / v.c), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const DType* xr = x + r * v.c;  // may alias yr (in-place): read before written
-        DType* yr = y + r * v.c;
-        double mean, var;
-        cn_ops::RowMoments(xr, v.c, &mean, &var);
-        const double sd = std::sqrt(var + p.eps);
-        save(r, mean, sd);
-        const DType mu = DType(mean), rs = DType(1 / sd);
-        if (req == CN_REQ_ADD) {
-#pragma omp simd
-          for (int64_t k = 0; k < v.c; ++k) yr[k] += (xr[k] - mu) * rs * gamma[k] + beta[k];
-        } else if (req != CN_REQ_NULL) {
-#pragma omp simd
-          for (int64_t k = 0; k < v.c; ++k) yr[k] = (xr[k] - mu) * rs * gamma[k] + beta[k];
-        }
-      }
-    });
-    return;
+struct Fwd {
+  Layout v;
+  double eps;
+  const DType *x, *gamma, *beta;  // x may alias y (in-place): each element is read, then written
+  DType *y, *mean, *sd;
+  int32_t req, req_mean, req_std;
+
+  void Save(int64_t at, double m, double s) const {
+    if (req_mean != CN_REQ_NULL) cn::Store(mean + at, req_mean, DType(m));
+    if (req_std != CN_REQ_NULL) cn::Store(sd + at, req_std, DType(s));
   }
-  cn::ParallelFor(v.outer * v.blocks(), 1, [&](int64_t t0, int64_t t1) {
-    double sum[kBlock], sq[kBlock];
+  void Row(const Task& k) const {
+    const DType* xr = x + k.base;
+    DType* yr = y + k.base;
+    double m, var;
+    cn_ops::RowMoments(xr, v.c, &m, &var);
+    const double s = std::sqrt(var + eps);
+    Save(k.stat, m, s);
+    const DType mu = DType(m), rs = DType(1 / s);
+    if (req == CN_REQ_ADD) {
+#pragma omp simd
+      for (int64_t c = 0; c < v.c; ++c) yr[c] += (xr[c] - mu) * rs * gamma[c] + beta[c];
+    } else if (req != CN_REQ_NULL) {
+#pragma omp simd
+      for (int64_t c = 0; c < v.c; ++c) yr[c] = (xr[c] - mu) * rs * gamma[c] + beta[c];
+    }
+  }
+  void Block(const Task& k) const {
+    double sum[kBlock] = {}, sq[kBlock] = {};
     DType mu[kBlock], rs[kBlock];
-    for (int64_t t = t0; t < t1; ++t) {
-      const Task k = TaskAt(v, t);
-      std::fill(sum, sum + k.n, 0.0);
-      std::fill(sq, sq + k.n, 0.0);
-      for (int64_t ch = 0; ch < v.c; ++ch)
-        for (int64_t i = 0; i < k.n; ++i) sum[i] += x[k.base + ch * v.inner + i];
-      for (int64_t i = 0; i < k.n; ++i) sum[i] /= v.c;
-      for (int64_t ch = 0; ch < v.c; ++ch)
-        for (int64_t i = 0; i < k.n; ++i) {
-          const double d = x[k.base + ch * v.inner + i] - sum[i];
-          sq[i] += d * d;
-        }
+    for (int64_t c = 0; c < v.c; ++c)
+      for (int64_t i = 0; i < k.n; ++i) sum[i] += x[k.base + c * v.inner + i];
+    for (int64_t i = 0; i < k.n; ++i) sum[i] /= v.c;
+    for (int64_t c = 0; c < v.c; ++c)
       for (int64_t i = 0; i < k.n; ++i) {
-        const double sd = std::sqrt(sq[i] / v.c + p.eps);
-        save(k.stat + i, sum[i], sd);
-        mu[i] = DType(sum[i]);
-        rs[i] = DType(1 / sd);
+        const double d = x[k.base + c * v.inner + i] - sum[i];
+        sq[i] += d * d;
       }
-      if (req == CN_REQ_NULL) continue;
-      for (int64_t ch = 0; ch < v.c; ++ch)
-        for (int64_t i = 0; i < k.n; ++i) {
-          const int64_t at = k.base + ch * v.inner + i;
-          cn::Store(&y[at], req, (x[at] - mu[i]) * rs[i] * gamma[ch] + beta[ch]);
-        }
+    for (int64_t i = 0; i < k.n; ++i) {
+      const double s = std::sqrt(sq[i] / v.c + eps);
+      Save(k.stat + i, sum[i], s);
+      mu[i] = DType(sum[i]);
+      rs[i] = DType(1 / s);
+    }
+    if (req == CN_REQ_NULL) return;
+    for (int64_t c = 0; c < v.c; ++c)
+      for (int64_t i = 0; i < k.n; ++i) {
+        const int64_t at = k.base + c * v.inner + i;
+        cn::Store(&y[at], req, (x[at] - mu[i]) * rs[i] * gamma[c] + beta[c]);
+      }
+  }
+};
+
+template <typename DType>
+void ForwardImpl(const LayerNormParam& p, const cn::ForwardArgs& a) {
+  const Fwd<DType> f{View(p, a.in[kData].shape()), p.eps,
+                     a.in[kData].ptr<DType>(), a.in[kGamma].ptr<DType>(),
+                     a.in[kBeta].ptr<DType>(), a.out[kOut].ptr<DType>(),
+                     a.out[kMean].ptr<DType>(), a.out[kStd].ptr<DType>(),
+                     a.req[kOut], a.req[kMean], a.req[kStd]};
+  const int64_t per_task = f.v.inner == 1 ? f.v.c : f.v.c * kBlock;
+  cn::ParallelFor(NumTasks(f.v), std::max<int64_t>(1, 16384 / per_task),
+                  [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      if (f.v.inner == 1)
+        f.Row(TaskAt(f.v, t));
+      else
+        f.Block(TaskAt(f.v, t));
     }
   });
 }
@@ -147,82 +157,104 @@ void Forward(const LayerNormParam& p, const cn::ForwardArgs& a) {
   CN_FLOAT_SWITCH(x.dtype, DType, { ForwardImpl<DType>(p, a); });
 }
 
-// Each part (one per thread) sums dgamma and dbeta of its rows into its own partial rows.
+// dx of one task (when wanted) and its terms of dgamma and dbeta, added to the caller's partial
+// sums (null when neither is wanted). dy may alias dx (in-place): reductions come first.
+template <typename DType>
+struct Bwd {
+  Layout v;
+  const DType *x, *gamma, *dy, *mean, *sd;
+  DType* dx;  // null when not wanted
+  int32_t req_x;
+  DType inv_c;
+
+  void Row(const Task& k, double* dgamma, double* dbeta) const {
+    const DType *xr = x + k.base, *gr = dy + k.base;
+    const DType mu = mean[k.stat], rs = DType(1) / sd[k.stat];
+    if (dgamma)
+      for (int64_t c = 0; c < v.c; ++c) {
+        dgamma[c] += gr[c] * ((xr[c] - mu) * rs);
+        dbeta[c] += gr[c];
+      }
+    if (!dx) return;
+    double sg, sgx;
+    cn_ops::RowGradSums(xr, gr, gamma, v.c, mu, rs, &sg, &sgx);
+    const DType mg = DType(sg) * inv_c, mgx = DType(sgx) * inv_c;
+    DType* dr = dx + k.base;
+    for (int64_t c = 0; c < v.c; ++c)
+      cn::Store(&dr[c], req_x, rs * (gr[c] * gamma[c] - mg - (xr[c] - mu) * rs * mgx));
+  }
+  void Block(const Task& k, double* dgamma, double* dbeta) const {
+    DType mu[kBlock], rs[kBlock], mg[kBlock], mgx[kBlock];
+    double sg[kBlock] = {}, sgx[kBlock] = {};
+    for (int64_t i = 0; i < k.n; ++i) {
+      mu[i] = mean[k.stat + i];
+      rs[i] = DType(1) / sd[k.stat + i];
+    }
+    for (int64_t c = 0; c < v.c; ++c) {
+      double pg = 0, pb = 0;
+      for (int64_t i = 0; i < k.n; ++i) {
+        const int64_t at = k.base + c * v.inner + i;
+        const DType xh = (x[at] - mu[i]) * rs[i];
+        sg[i] += dy[at] * gamma[c];
+        sgx[i] += dy[at] * gamma[c] * xh;
+        pg += dy[at] * xh;
+        pb += dy[at];
+      }
+      if (dgamma) {
+        dgamma[c] += pg;
+        dbeta[c] += pb;
+      }
+    }
+    if (!dx) return;
+    for (int64_t i = 0; i < k.n; ++i) {
+      mg[i] = DType(sg[i]) * inv_c;
+      mgx[i] = DType(sgx[i]) * inv_c;
+    }
+    for (int64_t c = 0; c < v.c; ++c)
+      for (int64_t i = 0; i < k.n; ++i) {
+        const int64_t at = k.base + c * v.inner + i;
+        const DType xh = (x[at] - mu[i]) * rs[i];
+        cn::Store(&dx[at], req_x, rs[i] * (dy[at] * gamma[c] - mg[i] - xh * mgx[i]));
+      }
+  }
+};
+
+// The tasks are split into one part per thread; each part sums dgamma and dbeta into its own
+// partial rows (in double), added up at the end in a fixed order.
 template <typename DType>
 void BackwardImpl(const LayerNormParam& p, const cn::BackwardArgs& a) {
   const Layout v = View(p, a.in[kData].shape());
-  const DType* x = a.in[kData].ptr<DType>();
-  const DType* gamma = a.in[kGamma].ptr<DType>();
-  const DType* dy = a.out_grad[kOut].ptr<DType>();
-  const DType* mean = a.out[kMean].ptr<DType>();
-  const DType* sd = a.out[kStd].ptr<DType>();
   const int32_t req_x = a.req[kData], req_g = a.req[kGamma], req_b = a.req[kBeta];
-  DType* dx = req_x == CN_REQ_NULL ? nullptr : a.in_grad[kData].ptr<DType>();
+  const Bwd<DType> b{v, a.in[kData].ptr<DType>(), a.in[kGamma].ptr<DType>(),
+                     a.out_grad[kOut].ptr<DType>(), a.out[kMean].ptr<DType>(),
+                     a.out[kStd].ptr<DType>(),
+                     req_x == CN_REQ_NULL ? nullptr : a.in_grad[kData].ptr<DType>(), req_x,
+                     DType(1.0 / v.c)};
   const bool params = req_g != CN_REQ_NULL || req_b != CN_REQ_NULL;
-  const int64_t tasks = v.inner == 1 ? v.outer : v.outer * v.blocks();
+  const int64_t tasks = NumTasks(v);
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(cn::NumThreads(), tasks));
   std::vector<double> partial(params ? parts * 2 * v.c : 0, 0.0);
-  const DType inv_c = DType(1.0 / v.c);
   cn::ParallelFor(parts, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t part = p0; part < p1; ++part) {
       double* dgamma = params ? partial.data() + part * 2 * v.c : nullptr;
       double* dbeta = params ? dgamma + v.c : nullptr;
       for (int64_t t = tasks * part / parts; t < tasks * (part + 1) / parts; ++t) {
-        if (v.inner == 1) {
-          const DType *xr = x + t * v.c, *gr = dy + t * v.c;  // gr may alias dx (in-place)
-          const DType mu = mean[t], rs = DType(1) / sd[t];
-          if (params)
-            for (int64_t k = 0; k < v.c; ++k) {
-              dgamma[k] += gr[k] * ((xr[k] - mu) * rs);
-              dbeta[k] += gr[k];
-            }
-          if (!dx) continue;
-          double sg, sgx;
-          cn_ops::RowGradSums(xr, gr, gamma, v.c, mu, rs, &sg, &sgx);
-          const DType mg = DType(sg) * inv_c, mgx = DType(sgx) * inv_c;
-          DType* dr = dx + t * v.c;
-          for (int64_t k = 0; k < v.c; ++k)
-            cn::Store(&dr[k], req_x, rs * (gr[k] * gamma[k] - mg - (xr[k] - mu) * rs * mgx));
-          continue;
-        }
-        const Task k = TaskAt(v, t);
-        double sg[kBlock] = {}, sgx[kBlock] = {};
-        for (int64_t ch = 0; ch < v.c; ++ch) {
-          double pg = 0, pb = 0;
-          for (int64_t i = 0; i < k.n; ++i) {
-            const int64_t at = k.base + ch * v.inner + i;
-            const DType xh = (x[at] - mean[k.stat + i]) / sd[k.stat + i];
-            sg[i] += dy[at] * gamma[ch];
-            sgx[i] += dy[at] * gamma[ch] * xh;
-            pg += dy[at] * xh;
-            pb += dy[at];
-          }
-          if (params) {
-            dgamma[ch] += pg;
-            dbeta[ch] += pb;
-          }
-        }
-        if (!dx) continue;
-        for (int64_t ch = 0; ch < v.c; ++ch)
-          for (int64_t i = 0; i < k.n; ++i) {
-            const int64_t at = k.base + ch * v.inner + i;
-            const DType rs = DType(1) / sd[k.stat + i];
-            const DType xh = (x[at] - mean[k.stat + i]) * rs;
-            cn::Store(&dx[at], req_x,
-                      rs * (dy[at] * gamma[ch] - DType(sg[i]) * inv_c - xh * DType(sgx[i]) * inv_c));
-          }
+        if (v.inner == 1)
+          b.Row(TaskAt(v, t), dgamma, dbeta);
+        else
+          b.Block(TaskAt(v, t), dgamma, dbeta);
       }
     }
   });
   if (!params) return;
-  for (int64_t ch = 0; ch < v.c; ++ch) {
-    double g = 0, b = 0;
+  for (int64_t c = 0; c < v.c; ++c) {
+    double g = 0, s = 0;
     for (int64_t part = 0; part < parts; ++part) {
-      g += partial[part * 2 * v.c + ch];
-      b += partial[part * 2 * v.c + v.c + ch];
+      g += partial[part * 2 * v.c + c];
+      s += partial[part * 2 * v.c + v.c + c];
     }
-    if (req_g != CN_REQ_NULL) cn::Store(a.in_grad[kGamma].ptr<DType>() + ch, req_g, DType(g));
-    if (req_b != CN_REQ_NULL) cn::Store(a.in_grad[kBeta].ptr<DType>() + ch, req_b, DType(b));
+    if (req_g != CN_REQ_NULL) cn::Store(a.in_grad[kGamma].ptr<DType>() + c, req_g, DType(g));
+    if (req_b != CN_REQ_NULL) cn::Store(a.in_grad[kBeta].ptr<DType>() + c, req_b, DType(s));
   }
 }
 
