@@ -72,8 +72,12 @@ def test_batch_dot_more_batch_dims_and_many_items():
     check_op("batch_dot", [(17, 1, 3), (17, 3, 1)], {}, batch_dot_ref, max_points=60)
 
 
+def _out_shape(name, lhs, rhs, **params):
+    return cn.ops.make(name, params).infer_shape([lhs, rhs])[1][0]
+
+
 def test_infer_shape():
-    out = lambda name, l, r, **p: cn.ops.make(name, p).infer_shape([l, r])[1][0]  # noqa: E731
+    out = _out_shape
     assert out("dot", (2, 3, 4), (4, 5, 6)) == (2, 3, 5, 6)
     assert out("dot", (4, 2, 3), (4, 5), transpose_a=True) == (2, 3, 5)
     assert out("dot", (7,), (7,)) == (1,)

@@ -31,6 +31,15 @@ def test_mxnet_doc_example():
                                rtol=1e-5)
 
 
+def test_float32_planes_with_a_large_offset_keep_their_variance():
+    rng = np.random.default_rng(2)
+    x = (1e4 + rng.standard_normal((2, 3, 32, 32))).astype(np.float32)
+    g, b = np.ones(3, np.float32), np.zeros(3, np.float32)
+    out = cn.nd.InstanceNorm(cn.nd.array(x), cn.nd.array(g), cn.nd.array(b)).asnumpy()
+    expected = instance_norm_ref(x.astype(np.float64), g, b)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=2e-3)
+
+
 def test_matches_torch_instance_norm():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)

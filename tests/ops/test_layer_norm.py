@@ -69,3 +69,21 @@ def test_bad_input_errors_name_the_op():
                  "LayerNorm", "gamma", "float64")
     expect_error(lambda: cn.nd.LayerNorm(cn.nd.ones((2, 0)), cn.nd.ones(0), cn.nd.ones(0)),
                  "LayerNorm", "empty")
+
+
+@pytest.mark.parametrize("shape,axis", [((8, 300), -1), ((3, 50, 130), 1)])
+def test_float32_backward_matches_float64(shape, axis):
+    # check_op checks gradients in float64; the float32 kernels must agree to float precision.
+    rng = np.random.default_rng(3)
+    op = cn.ops.make("LayerNorm", dict(axis=axis))
+    xs = [rng.standard_normal(s) for s in (shape, shape[axis], shape[axis])]
+    head = rng.standard_normal(shape)
+    grads = {}
+    for dt in (np.float32, np.float64):
+        ins = [x.astype(dt) for x in xs]
+        outs = op.invoke(ins, [], True, 0)
+        grads[dt] = [np.zeros_like(x) for x in ins]
+        heads = [head.astype(dt)] + [np.zeros_like(o) for o in outs[1:]]
+        op.backward(heads, ins, outs, grads[dt], [1, 1, 1], [], is_train=True)
+    for g32, g64 in zip(grads[np.float32], grads[np.float64]):
+        np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-4 * np.abs(g64).max())
