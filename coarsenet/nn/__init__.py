@@ -5,7 +5,7 @@
 from . import loss  # noqa: F401
 from .basic_layers import (  # noqa: F401
     Activation, AvgPool2D, BatchNorm, Conv2D, Conv2DTranspose, Dense, Dropout, Embedding,
-    Flatten, GlobalAvgPool2D, GlobalMaxPool2D, LeakyReLU, MaxPool2D)
+    Flatten, GlobalAvgPool2D, GlobalMaxPool2D, InstanceNorm, LayerNorm, LeakyReLU, MaxPool2D)
 from .block import Block, HybridBlock, HybridSequential, Sequential  # noqa: F401
 from .parameter import DeferredInitializationError, Parameter, ParameterDict  # noqa: F401
 from .symbol_block import SymbolBlock  # noqa: F401

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..base import CoarsenetError
 from .block import HybridBlock
 
 
@@ -102,6 +103,52 @@ class BatchNorm(HybridBlock):
 
     def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):  # noqa: N803
         return F.BatchNorm(x, gamma, beta, running_mean, running_var, **self._kwargs)
+
+
+class _ScaleShiftNorm(HybridBlock):
+    """A normalization whose op takes (data, gamma, beta) of the normalized axis' size."""
+
+    def __init__(self, center, scale, beta_initializer, gamma_initializer, in_channels,
+                 **kwargs):
+        super().__init__(**kwargs)
+        shape = (in_channels,)
+        self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
+                                     shape=shape, init=gamma_initializer,
+                                     allow_deferred_init=True, differentiable=scale)
+        self.beta = self.params.get("beta", grad_req="write" if center else "null",
+                                    shape=shape, init=beta_initializer,
+                                    allow_deferred_init=True, differentiable=center)
+
+
+class LayerNorm(_ScaleShiftNorm):
+    """Normalizes each sample over `axis` (statistics per position, not per batch)."""
+
+    def __init__(self, axis: int = -1, epsilon: float = 1e-5, center: bool = True,
+                 scale: bool = True, beta_initializer="zeros", gamma_initializer="ones",
+                 in_channels: int = 0, **kwargs):
+        super().__init__(center, scale, beta_initializer, gamma_initializer, in_channels,
+                         **kwargs)
+        self._kwargs = dict(axis=axis, eps=epsilon)
+
+    def hybrid_forward(self, F, x, gamma, beta):  # noqa: N803
+        return F.LayerNorm(x, gamma, beta, **self._kwargs)
+
+
+class InstanceNorm(_ScaleShiftNorm):
+    """Normalizes each (sample, channel) plane; channels on axis 1 (MXNet's default)."""
+
+    def __init__(self, axis: int = 1, epsilon: float = 1e-5, center: bool = True,
+                 scale: bool = False, beta_initializer="zeros", gamma_initializer="ones",
+                 in_channels: int = 0, **kwargs):
+        if axis != 1:
+            raise CoarsenetError(f"InstanceNorm: only channels on axis 1 are supported, "
+                                 f"found axis={axis}")
+        super().__init__(center, scale, beta_initializer, gamma_initializer, in_channels,
+                         **kwargs)
+        self._kwargs = dict(eps=epsilon)
+
+    def hybrid_forward(self, F, x, gamma, beta):  # noqa: N803
+        return F.InstanceNorm(x, gamma, beta, **self._kwargs)
 
 
 class Flatten(HybridBlock):

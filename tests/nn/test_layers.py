@@ -122,6 +122,27 @@ def test_batch_norm_layer_updates_running_stats_in_training_only():
     assert bn.gamma.grad().shape == (3,) and bn.running_mean.grad_req == "null"
 
 
+@needs("LayerNorm", "InstanceNorm")
+def test_layer_and_instance_norm_layers():
+    x = data((4, 3, 5))
+    ln = nn.LayerNorm()
+    ln.initialize()
+    with autograd.record():
+        y = ln(x)
+    y.backward()
+    xs = x.asnumpy()
+    want = (xs - xs.mean(-1, keepdims=True)) / np.sqrt(xs.var(-1, keepdims=True) + 1e-5)
+    assert_close(y.asnumpy(), want, 1e-5, 1e-5, "LayerNorm layer")
+    assert ln.gamma.shape == (5,) and ln.gamma.grad().shape == (5,)
+    inorm = nn.InstanceNorm(scale=True)
+    inorm.initialize()
+    y = inorm(x)
+    want = (xs - xs.mean(-1, keepdims=True)) / np.sqrt(xs.var(-1, keepdims=True) + 1e-5)
+    assert_close(y.asnumpy(), want, 1e-5, 1e-5, "InstanceNorm layer")
+    assert inorm.gamma.shape == (3,) and nn.InstanceNorm().gamma.grad_req == "null"
+    expect_error(lambda: nn.InstanceNorm(axis=2), "InstanceNorm", "axis=2")
+
+
 @needs("Pooling")
 def test_pooling_layers():
     x = data((1, 2, 4, 4))
