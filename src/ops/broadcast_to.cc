@@ -52,6 +52,24 @@ void ReduceExpanded(const Expansion& e, const DType* dy, DType* dx, int64_t dx_s
   if (v.size() == 0) return;
   v = v.Simplified();
   int64_t n = v.dims[v.ndim - 1];
+  if (v.stride[v.ndim - 1] == 0 && n < 64) {
+    // Short reduced rows (repeat along the last axis): a plain loop per row; rows may share a
+    // dx element only if an outer dim is stretched too, and then the loop stays serial.
+    bool distinct = true;
+    for (int k = 0; k + 1 < v.ndim; ++k) distinct = distinct && v.stride[k] != 0;
+    auto rows = [&](int64_t r0, int64_t r1) {
+      for (int64_t row = r0; row < r1; ++row) {
+        DType s = 0;
+        for (int64_t i = 0; i < n; ++i) s += dy[row * n + i];
+        dx[v.RowOffset(row)] += s;
+      }
+    };
+    if (distinct)
+      cn_elem::ChunkedRows(v.size() / n, n, rows);
+    else
+      rows(0, v.size() / n);
+    return;
+  }
   cn_elem::AccumulateRows(v.size() / n, n, v.stride[v.ndim - 1] == 0, dx, [&](int64_t row) {
     const DType* g = dy + row * n;
     return std::make_pair(v.RowOffset(row), [g](int64_t i) { return g[i]; });

@@ -70,12 +70,57 @@ inline void DenseStrides(const cn::Shape& s, int64_t* stride) {
   }
 }
 
+// A transpose-like gather: the innermost dim reads with a large stride while dim k reads
+// contiguously. Copying 32 x 32 tiles keeps both the strided reads and the writes within a few
+// cache lines (an untiled 1024 x 1024 transpose is ~10x slower). Returns false if no dim of the
+// view is contiguous in src.
+template <typename DType>
+bool GatherTiled(const View& v, const DType* src, DType* dst, int32_t req) {
+  constexpr int64_t kTile = 32;
+  int last = v.ndim - 1, k = -1;
+  for (int d = 0; d < last; ++d)
+    if (v.stride[d] == 1) k = d;
+  if (k < 0) return false;
+  int64_t dense[CN_MAX_NDIM], acc = 1;
+  for (int d = last; d >= 0; --d) {
+    dense[d] = acc;
+    acc *= v.dims[d];
+  }
+  int64_t m = v.dims[k], n = v.dims[last], s = v.stride[last], dk = dense[k];
+  int64_t tm = (m + kTile - 1) / kTile, tn = (n + kTile - 1) / kTile;
+  int64_t tiles = v.size() / (m * n) * tm * tn;
+  cn_elem::ChunkedRows(tiles, kTile * kTile, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      int64_t outer = t / (tm * tn), a0 = (t / tn % tm) * kTile, b0 = t % tn * kTile;
+      int64_t src_off = v.base, dst_off = 0;
+      for (int d = last - 1; d >= 0; --d) {  // the outer index over every dim but k and last
+        if (d == k) continue;
+        src_off += outer % v.dims[d] * v.stride[d];
+        dst_off += outer % v.dims[d] * dense[d];
+        outer /= v.dims[d];
+      }
+      int64_t a1 = std::min(m, a0 + kTile), b1 = std::min(n, b0 + kTile);
+      for (int64_t a = a0; a < a1; ++a) {
+        const DType* x = src + src_off + a;
+        DType* y = dst + dst_off + a * dk;
+        if (req == CN_REQ_ADD) {
+          for (int64_t b = b0; b < b1; ++b) y[b] += x[b * s];
+        } else {
+          for (int64_t b = b0; b < b1; ++b) y[b] = x[b * s];
+        }
+      }
+    }
+  });
+  return true;
+}
+
 // dst (dense, the view's shape) = or += src viewed through `view`.
 template <typename DType>
 void Gather(const View& view, const DType* src, DType* dst, int32_t req) {
   if (req == CN_REQ_NULL || view.size() == 0) return;
   View v = view.Simplified();
   int64_t n = v.dims[v.ndim - 1], s = v.stride[v.ndim - 1], rows = v.size() / n;
+  if (s > 1 && n > 1 && GatherTiled(v, src, dst, req)) return;
   cn_elem::ChunkedRows(rows, n, [&](int64_t r0, int64_t r1) {
     for (int64_t row = r0; row < r1; ++row) {
       const DType* x = src + v.RowOffset(row);

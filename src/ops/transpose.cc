@@ -2,8 +2,8 @@
 //   transpose(axes): y.shape[k] = x.shape[axes[k]], y[i_0, ..., i_n-1] = x at index i_k on axis
 //     axes[k]; axes=() reverses the axes (a matrix transpose for 2-D input).
 //   SwapAxis(dim1, dim2): the permutation that exchanges two axes.
-// Forward gathers x through a permuted-stride view; backward scatters dy through the same view
-// (the inverse permutation), so it reads only the output gradient.
+// Forward gathers x through a permuted-stride view; backward gathers dy through the inverse
+// permutation, so it reads only the output gradient.
 #include <vector>
 
 #include "ops/strided_view.h"
@@ -47,13 +47,16 @@ void PermuteForward(const P& p, const cn::ForwardArgs& a) {
   });
 }
 
-// dx viewed in output order receives dy; the view covers every element of dx once.
+// dx is dy permuted back: a gather with the inverse permutation (gathers, unlike scatters, have
+// a cache-tiled path).
 template <typename P, std::vector<int> (*Perm)(const P&, int)>
 void PermuteBackward(const P& p, const cn::BackwardArgs& a) {
   cn::Shape x = a.in_grad[0].shape();
-  cn_view::View v = PermutedView(x, Perm(p, x.ndim));
+  std::vector<int> perm = Perm(p, x.ndim), inverse(perm.size());
+  for (size_t k = 0; k < perm.size(); ++k) inverse[perm[k]] = static_cast<int>(k);
+  cn_view::View v = PermutedView(a.out_grad[0].shape(), inverse);
   CN_FLOAT_SWITCH(a.out_grad[0].dtype, DType, {
-    cn_view::Scatter(v, a.out_grad[0].ptr<DType>(), a.in_grad[0].ptr<DType>(), a.req[0]);
+    cn_view::Gather(v, a.out_grad[0].ptr<DType>(), a.in_grad[0].ptr<DType>(), a.req[0]);
   });
 }
 

@@ -17,6 +17,8 @@ def transpose_ref(x, axes=()):
     ((2, 3, 4, 5), (0, 3, 1, 2)),  # NHWC -> NCHW
     ((2, 1, 4), (2, -2, 0)),
     ((5,), ()),
+    ((40, 70), ()),                # several 32 x 32 tiles, partial at the edges
+    ((3, 33, 2, 35), (3, 1, 2, 0)),
 ])
 def test_transpose(shape, axes):
     check_op("transpose", [shape], dict(axes=axes), transpose_ref)
