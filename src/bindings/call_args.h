@@ -213,7 +213,11 @@ inline uint64_t WorkspaceFor(const OpInstance& op, const std::vector<cn_tensor>&
   }
   std::vector<cn_shape> full_in = si, full_out, aux;
   op.InferShape(full_in, full_out, aux);
-  return op.WorkspaceBytes(full_in, full_out, backward);
+  // The call's dtype: its first input's, else its first output's (gradients share them).
+  int32_t dtype = -1;
+  if (!in.empty()) dtype = in[0].dtype;
+  else if (!out.empty()) dtype = out[0].dtype;
+  return op.WorkspaceBytes(full_in, full_out, backward, dtype);
 }
 
 inline void* WorkspacePtr(const OpInstance& op, const py::object& workspace, uint64_t needed) {

@@ -119,7 +119,7 @@ py::list Invoke(const OpInstance& op, const py::list& inputs, const py::list& au
     outputs.append(a);
   }
   std::vector<int32_t> req(so.size(), CN_REQ_WRITE);
-  uint64_t need = op.WorkspaceBytes(si, so, false);
+  uint64_t need = op.WorkspaceBytes(si, so, false, ti.empty() ? (to.empty() ? -1 : to[0]) : ti[0]);
   void* ws = need ? Scratch(need) : nullptr;
   cn_op_ctx ctx = MakeCtx(is_train, false, seed);
   {
@@ -232,13 +232,17 @@ PYBIND11_MODULE(_core, m) {
           "dtype codes (-1 unknown) in; (input, output, aux) codes out.")
       .def(
           "workspace_bytes",
-          [](const OpInstance& op, const ShapeList& in, const ShapeList& out, bool backward) {
+          [](const OpInstance& op, const ShapeList& in, const ShapeList& out, bool backward,
+             int32_t dtype) {
             std::vector<cn_shape> si, so;
             for (auto& s : in) si.push_back(ToShape(op, s));
             for (auto& s : out) so.push_back(ToShape(op, s));
-            return op.WorkspaceBytes(si, so, backward);
+            return op.WorkspaceBytes(si, so, backward, dtype);
           },
-          py::arg("in_shapes"), py::arg("out_shapes"), py::arg("backward") = false)
+          py::arg("in_shapes"), py::arg("out_shapes"), py::arg("backward") = false,
+          py::arg("dtype") = -1,
+          "Scratch bytes for one call; dtype is the call's dtype code (its first input's; -1 "
+          "unknown: sized for the widest).")
       .def("invoke", &Invoke, py::arg("inputs"), py::arg("aux"), py::arg("is_train") = false,
            py::arg("seed") = 0, "Allocates the outputs and runs forward; returns all outputs.")
       .def("forward", &Forward, py::arg("inputs"), py::arg("outputs"), py::arg("req"),

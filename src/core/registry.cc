@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "coarsenet/op.h"
@@ -23,15 +24,20 @@ struct Collector {
 };
 
 int CollectOp(void* state, const cn_op_def* def, cn_error* err) {
-  if (def->struct_size < sizeof(cn_op_def) || def->abi_major != CN_ABI_VERSION_MAJOR) {
+  if (def->struct_size < CN_OP_DEF_SIZE_1_0 || def->abi_major != CN_ABI_VERSION_MAJOR) {
     std::snprintf(err->message, CN_ERROR_MSG_BYTES,
                   "op '%s' was built for op ABI %u (struct of %u bytes); this coarsenet speaks ABI "
-                  "%d (%zu bytes)",
+                  "%d (%zu to %zu bytes)",
                   def->name ? def->name : "?", def->abi_major, def->struct_size,
-                  CN_ABI_VERSION_MAJOR, sizeof(cn_op_def));
+                  CN_ABI_VERSION_MAJOR, size_t(CN_OP_DEF_SIZE_1_0), sizeof(cn_op_def));
     return 1;
   }
-  static_cast<Collector*>(state)->defs.push_back(*def);
+  // Fields a 1.0 library did not know stay zero (NULL); a newer minor's extra fields are
+  // ignored.
+  cn_op_def copy{};
+  std::memcpy(&copy, def, std::min<size_t>(def->struct_size, sizeof(cn_op_def)));
+  copy.struct_size = sizeof(cn_op_def);
+  static_cast<Collector*>(state)->defs.push_back(copy);
   return 0;
 }
 
@@ -209,9 +215,19 @@ void OpInstance::InferType(std::vector<int32_t>& in, std::vector<int32_t>& out,
 }
 
 uint64_t OpInstance::WorkspaceBytes(const std::vector<cn_shape>& in,
-                                    const std::vector<cn_shape>& out, bool backward) const {
+                                    const std::vector<cn_shape>& out, bool backward,
+                                    int32_t dtype) const {
   uint64_t bytes = 0;
   cn_error err{};
+  if (op_->def.workspace_elems) {
+    uint64_t elems = 0;
+    if (op_->def.workspace_elems(state_, in.data(), out.data(), backward, &elems, &err) != 0)
+      Fail(err.message);
+    const uint64_t size = cn::DTypeSize(dtype);
+    if (elems > UINT64_MAX / size)
+      Fail("workspace of " + std::to_string(elems) + " elements overflows 64 bits");
+    return elems * size;
+  }
   if (op_->def.workspace_bytes(state_, in.data(), out.data(), backward, &bytes, &err) != 0)
     Fail(err.message);
   return bytes;

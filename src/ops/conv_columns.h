@@ -69,10 +69,10 @@ struct Geom {
            ph <= 2 && pw <= 2 && oh == h + 2 * ph - 2 && ow == w + 2 * pw - 2 && c >= 16 &&
            f >= 16 && 8 * winograd_tiles() <= ohw();
   }
-  // Scratch elements (sized as double so either dtype fits): on small maps one multi-image
-  // column matrix (every group) and the gathered y/dy of its images; else column tiles for
-  // Forward/DataGrad (one per slot) or Winograd's filter transform and one block per slot;
-  // WeightGrad needs one tile of every column row, sliced across threads.
+  // Scratch elements (of the call's dtype): Winograd's plan (winograd.h); on small maps one
+  // multi-image column matrix (every group) and the gathered y/dy of its images; else column
+  // tiles for Forward/DataGrad (one per slot); WeightGrad needs one tile of every column row,
+  // sliced across threads.
   int64_t WorkspaceElems(bool backward) const {
     if (winograd()) {
       using T = winograd::Fwd;

@@ -85,9 +85,10 @@ void InferShape(const ConvolutionParam& p, cn::ShapeContext& s) {
   s.SetOutput(0, cn::Shape{g.n, g.f, g.oh, g.ow});
 }
 
-size_t Workspace(const ConvolutionParam& p, const std::vector<cn::Shape>& in,
-                 const std::vector<cn::Shape>& out, bool backward) {
-  return MakeGeom(p, in[kData]).WorkspaceElems(backward) * sizeof(double);
+// Scratch elements of the call's dtype (float32 calls get half the bytes of float64 ones).
+size_t WorkspaceElems(const ConvolutionParam& p, const std::vector<cn::Shape>& in,
+                      const std::vector<cn::Shape>& out, bool backward) {
+  return MakeGeom(p, in[kData]).WorkspaceElems(backward);
 }
 
 template <typename DType>
@@ -139,5 +140,5 @@ CN_REGISTER_OP(Convolution, ConvolutionParam)
     .forward(Forward)
     .backward(Backward)
     .backward_needs(Needs)
-    .workspace(Workspace)
+    .workspace_elems(WorkspaceElems)
     .flags(CN_FLAG_EXPENSIVE);

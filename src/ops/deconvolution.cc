@@ -109,9 +109,10 @@ void InferShape(const DeconvolutionParam& p, cn::ShapeContext& s) {
   s.SetOutput(0, cn::Shape{g.n, g.c, g.h, g.w});
 }
 
-size_t Workspace(const DeconvolutionParam& p, const std::vector<cn::Shape>& in,
-                 const std::vector<cn::Shape>& out, bool backward) {
-  return MakeGeom(p, in[kData]).WorkspaceElems(backward) * sizeof(double);
+// Scratch elements of the call's dtype (float32 calls get half the bytes of float64 ones).
+size_t WorkspaceElems(const DeconvolutionParam& p, const std::vector<cn::Shape>& in,
+                      const std::vector<cn::Shape>& out, bool backward) {
+  return MakeGeom(p, in[kData]).WorkspaceElems(backward);
 }
 
 template <typename DType>
@@ -163,5 +164,5 @@ CN_REGISTER_OP(Deconvolution, DeconvolutionParam)
     .forward(Forward)
     .backward(Backward)
     .backward_needs(Needs)
-    .workspace(Workspace)
+    .workspace_elems(WorkspaceElems)
     .flags(CN_FLAG_EXPENSIVE);

@@ -100,14 +100,15 @@ inline Tiling MakeTiling(int64_t n, int64_t c, int64_t h, int64_t w, int64_t ph,
 // Every block reads all of U (alpha^2 F C values), so a block much narrower than the channels
 // spends its time streaming U. Large maps fill a slot's cache-sized block with enough tiles
 // and run blocks in parallel slots. Small maps with many channels (CIFAR's 8x8 and 4x4
-// stages) run "wide": one block at a time with the threads sharing its transforms and GEMMs;
-// when V and M of every tile take no more room than U, that one block holds the whole batch
-// and U (or dU) is made and used one row of tile positions at a time, so it stays in cache
-// and needs 1/alpha of the space.
+// stages) run "wide": one block at a time with the threads sharing its transforms and GEMMs.
+// When V and M of every tile take no more room than U, that one block holds the whole batch
+// and U (dU) is never whole: each thread makes the U of a slab of output channels, all 36
+// positions, in cache, and runs that slab's GEMMs (folds that slab of dU into dW) at once.
+constexpr int64_t kSlabElems = 512 * 1024;  // U values of one slab, at most
 struct Plan {
-  int64_t block;   // tiles per block (stream length)
-  int64_t slots;   // blocks in flight: kMaxSlots, or 1 when wide
-  int64_t u_rows;  // rows of tile positions whose U is held at once: 1 or alpha
+  int64_t block;  // tiles per block (stream length)
+  int64_t slots;  // blocks in flight: kMaxSlots, or 1 when wide
+  int64_t slab;   // output channels per U slab (0: U made whole)
   bool wide() const { return slots == 1; }
 };
 template <typename T>
@@ -115,13 +116,22 @@ inline Plan MakePlan(const Tiling& t) {
   constexpr int64_t a2 = T::kAlpha * T::kAlpha;
   const int64_t per_row = kBlockElems / (a2 * (t.c + t.f)) / t.tw;
   const int64_t slot_block = std::max<int64_t>(1, per_row) * t.tw;
-  if (2 * slot_block * (t.c + t.f) >= t.c * t.f) return {slot_block, kMaxSlots, T::kAlpha};
-  if ((t.c + t.f) * t.tiles() <= t.c * t.f) return {t.tiles(), 1, 1};
-  return {kMaxSlots * slot_block, 1, T::kAlpha};
+  if (2 * slot_block * (t.c + t.f) >= t.c * t.f) return {slot_block, kMaxSlots, 0};
+  if ((t.c + t.f) * t.tiles() <= t.c * t.f)
+    return {t.tiles(), 1, std::clamp<int64_t>(kSlabElems / (a2 * t.c), 1, t.f)};
+  return {kMaxSlots * slot_block, 1, 0};
 }
+// U whole, or one slab per thread slot.
 template <typename T>
 inline int64_t UElems(const Plan& p, const Tiling& t) {
-  return p.u_rows * T::kAlpha * t.c * t.f;
+  constexpr int64_t a2 = T::kAlpha * T::kAlpha;
+  return p.slab ? kMaxSlots * a2 * p.slab * t.c : a2 * t.c * t.f;
+}
+// Slabs of output channels for one run: within the capacity, whole rounds of the threads.
+inline int64_t SlabSize(int64_t f, int64_t capacity, int64_t threads) {
+  int64_t slabs = (f + capacity - 1) / capacity;
+  slabs = std::min(f, (slabs + threads - 1) / threads * threads);
+  return (f + slabs - 1) / slabs;
 }
 // Forward / data-gradient scratch: U and V, M of every slot's block.
 template <typename T>
@@ -136,40 +146,78 @@ inline int64_t WeightGradElems(const Tiling& t) {
   return UElems<T>(p, t) + T::kAlpha * T::kAlpha * (t.c + t.f) * p.slots * p.block;
 }
 
-// U[xi][o][i] = (G g G^T)[xi] for g = w[o][i] (forward) or, when `flip`, for the data
-// gradient: g = w[i][o] rotated by 180 degrees, with o, i now running over C, F; only the
-// positions xi = (a, b) with a in [a0, a1), to u + ((a - a0) A + b) F C. kLanes filter pairs
-// at a time are gathered tap-major, so the arithmetic vectorises across pairs.
+// U[xi][o - o0][i] = (G g G^T)[xi] for the rows o in [o0, o1) (a slab, or all of them), where
+// g = w[o][i] (forward) or, when `flip`, for the data gradient g = w[i][o] rotated by 180
+// degrees, with o, i running over C, F. kLanes filter pairs at a time are gathered tap-major,
+// so the arithmetic vectorises across pairs. Runs on the calling thread.
 template <typename T, typename DType>
-void TransformFilters(const DType* w, int64_t f, int64_t c, bool flip, int a0, int a1,
+void TransformFilters(const DType* w, int64_t f, int64_t c, bool flip, int64_t o0, int64_t o1,
                       DType* u) {
   constexpr int A = T::kAlpha;
+  const int64_t cols = flip ? f : c, s = (o1 - o0) * cols;
+  DType g[9][kLanes], t[A][3][kLanes];
+  for (int64_t o = o0; o < o1; ++o)
+    for (int64_t i0 = 0; i0 < cols; i0 += kLanes) {
+      const int64_t nl = std::min<int64_t>(kLanes, cols - i0);
+      for (int64_t l = 0; l < kLanes; ++l) {  // lanes past the end repeat the last pair
+        const int64_t i = i0 + std::min(l, nl - 1);
+        const DType* src = flip ? w + (i * c + o) * 9 : w + (o * c + i) * 9;
+        for (int k = 0; k < 9; ++k) g[k][l] = src[flip ? 8 - k : k];
+      }
+      for (int a = 0; a < A; ++a)  // t = G g
+        for (int b = 0; b < 3; ++b) {
+          const DType k0 = DType(T::kG[a][0]), k1 = DType(T::kG[a][1]), k2 = DType(T::kG[a][2]);
+          for (int l = 0; l < kLanes; ++l)
+            t[a][b][l] = k0 * g[b][l] + k1 * g[3 + b][l] + k2 * g[6 + b][l];
+        }
+      for (int a = 0; a < A; ++a)  // U = t G^T
+        for (int b = 0; b < A; ++b) {
+          const DType k0 = DType(T::kG[b][0]), k1 = DType(T::kG[b][1]), k2 = DType(T::kG[b][2]);
+          DType* dst = u + (a * A + b) * s + (o - o0) * cols + i0;
+          for (int64_t l = 0; l < nl; ++l)
+            dst[l] = t[a][0][l] * k0 + t[a][1][l] * k1 + t[a][2][l] * k2;
+        }
+    }
+}
+// All rows, split across threads.
+template <typename T, typename DType>
+void TransformAllFilters(const DType* w, int64_t f, int64_t c, bool flip, DType* u) {
   const int64_t rows = flip ? c : f, cols = flip ? f : c, s = rows * cols;
   ParallelFor(rows, 4, [&](int64_t o0, int64_t o1) {
-    DType g[9][kLanes], t[3][kLanes];
-    for (int64_t o = o0; o < o1; ++o)
-      for (int64_t i0 = 0; i0 < cols; i0 += kLanes) {
-        const int64_t nl = std::min<int64_t>(kLanes, cols - i0);
-        for (int64_t l = 0; l < kLanes; ++l) {  // lanes past the end repeat the last pair
-          const int64_t i = i0 + std::min(l, nl - 1);
-          const DType* src = flip ? w + (i * c + o) * 9 : w + (o * c + i) * 9;
-          for (int k = 0; k < 9; ++k) g[k][l] = src[flip ? 8 - k : k];
-        }
-        for (int a = a0; a < a1; ++a) {
-          for (int b = 0; b < 3; ++b) {  // t = (G g) row a
-            const DType k0 = DType(T::kG[a][0]), k1 = DType(T::kG[a][1]), k2 = DType(T::kG[a][2]);
-            for (int l = 0; l < kLanes; ++l)
-              t[b][l] = k0 * g[b][l] + k1 * g[3 + b][l] + k2 * g[6 + b][l];
-          }
-          for (int b = 0; b < A; ++b) {  // U = t G^T
-            const DType k0 = DType(T::kG[b][0]), k1 = DType(T::kG[b][1]), k2 = DType(T::kG[b][2]);
-            DType* dst = u + ((a - a0) * A + b) * s + o * cols + i0;
-            for (int64_t l = 0; l < nl; ++l)
-              dst[l] = t[0][l] * k0 + t[1][l] * k1 + t[2][l] * k2;
-          }
+    std::vector<DType> part(T::kAlpha * T::kAlpha * (o1 - o0) * cols);
+    TransformFilters<T>(w, f, c, flip, o0, o1, part.data());
+    for (int xi = 0; xi < T::kAlpha * T::kAlpha; ++xi)
+      std::copy_n(part.data() + xi * (o1 - o0) * cols, (o1 - o0) * cols, u + xi * s + o0 * cols);
+  });
+}
+
+// dW[o][i] (req) = G^T dU G for the rows o in [o0, o1), dU laid out as TransformFilters' U
+// (position stride (o1 - o0) C). Runs on the calling thread.
+template <typename T, typename DType>
+void InverseFilters(const DType* du, int64_t c, int64_t o0, int64_t o1, DType* dw, int32_t req) {
+  constexpr int A = T::kAlpha;
+  const int64_t s = (o1 - o0) * c;
+  DType tmp[3][A][kLanes];
+  for (int64_t p0 = 0; p0 < s; p0 += kLanes) {
+    const int64_t nl = std::min<int64_t>(kLanes, s - p0);
+    for (int a = 0; a < 3; ++a)
+      for (int j = 0; j < A; ++j) {
+        for (int l = 0; l < kLanes; ++l) tmp[a][j][l] = 0;
+        for (int i = 0; i < A; ++i) {
+          const DType k = DType(T::kG[i][a]);
+          const DType* src = du + (i * A + j) * s + p0;
+          if (k != 0)
+            for (int64_t l = 0; l < nl; ++l) tmp[a][j][l] += k * src[l];
         }
       }
-  });
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b)
+        for (int64_t l = 0; l < nl; ++l) {
+          DType acc = 0;
+          for (int j = 0; j < A; ++j) acc += tmp[a][j][l] * DType(T::kG[j][b]);
+          Store(&dw[(o0 * c + p0 + l) * 9 + a * 3 + b], req, acc);
+        }
+  }
 }
 
 // V = B^T d B for global tile rows [r0, r0 + nr) of one input channel, whose plane in image i
@@ -327,15 +375,24 @@ void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DTyp
   const int64_t scratch_elems = ScratchElems<T>(t.tw, rows, p.block);
   DType* v = blocks_ws;                    // [A2][c][block] per slot, then
   DType* m = v + A2 * t.c * p.block;       // [A2][f][block]
-  if (p.u_rows == 1) {  // one wide block of every tile; U one row of positions at a time
+  if (p.slab) {  // one wide block of every tile; U made and used a slab at a time
     InputStage<T>(t, x, 0, t.rows(), p.block, v, true, kOwnScratch);
-    for (int a = 0; a < A; ++a) {
-      TransformFilters<T>(w, wf, wc, flip, a, a + 1, u);
-      GemmStage<T>(t, u, a * A, (a + 1) * A, t.tiles(), p.block, v, m, true);
-    }
+    const int64_t slab = SlabSize(t.f, p.slab, NumThreads());
+    const int64_t slabs = (t.f + slab - 1) / slab, nslots = std::min(slabs, kMaxSlots);
+    ParallelFor(nslots, 1, [&](int64_t s0, int64_t s1) {
+      DType* us = u + s0 * A2 * p.slab * t.c;
+      for (int64_t k = slabs * s0 / nslots; k < slabs * s1 / nslots; ++k) {
+        const int64_t o0 = k * slab, o1 = std::min(t.f, o0 + slab);
+        TransformFilters<T>(w, wf, wc, flip, o0, o1, us);
+        for (int xi = 0; xi < A2; ++xi)
+          Gemm(false, false, o1 - o0, t.tiles(), t.c, DType(1), us + xi * (o1 - o0) * t.c, t.c,
+               v + xi * t.c * p.block, p.block, DType(0), m + (xi * t.f + o0) * p.block,
+               p.block);
+      }
+    });
     return OutputStage<T>(t, m, bias, y, req, 0, t.rows(), p.block, true, kOwnScratch);
   }
-  TransformFilters<T>(w, wf, wc, flip, 0, A, u);
+  TransformAllFilters<T>(w, wf, wc, flip, u);
   if (p.wide()) {
     for (int64_t r0 = 0; r0 < t.rows(); r0 += rows) {
       const int64_t nr = std::min(rows, t.rows() - r0), nt = nr * t.tw;
@@ -405,9 +462,9 @@ void GradBlock(const Tiling& t, const DType* gc, int64_t r0, int64_t nr, DType* 
 // V = B^T d B (as in the forward) and Z = A dY A^T transforms the tile's output gradient:
 // the forward is linear in U, so this is its exact adjoint. Per block the threads split the
 // channels of both transforms, then the tile positions of the GEMMs (each owns its dU[xi]
-// outright, so no reduction is needed). When one block holds every tile (MakePlan), dU is
-// made one row of positions at a time and folded into dW straight away. `ws` holds
-// WeightGradElems values.
+// outright, so no reduction is needed). When one block holds every tile (MakePlan), threads
+// take slabs of output channels instead: a slab's dU is made and folded into dW at once.
+// `ws` holds WeightGradElems values.
 template <typename T, typename DType>
 void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int32_t req,
                 DType* ws) {
@@ -415,62 +472,48 @@ void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int
   const Plan p = MakePlan<T>(t);
   const int64_t c = t.c, f = t.f, block = p.slots * p.block;
   const int64_t rows = std::max<int64_t>(1, block / t.tw);
-  const bool one_block = t.rows() <= rows;
-  DType* du = ws;                          // [u_rows * A][f][c]
+  DType* du = ws;                          // [A2][f][c], or a slab per slot
   DType* v = du + UElems<T>(p, t);         // [A2][c][block]
   DType* z = v + A2 * c * block;           // [A2][f][block]
   const int64_t scratch = std::max(InputScratch<T>(t.tw, rows), GradScratch<T>(t.tw, rows));
   DType* const kOwnScratch = nullptr;  // each thread's own
-  for (int a0 = 0; a0 < A; a0 += static_cast<int>(p.u_rows)) {
-    const int a1 = a0 + static_cast<int>(p.u_rows);
-    for (int64_t r0 = 0; r0 < t.rows(); r0 += rows) {
-      const int64_t nr = std::min(rows, t.rows() - r0), nt = nr * t.tw;
-      if (!(one_block && a0 > 0)) {  // one block's transforms serve every row of positions
-        Split(true, c, scratch, kOwnScratch, [&](int64_t c0, int64_t c1, DType* sc) {
-          for (int64_t ch = c0; ch < c1; ++ch)
-            InputBlock<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, c * block);
-        });
-        Split(true, f, scratch, kOwnScratch, [&](int64_t o0, int64_t o1, DType* sc) {
-          for (int64_t o = o0; o < o1; ++o)
-            GradBlock<T>(t, dy + o * t.oh * t.ow, r0, nr, sc, z + o * block, f * block);
-        });
-      }
-      ParallelFor((a1 - a0) * A, 1, [&](int64_t lo, int64_t hi) {
-        for (int64_t k = lo; k < hi; ++k) {  // dU restarts per row of positions
-          const int64_t xi = a0 * A + k;
-          Gemm(false, true, f, c, nt, DType(1), z + xi * f * block, block, v + xi * c * block,
-               block, DType(r0 == 0 ? 0 : 1), du + k * f * c, c);
+  for (int64_t r0 = 0; r0 < t.rows(); r0 += rows) {
+    const int64_t nr = std::min(rows, t.rows() - r0), nt = nr * t.tw;
+    Split(true, c, scratch, kOwnScratch, [&](int64_t c0, int64_t c1, DType* sc) {
+      for (int64_t ch = c0; ch < c1; ++ch)
+        InputBlock<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, c * block);
+    });
+    Split(true, f, scratch, kOwnScratch, [&](int64_t o0, int64_t o1, DType* sc) {
+      for (int64_t o = o0; o < o1; ++o)
+        GradBlock<T>(t, dy + o * t.oh * t.ow, r0, nr, sc, z + o * block, f * block);
+    });
+    if (p.slab) {  // the only block (MakePlan): slabs of dU straight into dW
+      const int64_t slab = SlabSize(f, p.slab, NumThreads());
+      const int64_t slabs = (f + slab - 1) / slab, nslots = std::min(slabs, kMaxSlots);
+      ParallelFor(nslots, 1, [&](int64_t s0, int64_t s1) {
+        DType* us = du + s0 * A2 * p.slab * c;
+        for (int64_t k = slabs * s0 / nslots; k < slabs * s1 / nslots; ++k) {
+          const int64_t o0 = k * slab, o1 = std::min(f, o0 + slab);
+          for (int xi = 0; xi < A2; ++xi)
+            Gemm(false, true, o1 - o0, c, nt, DType(1), z + (xi * f + o0) * block, block,
+                 v + xi * c * block, block, DType(0), us + xi * (o1 - o0) * c, c);
+          InverseFilters<T>(us, c, o0, o1, dw, req);
         }
       });
+      return;
     }
-    // dW[a][b] (+)= sum over rows i in [a0, a1) and columns j of G[i][a] dU[i][j] G[j][b];
-    // the first rows apply req, later ones add.
-    const int64_t s = f * c;
-    const int32_t store_req = a0 == 0 ? req : CN_REQ_ADD;
-    ParallelFor((s + kLanes - 1) / kLanes, 4, [&](int64_t k0, int64_t k1) {
-      DType tmp[3][A][kLanes];
-      for (int64_t chunk = k0; chunk < k1; ++chunk) {
-        const int64_t p0 = chunk * kLanes, nl = std::min<int64_t>(kLanes, s - p0);
-        for (int a = 0; a < 3; ++a)
-          for (int j = 0; j < A; ++j) {
-            for (int l = 0; l < kLanes; ++l) tmp[a][j][l] = 0;
-            for (int i = a0; i < a1; ++i) {
-              const DType k = DType(T::kG[i][a]);
-              const DType* src = du + ((i - a0) * A + j) * s + p0;
-              if (k != 0)
-                for (int64_t l = 0; l < nl; ++l) tmp[a][j][l] += k * src[l];
-            }
-          }
-        for (int a = 0; a < 3; ++a)
-          for (int b = 0; b < 3; ++b)
-            for (int64_t l = 0; l < nl; ++l) {
-              DType acc = 0;
-              for (int j = 0; j < A; ++j) acc += tmp[a][j][l] * DType(T::kG[j][b]);
-              Store(&dw[(p0 + l) * 9 + a * 3 + b], store_req, acc);
-            }
-      }
+    ParallelFor(A2, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t xi = lo; xi < hi; ++xi)
+        Gemm(false, true, f, c, nt, DType(1), z + xi * f * block, block, v + xi * c * block,
+             block, DType(r0 == 0 ? 0 : 1), du + xi * f * c, c);
     });
   }
+  ParallelFor(f, 4, [&](int64_t o0, int64_t o1) {  // InverseFilters wants one slab's layout
+    std::vector<DType> part(A2 * (o1 - o0) * c);
+    for (int xi = 0; xi < A2; ++xi)
+      std::copy_n(du + (xi * f + o0) * c, (o1 - o0) * c, part.data() + xi * (o1 - o0) * c);
+    InverseFilters<T>(part.data(), c, o0, o1, dw, req);
+  });
 }
 
 }  // namespace cn::winograd

@@ -72,6 +72,17 @@ def test_convolution_across_tiles_and_threads():
              max_points=40, check_inplace=False)
 
 
+@pytest.mark.parametrize("data,f", [
+    ((3, 192, 4, 4), 200),  # Winograd "wide": one block of every tile, U in slabs of filters
+    ((40, 192, 8, 8), 176),  # wide with several blocks of tiles, U whole
+])
+def test_winograd_wide_plans(data, f):
+    # float32 Winograd over 1728-term sums is good to ~1e-5 of the output scale (~40 here)
+    params = dict(kernel=(3, 3), pad=(1, 1), num_filter=f)
+    check_op("Convolution", [data, (f, data[1], 3, 3), (f,)], params, conv_ref, max_points=12,
+             check_inplace=False, atol=2e-3)
+
+
 def test_infers_weight_and_output_shapes():
     op = cn.ops.make("Convolution", dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_filter=8,
                                          num_group=2))
@@ -150,3 +161,20 @@ def test_bad_input_errors_name_the_op():
                  "Convolution", "weight", "(4, 2, 3, 3)", "(4, 2, 3, 2)")
     expect_error(lambda: conv(x, cn.nd.ones((4, 2, 3, 3)), kernel=(3, 3), num_filter=4),
                  "Convolution", "bias")
+
+
+def test_workspace_is_sized_in_the_calls_dtype():
+    # Scratch is stated in elements (ABI 1.1 workspace_elems): float32 calls get half the
+    # bytes of float64 calls; an unknown dtype gets the widest.
+    op = cn.ops.make("Convolution", dict(kernel=(3, 3), pad=(1, 1), num_filter=32))
+    ins, outs = [(4, 32, 16, 16), (32, 32, 3, 3), (32,)], [(4, 32, 16, 16)]
+    for backward in (False, True):
+        b32 = op.workspace_bytes(ins, outs, backward, 0)
+        b64 = op.workspace_bytes(ins, outs, backward, 1)
+        assert b32 > 0 and b64 == 2 * b32
+        assert op.workspace_bytes(ins, outs, backward) == b64
+    conv = cn.sym.Convolution(cn.sym.Variable("data"), kernel=(3, 3), pad=(1, 1), num_filter=32)
+    for code, dtype in ((0, "float32"), (1, "float64")):  # the planner asks in the graph's dtype
+        exe = conv.simple_bind(data=(4, 32, 16, 16), type_dict={"data": dtype})
+        assert exe.memory_stats()["workspace_bytes"] == (  # forward's and backward's
+            op.workspace_bytes(ins, outs, False, code) + op.workspace_bytes(ins, outs, True, code))

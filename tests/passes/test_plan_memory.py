@@ -26,7 +26,7 @@ class FakeOp:
         self.needs_inputs, self.needs_outputs, self.needs_out_grads = needs
         self._workspace = workspace
 
-    def workspace_bytes(self, ins, outs, backward):
+    def workspace_bytes(self, ins, outs, backward, dtype=-1):
         return self._workspace * (2 if backward else 1)
 
 

@@ -69,6 +69,24 @@ extern "C" __attribute__((visibility("default"))) int coarsenet_register_ops(
   return 0;
 }
 
+#elif defined(MODE_ABI_1_0)  // built against ABI 1.0: a shorter cn_op_def, no workspace_elems
+CN_REGISTER_OP(PluginAbi10Copy, NoParam)
+    .forward(CopyViaWorkspace)
+    .workspace(CopyWorkspaceBytes);
+extern "C" __attribute__((visibility("default"))) int coarsenet_register_ops(
+    const cn_host_api* host, const cn_registrar* registrar, uint32_t, cn_error* err) {
+  cn::HostApi() = host;
+  for (cn::OpDefBase* def : cn::RegisteredOps()) {
+    cn_op_def c = def->ToC();
+    c.struct_size = CN_OP_DEF_SIZE_1_0;
+    c.abi_minor = 0;
+    // Past a 1.0 struct_size the bytes are not the library's: the host must not call this.
+    c.workspace_elems = reinterpret_cast<decltype(c.workspace_elems)>(uintptr_t(8));
+    if (registrar->add_op(registrar->host_state, &c, err)) return 1;
+  }
+  return 0;
+}
+
 #elif defined(MODE_ABI_ENTRY)  // what CN_PLUGIN_MAIN of a future SDK says to this host
 CN_REGISTER_OP(PluginFreshFour, NoParam).forward(Copy);
 extern "C" __attribute__((visibility("default"))) int coarsenet_register_ops(

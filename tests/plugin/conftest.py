@@ -32,8 +32,8 @@ def example_ops(example_build_dir):
     return cpp_extension.load("example_ops", EXAMPLE_SOURCES, build_directory=example_build_dir)
 
 
-BROKEN_MODES = ["HEALTHY", "DUP_PLUGIN", "DUP_BUILTIN", "ABI_OP", "ABI_ENTRY", "NO_ENTRY",
-                "THROWING"]
+BROKEN_MODES = ["HEALTHY", "DUP_PLUGIN", "DUP_BUILTIN", "ABI_OP", "ABI_1_0", "ABI_ENTRY",
+                "NO_ENTRY", "THROWING"]
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,19 @@ def test_abi_major_mismatch_in_op_table(broken_libs):
     assert_not_registered("PluginFreshThree", "PluginFutureAbi")
 
 
+def test_library_built_for_abi_1_0_loads_and_runs(broken_libs):
+    # Its cn_op_def ends before the 1.1 field workspace_elems (whose bytes hold junk): the
+    # host must size the workspace through workspace_bytes alone, imperatively and planned.
+    assert cn.load_op_library(broken_libs["ABI_1_0"]) == ["PluginAbi10Copy"]
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(cn.nd.PluginAbi10Copy(cn.nd.array(x)).asnumpy(), x)
+    exe = cn.sym.PluginAbi10Copy(cn.sym.Variable("data")).simple_bind(grad_req="null",
+                                                                       data=(2, 3))
+    exe.forward(data=x)
+    np.testing.assert_array_equal(exe.outputs[0].asnumpy(), x)
+    assert exe.memory_stats()["workspace_bytes"] == x.size * 8  # what the op asked for
+
+
 def test_abi_major_mismatch_in_entry_point(broken_libs):
     path = broken_libs["ABI_ENTRY"]
     expect_error(lambda: cn.load_op_library(path), path,

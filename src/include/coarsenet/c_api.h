@@ -7,7 +7,8 @@
  *   - every struct that may grow starts with `struct_size`, so the reader can tell which fields
  *     the writer knew about;
  *   - a library states the ABI major version it was compiled for; the host refuses a different
- *     major version (minor versions only append fields).
+ *     major version (minor versions only append fields, so a 1.0 library still loads: the
+ *     host reads a field only when the writer's struct_size covers it).
  * Op authors normally never touch this file directly: coarsenet/op.h builds these tables from
  * ordinary C++ functions.
  */
@@ -22,7 +23,7 @@ extern "C" {
 #endif
 
 #define CN_ABI_VERSION_MAJOR 1
-#define CN_ABI_VERSION_MINOR 0
+#define CN_ABI_VERSION_MINOR 1
 #define CN_MAX_NDIM 8
 #define CN_ERROR_MSG_BYTES 1024
 
@@ -168,7 +169,17 @@ typedef struct cn_op_def {
   /* Scratch bytes for one call with these (fully known) shapes. */
   int (*workspace_bytes)(const void* state, const cn_shape* in, const cn_shape* out,
                          int32_t is_backward, uint64_t* bytes, cn_error* err);
+
+  /* ---- ABI 1.1 ---- */
+  /* Scratch for one call in elements of the call's dtype (its first input's, or its first
+   * output's when it has no input), so a float32 call gets half a float64 call's bytes. When
+   * set, the host uses it instead of workspace_bytes. NULL: workspace_bytes decides. */
+  int (*workspace_elems)(const void* state, const cn_shape* in, const cn_shape* out,
+                         int32_t is_backward, uint64_t* elems, cn_error* err);
 } cn_op_def;
+
+/* cn_op_def as ABI 1.0 wrote it: the smallest struct_size the host accepts. */
+#define CN_OP_DEF_SIZE_1_0 (offsetof(cn_op_def, workspace_elems))
 
 /* A library registers its ops by calling `add_op` for each; the host copies what it keeps. */
 typedef struct {

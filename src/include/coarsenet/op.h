@@ -107,6 +107,9 @@ class OpDef : public OpDefBase {
     return *this;
   }
   OpDef& workspace(WorkspaceFn fn) { workspace_ = std::move(fn); return *this; }
+  // Scratch in elements of the call's dtype (see cn_op_def.workspace_elems); preferred over
+  // workspace() for kernels whose scratch holds values of the data's type.
+  OpDef& workspace_elems(WorkspaceFn fn) { workspace_elems_ = std::move(fn); return *this; }
   OpDef& flags(uint32_t f) { flags_ = f; return *this; }
 
   cn_op_def ToC() const override {
@@ -135,6 +138,7 @@ class OpDef : public OpDefBase {
     d.inplace_pairs = &Inplace;
     d.backward_inplace_pairs = &BackwardInplace;
     d.workspace_bytes = &Workspace;
+    if (workspace_elems_) d.workspace_elems = &WorkspaceElems;
     return d;
   }
 
@@ -306,6 +310,15 @@ class OpDef : public OpDefBase {
     CN_GUARD_END(err)
   }
 
+  static int WorkspaceElems(const void* state, const cn_shape* in, const cn_shape* out,
+                            int32_t is_backward, uint64_t* elems, cn_error* err) {
+    CN_GUARD_BEGIN
+    const State& s = S(state);
+    std::vector<Shape> vi(in, in + s.in.size()), vo(out, out + s.out.size());
+    *elems = s.def->workspace_elems_(s.param, vi, vo, is_backward != 0);
+    CN_GUARD_END(err)
+  }
+
   ParamDecl<P> decl_;
   NamesFn inputs_, outputs_, aux_;
   std::function<int(const P&)> visible_;
@@ -315,7 +328,7 @@ class OpDef : public OpDefBase {
   BackwardFn backward_;
   NeedsFn needs_;
   PairsFn inplace_, backward_inplace_;
-  WorkspaceFn workspace_;
+  WorkspaceFn workspace_, workspace_elems_;
   uint32_t flags_ = 0;
   mutable std::vector<cn_param_info> param_infos_;
 };

@@ -93,6 +93,16 @@ inline const char* DTypeName(int dtype) {
   }
 }
 
+// Bytes per element; 8 (the widest) for an unknown code, so a size is never too small.
+inline size_t DTypeSize(int dtype) {
+  switch (dtype) {
+    case CN_FLOAT32: case CN_INT32: return 4;
+    case CN_FLOAT16: return 2;
+    case CN_UINT8: case CN_INT8: return 1;
+    default: return 8;
+  }
+}
+
 // A dense C-contiguous view; layout-identical to cn_tensor so arrays of either can be reinterpreted.
 struct Tensor : cn_tensor {
   Shape shape() const {
