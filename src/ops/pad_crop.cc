@@ -3,8 +3,9 @@
 //     with zeros for N and C, as MXNet requires. Output position o of a spatial axis of size d
 //     reads input o - before, mapped into [0, d) by the mode: constant (outside: constant_value),
 //     edge (clamp), reflect (mirror without repeating the edge, needs before, after < d).
-//     Backward adds each dy into the input position it was read from (edge and reflect read some
-//     positions several times), so it runs plane by plane, threads over planes.
+//     Only the border columns go through that map; the interior of each row is a contiguous
+//     copy. Backward adds each dy into the input position it was read from (edge and reflect
+//     read some positions several times), so threads split planes, not rows.
 //   Crop(num_args, offset, h_w, center_crop): the legacy crop of H and W: to h_w (one input) or to
 //     the H and W of the second input `crop_like`, at offset (y, x) or centred. It is a strided
 //     view: forward gathers, backward scatters dy into a zeroed dx; crop_like gets a zero
@@ -92,62 +93,71 @@ std::vector<std::vector<int64_t>> PadSources(const PadParam& p, const cn::Shape&
   return maps;
 }
 
-// Calls fn(output position in the plane, input offset or -1) for every output position of one
-// image plane.
-template <typename Fn>
-void ForEachPadded(const std::vector<std::vector<int64_t>>& maps, Fn fn) {
-  const auto& last = maps.back();
-  int64_t w = static_cast<int64_t>(last.size()), rows = 1;
-  for (size_t k = 0; k + 1 < maps.size(); ++k) rows *= static_cast<int64_t>(maps[k].size());
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t base = 0, rest = r;
-    for (int k = static_cast<int>(maps.size()) - 2; k >= 0 && base >= 0; --k) {
-      int64_t src = maps[k][rest % maps[k].size()];
-      rest /= static_cast<int64_t>(maps[k].size());
-      base = src < 0 ? -1 : base + src;
-    }
-    for (int64_t o = 0; o < w; ++o) fn(r * w + o, base < 0 || last[o] < 0 ? -1 : base + last[o]);
-  }
+// The padding of one image plane: the input row offset (or -1) of each output row, the input
+// column (or -1) of each output column; columns [before, before + w) are the interior.
+struct PlaneMap {
+  std::vector<int64_t> rows, cols;  // PadSources for H and W
+  int64_t before, w;                // left pad and input width
+};
+
+PlaneMap MakePlaneMap(const PadParam& p, const cn::Shape& x) {
+  auto maps = PadSources(p, x);
+  return {maps[0], maps[1], p.pad_width[6], x[3]};
 }
 
 void PadForward(const PadParam& p, const cn::ForwardArgs& a) {
-  cn::Shape x = a.in[0].shape();
-  CheckPad(p, x);
-  auto maps = PadSources(p, x);
-  int64_t planes = x[0] * x[1], in_plane = x.prod(2, x.ndim);
-  int64_t out_plane = a.out[0].size() / (planes ? planes : 1);
   int32_t req = a.req[0];
   if (req == CN_REQ_NULL) return;
+  cn::Shape x = a.in[0].shape();
+  CheckPad(p, x);
+  PlaneMap m = MakePlaneMap(p, x);
+  int64_t planes = x[0] * x[1], in_plane = x[2] * x[3], oh = m.rows.size(), ow = m.cols.size();
   CN_FLOAT_SWITCH(a.in[0].dtype, DType, {
     DType value = static_cast<DType>(p.constant_value);
-    cn::ParallelFor(planes, 1, [&](int64_t b, int64_t e) {
-      for (int64_t pl = b; pl < e; ++pl) {
-        const DType* xp = a.in[0].ptr<DType>() + pl * in_plane;
-        DType* yp = a.out[0].ptr<DType>() + pl * out_plane;
-        ForEachPadded(maps, [&](int64_t o, int64_t i) {
-          cn::Store(&yp[o], req, i < 0 ? value : xp[i]);
-        });
+    cn_elem::ChunkedRows(planes * oh, ow, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        DType* yr = a.out[0].ptr<DType>() + r * ow;
+        if (m.rows[r % oh] < 0) {  // a constant row
+          for (int64_t o = 0; o < ow; ++o) cn::Store(&yr[o], req, value);
+          continue;
+        }
+        const DType* xr = a.in[0].ptr<DType>() + r / oh * in_plane + m.rows[r % oh];
+        for (int64_t o = 0; o < ow; ++o) {
+          if (o == m.before) o += m.w;  // the interior, below
+          if (o < ow) cn::Store(&yr[o], req, m.cols[o] < 0 ? value : xr[m.cols[o]]);
+        }
+        DType* yi = yr + m.before;
+        if (req == CN_REQ_ADD) {
+          for (int64_t i = 0; i < m.w; ++i) yi[i] += xr[i];
+        } else {
+          for (int64_t i = 0; i < m.w; ++i) yi[i] = xr[i];
+        }
       }
     });
   });
 }
 
+// Rows of one plane may read the same input row (edge, reflect), so threads split planes.
 void PadBackward(const PadParam& p, const cn::BackwardArgs& a) {
   int32_t req = a.req[0];
   if (req == CN_REQ_NULL) return;
   cn::Shape x = a.in_grad[0].shape();
-  auto maps = PadSources(p, x);
-  int64_t planes = x[0] * x[1], in_plane = x.prod(2, x.ndim);
-  int64_t out_plane = a.out_grad[0].size() / (planes ? planes : 1);
+  PlaneMap m = MakePlaneMap(p, x);
+  int64_t planes = x[0] * x[1], in_plane = x[2] * x[3], oh = m.rows.size(), ow = m.cols.size();
   CN_FLOAT_SWITCH(a.out_grad[0].dtype, DType, {
     cn_view::ZeroForWrite(a.in_grad[0].ptr<DType>(), x.size(), req);
-    cn::ParallelFor(planes, 1, [&](int64_t b, int64_t e) {
+    cn_elem::ChunkedRows(planes, oh * ow, [&](int64_t b, int64_t e) {
       for (int64_t pl = b; pl < e; ++pl) {
-        const DType* dy = a.out_grad[0].ptr<DType>() + pl * out_plane;
-        DType* dx = a.in_grad[0].ptr<DType>() + pl * in_plane;
-        ForEachPadded(maps, [&](int64_t o, int64_t i) {
-          if (i >= 0) dx[i] += dy[o];
-        });
+        for (int64_t row = 0; row < oh; ++row) {
+          if (m.rows[row] < 0) continue;
+          const DType* g = a.out_grad[0].ptr<DType>() + (pl * oh + row) * ow;
+          DType* dxr = a.in_grad[0].ptr<DType>() + pl * in_plane + m.rows[row];
+          for (int64_t o = 0; o < ow; ++o) {
+            if (o == m.before) o += m.w;
+            if (o < ow && m.cols[o] >= 0) dxr[m.cols[o]] += g[o];
+          }
+          for (int64_t i = 0; i < m.w; ++i) dxr[i] += g[m.before + i];
+        }
       }
     });
   });
