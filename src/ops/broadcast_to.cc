@@ -90,6 +90,7 @@ struct Unary {
     });
   }
   static void Backward(const P& p, const cn::BackwardArgs& a) {
+    if (a.req[0] == CN_REQ_NULL) return;
     Expansion e = Expand(p, a.in_grad[0].shape());
     CN_FLOAT_SWITCH(a.out_grad[0].dtype, DType, {
       ReduceExpanded(e, a.out_grad[0].ptr<DType>(), a.in_grad[0].ptr<DType>(),

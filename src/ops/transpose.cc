@@ -51,6 +51,7 @@ void PermuteForward(const P& p, const cn::ForwardArgs& a) {
 // a cache-tiled path).
 template <typename P, std::vector<int> (*Perm)(const P&, int)>
 void PermuteBackward(const P& p, const cn::BackwardArgs& a) {
+  if (a.req[0] == CN_REQ_NULL) return;
   cn::Shape x = a.in_grad[0].shape();
   std::vector<int> perm = Perm(p, x.ndim), inverse(perm.size());
   for (size_t k = 0; k < perm.size(); ++k) inverse[perm[k]] = static_cast<int>(k);

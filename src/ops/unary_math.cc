@@ -57,7 +57,7 @@ void Forward(const cn::NoParams&, const cn::ForwardArgs& a) {
 template <typename F>
 void Backward(const cn::NoParams&, const cn::BackwardArgs& a) {
   int32_t req = a.req[0];
-  if (F::kReads == kZeroGrad && req == CN_REQ_ADD) return;
+  if (req == CN_REQ_NULL || (F::kReads == kZeroGrad && req == CN_REQ_ADD)) return;
   CN_FLOAT_SWITCH(a.in_grad[0].dtype, DType, {
     DType* dx = a.in_grad[0].ptr<DType>();
     int64_t n = a.in_grad[0].size();
