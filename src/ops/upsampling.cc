@@ -5,6 +5,8 @@
 // Deconvolution in MXNet) is not supported: express it as Deconvolution.
 //   Backward: dx_i[n, c, h, w] = sum of dy over the s_i x s_i block the pixel was copied to;
 //   it reads only the output gradient.
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -104,12 +106,23 @@ void Forward(const UpSamplingParam& p, const cn::ForwardArgs& a) {
       const DType* src = a.in[i].ptr<DType>();
       DType* dst = a.out[0].ptr<DType>();
       int64_t h = x[2], w = x[3], oh = y[2], ow = y[3], planes = x[0] * x[1];
-      cn_elem::ChunkedRows(planes * oh, ow, [&](int64_t r0, int64_t r1) {
+      // One task per input row: widen it into the first of its s output rows, then copy that
+      // row to the other s - 1.
+      cn_elem::ChunkedRows(planes * h, ow * s, [&](int64_t r0, int64_t r1) {
+        std::vector<DType> wide(ow);
         for (int64_t r = r0; r < r1; ++r) {
-          int64_t plane = r / oh, row = r % oh, n = plane / x[1], c = plane % x[1];
-          const DType* xr = src + (plane * h + row / s) * w;
-          DType* yr = dst + ((n * y[1] + c_off + c) * oh + row) * ow;
-          for (int64_t o = 0; o < ow; ++o) cn::Store(&yr[o], req, xr[o / s]);
+          int64_t plane = r / h, row = r % h, n = plane / x[1], c = plane % x[1];
+          const DType* xr = src + r * w;
+          for (int64_t j = 0; j < w; ++j)
+            for (int64_t u = 0; u < s; ++u) wide[j * s + u] = xr[j];
+          DType* yr = dst + ((n * y[1] + c_off + c) * oh + row * s) * ow;
+          for (int64_t u = 0; u < s; ++u, yr += ow) {
+            if (req == CN_REQ_ADD) {
+              for (int64_t o = 0; o < ow; ++o) yr[o] += wide[o];
+            } else {
+              std::memcpy(yr, wide.data(), ow * sizeof(DType));
+            }
+          }
         }
       });
     });
@@ -122,16 +135,16 @@ void BackwardOne(const DType* dy, const cn::Shape& y, DType* dx, const cn::Shape
                  int64_t c_off, int32_t req) {
   int64_t h = x[2], w = x[3], oh = y[2], ow = y[3];
   cn_elem::ChunkedRows(x[0] * x[1] * h, w * s * s, [&](int64_t r0, int64_t r1) {
+    std::vector<DType> acc(w);
     for (int64_t r = r0; r < r1; ++r) {
       int64_t plane = r / h, row = r % h, n = plane / x[1], c = plane % x[1];
       const DType* g = dy + ((n * y[1] + c_off + c) * oh + row * s) * ow;
+      std::fill(acc.begin(), acc.end(), DType(0));
+      for (int64_t u = 0; u < s; ++u, g += ow)  // the s output rows, each read contiguously
+        for (int64_t j = 0; j < w; ++j)
+          for (int64_t v = 0; v < s; ++v) acc[j] += g[j * s + v];
       DType* dxr = dx + r * w;
-      for (int64_t j = 0; j < w; ++j) {
-        DType acc = 0;
-        for (int64_t u = 0; u < s; ++u)
-          for (int64_t v = 0; v < s; ++v) acc += g[u * ow + j * s + v];
-        cn::Store(&dxr[j], req, acc);
-      }
+      for (int64_t j = 0; j < w; ++j) cn::Store(&dxr[j], req, acc[j]);
     }
   });
 }
