@@ -36,6 +36,8 @@ struct Geom {
   int64_t kg() const { return cg() * kh * kw; }  // rows of one group's column matrix
   int64_t hw() const { return h * w; }
   int64_t ohw() const { return oh * ow; }
+  // One input channel per group (MobileNet's depthwise layers): direct kernels, no scratch.
+  bool depthwise() const { return groups > 1 && cg() == 1; }
   bool direct() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
   int64_t tile() const {
     int64_t t = std::max<int64_t>(64, (kTileElems / kg() + 15) / 16 * 16);
@@ -74,6 +76,7 @@ struct Geom {
   // tiles for Forward/DataGrad (one per slot); WeightGrad needs one tile of every column row,
   // sliced across threads.
   int64_t WorkspaceElems(bool backward) const {
+    if (depthwise()) return 0;
     if (winograd()) {
       using T = winograd::Fwd;
       int64_t fwd = winograd::ConvElems<T>(winograd_tiling(false));

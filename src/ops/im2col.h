@@ -13,6 +13,7 @@
 // (the (c, ki, kj) rows of the column matrix) across threads instead, so every thread owns a
 // slice of dW, accumulates it over all images and no reduction or extra copy of dW is needed.
 // A 1x1 stride-1 unpadded convolution needs no columns: x itself is the column matrix.
+// Depthwise convolutions (one input channel per group) run direct (conv_depthwise.h).
 // 3x3 stride-1 convolutions with >= 16 channels each way skip columns altogether and use
 // Winograd F(4x4, 3x3) for all three passes (winograd.h): 4x fewer multiplies; its blocks of
 // tiles span images, so small maps (CIFAR's 8x8 and 4x4 stages) qualify too.
@@ -20,7 +21,8 @@
 // so there several images share one column matrix (images side by side), one GEMM per image
 // group; groups run in parallel slots like images, and WeightGrad splits column rows as above.
 // Files: conv_columns.h (geometry, path choice, workspace, im2col/col2im, slots), conv_small.h
-// (the small-map kernels), winograd.h, and here the per-image kernels and the dispatch.
+// (the small-map kernels), conv_depthwise.h, winograd.h, and here the per-image kernels and
+// the dispatch.
 #ifndef COARSENET_OPS_IM2COL_H_
 #define COARSENET_OPS_IM2COL_H_
 
@@ -29,6 +31,7 @@
 
 #include "coarsenet/op.h"
 #include "ops/conv_columns.h"
+#include "ops/conv_depthwise.h"
 #include "ops/conv_small.h"
 #include "ops/winograd.h"
 
@@ -48,6 +51,7 @@ void Forward(const Geom& g, const DType* x, const DType* w, const DType* bias, D
              int32_t req, DType* ws) {
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
+  if (g.depthwise()) return DepthwiseForward(g, x, w, bias, y, req);
   if (g.winograd()) return WinogradConv(g, x, w, false, bias, y, req, ws);
   if (g.batched()) return ForwardBatched(g, x, w, bias, y, req, ws);
   ForEachImageGroup(g, 1, [&](int64_t slot, int64_t i, int64_t) {
@@ -84,6 +88,7 @@ void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias,
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   const DType beta = req == CN_REQ_ADD ? 1 : 0;
+  if (g.depthwise()) return DepthwiseDataGrad(g, dy, w, bias, dx, req);
   if (g.winograd()) return WinogradConv(g, dy, w, true, bias, dx, req, ws);
   if (g.batched()) return DataGradBatched(g, dy, w, bias, dx, req, ws);
   ForEachImageGroup(g, 1, [&](int64_t slot, int64_t i, int64_t) {
@@ -118,6 +123,7 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
                 DType* ws) {
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
+  if (g.depthwise()) return DepthwiseWeightGrad(g, x, dy, dw, req);
   if (g.winograd())
     return winograd::WeightGrad<winograd::Fwd>(g.winograd_tiling(false), x, dy, dw, req, ws);
   if (g.batched()) return WeightGradBatched(g, x, dy, dw, req, ws);

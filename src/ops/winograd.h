@@ -10,7 +10,8 @@
 // Tiles are numbered across the batch: every image has th rows of tw tiles, and a block is any
 // run of consecutive global tile rows R = image * th + ty. Large maps give blocks inside one
 // image; small maps (CIFAR's 8x8 and 4x4 stages) give blocks holding several images, so the
-// GEMMs stay wide however few tiles one image has.
+// GEMMs stay wide however few tiles one image has. The transforms are in winograd_transforms.h;
+// here: how blocks are planned and run (Conv, WeightGrad).
 #ifndef COARSENET_OPS_WINOGRAD_H_
 #define COARSENET_OPS_WINOGRAD_H_
 
@@ -20,57 +21,9 @@
 #include <vector>
 
 #include "coarsenet/op.h"
+#include "ops/winograd_transforms.h"
 
 namespace cn::winograd {
-
-// F(M x M, 3 x 3): tiles of alpha = M + 2 inputs give M x M outputs; V = B^T d B, U = G g G^T,
-// Y = A^T (U .* V) A. F(4x4, 3x3) with points 0, +-1, +-2 (float32 error ~1e-6 relative);
-// the code takes any table, e.g. F(2x2, 3x3) if accuracy ever matters more than speed.
-template <int M>
-struct Tables;
-template <>
-struct Tables<4> {
-  static constexpr int kM = 4, kAlpha = 6;
-  static constexpr double kBT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0},
-                                       {0, 4, -4, -1, 1, 0}, {0, -2, -1, 2, 1, 0},
-                                       {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
-  static constexpr double kG[6][3] = {{1. / 4, 0, 0},          {-1. / 6, -1. / 6, -1. / 6},
-                                      {-1. / 6, 1. / 6, -1. / 6}, {1. / 24, 1. / 12, 1. / 6},
-                                      {1. / 24, -1. / 12, 1. / 6}, {0, 0, 1}};
-  static constexpr double kAT[4][6] = {
-      {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
-};
-using Fwd = Tables<4>;
-
-// Calls f(std::integral_constant<int, i>) for i < N, so table entries are compile-time
-// constants and zero coefficients cost nothing.
-template <typename F, int... I>
-inline void UnrollImpl(F&& f, std::integer_sequence<int, I...>) {
-  (f(std::integral_constant<int, I>{}), ...);
-}
-template <int N, typename F>
-inline void Unroll(F&& f) {
-  UnrollImpl(f, std::make_integer_sequence<int, N>{});
-}
-
-// dst[j] = sum_k coef_k src[k][j] over the nonzero coefficients of row kRow of B^T or A^T
-// (kB, kA: k < alpha) or of column kRow of A^T, i.e. row kRow of A (kACol: k < M).
-enum Which { kB, kA, kACol };
-template <typename T, Which kWhich, int kRow, typename DType>
-inline void Combine(DType* dst, const DType* const* src, int64_t len) {
-  constexpr int kN = kWhich == kACol ? T::kM : T::kAlpha;
-  for (int64_t j = 0; j < len; ++j) {
-    DType acc = 0;
-    Unroll<kN>([&](auto k) {
-      constexpr int kk = decltype(k)::value;
-      constexpr double c = kWhich == kB   ? T::kBT[kRow][kk]
-                           : kWhich == kA ? T::kAT[kRow][kk]
-                                          : T::kAT[kk][kRow];
-      if constexpr (c != 0) acc += DType(c) * src[kk][j];
-    });
-    dst[j] = acc;
-  }
-}
 
 // A slot's block holds about this many values of V and M (alpha^2 (C + F) per tile), so the
 // transforms and the GEMMs of a block work in cache.
@@ -78,23 +31,6 @@ constexpr int64_t kBlockElems = 512 * 1024;
 // Blocks run in at most this many parallel slots, each with its own V and M; fixed so the
 // workspace depends on shapes only.
 constexpr int64_t kMaxSlots = 4;
-// Filter pairs transformed at a time: the transforms run across pairs, so they vectorise.
-constexpr int kLanes = 16;
-
-// One direction of a 3x3 stride-1 convolution as Winograd sees it: n images of c planes
-// (h, w), zero-padded by (ph, pw), give f planes (oh, ow) = (h + 2 ph - 2, w + 2 pw - 2),
-// covered by th x tw tiles per image; rows() global tile rows in all.
-struct Tiling {
-  int64_t n, c, h, w, ph, pw, f, oh, ow, th, tw;
-  int64_t rows() const { return n * th; }
-  int64_t tiles() const { return n * th * tw; }
-};
-template <typename T>
-inline Tiling MakeTiling(int64_t n, int64_t c, int64_t h, int64_t w, int64_t ph, int64_t pw,
-                         int64_t f) {
-  const int64_t oh = h + 2 * ph - 2, ow = w + 2 * pw - 2;
-  return {n, c, h, w, ph, pw, f, oh, ow, (oh + T::kM - 1) / T::kM, (ow + T::kM - 1) / T::kM};
-}
 
 // How one direction runs; from shapes only, so the workspace is known before the call.
 // Every block reads all of U (alpha^2 F C values), so a block much narrower than the channels
@@ -144,129 +80,6 @@ template <typename T>
 inline int64_t WeightGradElems(const Tiling& t) {
   const Plan p = MakePlan<T>(t);
   return UElems<T>(p, t) + T::kAlpha * T::kAlpha * (t.c + t.f) * p.slots * p.block;
-}
-
-// U[xi][o - o0][i] = (G g G^T)[xi] for the rows o in [o0, o1) (a slab, or all of them), where
-// g = w[o][i] (forward) or, when `flip`, for the data gradient g = w[i][o] rotated by 180
-// degrees, with o, i running over C, F. kLanes filter pairs at a time are gathered tap-major,
-// so the arithmetic vectorises across pairs. Runs on the calling thread.
-template <typename T, typename DType>
-void TransformFilters(const DType* w, int64_t f, int64_t c, bool flip, int64_t o0, int64_t o1,
-                      DType* u) {
-  constexpr int A = T::kAlpha;
-  const int64_t cols = flip ? f : c, s = (o1 - o0) * cols;
-  DType g[9][kLanes], t[A][3][kLanes];
-  for (int64_t o = o0; o < o1; ++o)
-    for (int64_t i0 = 0; i0 < cols; i0 += kLanes) {
-      const int64_t nl = std::min<int64_t>(kLanes, cols - i0);
-      for (int64_t l = 0; l < kLanes; ++l) {  // lanes past the end repeat the last pair
-        const int64_t i = i0 + std::min(l, nl - 1);
-        const DType* src = flip ? w + (i * c + o) * 9 : w + (o * c + i) * 9;
-        for (int k = 0; k < 9; ++k) g[k][l] = src[flip ? 8 - k : k];
-      }
-      for (int a = 0; a < A; ++a)  // t = G g
-        for (int b = 0; b < 3; ++b) {
-          const DType k0 = DType(T::kG[a][0]), k1 = DType(T::kG[a][1]), k2 = DType(T::kG[a][2]);
-          for (int l = 0; l < kLanes; ++l)
-            t[a][b][l] = k0 * g[b][l] + k1 * g[3 + b][l] + k2 * g[6 + b][l];
-        }
-      for (int a = 0; a < A; ++a)  // U = t G^T
-        for (int b = 0; b < A; ++b) {
-          const DType k0 = DType(T::kG[b][0]), k1 = DType(T::kG[b][1]), k2 = DType(T::kG[b][2]);
-          DType* dst = u + (a * A + b) * s + (o - o0) * cols + i0;
-          for (int64_t l = 0; l < nl; ++l)
-            dst[l] = t[a][0][l] * k0 + t[a][1][l] * k1 + t[a][2][l] * k2;
-        }
-    }
-}
-// All rows, split across threads.
-template <typename T, typename DType>
-void TransformAllFilters(const DType* w, int64_t f, int64_t c, bool flip, DType* u) {
-  const int64_t rows = flip ? c : f, cols = flip ? f : c, s = rows * cols;
-  ParallelFor(rows, 4, [&](int64_t o0, int64_t o1) {
-    std::vector<DType> part(T::kAlpha * T::kAlpha * (o1 - o0) * cols);
-    TransformFilters<T>(w, f, c, flip, o0, o1, part.data());
-    for (int xi = 0; xi < T::kAlpha * T::kAlpha; ++xi)
-      std::copy_n(part.data() + xi * (o1 - o0) * cols, (o1 - o0) * cols, u + xi * s + o0 * cols);
-  });
-}
-
-// dW[o][i] (req) = G^T dU G for the rows o in [o0, o1), dU laid out as TransformFilters' U
-// (position stride (o1 - o0) C). Runs on the calling thread.
-template <typename T, typename DType>
-void InverseFilters(const DType* du, int64_t c, int64_t o0, int64_t o1, DType* dw, int32_t req) {
-  constexpr int A = T::kAlpha;
-  const int64_t s = (o1 - o0) * c;
-  DType tmp[3][A][kLanes];
-  for (int64_t p0 = 0; p0 < s; p0 += kLanes) {
-    const int64_t nl = std::min<int64_t>(kLanes, s - p0);
-    for (int a = 0; a < 3; ++a)
-      for (int j = 0; j < A; ++j) {
-        for (int l = 0; l < kLanes; ++l) tmp[a][j][l] = 0;
-        for (int i = 0; i < A; ++i) {
-          const DType k = DType(T::kG[i][a]);
-          const DType* src = du + (i * A + j) * s + p0;
-          if (k != 0)
-            for (int64_t l = 0; l < nl; ++l) tmp[a][j][l] += k * src[l];
-        }
-      }
-    for (int a = 0; a < 3; ++a)
-      for (int b = 0; b < 3; ++b)
-        for (int64_t l = 0; l < nl; ++l) {
-          DType acc = 0;
-          for (int j = 0; j < A; ++j) acc += tmp[a][j][l] * DType(T::kG[j][b]);
-          Store(&dw[(o0 * c + p0 + l) * 9 + a * 3 + b], req, acc);
-        }
-  }
-}
-
-// V = B^T d B for global tile rows [r0, r0 + nr) of one input channel, whose plane in image i
-// starts at xc + i * t.c * t.h * t.w, to the alpha^2 tile streams out + xi * stride (nr * tw
-// tiles each). B^T is applied down the rows, each result is de-interleaved into one stream per
-// tile column, then B^T is applied across those over the whole block: every arithmetic loop
-// is unit-stride and as long as the block.
-template <typename T>
-constexpr int64_t InputScratch(int64_t tw, int64_t nr) {
-  return 2 * T::kAlpha * (T::kM * tw + T::kAlpha) + T::kAlpha * T::kAlpha * nr * tw;
-}
-template <typename T, typename DType>
-void InputBlock(const Tiling& t, const DType* xc, int64_t r0, int64_t nr, DType* scratch,
-                DType* out, int64_t stride) {
-  constexpr int A = T::kAlpha, M = T::kM;
-  const int64_t tw = t.tw, row_len = M * tw + A - M, nt = nr * tw;
-  DType *d[A], *comb[A];
-  for (int k = 0; k < A; ++k) {
-    d[k] = scratch + k * row_len;
-    comb[k] = scratch + (A + k) * row_len;
-  }
-  DType* e = scratch + 2 * A * row_len;  // e[a][k] (nt values) = column phase k of comb[a]
-  for (int64_t r = 0; r < nr; ++r) {
-    const int64_t image = (r0 + r) / t.th, y0 = M * ((r0 + r) % t.th) - t.ph;
-    const DType* plane = xc + image * t.c * t.h * t.w;
-    for (int k = 0; k < A; ++k) {
-      const int64_t yy = y0 + k;
-      std::fill(d[k], d[k] + row_len, DType(0));
-      if (yy < 0 || yy >= t.h) continue;
-      const DType* src = plane + yy * t.w - t.pw;
-      for (int64_t j = std::max<int64_t>(0, t.pw); j < std::min(row_len, t.w + t.pw); ++j)
-        d[k][j] = src[j];
-    }
-    Unroll<A>([&](auto a) {
-      constexpr int ka = decltype(a)::value;
-      Combine<T, kB, ka>(comb[ka], d, row_len);
-      for (int k = 0; k < A; ++k) {
-        DType* dst = e + (ka * A + k) * nt + r * tw;
-        for (int64_t j = 0; j < tw; ++j) dst[j] = comb[ka][M * j + k];
-      }
-    });
-  }
-  Unroll<A>([&](auto a) {
-    const DType* phases[A];
-    for (int k = 0; k < A; ++k) phases[k] = e + (decltype(a)::value * A + k) * nt;
-    Unroll<A>([&](auto b) {
-      Combine<T, kB, decltype(b)::value>(out + (decltype(a)::value * A + b) * stride, phases, nt);
-    });
-  });
 }
 
 // Runs body(lo, hi, scratch) over [0, n): split across threads, each with its own scratch of
@@ -413,48 +226,6 @@ void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DTyp
       GemmStage<T>(t, u, 0, A2, nt, p.block, sv, sm, false);
       OutputStage<T>(t, sm, bias, y, req, r0, nr, p.block, false, scratch.data());
     }
-  });
-}
-
-// Z = A dY A^T for global tile rows [r0, r0 + nr) of one output-gradient channel, whose plane
-// in image i starts at gc + i * t.f * t.oh * t.ow (zero beyond the plane), to the alpha^2
-// tile streams out + xi * stride; laid out like InputBlock.
-template <typename T>
-constexpr int64_t GradScratch(int64_t tw, int64_t nr) {
-  return (T::kM + 1) * T::kM * tw + T::kAlpha * T::kM * nr * tw;
-}
-template <typename T, typename DType>
-void GradBlock(const Tiling& t, const DType* gc, int64_t r0, int64_t nr, DType* scratch,
-               DType* out, int64_t stride) {
-  constexpr int A = T::kAlpha, M = T::kM;
-  const int64_t tw = t.tw, len = M * tw, nt = nr * tw;
-  DType* g[M];
-  for (int i = 0; i < M; ++i) g[i] = scratch + i * len;
-  DType* comb = scratch + M * len;
-  DType* e = comb + len;  // e[a][k] (nt values) = column phase k of comb[a]
-  for (int64_t r = 0; r < nr; ++r) {
-    const int64_t image = (r0 + r) / t.th, y0 = M * ((r0 + r) % t.th);
-    const DType* plane = gc + image * t.f * t.oh * t.ow;
-    for (int i = 0; i < M; ++i) {
-      std::fill(g[i], g[i] + len, DType(0));
-      if (y0 + i < t.oh) std::copy_n(plane + (y0 + i) * t.ow, t.ow, g[i]);
-    }
-    Unroll<A>([&](auto a) {
-      constexpr int ka = decltype(a)::value;
-      Combine<T, kACol, ka>(comb, g, len);
-      for (int k = 0; k < M; ++k) {
-        DType* dst = e + (ka * M + k) * nt + r * tw;
-        for (int64_t j = 0; j < tw; ++j) dst[j] = comb[M * j + k];
-      }
-    });
-  }
-  Unroll<A>([&](auto a) {
-    const DType* phases[M];
-    for (int k = 0; k < M; ++k) phases[k] = e + (decltype(a)::value * M + k) * nt;
-    Unroll<A>([&](auto b) {
-      Combine<T, kACol, decltype(b)::value>(out + (decltype(a)::value * A + b) * stride, phases,
-                                            nt);
-    });
   });
 }
 

@@ -39,6 +39,10 @@ CASES = [  # (data shape, params)
     ((2, 2, 8, 8), dict(kernel=(3, 3), dilate=(2, 2), pad=(1, 2), num_filter=2)),
     ((2, 4, 5, 6), dict(kernel=(3, 3), pad=(1, 1), num_filter=6, num_group=2)),
     ((2, 4, 6, 6), dict(kernel=(3, 3), pad=(1, 1), num_filter=4, num_group=4)),  # depthwise
+    # depthwise (direct kernels): channel multiplier 2 with stride 2, dilation, non-square
+    ((2, 3, 7, 6), dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_filter=6, num_group=3)),
+    ((2, 4, 9, 8), dict(kernel=(3, 3), dilate=(2, 2), pad=(2, 1), num_filter=4, num_group=4)),
+    ((1, 3, 6, 7), dict(kernel=(2, 3), stride=(1, 2), num_filter=3, num_group=3, no_bias=True)),
     ((2, 3, 7, 6), dict(kernel=(2, 3), stride=(1, 2), pad=(1, 0), num_filter=2)),  # non-square
     ((2, 3, 5, 5), dict(kernel=(3, 3), num_filter=2, no_bias=True)),
     ((2, 5, 4, 3), dict(kernel=(1, 1), num_filter=3)),  # 1x1: GEMM on the data itself
@@ -110,6 +114,7 @@ def test_mxnet_string_params_and_ignored_tuning_params():
     ((3, 16, 9, 7), 16, (1, 1), (0, 2), (1, 1), 1),  # 7x9 outputs: tiles overhang the edges
     ((4, 16, 5, 5), 16, (1, 1), (1, 1), (1, 1), 1),  # 5x5: too few outputs, direct columns
     ((9, 8, 4, 4), 12, (2, 2), (1, 1), (1, 1), 4),  # 2x2 outputs: groups of 3 images
+    ((3, 8, 13, 11), 16, (2, 2), (1, 1), (1, 1), 8),  # depthwise, multiplier 2
 ])
 def test_matches_pytorch(data, f, stride, pad, dilate, groups):
     torch = pytest.importorskip("torch")

@@ -41,6 +41,8 @@ CASES = [  # (data shape, params)
     ((2, 2, 4, 4), dict(kernel=(3, 3), dilate=(2, 2), pad=(2, 1), num_filter=2, no_bias=False)),
     ((2, 4, 4, 5), dict(kernel=(3, 3), stride=(2, 1), num_filter=6, num_group=2)),
     ((2, 4, 5, 5), dict(kernel=(3, 3), pad=(1, 1), num_filter=4, num_group=4)),  # depthwise
+    ((2, 6, 4, 5), dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_filter=3, num_group=3,
+                        no_bias=False)),  # depthwise, 2 inputs per output channel
     ((2, 3, 4, 3), dict(kernel=(2, 3), stride=(2, 3), adj=(1, 2), num_filter=2)),  # non-square
     ((2, 5, 3, 4), dict(kernel=(1, 1), num_filter=3, no_bias=False)),  # 1x1: a plain GEMM
     ((2, 3, 4, 4), dict(kernel=(4, 4), stride=(2, 2), target_shape=(7, 8), num_filter=2)),
