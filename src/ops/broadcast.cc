@@ -1,6 +1,6 @@
-// broadcast_add/sub/mul/div: y = lhs (op) rhs with NumPy broadcasting (shapes aligned at the right,
-// a dim of 1 stretches to the other operand's size). The gradient of an operand is the functor's
-// gradient summed over the axes along which that operand was stretched.
+// broadcast_add/sub/mul/div/maximum/minimum/power: y = lhs (op) rhs with NumPy broadcasting
+// (shapes aligned at the right, a dim of 1 stretches to the other operand's size). The gradient
+// of an operand is the functor's gradient summed over the axes along which it was stretched.
 //
 // Kernels first collapse the broadcast into at most CN_MAX_NDIM "runs": output dims of size 1
 // are dropped and adjacent dims merged when both operands are stretched (or not) alike, so a
@@ -211,6 +211,12 @@ void RegisterBroadcast(const char* name, std::initializer_list<const char*> alia
   RegisterBroadcast<cn_elem::Sub>("broadcast_sub", {"broadcast_minus"}, "Returns lhs - rhs with broadcasting.");
   RegisterBroadcast<cn_elem::Mul>("broadcast_mul", {}, "Returns lhs * rhs with broadcasting.");
   RegisterBroadcast<cn_elem::Div>("broadcast_div", {}, "Returns lhs / rhs with broadcasting.");
+  RegisterBroadcast<cn_elem::Maximum>("broadcast_maximum", {},
+                                      "Returns max(lhs, rhs) element-wise with broadcasting.");
+  RegisterBroadcast<cn_elem::Minimum>("broadcast_minimum", {},
+                                      "Returns min(lhs, rhs) element-wise with broadcasting.");
+  RegisterBroadcast<cn_elem::Power>("broadcast_power", {},
+                                    "Returns lhs ^ rhs element-wise with broadcasting.");
   return true;
 }();
 

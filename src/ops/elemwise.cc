@@ -1,6 +1,6 @@
 // Same-shape elementwise ops.
-//   elemwise_add/sub/mul/div: y = lhs (op) rhs, both of one shape; gradients from the functors in
-//     elemwise_util.h (add/sub read no inputs; mul and div read both).
+//   elemwise_add/sub/mul/div, _maximum/_minimum/_power: y = lhs (op) rhs, both of one shape;
+//     gradients from the functors in elemwise_util.h (add/sub read no inputs; the others both).
 //   add_n (ElementWiseSum): y = arg0 + ... + arg{n-1}; every input gradient is dy.
 //   _copy (identity): y = x, dx = dy.   BlockGrad (stop_gradient): y = x, dx = 0.
 //   clip: y = min(max(x, a_min), a_max); dx = dy where a_min <= x <= a_max, else 0.
@@ -232,6 +232,12 @@ void ClipNeeds(const ClipParam&, cn::BackwardNeeds& n) { n.input(0).out_grad(0);
                                "Multiplies arguments element-wise: lhs * rhs.");
   RegisterBinary<cn_elem::Div>("elemwise_div", {"_div", "_Div"},
                                "Divides arguments element-wise: lhs / rhs.");
+  RegisterBinary<cn_elem::Maximum>("_maximum", {"_Maximum"},
+                                   "Element-wise maximum of the arguments: max(lhs, rhs).");
+  RegisterBinary<cn_elem::Minimum>("_minimum", {"_Minimum"},
+                                   "Element-wise minimum of the arguments: min(lhs, rhs).");
+  RegisterBinary<cn_elem::Power>("_power", {"_Power"},
+                                 "Element-wise power of the arguments: lhs ^ rhs.");
   return true;
 }();
 

@@ -1,10 +1,12 @@
 // Shared pieces of the elementwise op families (elemwise.cc, broadcast.cc, scalar.cc, ...):
-// a size-gated parallel loop, a "store with req" map, and the four binary arithmetic functors
-// with their gradients, so each family writes its loop once and every op is one functor.
+// a size-gated parallel loop, a "store with req" map, and the binary functors (add, sub, mul,
+// div, maximum, minimum, power) with their gradients, so each family writes its loop once and
+// every op is one functor.
 #ifndef COARSENET_OPS_ELEMWISE_UTIL_H_
 #define COARSENET_OPS_ELEMWISE_UTIL_H_
 
 #include <algorithm>
+#include <cmath>
 #include <mutex>
 #include <vector>
 
@@ -146,6 +148,33 @@ struct Div {
   template <typename T> static T Fwd(T a, T b) { return a / b; }
   template <typename T> static T GradA(T dy, T, T b) { return dy / b; }
   template <typename T> static T GradB(T dy, T a, T b) { return -dy * a / (b * b); }
+};
+
+// maximum/minimum send the gradient to the operand that was chosen; on a tie lhs gets it
+// (MXNet's convention: lhs >= rhs for maximum, lhs <= rhs for minimum).
+struct Maximum {
+  static constexpr bool kGradANeedsA = true, kGradANeedsB = true;
+  static constexpr bool kGradBNeedsA = true, kGradBNeedsB = true;
+  template <typename T> static T Fwd(T a, T b) { return a > b ? a : b; }
+  template <typename T> static T GradA(T dy, T a, T b) { return a >= b ? dy : T(0); }
+  template <typename T> static T GradB(T dy, T a, T b) { return a < b ? dy : T(0); }
+};
+struct Minimum {
+  static constexpr bool kGradANeedsA = true, kGradANeedsB = true;
+  static constexpr bool kGradBNeedsA = true, kGradBNeedsB = true;
+  template <typename T> static T Fwd(T a, T b) { return a < b ? a : b; }
+  template <typename T> static T GradA(T dy, T a, T b) { return a <= b ? dy : T(0); }
+  template <typename T> static T GradB(T dy, T a, T b) { return a > b ? dy : T(0); }
+};
+// a^b: d/da = b a^(b-1), d/db = a^b ln a (NaN for a < 0, as in MXNet and NumPy).
+struct Power {
+  static constexpr bool kGradANeedsA = true, kGradANeedsB = true;
+  static constexpr bool kGradBNeedsA = true, kGradBNeedsB = true;
+  template <typename T> static T Fwd(T a, T b) { return std::pow(a, b); }
+  template <typename T> static T GradA(T dy, T a, T b) { return dy * b * std::pow(a, b - T(1)); }
+  template <typename T> static T GradB(T dy, T a, T b) {
+    return a == T(0) ? T(0) : dy * std::pow(a, b) * std::log(a);
+  }
 };
 
 template <typename F>

@@ -4,6 +4,9 @@
 //     0 copy this input dim, -1 infer from the remaining size (at most once), -2 copy all remaining
 //     input dims, -3 merge the next two input dims, -4 a b split the next input dim into (a, b)
 //     (one of a, b may be -1). reverse=True matches the codes right to left instead.
+//   expand_dims(axis): inserts a dim of size 1 at `axis` (-ndim-1 <= axis <= ndim).
+//   squeeze(axis): removes the listed dims of size 1, or every dim of size 1 when axis=None; a
+//     result with no dims left has shape (1,), as in MXNet 1.x.
 // Forward and backward are copies (or nothing when the planner runs them in place); backward
 // reads only the output gradient.
 #include <algorithm>
@@ -170,6 +173,63 @@ void ReshapeShape(const ReshapeParam& p, cn::ShapeContext& s) {
   s.SetOutput(0, ReshapeTarget(p, x));
 }
 
+// ---------------------------------------------------------------- expand_dims, squeeze
+
+struct ExpandDimsParam {
+  int axis;
+  static void Declare(cn::ParamDecl<ExpandDimsParam>& d) {
+    d.field("axis", &ExpandDimsParam::axis, 0,
+            "Position where new axis is to be inserted. Suppose that the input NDArray's "
+            "dimension is ndim, the range of the inserted axis is [-ndim, ndim]")
+        .required();
+  }
+};
+
+void ExpandDimsShape(const ExpandDimsParam& p, cn::ShapeContext& s) {
+  cn::Shape x = s.in(0);
+  if (!x.known()) return;
+  if (p.axis < -x.ndim - 1 || p.axis > x.ndim)
+    throw cn::Error(cn::Msg("axis ", p.axis, " is out of range for input 'data' of shape ", x,
+                            " (expected ", -x.ndim - 1, " <= axis <= ", x.ndim, ")"));
+  std::vector<int64_t> dims = x.vec();
+  dims.insert(dims.begin() + (p.axis < 0 ? p.axis + x.ndim + 1 : p.axis), 1);
+  s.SetOutput(0, cn::Shape(dims));
+}
+
+struct SqueezeParam {
+  cn::Shape axis;
+  static void Declare(cn::ParamDecl<SqueezeParam>& d) {
+    d.field("axis", &SqueezeParam::axis, cn::Shape(),
+            "Selects a subset of the single-dimensional entries in the shape. If an axis is "
+            "selected with shape entry greater than one, an error is raised.");
+  }
+};
+
+void SqueezeShape(const SqueezeParam& p, cn::ShapeContext& s) {
+  cn::Shape x = s.in(0);
+  if (!x.known()) return;
+  std::vector<bool> drop(x.ndim, false);
+  if (!p.axis.known()) {
+    for (int d = 0; d < x.ndim; ++d) drop[d] = x[d] == 1;
+  }
+  for (int i = 0; i < p.axis.ndim; ++i) {
+    int64_t a = p.axis[i];
+    if (a < -x.ndim || a >= x.ndim)
+      throw cn::Error(cn::Msg("axis ", a, " is out of range for input 'data' of shape ", x));
+    if (a < 0) a += x.ndim;
+    if (drop[a]) throw cn::Error(cn::Msg("axis ", p.axis, " lists axis ", a, " twice"));
+    if (x[a] != 1)
+      throw cn::Error(cn::Msg("cannot squeeze axis ", a, " of input 'data' of shape ", x,
+                              ": its size is ", x[a], ", not 1"));
+    drop[a] = true;
+  }
+  std::vector<int64_t> dims;
+  for (int d = 0; d < x.ndim; ++d)
+    if (!drop[d]) dims.push_back(x[d]);
+  if (dims.empty()) dims.push_back(1);
+  s.SetOutput(0, cn::Shape(dims));
+}
+
 }  // namespace
 
 CN_REGISTER_OP(Flatten, cn::NoParams)
@@ -194,5 +254,27 @@ CN_REGISTER_OP(Reshape, ReshapeParam)
     .forward(CopyForward<ReshapeParam>)
     .backward(CopyBackward<ReshapeParam>)
     .backward_needs(NeedsOutGrad<ReshapeParam>)
+    .inplace({{0, 0}})
+    .backward_inplace({{0, 0}});
+
+CN_REGISTER_OP(expand_dims, ExpandDimsParam)
+    .describe("Inserts a new axis of size 1 into the array shape.")
+    .inputs({"data"})
+    .outputs({"output"})
+    .infer_shape(ExpandDimsShape)
+    .forward(CopyForward<ExpandDimsParam>)
+    .backward(CopyBackward<ExpandDimsParam>)
+    .backward_needs(NeedsOutGrad<ExpandDimsParam>)
+    .inplace({{0, 0}})
+    .backward_inplace({{0, 0}});
+
+CN_REGISTER_OP(squeeze, SqueezeParam)
+    .describe("Removes single-dimensional entries from the shape of an array.")
+    .inputs({"data"})
+    .outputs({"output"})
+    .infer_shape(SqueezeShape)
+    .forward(CopyForward<SqueezeParam>)
+    .backward(CopyBackward<SqueezeParam>)
+    .backward_needs(NeedsOutGrad<SqueezeParam>)
     .inplace({{0, 0}})
     .backward_inplace({{0, 0}});

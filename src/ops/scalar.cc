@@ -1,7 +1,8 @@
 // Array-scalar arithmetic: y = x (op) s, or y = s (op) x for the reversed ops (_rminus_scalar,
-// _rdiv_scalar). Each op is a binary functor from elemwise_util.h with the scalar as one operand,
-// so its gradient and what backward reads follow from the functor: only _rdiv_scalar
-// (dx = -dy s / x^2) reads its input; the others need dy alone.
+// _rdiv_scalar, _rpower_scalar). Each op is a binary functor from elemwise_util.h with the scalar
+// as one operand, so its gradient and what backward reads follow from the functor: _rdiv_scalar
+// (dx = -dy s / x^2), maximum/minimum (which operand won) and the powers read their input; the
+// others need dy alone.
 #include <initializer_list>
 
 #include "ops/elemwise_util.h"
@@ -69,13 +70,19 @@ void RegisterScalar(const char* name, std::initializer_list<const char*> aliases
 }
 
 [[maybe_unused]] const bool kRegistered = [] {
-  using namespace cn_elem;  // NOLINT: the four functors
+  using namespace cn_elem;  // NOLINT: the binary functors
   RegisterScalar<Add, false>("_plus_scalar", {"_PlusScalar"}, "Returns data + scalar.");
   RegisterScalar<Sub, false>("_minus_scalar", {"_MinusScalar"}, "Returns data - scalar.");
   RegisterScalar<Sub, true>("_rminus_scalar", {"_RMinusScalar"}, "Returns scalar - data.");
   RegisterScalar<Mul, false>("_mul_scalar", {"_MulScalar"}, "Returns data * scalar.");
   RegisterScalar<Div, false>("_div_scalar", {"_DivScalar"}, "Returns data / scalar.");
   RegisterScalar<Div, true>("_rdiv_scalar", {"_RDivScalar"}, "Returns scalar / data.");
+  RegisterScalar<Maximum, false>("_maximum_scalar", {"_MaximumScalar"},
+                                 "Returns max(data, scalar).");
+  RegisterScalar<Minimum, false>("_minimum_scalar", {"_MinimumScalar"},
+                                 "Returns min(data, scalar).");
+  RegisterScalar<Power, false>("_power_scalar", {"_PowerScalar"}, "Returns data ^ scalar.");
+  RegisterScalar<Power, true>("_rpower_scalar", {"_RPowerScalar"}, "Returns scalar ^ data.");
   return true;
 }();
 

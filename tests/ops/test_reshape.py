@@ -76,3 +76,28 @@ def test_in_place_forward_and_backward_share_bytes():
     acc = np.ones((2, 3, 4))
     op.backward([out], [None], [None], [acc], [3], [])  # req add
     np.testing.assert_array_equal(acc, 1 + np.arange(24.0).reshape(2, 3, 4))
+
+
+@pytest.mark.parametrize("shape, axis", [((2, 3), 0), ((2, 3), 2), ((2, 3), -1), ((2, 3), -3),
+                                         ((4,), 1)])
+def test_expand_dims(shape, axis):
+    check_op("expand_dims", [shape], dict(axis=axis), lambda x, axis: np.expand_dims(x, axis))
+
+
+@pytest.mark.parametrize("shape, axis", [((2, 1, 3, 1), None), ((2, 1, 3, 1), (1,)),
+                                         ((2, 1, 3, 1), (-1, 1)), ((1, 1), None)])
+def test_squeeze(shape, axis):
+    def ref(x, axis):
+        y = np.squeeze(x, axis=axis)
+        return y.reshape(1) if y.ndim == 0 else y  # MXNet 1.x keeps shape (1,)
+    check_op("squeeze", [shape], dict(axis=axis), ref)
+
+
+def test_expand_dims_and_squeeze_errors():
+    x = cn.nd.ones((2, 3))
+    expect_error(lambda: cn.nd.expand_dims(x, axis=3), "expand_dims", "axis 3", "(2, 3)")
+    expect_error(lambda: cn.nd.expand_dims(x), "expand_dims", "axis", "missing")
+    expect_error(lambda: cn.nd.squeeze(x, axis=(0,)), "squeeze", "axis 0", "size is 2")
+    expect_error(lambda: cn.nd.squeeze(x, axis=(5,)), "squeeze", "out of range")
+    y = cn.sym.squeeze(cn.sym.expand_dims(cn.sym.Variable("x"), axis=1))
+    assert y.infer_shape(x=(2, 3))[1] == [(2, 3)]

@@ -93,6 +93,39 @@ inline Shape ParseShape(const std::string& raw) {
   return out;
 }
 
+// "(None, 1, -2)" -> {nullopt, 1, -2}: tuples whose entries may be None (slice's begin/end/step,
+// where None means "the default for this axis", distinct from the index -1).
+inline std::vector<std::optional<int64_t>> ParseOptionalTuple(const std::string& raw) {
+  std::string s = Trim(raw);
+  std::vector<std::optional<int64_t>> out;
+  if (s.empty() || s == "None") return out;
+  if (s.front() == '(' || s.front() == '[') {
+    char close = s.front() == '(' ? ')' : ']';
+    if (s.back() != close) throw Error(Msg("expected a tuple like (0, None), found '", raw, "'"));
+    s = s.substr(1, s.size() - 2);
+  }
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    size_t len = comma == std::string::npos ? std::string::npos : comma - pos;
+    std::string item = Trim(s.substr(pos, len));
+    if (item == "None") {
+      out.push_back(std::nullopt);
+    } else if (!item.empty()) {
+      try {
+        out.push_back(ParseInt(item));
+      } catch (const Error&) {
+        throw Error(Msg("expected a tuple of integers or None like (0, None), found '", raw, "'"));
+      }
+    } else if (comma != std::string::npos && !(comma + 1 >= s.size() && !out.empty())) {
+      throw Error(Msg("expected a tuple of integers or None like (0, None), found '", raw, "'"));
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
 inline std::string FormatFloat(double v) {
   std::ostringstream os;
   os.precision(std::numeric_limits<double>::max_digits10);
@@ -151,6 +184,20 @@ class ParamDecl {
           if (parse::Trim(s) == "None") return std::nullopt;
           return parse::ParseFloat(s);
         });
+  }
+  // An optional integer: "None" leaves it empty (slice_axis's end, repeat's axis).
+  ParamDecl& field(const char* name, std::optional<int64_t> P::*member, const char* doc) {
+    return Add(name, "int or None", "None", doc, member, std::optional<int64_t>(),
+        [](const std::string& s) -> std::optional<int64_t> {
+          if (parse::Trim(s) == "None") return std::nullopt;
+          return parse::ParseInt(s);
+        });
+  }
+  // A tuple whose entries may be None; the default is the empty tuple ().
+  ParamDecl& field(const char* name, std::vector<std::optional<int64_t>> P::*member,
+                   const char* doc) {
+    return Add(name, "Shape(tuple)", "()", doc, member, std::vector<std::optional<int64_t>>(),
+               parse::ParseOptionalTuple);
   }
   // A string restricted to `choices`, stored as its index so kernels switch on an enum.
   ParamDecl& choice(const char* name, int P::*member, std::vector<std::string> choices, const std::string& def,
