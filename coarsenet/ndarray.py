@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+from . import binary_dispatch as _binary_dispatch
 from . import mxnet_format as _mxnet_format
 from . import ops as _ops
 from . import random as _random
@@ -169,6 +170,12 @@ class NDArray:
     def __neg__(self):
         return invoke("_mul_scalar", [self], {"scalar": -1.0})
 
+    def __pow__(self, o):
+        return power(self, o)
+
+    def __rpow__(self, o):
+        return power(o, self)
+
     def _check_inplace(self, what: str) -> None:
         # Writing into an array the tape may have saved would silently corrupt its gradient.
         if hooks.record is not None and self._tape is not None:
@@ -213,8 +220,8 @@ class NDArray:
         return invoke("mean", [self], _reduce_params(axis, keepdims))
 
     @property
-    def T(self) -> NDArray:  # noqa: N802 - numpy's name
-        return NDArray(np.ascontiguousarray(self._data.T))
+    def T(self) -> NDArray:  # noqa: N802 - numpy's name; the op, so autograd sees it
+        return invoke("transpose", [self], {})
 
 
 def _reduce_params(axis, keepdims) -> dict:
@@ -441,6 +448,19 @@ def _install_op_functions() -> None:
 
 
 _install_op_functions()
+
+
+def _binary(kind):
+    def fn(lhs, rhs):
+        return _binary_dispatch.dispatch(kind, lhs, rhs, NDArray,
+                                         lambda name, ins, params: invoke(name, ins, params),
+                                         lambda a, b: a.shape == b.shape)
+    fn.__name__ = kind
+    fn.__doc__ = f"Elementwise {kind} of arrays (broadcast if shapes differ) and/or scalars."
+    return fn
+
+
+maximum, minimum, power = _binary("maximum"), _binary("minimum"), _binary("power")
 
 
 # ---------------------------------------------------------------- MXNet NDArray files

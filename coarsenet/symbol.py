@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from . import binary_dispatch as _binary_dispatch
 from . import ops as _ops
 from .base import CoarsenetError, attr_str, dtype_code
 from .graph import OP, VARIABLE, Entry, Graph, Node
@@ -270,6 +271,12 @@ class Symbol:
     def __neg__(self):
         return _invoke("_mul_scalar", [self], {"scalar": -1.0})
 
+    def __pow__(self, o):
+        return power(self, o)
+
+    def __rpow__(self, o):
+        return power(o, self)
+
 
 def _remap(e: Entry, mapping: dict, replace: dict) -> Entry:
     if e.node.kind == VARIABLE and e.node.name in replace:
@@ -400,3 +407,14 @@ def _install_op_functions() -> None:
 
 
 _install_op_functions()
+
+
+def _binary(kind):
+    def fn(lhs, rhs):  # two symbols: the elementwise op (shapes are not known yet), as MXNet
+        return _binary_dispatch.dispatch(kind, lhs, rhs, Symbol, _invoke, lambda a, b: None)
+    fn.__name__ = kind
+    fn.__doc__ = f"Elementwise {kind} of symbols and/or scalars."
+    return fn
+
+
+maximum, minimum, power = _binary("maximum"), _binary("minimum"), _binary("power")
