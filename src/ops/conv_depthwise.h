@@ -29,9 +29,10 @@ struct PaddedPlane {
   int64_t offset(const Geom& g, int64_t ki, int64_t kj) const {
     return ki * g.dh * cols + kj * g.dw;
   }
+  // Copies a plane into the interior; the border and tail are never written, so a buffer
+  // zeroed once (a fresh std::vector) serves every plane.
   template <typename DType>
   void Fill(const Geom& g, const DType* plane, DType* buf) const {
-    std::fill(buf, buf + size(), DType(0));
     for (int64_t y = 0; y < g.h; ++y)
       std::copy_n(plane + y * g.w, g.w, buf + (y + g.ph) * cols + g.pw);
   }
@@ -85,9 +86,14 @@ void DepthwiseForward(const Geom& g, const DType* x, const DType* w, const DType
               const DType* src = buf.data() + pad.offset(g, ki, kj);
               for (int64_t q = 0; q < len; ++q) a[q] += wv * src[q];
             }
-          for (int64_t oy = 0; oy < g.oh; ++oy)
-            for (int64_t ox = 0; ox < g.ow; ++ox)
-              Store(&yo[oy * g.ow + ox], req, a[oy * pad.cols + ox]);
+          for (int64_t oy = 0; oy < g.oh; ++oy) {
+            const DType* src = a + oy * pad.cols;
+            DType* dst = yo + oy * g.ow;
+            if (req == CN_REQ_ADD)
+              for (int64_t ox = 0; ox < g.ow; ++ox) dst[ox] += src[ox];
+            else
+              std::copy_n(src, g.ow, dst);
+          }
           continue;
         }
         for (int64_t oy = 0; oy < g.oh; ++oy) {
