@@ -76,35 +76,6 @@ class Dropout(HybridBlock):
         return F.Dropout(x, p=self._rate)
 
 
-class BatchNorm(HybridBlock):
-    """Batch normalization over axis; running statistics are auxiliary (grad_req='null')."""
-
-    def __init__(self, axis: int = 1, momentum: float = 0.9, epsilon: float = 1e-5,
-                 center: bool = True, scale: bool = True, use_global_stats: bool = False,
-                 beta_initializer="zeros", gamma_initializer="ones",
-                 running_mean_initializer="zeros", running_variance_initializer="ones",
-                 in_channels: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self._kwargs = dict(axis=axis, eps=epsilon, momentum=momentum, fix_gamma=not scale,
-                            use_global_stats=use_global_stats)
-        shape = (in_channels,)
-        self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
-                                     shape=shape, init=gamma_initializer,
-                                     allow_deferred_init=True, differentiable=scale)
-        self.beta = self.params.get("beta", grad_req="write" if center else "null",
-                                    shape=shape, init=beta_initializer,
-                                    allow_deferred_init=True, differentiable=center)
-        self.running_mean = self.params.get("running_mean", grad_req="null", shape=shape,
-                                            init=running_mean_initializer,
-                                            allow_deferred_init=True, differentiable=False)
-        self.running_var = self.params.get("running_var", grad_req="null", shape=shape,
-                                           init=running_variance_initializer,
-                                           allow_deferred_init=True, differentiable=False)
-
-    def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):  # noqa: N803
-        return F.BatchNorm(x, gamma, beta, running_mean, running_var, **self._kwargs)
-
-
 class _ScaleShiftNorm(HybridBlock):
     """A normalization whose op takes (data, gamma, beta) of the normalized axis' size."""
 
@@ -118,6 +89,30 @@ class _ScaleShiftNorm(HybridBlock):
         self.beta = self.params.get("beta", grad_req="write" if center else "null",
                                     shape=shape, init=beta_initializer,
                                     allow_deferred_init=True, differentiable=center)
+
+
+class BatchNorm(_ScaleShiftNorm):
+    """Batch normalization over axis; running statistics are auxiliary (grad_req='null')."""
+
+    def __init__(self, axis: int = 1, momentum: float = 0.9, epsilon: float = 1e-5,
+                 center: bool = True, scale: bool = True, use_global_stats: bool = False,
+                 beta_initializer="zeros", gamma_initializer="ones",
+                 running_mean_initializer="zeros", running_variance_initializer="ones",
+                 in_channels: int = 0, **kwargs):
+        super().__init__(center, scale, beta_initializer, gamma_initializer, in_channels,
+                         **kwargs)
+        self._kwargs = dict(axis=axis, eps=epsilon, momentum=momentum, fix_gamma=not scale,
+                            use_global_stats=use_global_stats)
+        shape = (in_channels,)
+        self.running_mean = self.params.get("running_mean", grad_req="null", shape=shape,
+                                            init=running_mean_initializer,
+                                            allow_deferred_init=True, differentiable=False)
+        self.running_var = self.params.get("running_var", grad_req="null", shape=shape,
+                                           init=running_variance_initializer,
+                                           allow_deferred_init=True, differentiable=False)
+
+    def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):  # noqa: N803
+        return F.BatchNorm(x, gamma, beta, running_mean, running_var, **self._kwargs)
 
 
 class LayerNorm(_ScaleShiftNorm):

@@ -16,6 +16,7 @@
 #include <cmath>
 
 #include "coarsenet/op.h"
+#include "ops/norm_moments.h"
 
 namespace {
 
@@ -149,11 +150,7 @@ void ForwardImpl(const BatchNormParam& p, const cn::ForwardArgs& a) {
 
 void Forward(const BatchNormParam& p, const cn::ForwardArgs& a) {
   const cn::Tensor& x = a.in[kData];
-  for (int i : {kGamma, kBeta})
-    if (a.in[i].dtype != x.dtype)
-      throw cn::Error(cn::Msg("input '", i == kGamma ? "gamma" : "beta", "' must have dtype ",
-                              cn::DTypeName(x.dtype), " like data, found ",
-                              cn::DTypeName(a.in[i].dtype)));
+  cn_ops::CheckScaleShiftDtypes(a, kData, kGamma, kBeta);
   for (int i : {kMovingMean, kMovingVar})
     if (a.aux[i].dtype != x.dtype)
       throw cn::Error(cn::Msg("auxiliary state '", i == kMovingMean ? "moving_mean" : "moving_var",

@@ -79,13 +79,8 @@ void ForwardImpl(const InstanceNormParam& p, const cn::ForwardArgs& a) {
 }
 
 void Forward(const InstanceNormParam& p, const cn::ForwardArgs& a) {
-  const cn::Tensor& x = a.in[kData];
-  for (int i : {kGamma, kBeta})
-    if (a.in[i].dtype != x.dtype)
-      throw cn::Error(cn::Msg("input '", i == kGamma ? "gamma" : "beta", "' must have dtype ",
-                              cn::DTypeName(x.dtype), " like data, found ",
-                              cn::DTypeName(a.in[i].dtype)));
-  CN_FLOAT_SWITCH(x.dtype, DType, { ForwardImpl<DType>(p, a); });
+  cn_ops::CheckScaleShiftDtypes(a, kData, kGamma, kBeta);
+  CN_FLOAT_SWITCH(a.in[kData].dtype, DType, { ForwardImpl<DType>(p, a); });
 }
 
 // Per-plane sums land in `sums` (2 per row); dgamma and dbeta add them up over the batch

@@ -148,13 +148,8 @@ void ForwardImpl(const LayerNormParam& p, const cn::ForwardArgs& a) {
 }
 
 void Forward(const LayerNormParam& p, const cn::ForwardArgs& a) {
-  const cn::Tensor& x = a.in[kData];
-  for (int i : {kGamma, kBeta})
-    if (a.in[i].dtype != x.dtype)
-      throw cn::Error(cn::Msg("input '", i == kGamma ? "gamma" : "beta", "' must have dtype ",
-                              cn::DTypeName(x.dtype), " like data, found ",
-                              cn::DTypeName(a.in[i].dtype)));
-  CN_FLOAT_SWITCH(x.dtype, DType, { ForwardImpl<DType>(p, a); });
+  cn_ops::CheckScaleShiftDtypes(a, kData, kGamma, kBeta);
+  CN_FLOAT_SWITCH(a.in[kData].dtype, DType, { ForwardImpl<DType>(p, a); });
 }
 
 // dx of one task (when wanted) and its terms of dgamma and dbeta, added to the caller's partial

@@ -1,4 +1,5 @@
-// Statistics of contiguous rows shared by LayerNorm and InstanceNorm. Sums run in double so
+// Statistics of contiguous rows shared by LayerNorm and InstanceNorm (and the dtype check of
+// every scale-and-shift normalization, BatchNorm's too). Sums run in double so
 // float32 rows of any length keep full precision: the mean in one pass, the variance in a second
 // pass over centred values (no cancellation of E[x^2] - E[x]^2), and the backward's two
 // reductions in one pass.
@@ -10,6 +11,15 @@
 #include "coarsenet/op.h"
 
 namespace cn_ops {
+
+// gamma and beta (inputs `gamma`, `beta`) must have data's dtype: kernels read all as one type.
+inline void CheckScaleShiftDtypes(const cn::ForwardArgs& a, int data, int gamma, int beta) {
+  for (int i : {gamma, beta})
+    if (a.in[i].dtype != a.in[data].dtype)
+      throw cn::Error(cn::Msg("input '", i == gamma ? "gamma" : "beta", "' must have dtype ",
+                              cn::DTypeName(a.in[data].dtype), " like data, found ",
+                              cn::DTypeName(a.in[i].dtype)));
+}
 
 // Mean and biased variance of x[0, n).
 template <typename DType>
