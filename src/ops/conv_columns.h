@@ -132,6 +132,8 @@ void Im2Col(const Geom& g, const DType* x, int64_t r0, int64_t r1, int64_t p0, i
                  for (int64_t o = ow0; o < lo; ++o) out[o] = 0;
                  if (sw == 1 && hi > lo) {
                    std::memcpy(out + lo, in + lo + off, (hi - lo) * sizeof(DType));
+                 } else if (sw == 2) {  // a constant stride vectorises (even/odd shuffles)
+                   for (int64_t o = lo; o < hi; ++o) out[o] = in[o * 2 + off];
                  } else {
                    for (int64_t o = lo; o < hi; ++o) out[o] = in[o * sw + off];
                  }
@@ -147,7 +149,10 @@ void Col2Im(const Geom& g, const DType* col, int64_t ld, int64_t p0, int64_t p1,
                [sw](const DType* src, DType* img, int64_t lo, int64_t hi, int64_t, int64_t,
                     int64_t off) {
                  if (!img) return;
-                 for (int64_t o = lo; o < hi; ++o) img[o * sw + off] += src[o];
+                 if (sw == 2)  // constant stride: see Im2Col
+                   for (int64_t o = lo; o < hi; ++o) img[o * 2 + off] += src[o];
+                 else
+                   for (int64_t o = lo; o < hi; ++o) img[o * sw + off] += src[o];
                });
 }
 
