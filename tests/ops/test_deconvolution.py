@@ -46,7 +46,7 @@ CASES = [  # (data shape, params)
     ((2, 3, 4, 3), dict(kernel=(2, 3), stride=(2, 3), adj=(1, 2), num_filter=2)),  # non-square
     ((2, 5, 3, 4), dict(kernel=(1, 1), num_filter=3, no_bias=False)),  # 1x1: a plain GEMM
     ((2, 3, 4, 4), dict(kernel=(4, 4), stride=(2, 2), target_shape=(7, 8), num_filter=2)),
-    # 3x3 stride 1 with >= 16 channels on small maps: several images per GEMM, no Winograd
+    # 3x3 stride 1 with >= 16 channels on small maps: Winograd blocks spanning images
     ((2, 16, 5, 4), dict(kernel=(3, 3), pad=(1, 1), num_filter=16, no_bias=False)),
     ((1, 17, 3, 4), dict(kernel=(3, 3), num_filter=16)),
     # 5 images: groups of 2, 2 and 1 images, each a GEMM, in parallel slots
