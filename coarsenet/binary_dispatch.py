@@ -30,3 +30,14 @@ def dispatch(kind: str, lhs, rhs, tensor_type, call, same_shape):
     if rhs_t:
         return call(rscalar, [rhs], {"scalar": float(lhs)})
     return python(lhs, rhs)
+
+
+def make_functions(tensor_type, call, same_shape, what: str) -> tuple:
+    """maximum, minimum and power for one front end (`what` names its operands in the docs)."""
+    def make(kind):
+        def fn(lhs, rhs):
+            return dispatch(kind, lhs, rhs, tensor_type, call, same_shape)
+        fn.__name__ = fn.__qualname__ = kind
+        fn.__doc__ = f"Elementwise {kind} of {what} and/or real scalars."
+        return fn
+    return make("maximum"), make("minimum"), make("power")

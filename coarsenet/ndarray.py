@@ -357,110 +357,18 @@ def _call(call: _OpCall, inputs: list, out=None):
     return outputs[0] if call.visible == 1 else outputs[: call.visible]
 
 
-def _split_args(op_name: str, param_names: set, args: tuple, kwargs: dict):
-    """Separates NDArray inputs (positional or by name) from op parameters."""
-    named, params = {}, {}
-    for key, value in kwargs.items():
-        if isinstance(value, NDArray):
-            named[key] = value
-        elif key in param_names or not isinstance(value, np.ndarray):
-            params[key] = value
-        else:
-            named[key] = array(value)
-    return list(args), named, params
-
-
-def _order_inputs(op, positional: list, named: dict) -> list:
-    names = op.input_names + op.aux_names
-    if len(positional) > len(names):
-        raise CoarsenetError(
-            f"{op.name}: expected at most {len(names)} inputs ({', '.join(names)}), "
-            f"found {len(positional)}")
-    ordered = positional + [None] * (len(names) - len(positional))
-    for key, value in named.items():
-        if key not in names:
-            raise CoarsenetError(
-                f"{op.name}: unknown input '{key}'; expected one of: {', '.join(names)}")
-        ordered[names.index(key)] = value
-    for i, value in enumerate(ordered):
-        if value is None:
-            raise CoarsenetError(f"{op.name}: input '{names[i]}' is missing")
-    return ordered
-
-
-# Arguments MXNet's generated functions accept that are not op parameters.
-_CALL_ONLY_KWARGS = ("out", "name", "ctx", "attr")
-
-# (op name, keyword items) -> _OpCall, for the common call: NDArrays positionally and hashable
-# params by keyword. It skips param parsing and input ordering on repeated calls.
-_fast_calls: dict = {}
-
-
-def _cacheable(kwargs: dict) -> bool:
-    """True when every keyword is an op parameter (no array passed by name, no out=)."""
-    return not any(isinstance(v, (NDArray, np.ndarray)) or k in _CALL_ONLY_KWARGS
-                   for k, v in kwargs.items())
-
-
-def _make_op_function(op_name: str):
-    info = _ops.info(op_name)
-    param_names = set(info.param_names())
-    variadic = "num_args" in param_names
-
-    def slow_path(args, kwargs):
-        out = kwargs.pop("out", None)
-        for key in _CALL_ONLY_KWARGS[1:]:
-            kwargs.pop(key, None)
-        positional, named, params = _split_args(op_name, param_names, args, kwargs)
-        if variadic and "num_args" not in params:
-            params["num_args"] = len(positional) + len(named)
-        call = _op_call(_ops.make(op_name, params))
-        return call, _order_inputs(call.op, positional, named), out
-
-    def op_function(*args, **kwargs):
-        try:
-            key = (op_name, len(args), *kwargs.items())
-            call = _fast_calls.get(key)
-        except TypeError:  # an unhashable param value (a list): take the general path
-            key = call = None
-        if call is not None:
-            return _call(call, args)
-        call, inputs, out = slow_path(args, dict(kwargs))
-        if key is not None and _cacheable(kwargs):
-            if len(_fast_calls) >= 4096:
-                _fast_calls.clear()
-            _fast_calls[key] = call
-        return _call(call, inputs, out)
-
-    op_function.__name__ = op_name
-    op_function.__qualname__ = op_name
-    op_function.__doc__ = info.docstring()
-    return op_function
+# The generated functions cn.nd.<op>(...) live in nd_functions.py, which needs NDArray and
+# _call from above.
+from . import nd_functions as _nd_functions  # noqa: E402
 
 
 def _install_op_functions() -> None:
-    module = sys.modules[__name__]
-    for op_name in _ops.list():
-        if not hasattr(module, op_name) or getattr(getattr(module, op_name), "_generated", False):
-            fn = _make_op_function(op_name)
-            fn._generated = True
-            setattr(module, op_name, fn)
+    _nd_functions.install(sys.modules[__name__])
 
 
 _install_op_functions()
-
-
-def _binary(kind):
-    def fn(lhs, rhs):
-        return _binary_dispatch.dispatch(kind, lhs, rhs, NDArray,
-                                         lambda name, ins, params: invoke(name, ins, params),
-                                         lambda a, b: a.shape == b.shape)
-    fn.__name__ = kind
-    fn.__doc__ = f"Elementwise {kind} of arrays (broadcast if shapes differ) and/or scalars."
-    return fn
-
-
-maximum, minimum, power = _binary("maximum"), _binary("minimum"), _binary("power")
+maximum, minimum, power = _binary_dispatch.make_functions(
+    NDArray, invoke, lambda a, b: a.shape == b.shape, "arrays (broadcast if shapes differ)")
 
 
 # ---------------------------------------------------------------- MXNet NDArray files

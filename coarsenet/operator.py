@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from . import ndarray as _ndarray
+from . import nd_functions as _nd_functions
 from . import ops as _ops
 from .base import CODE_TO_DTYPE, CoarsenetError, dtype_code
 from .ndarray import NDArray
@@ -107,7 +107,7 @@ def register(reg_name: str):
                                  f"subclass, found {prop_cls!r}")
         _registry[reg_name] = prop_cls
         # Parsed Custom instances of the old class are cached (keys start with the op name).
-        for cache in (_ops._instance_cache, getattr(_ndarray, "_fast_calls", {})):
+        for cache in (_ops._instance_cache, _nd_functions._fast_calls):
             for key in [k for k in cache if k[0] == "Custom"]:
                 del cache[key]
         return prop_cls

@@ -409,12 +409,6 @@ def _install_op_functions() -> None:
 _install_op_functions()
 
 
-def _binary(kind):
-    def fn(lhs, rhs):  # two symbols: the elementwise op (shapes are not known yet), as MXNet
-        return _binary_dispatch.dispatch(kind, lhs, rhs, Symbol, _invoke, lambda a, b: None)
-    fn.__name__ = kind
-    fn.__doc__ = f"Elementwise {kind} of symbols and/or scalars."
-    return fn
-
-
-maximum, minimum, power = _binary("maximum"), _binary("minimum"), _binary("power")
+# Two symbols take the elementwise op (shapes are not known yet), as in MXNet.
+maximum, minimum, power = _binary_dispatch.make_functions(Symbol, _invoke, lambda a, b: None,
+                                                          "symbols")
