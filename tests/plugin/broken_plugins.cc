@@ -20,6 +20,12 @@ void Copy(const NoParam&, const cn::ForwardArgs& a) {
                                            const std::vector<cn::Shape>&, bool) {
   return in[0].size() * sizeof(double);
 }
+// The same scratch stated in elements of the call's dtype (ABI 1.1): exactly enough, so a
+// float64 call given float32-sized scratch would be caught by the output check.
+[[maybe_unused]] size_t CopyWorkspaceElems(const NoParam&, const std::vector<cn::Shape>& in,
+                                           const std::vector<cn::Shape>&, bool) {
+  return in[0].size();
+}
 [[maybe_unused]] void CopyViaWorkspace(const NoParam&, const cn::ForwardArgs& a) {
   size_t bytes = a.in[0].size() * (a.in[0].dtype == CN_FLOAT32 ? 4 : 8);
   std::memcpy(a.workspace, a.in[0].data, bytes);
@@ -43,6 +49,9 @@ CN_REGISTER_OP(PluginDupA, NoParam).forward(Copy);
 CN_REGISTER_OP(PluginWorkspaceCopy, NoParam)
     .forward(CopyViaWorkspace)
     .workspace(CopyWorkspaceBytes);
+CN_REGISTER_OP(PluginElemsCopy, NoParam)
+    .forward(CopyViaWorkspace)
+    .workspace_elems(CopyWorkspaceElems);
 CN_PLUGIN_MAIN()
 
 #elif defined(MODE_DUP_PLUGIN)  // a fresh name first, then one the healthy library owns

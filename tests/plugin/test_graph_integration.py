@@ -112,6 +112,18 @@ def test_memory_planner_provides_the_declared_workspace(broken_libs):
     np.testing.assert_array_equal(exe.forward(x=x)[0].asnumpy(), x)
 
 
+def test_workspace_in_elements_is_sized_in_each_calls_dtype(broken_libs):
+    cn.load_op_library(broken_libs["HEALTHY"])
+    y = cn.sym.PluginElemsCopy(cn.sym.Variable("x"), name="copy")
+    for dtype, size in ((np.float32, 4), (np.float64, 8)):
+        x = np.arange(15, dtype=dtype).reshape(3, 5)
+        exe = y.simple_bind(x=(3, 5), grad_req="null", type_dict={"x": dtype})
+        assert exe.memory_stats()["workspace_bytes"] == 15 * size
+        np.testing.assert_array_equal(exe.forward(x=x)[0].asnumpy(), x)
+        np.testing.assert_array_equal(cn.nd.PluginElemsCopy(cn.nd.array(x, dtype=dtype))
+                                      .asnumpy(), x)
+
+
 def test_autograd_through_plugin_and_python_ops():
     x, w, b, target = inputs(np.random.default_rng(2))
     arrays = [cn.nd.array(a, dtype=np.float64) for a in (x, w, b)]

@@ -14,7 +14,7 @@ from coarsenet.testing import expect_error
 @pytest.fixture(scope="module")
 def healthy(broken_libs):
     names = cn.load_op_library(broken_libs["HEALTHY"])
-    assert names == ["PluginDupA", "PluginWorkspaceCopy"]
+    assert names == ["PluginDupA", "PluginWorkspaceCopy", "PluginElemsCopy"]
     return broken_libs["HEALTHY"]
 
 
@@ -88,7 +88,7 @@ def test_duplicate_name_with_builtin(broken_libs):
 
 
 def test_loading_a_library_twice_returns_the_same_names(healthy):
-    assert cn.load_op_library(healthy) == ["PluginDupA", "PluginWorkspaceCopy"]
+    assert cn.load_op_library(healthy) == ["PluginDupA", "PluginWorkspaceCopy", "PluginElemsCopy"]
     assert cn.ops.list().count("PluginDupA") == 1
 
 
