@@ -3,7 +3,7 @@
 // fewer); F(2x2, 3x3) 16 instead of 36.
 //   V = B^T d B  (input tile d),  U = G g G^T  (3x3 filter g),  Y = A^T [sum_c U .* V] A.
 // The sum over channels is, for each of the alpha^2 tile positions xi, one GEMM
-// M[xi] (F x T) = U[xi] (F x C) V[xi] (C x T) over a block of T tiles kept in L2.
+// M[xi] (F x T) = U[xi] (F x C) V[xi] (C x T) over a block of T tiles (see Plan for sizes).
 // Convolution's forward and data gradient both use it: the data gradient of a 3x3 stride-1
 // convolution with pad p is a 3x3 convolution of dy with the flipped, transposed filters and
 // pad 2 - p.
