@@ -110,17 +110,17 @@ void InputStage(const Tiling& t, const DType* x, int64_t r0, int64_t nr, int64_t
             InputBlock<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, t.c * block);
         });
 }
-// M[xi] = U[xi - x0] V[xi] for positions xi in [x0, x1).
+// M[xi] = U[xi] V[xi] for every tile position xi (the threads split the positions).
 template <typename T, typename DType>
-void GemmStage(const Tiling& t, const DType* u, int64_t x0, int64_t x1, int64_t nt,
-               int64_t block, const DType* v, DType* m, bool parallel) {
+void GemmStage(const Tiling& t, const DType* u, int64_t nt, int64_t block, const DType* v,
+               DType* m, bool parallel) {
   auto run = [&](int64_t lo, int64_t hi) {
     for (int64_t xi = lo; xi < hi; ++xi)
-      Gemm(false, false, t.f, nt, t.c, DType(1), u + (xi - x0) * t.f * t.c, t.c,
+      Gemm(false, false, t.f, nt, t.c, DType(1), u + xi * t.f * t.c, t.c,
            v + xi * t.c * block, block, DType(0), m + xi * t.f * block, block);
   };
-  if (parallel) ParallelFor(x1 - x0, 1, [&](int64_t lo, int64_t hi) { run(x0 + lo, x0 + hi); });
-  else run(x0, x1);
+  constexpr int64_t kPositions = T::kAlpha * T::kAlpha;
+  if (parallel) ParallelFor(kPositions, 1, run); else run(0, kPositions);
 }
 template <typename T, typename DType>
 void OutputStage(const Tiling& t, const DType* m, const DType* bias, DType* y, int32_t req,
@@ -180,14 +180,12 @@ void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DTyp
   const Plan p = MakePlan<T>(t);
   DType* const kOwnScratch = nullptr;  // parallel stages bring their own
   const int64_t wf = flip ? t.c : t.f, wc = flip ? t.f : t.c;  // w's own (F, C)
-  DType* u = ws;
-  DType* blocks_ws = ws + UElems<T>(p, t);
   const int64_t rows = RunRows(t.rows(), std::max<int64_t>(1, p.block / t.tw),
                                p.wide() ? 1 : NumThreads());
   const int64_t blocks = (t.rows() + rows - 1) / rows;
-  const int64_t scratch_elems = ScratchElems<T>(t.tw, rows, p.block);
-  DType* v = blocks_ws;                    // [A2][c][block] per slot, then
-  DType* m = v + A2 * t.c * p.block;       // [A2][f][block]
+  DType* u = ws;
+  DType* v = ws + UElems<T>(p, t);   // [A2][c][block] per slot, then
+  DType* m = v + A2 * t.c * p.block;  // [A2][f][block]
   if (p.slab) {  // one wide block of every tile; U made and used a slab at a time
     InputStage<T>(t, x, 0, t.rows(), p.block, v, true, kOwnScratch);
     const int64_t slab = SlabSize(t.f, p.slab, NumThreads());
@@ -196,7 +194,7 @@ void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DTyp
       DType* us = u + s0 * A2 * p.slab * t.c;
       for (int64_t k = slabs * s0 / nslots; k < slabs * s1 / nslots; ++k) {
         const int64_t o0 = k * slab, o1 = std::min(t.f, o0 + slab);
-        TransformFilters<T>(w, wf, wc, flip, o0, o1, us);
+        TransformFilters<T>(w, wf, wc, flip, o0, o1, us, (o1 - o0) * t.c);
         for (int xi = 0; xi < A2; ++xi)
           Gemm(false, false, o1 - o0, t.tiles(), t.c, DType(1), us + xi * (o1 - o0) * t.c, t.c,
                v + xi * t.c * p.block, p.block, DType(0), m + (xi * t.f + o0) * p.block,
@@ -210,20 +208,20 @@ void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DTyp
     for (int64_t r0 = 0; r0 < t.rows(); r0 += rows) {
       const int64_t nr = std::min(rows, t.rows() - r0), nt = nr * t.tw;
       InputStage<T>(t, x, r0, nr, p.block, v, true, kOwnScratch);
-      GemmStage<T>(t, u, 0, A2, nt, p.block, v, m, true);
+      GemmStage<T>(t, u, nt, p.block, v, m, true);
       OutputStage<T>(t, m, bias, y, req, r0, nr, p.block, true, kOwnScratch);
     }
     return;
   }
   const int64_t slots = std::min(blocks, p.slots), slot_elems = A2 * (t.c + t.f) * p.block;
   ParallelFor(slots, 1, [&](int64_t s0, int64_t s1) {
-    std::vector<DType> scratch(scratch_elems);
+    std::vector<DType> scratch(ScratchElems<T>(t.tw, rows, p.block));
     DType* sv = v + s0 * slot_elems;
     DType* sm = sv + A2 * t.c * p.block;
     for (int64_t k = blocks * s0 / slots; k < blocks * s1 / slots; ++k) {
       const int64_t r0 = k * rows, nr = std::min(rows, t.rows() - r0), nt = nr * t.tw;
       InputStage<T>(t, x, r0, nr, p.block, sv, false, scratch.data());
-      GemmStage<T>(t, u, 0, A2, nt, p.block, sv, sm, false);
+      GemmStage<T>(t, u, nt, p.block, sv, sm, false);
       OutputStage<T>(t, sm, bias, y, req, r0, nr, p.block, false, scratch.data());
     }
   });
@@ -268,7 +266,7 @@ void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int
           for (int xi = 0; xi < A2; ++xi)
             Gemm(false, true, o1 - o0, c, nt, DType(1), z + (xi * f + o0) * block, block,
                  v + xi * c * block, block, DType(0), us + xi * (o1 - o0) * c, c);
-          InverseFilters<T>(us, c, o0, o1, dw, req);
+          InverseFilters<T>(us, (o1 - o0) * c, c, o0, o1, dw, req);
         }
       });
       return;
@@ -279,11 +277,8 @@ void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int
              block, DType(r0 == 0 ? 0 : 1), du + xi * f * c, c);
     });
   }
-  ParallelFor(f, 4, [&](int64_t o0, int64_t o1) {  // InverseFilters wants one slab's layout
-    std::vector<DType> part(A2 * (o1 - o0) * c);
-    for (int xi = 0; xi < A2; ++xi)
-      std::copy_n(du + (xi * f + o0) * c, (o1 - o0) * c, part.data() + xi * (o1 - o0) * c);
-    InverseFilters<T>(part.data(), c, o0, o1, dw, req);
+  ParallelFor(f, 4, [&](int64_t o0, int64_t o1) {
+    InverseFilters<T>(du + o0 * c, f * c, c, o0, o1, dw, req);
   });
 }
 

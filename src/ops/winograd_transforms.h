@@ -82,15 +82,17 @@ inline Tiling MakeTiling(int64_t n, int64_t c, int64_t h, int64_t w, int64_t ph,
   return {n, c, h, w, ph, pw, f, oh, ow, (oh + T::kM - 1) / T::kM, (ow + T::kM - 1) / T::kM};
 }
 
-// U[xi][o - o0][i] = (G g G^T)[xi] for the rows o in [o0, o1) (a slab, or all of them), where
+// u[xi * stride + (o - o0) cols + i] = (G g G^T)[xi] for the rows o in [o0, o1), where
 // g = w[o][i] (forward) or, when `flip`, for the data gradient g = w[i][o] rotated by 180
-// degrees, with o, i running over C, F. kLanes filter pairs at a time are gathered tap-major,
-// so the arithmetic vectorises across pairs. Runs on the calling thread.
+// degrees, with o, i running over C, F (cols = C, or F when flipped). `stride` is the size of
+// one position's U: a slab's own, or all rows' with u at row o0. kLanes filter pairs at a
+// time are gathered tap-major, so the arithmetic vectorises across pairs. Runs on the calling
+// thread.
 template <typename T, typename DType>
 void TransformFilters(const DType* w, int64_t f, int64_t c, bool flip, int64_t o0, int64_t o1,
-                      DType* u) {
+                      DType* u, int64_t stride) {
   constexpr int A = T::kAlpha;
-  const int64_t cols = flip ? f : c, s = (o1 - o0) * cols;
+  const int64_t cols = flip ? f : c;
   DType g[9][kLanes], t[A][3][kLanes];
   for (int64_t o = o0; o < o1; ++o)
     for (int64_t i0 = 0; i0 < cols; i0 += kLanes) {
@@ -109,7 +111,7 @@ void TransformFilters(const DType* w, int64_t f, int64_t c, bool flip, int64_t o
       for (int a = 0; a < A; ++a)  // U = t G^T
         for (int b = 0; b < A; ++b) {
           const DType k0 = DType(T::kG[b][0]), k1 = DType(T::kG[b][1]), k2 = DType(T::kG[b][2]);
-          DType* dst = u + (a * A + b) * s + (o - o0) * cols + i0;
+          DType* dst = u + (a * A + b) * stride + (o - o0) * cols + i0;
           for (int64_t l = 0; l < nl; ++l)
             dst[l] = t[a][0][l] * k0 + t[a][1][l] * k1 + t[a][2][l] * k2;
         }
@@ -120,17 +122,15 @@ template <typename T, typename DType>
 void TransformAllFilters(const DType* w, int64_t f, int64_t c, bool flip, DType* u) {
   const int64_t rows = flip ? c : f, cols = flip ? f : c, s = rows * cols;
   ParallelFor(rows, 4, [&](int64_t o0, int64_t o1) {
-    std::vector<DType> part(T::kAlpha * T::kAlpha * (o1 - o0) * cols);
-    TransformFilters<T>(w, f, c, flip, o0, o1, part.data());
-    for (int xi = 0; xi < T::kAlpha * T::kAlpha; ++xi)
-      std::copy_n(part.data() + xi * (o1 - o0) * cols, (o1 - o0) * cols, u + xi * s + o0 * cols);
+    TransformFilters<T>(w, f, c, flip, o0, o1, u + o0 * cols, s);
   });
 }
 
 // dW[o][i] (req) = G^T dU G for the rows o in [o0, o1), dU laid out as TransformFilters' U
-// (position stride (o1 - o0) C). Runs on the calling thread.
+// (du at row o0, positions `stride` apart). Runs on the calling thread.
 template <typename T, typename DType>
-void InverseFilters(const DType* du, int64_t c, int64_t o0, int64_t o1, DType* dw, int32_t req) {
+void InverseFilters(const DType* du, int64_t stride, int64_t c, int64_t o0, int64_t o1,
+                    DType* dw, int32_t req) {
   constexpr int A = T::kAlpha;
   const int64_t s = (o1 - o0) * c;
   DType tmp[3][A][kLanes];
@@ -141,7 +141,7 @@ void InverseFilters(const DType* du, int64_t c, int64_t o0, int64_t o1, DType* d
         for (int l = 0; l < kLanes; ++l) tmp[a][j][l] = 0;
         for (int i = 0; i < A; ++i) {
           const DType k = DType(T::kG[i][a]);
-          const DType* src = du + (i * A + j) * s + p0;
+          const DType* src = du + (i * A + j) * stride + p0;
           if (k != 0)
             for (int64_t l = 0; l < nl; ++l) tmp[a][j][l] += k * src[l];
         }
