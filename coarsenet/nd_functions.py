@@ -7,7 +7,7 @@ import numpy as np
 
 from . import ops as _ops
 from .base import CoarsenetError
-from .ndarray import NDArray, _call, _op_call, array, invoke
+from .ndarray import NDArray, _call, _op_call, array
 
 
 def _split_args(op_name: str, param_names: set, args: tuple, kwargs: dict):
@@ -92,10 +92,4 @@ def _make_op_function(op_name: str):
 
 
 def install(module) -> None:
-    """Adds (or refreshes) module.<op> for every registered op; names the module defines
-    itself are left alone."""
-    for op_name in _ops.list():
-        if not hasattr(module, op_name) or getattr(getattr(module, op_name), "_generated", False):
-            fn = _make_op_function(op_name)
-            fn._generated = True
-            setattr(module, op_name, fn)
+    _ops.install_functions(module, _make_op_function)

@@ -377,33 +377,13 @@ def _invoke(op_name: str, inputs: list, params: dict, name=None, attr=None,
     return Symbol([Entry(node, j) for j in range(op.num_visible_outputs)])
 
 
-def _make_op_function(op_name: str):
-    info = _ops.info(op_name)
-
-    def op_function(*args, name=None, attr=None, **kwargs):
-        named = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
-        params = {k: v for k, v in kwargs.items() if not isinstance(v, Symbol)}
-        if len(args) == 1 and isinstance(args[0], (list, tuple)):
-            args = tuple(args[0])  # Concat([a, b]) as well as Concat(a, b)
-        for i, a in enumerate(args):
-            if not isinstance(a, Symbol):
-                raise CoarsenetError(f"{op_name}: positional input {i} must be a Symbol, found "
-                                     f"{type(a).__name__}; pass parameters by keyword")
-        return _invoke(op_name, list(args), params, name=name, attr=attr, named=named)
-
-    op_function.__name__ = op_name
-    op_function.__qualname__ = op_name
-    op_function.__doc__ = info.docstring()
-    op_function._generated = True
-    return op_function
+# The generated functions cn.sym.<op>(...) live in sym_functions.py, which needs Symbol and
+# _invoke from above.
+from . import sym_functions as _sym_functions  # noqa: E402
 
 
 def _install_op_functions() -> None:
-    module = sys.modules[__name__]
-    for op_name in _ops.list():
-        existing = getattr(module, op_name, None)
-        if existing is None or getattr(existing, "_generated", False):
-            setattr(module, op_name, _make_op_function(op_name))
+    _sym_functions.install(sys.modules[__name__])
 
 
 _install_op_functions()

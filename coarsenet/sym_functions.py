@@ -1,0 +1,31 @@
+"""The generated symbolic op functions: cn.sym.<Op>(*inputs, name=, attr=, **params) for every
+registered op (inputs positionally, as one list, or by name; params by keyword)."""
+from __future__ import annotations
+
+from . import ops as _ops
+from .base import CoarsenetError
+from .symbol import Symbol, _invoke
+
+
+def _make_op_function(op_name: str):
+    info = _ops.info(op_name)
+
+    def op_function(*args, name=None, attr=None, **kwargs):
+        named = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
+        params = {k: v for k, v in kwargs.items() if not isinstance(v, Symbol)}
+        if len(args) == 1 and isinstance(args[0], (list, tuple)):
+            args = tuple(args[0])  # Concat([a, b]) as well as Concat(a, b)
+        for i, a in enumerate(args):
+            if not isinstance(a, Symbol):
+                raise CoarsenetError(f"{op_name}: positional input {i} must be a Symbol, found "
+                                     f"{type(a).__name__}; pass parameters by keyword")
+        return _invoke(op_name, list(args), params, name=name, attr=attr, named=named)
+
+    op_function.__name__ = op_name
+    op_function.__qualname__ = op_name
+    op_function.__doc__ = info.docstring()
+    return op_function
+
+
+def install(module) -> None:
+    _ops.install_functions(module, _make_op_function)
