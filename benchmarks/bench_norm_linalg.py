@@ -130,14 +130,7 @@ def main() -> None:
     if torch is not None:
         torch.set_num_threads(args.threads)
     rows = [fn() for fn in BENCHMARKS if args.filter in fn.__name__]
-    header = ["benchmark", "ms", "GFLOP/s", "torch ms", "torch GFLOP/s", "ratio"]
-    table = [header] + [r.cells() for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    print(f"coarsenet vs PyTorch {torch.__version__ if torch else '(not installed)'}, "
-          f"{args.threads} threads, median of {args.repeat}")
-    for row in table:
-        print("  ".join(cell.ljust(wd) if i == 0 else cell.rjust(wd)
-                        for i, (cell, wd) in enumerate(zip(row, widths))))
+    bench_ops.print_table(rows, args.threads, args.repeat)
 
 
 if __name__ == "__main__":

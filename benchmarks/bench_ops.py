@@ -237,6 +237,18 @@ def lrn5_fwd_bwd():
     return compare("LRN nsize 5 8x96x27x27 fwd+bwd", runner.forward_backward, theirs)
 
 
+def print_table(rows: list[Row], threads: int, repeat: int) -> None:
+    """The results as an aligned table under a line naming the peer and the settings."""
+    header = ["benchmark", "ms", "GFLOP/s", "torch ms", "torch GFLOP/s", "ratio"]
+    table = [header] + [r.cells() for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    print(f"coarsenet vs PyTorch {torch.__version__ if torch else '(not installed)'}, "
+          f"{threads} threads, median of {repeat}")
+    for row in table:
+        print("  ".join(cell.ljust(wd) if i == 0 else cell.rjust(wd)
+                        for i, (cell, wd) in enumerate(zip(row, widths))))
+
+
 def main() -> None:
     global REPEAT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -253,14 +265,8 @@ def main() -> None:
         if args.filter in fn.__name__:
             rows.append(fn())
             print(f"  done: {rows[-1].name}", flush=True)
-    header = ["benchmark", "ms", "GFLOP/s", "torch ms", "torch GFLOP/s", "ratio"]
-    table = [header] + [r.cells() for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    print(f"\ncoarsenet vs PyTorch {torch.__version__ if torch else '(not installed)'}, "
-          f"{args.threads} threads, median of {REPEAT}")
-    for row in table:
-        print("  ".join(cell.ljust(wd) if i == 0 else cell.rjust(wd)
-                        for i, (cell, wd) in enumerate(zip(row, widths))))
+    print()
+    print_table(rows, args.threads, REPEAT)
 
 
 if __name__ == "__main__":
