@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import struct
+import sys
 import time
 from pathlib import Path
 
@@ -16,23 +17,10 @@ import coarsenet as cn
 from coarsenet import mxnet_format as mf
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mxnet"
+sys.path.insert(0, str(FIXTURES))
+from dtype_values import dtype_arrays  # noqa: E402  (the values make_fixtures.py saved)
+
 PARAMS_FILES = sorted(FIXTURES.glob("*.params"))
-
-
-def dtype_arrays() -> dict:
-    """The values make_fixtures.py saved in dtypes.params (same formulas)."""
-    base = np.arange(24).reshape(2, 3, 4)
-    return {
-        "f32": (base * 0.5 - 3).astype(np.float32),
-        "f64": (base / 7.0 - 1).astype(np.float64),
-        "f16": (base * 0.25 - 2).astype(np.float16),
-        "u8": (base * 11 % 256).astype(np.uint8),
-        "i32": (base * -1000003).astype(np.int32),
-        "i8": (base * 5 - 60).astype(np.int8),
-        "i64": (base * -(10 ** 15)).astype(np.int64),
-        "scalar_like": np.array([42.0], dtype=np.float32),
-        "empty": np.zeros((0, 3), dtype=np.float32),
-    }
 
 
 def assert_same_arrays(got, expected) -> None:
