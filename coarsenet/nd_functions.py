@@ -56,8 +56,7 @@ def _cacheable(kwargs: dict) -> bool:
 
 
 def _make_op_function(op_name: str):
-    info = _ops.info(op_name)
-    param_names = set(info.param_names())
+    param_names = set(_ops.info(op_name).param_names())
     variadic = "num_args" in param_names
 
     def slow_path(args, kwargs):
@@ -85,9 +84,6 @@ def _make_op_function(op_name: str):
             _fast_calls[key] = call
         return _call(call, inputs, out)
 
-    op_function.__name__ = op_name
-    op_function.__qualname__ = op_name
-    op_function.__doc__ = info.docstring()
     return op_function
 
 

@@ -88,10 +88,13 @@ def make(name: str, attrs: dict | None = None) -> _core.Op:
 
 def install_functions(module, make_function) -> None:
     """Adds (or refreshes) module.<op> = make_function(op) for every registered op, as cn.nd and
-    cn.sym expose them; names the module defines itself are left alone."""
+    cn.sym expose them, named and documented as the op; names the module defines itself are
+    left alone."""
     for op_name in list():
         existing = getattr(module, op_name, None)
         if existing is None or getattr(existing, "_generated", False):
             fn = make_function(op_name)
+            fn.__name__ = fn.__qualname__ = op_name
+            fn.__doc__ = info(op_name).docstring()
             fn._generated = True
             setattr(module, op_name, fn)

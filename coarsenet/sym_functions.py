@@ -8,8 +8,6 @@ from .symbol import Symbol, _invoke
 
 
 def _make_op_function(op_name: str):
-    info = _ops.info(op_name)
-
     def op_function(*args, name=None, attr=None, **kwargs):
         named = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
         params = {k: v for k, v in kwargs.items() if not isinstance(v, Symbol)}
@@ -21,9 +19,6 @@ def _make_op_function(op_name: str):
                                      f"{type(a).__name__}; pass parameters by keyword")
         return _invoke(op_name, list(args), params, name=name, attr=attr, named=named)
 
-    op_function.__name__ = op_name
-    op_function.__qualname__ = op_name
-    op_function.__doc__ = info.docstring()
     return op_function
 
 
