@@ -270,7 +270,8 @@ class Module:
             start = time.time()
             eval_metric.reset()
             train_data.reset()
-            bar = _progress(progress_bar, self._kvstore, f"epoch {epoch}")
+            bar = _progress(progress_bar, self._kvstore, f"epoch {epoch + 1}",
+                            _samples_per_epoch(train_data))
             for nbatch, batch in enumerate(train_data):
                 self.forward(batch, is_train=True)
                 self.backward()
@@ -278,7 +279,9 @@ class Module:
                 self.update_metric(eval_metric, batch.label)
                 if bar is not None:
                     bar.update(batch.data[0].shape[0])
-                    bar.set_postfix(dict(self._global_metric(eval_metric)), refresh=False)
+                    # This worker's running metric: the bar is drawn on rank 0 only, so a
+                    # collective here would be made by one rank and hang (or abort) the job.
+                    bar.set_postfix(dict(eval_metric.get_name_value()), refresh=False)
                 for cb in _as_list(batch_end_callback):
                     cb(BatchEndParam(epoch, nbatch, eval_metric, locals()))
             if bar is not None:
@@ -331,15 +334,27 @@ def _as_list(x) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
-def _progress(enabled, kvstore, desc):
-    """A tqdm bar on the first worker only; None when disabled or tqdm is missing."""
+def _samples_per_epoch(data_iter) -> int | None:
+    """How many samples (padding included) an epoch of this iterator yields, if it knows."""
+    n, batch = getattr(data_iter, "num_data", None), getattr(data_iter, "batch_size", 0)
+    if n is None or batch < 1:
+        return None
+    handle = getattr(data_iter, "last_batch_handle", "pad")
+    if handle == "discard":
+        return n // batch * batch
+    return -(-n // batch) * batch if handle == "pad" else n
+
+
+def _progress(enabled, kvstore, desc, total=None):
+    """A tqdm bar on the first worker only; None when disabled or tqdm is missing. With the
+    epoch's sample count as total, tqdm shows the fraction done and an ETA."""
     if enabled is False or (kvstore is not None and getattr(kvstore, "rank", 0) != 0):
         return None
     try:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(desc=desc, unit="img", leave=False, dynamic_ncols=True)
+    return tqdm(desc=desc, total=total, unit="img", leave=False, dynamic_ncols=True)
 
 
 def _create_kvstore(kvstore):
