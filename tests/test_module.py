@@ -138,3 +138,33 @@ def test_cli_user_data_and_errors(tmp_path):
     assert out.returncode == 2 and "empty" in out.stderr
     out = run_cli("summary", "--model", "nonet", "--shape", "1,3,8,8", cwd=tmp_path)
     assert out.returncode == 2 and "nonet" in out.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--epochs", "0"], "--epochs must be an integer >= 1, found 0"),
+    (["--epochs", "-1"], "--epochs must be an integer >= 1, found -1"),
+    (["--lr", "0"], "--lr must be a finite number > 0, found 0.0"),
+    (["--lr", "nan"], "--lr must be a finite number > 0, found nan"),
+    (["--batch-size", "0"], "--batch-size must be an integer >= 1"),
+    (["--momentum", "1.5"], "--momentum must be in [0, 1)"),
+    (["--mirror", "lots"], "--mirror must be 'auto' or a byte budget"),
+    (["--data", "missing.npz"], "no such file 'missing.npz'"),
+    (["--out", "/proc/no/such/dir/model"], "--out: cannot write checkpoints"),
+])
+def test_cli_rejects_bad_options_before_any_work(args, message, tmp_path):
+    out = run_cli("train", *args, cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert "training" not in out.stdout  # nothing ran
+
+
+def test_cli_out_directory_progress_total_and_mirror_report(tmp_path):
+    (tmp_path / "runs").mkdir()
+    out = run_cli("train", "--model", "mlp", "--epochs", "1", "--mirror", "auto", "--out",
+                  "runs", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "runs" / "model-0001.params").exists()  # written inside the directory
+    assert "planned memory:" in out.stdout and "without mirror" in out.stdout
+    assert "epoch   1/1" in out.stdout
+    assert "epoch 1:" in out.stderr and "/1408" in out.stderr  # the bar: same epoch, a total
+    helptext = run_cli("train", "--help", cwd=tmp_path).stdout
+    assert "(default: 32)" in helptext and "(default: checkpoints/model)" in helptext
