@@ -13,10 +13,9 @@ use "param" or "attr" instead of "attrs" and may lack node_row_ptr; both are acc
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 
 from . import ops as _ops
+from .atomic_file import write_atomic
 from .base import CoarsenetError
 from .graph import OP, VARIABLE, Entry, Graph, Node
 
@@ -130,19 +129,8 @@ class _DmlcWriter:
 
 
 def save_text_atomic(path, text: str) -> None:
-    """Writes to a temporary file in the same directory, then renames it over `path`, so a
-    crash never leaves a half-written file."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Writes the whole text or nothing (see atomic_file)."""
+    write_atomic(path, lambda f: f.write(text), binary=False)
 
 
 def graph_from_json(text: str, source: str = "JSON graph") -> Graph:

@@ -22,10 +22,10 @@ import io
 import os
 import struct
 import sys
-import tempfile
 
 import numpy as np
 
+from .atomic_file import write_atomic
 from .base import CODE_TO_DTYPE, CoarsenetError, dtype_code
 
 LIST_MAGIC = 0x112
@@ -166,6 +166,9 @@ def _read_list(r: _Reader) -> list[np.ndarray] | dict[str, np.ndarray]:
     r.need(count * 20, f"array count {count} (at least 20 bytes per array)")
     arrays = [_read_array(r, i) for i in range(count)]
     names = _read_names(r, count)
+    if r.left:  # e.g. two files concatenated: loading only the first would hide the second
+        raise r.fail(f"expected the end of the file after {count} arrays and their names, "
+                     f"found {r.left} more bytes")
     if not names:
         return arrays
     if len(set(names)) != len(names):
@@ -247,35 +250,10 @@ def save_arrays(path, data) -> None:
     arrays, names = _as_named_list(data, path)
     for i, a in enumerate(arrays):  # validate everything before touching the disk
         _array_header(a, f"'{names[i]}'" if names else str(i), path)
-    directory = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".params", dir=directory)
+        write_atomic(path, lambda f: _write_list(f, arrays, names, path), binary=True)
     except OSError as e:
-        raise CoarsenetError(f"{path}: cannot write NDArray file: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_list(f, arrays, names, path)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except OSError as e:
-        _remove_quietly(tmp)
-        raise CoarsenetError(f"{path}: cannot write NDArray file: {e.strerror}") from None
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+        raise CoarsenetError(f"{path}: cannot write NDArray file: {e.strerror or e}") from None
 
 
 def save_to_bytes(data) -> bytes:

@@ -322,3 +322,14 @@ def test_load_params_rejects_unprefixed_names(tmp_path):
         cn.model.load_params(str(tmp_path / "x"), 3)
     cn.nd.save(tmp_path / "e-0000.params", [])
     assert cn.model.load_params(str(tmp_path / "e"), 0) == ({}, {})
+
+
+def test_trailing_bytes_are_an_error(tmp_path):
+    """Two files concatenated must not load as the first one alone."""
+    path = tmp_path / "x.params"
+    cn.nd.save(path, {"a": np.ones(2, np.float32)})
+    one = path.read_bytes()
+    path.write_bytes(one + one)
+    with pytest.raises(cn.CoarsenetError, match=rf"found {len(one)} more bytes") as info:
+        cn.nd.load(path)
+    assert str(path) in str(info.value)
