@@ -8,6 +8,7 @@ right dtype without copying it.
 from __future__ import annotations
 
 import sys
+import threading
 
 import numpy as np
 
@@ -18,10 +19,13 @@ from . import random as _random
 from .base import CoarsenetError
 
 
-class _Hooks:
+class _Hooks(threading.local):
     """What autograd plugs into the imperative path (kept here to avoid an import cycle).
 
-    Plain attributes, read on every op call: `training` is the is_train flag given to ops;
+    Per thread, as in MXNet: a thread running inference must not see another thread's
+    `record()` (Dropout on, BatchNorm statistics updated), and two recording threads must not
+    append to each other's tapes. The class attributes are each new thread's defaults.
+    Read on every op call: `training` is the is_train flag given to ops;
     `record(op, inputs, outputs, seed)` is set while recording; `replay(op, in_arrays,
     aux_arrays, is_train) -> (seed, outputs)` replaces the op call while a checkpointed segment
     is recomputed (same seeds, is_recompute=True).

@@ -5,8 +5,8 @@
         y = net(x)
     y.backward()          # x.grad now holds dy/dx
 
-The recording state lives in `coarsenet.ndarray.hooks` (plain attributes read on every op call):
-per process, not per thread. The tape itself is in tape.py, checkpointing in checkpoint.py.
+The recording state lives in `coarsenet.ndarray.hooks` (attributes read on every op call), one
+per thread as in MXNet. The tape itself is in tape.py, checkpointing in checkpoint.py.
 """
 from __future__ import annotations
 
