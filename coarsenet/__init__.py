@@ -13,7 +13,41 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import scipy_openblas32 as _openblas  # noqa: E402,F401  loads OpenBLAS before _core needs it
 
-from . import _core  # noqa: E402
+_PACKAGE_DIR = _os.path.dirname(_os.path.abspath(__file__))
+
+
+def _find_installed_core() -> None:
+    """Lets a source checkout run on the extension `pip install .` put in site-packages.
+
+    Python puts the current directory first on sys.path, so `python -m coarsenet ...` or
+    `pytest` in the checkout's root imports this source folder, not the installed package, and
+    the source folder holds no compiled _core unless tools/build_inplace.sh made one. Then the
+    installed package's directory joins this package's search path, so `from . import _core`
+    finds the installed extension; the Python code that runs is the checkout's."""
+    import importlib.machinery
+    import sys
+
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES
+    def has_core(folder):
+        return any(_os.path.isfile(_os.path.join(folder, "_core" + s)) for s in suffixes)
+
+    if has_core(_PACKAGE_DIR):
+        return
+    for entry in sys.path:
+        folder = _os.path.join(_os.path.abspath(entry or "."), "coarsenet")
+        if folder != _PACKAGE_DIR and has_core(folder):
+            __path__.append(folder)
+            return
+
+
+_find_installed_core()
+try:
+    from . import _core  # noqa: E402
+except ImportError as e:
+    raise ImportError(
+        f"coarsenet's compiled module _core is missing: neither {_PACKAGE_DIR} nor an installed "
+        "coarsenet holds it. Install with `pip install .` (or build in place for development: "
+        f"tools/build_inplace.sh). Import error: {e}") from None
 from . import ops, random  # noqa: E402,F401
 from . import ndarray  # noqa: E402
 from . import ndarray as nd  # noqa: E402,F401
@@ -34,8 +68,6 @@ from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: E402,
 
 __version__ = "0.1.0"
 
-_PACKAGE_DIR = _os.path.dirname(_os.path.abspath(__file__))
-
 
 def get_include() -> str:
     """Directory holding the op SDK headers (coarsenet/op.h) for building user ops."""
@@ -53,6 +85,19 @@ def get_cmake_dir() -> str:
     if _os.path.isdir(installed):
         return installed
     return _os.path.join(_os.path.dirname(_PACKAGE_DIR), "src", "cmake")
+
+
+def __getattr__(name: str):
+    """Submodules not imported above (coarsenet.testing, coarsenet.passes, ...) load on first
+    use, so `import coarsenet as cn; cn.testing.check_op(...)` works as documented without
+    making every import of coarsenet pay for them."""
+    if not name.startswith("_") and (
+            _os.path.isfile(_os.path.join(_PACKAGE_DIR, name + ".py"))
+            or _os.path.isfile(_os.path.join(_PACKAGE_DIR, name, "__init__.py"))):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'coarsenet' has no attribute '{name}'")
 
 
 def set_num_threads(n: int) -> None:

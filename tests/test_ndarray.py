@@ -64,3 +64,16 @@ def test_float64_arrays_stay_float64():
     assert y.dtype == np.float64
     r = np.arange(4.0)
     np.testing.assert_allclose(y.asnumpy(), (r + 1) * r / 2 - r)
+
+
+def test_documented_submodules_are_attributes_after_import_coarsenet():
+    """`import coarsenet as cn; cn.testing.check_op(...)` works without importing testing."""
+    code = ("import coarsenet as cn; cn.testing.check_op; cn.passes.plan_memory; "
+            "cn.mxnet_format.load_arrays; cn.graph.Graph\n"
+            "try:\n    cn.no_such_module\nexcept AttributeError as e:\n    print(e)")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "no attribute 'no_such_module'" in out.stdout
