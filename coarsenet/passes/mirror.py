@@ -189,47 +189,63 @@ class _Analysis:
         self.force = {n for n in self.fwd if forced[n] is True and n not in heads}
         out_bytes = {n: sum(entry_bytes(shapes[Entry(n, j)], dtypes[Entry(n, j)])
                             for j in range(n.num_outputs)) for n in self.fwd}
+        read = {e for n in self.rest for e in n.inputs if e is not None and e.node in fwd_set}
+        kept_bytes = {n: sum(entry_bytes(shapes[Entry(n, j)], dtypes[Entry(n, j)])
+                             for j in range(n.num_outputs) if Entry(n, j) in read)
+                      for n in self.fwd}
         flops = {n: _node_flops(n, shapes, n) for n in self.fwd}
         self.forward_flops = sum(flops.values())
-        self.chain = c = Chain(self.fwd, _articulation(self.fwd), out_bytes, flops, MAX_BLOCKS)
+        self.chain = c = Chain(self.fwd, _articulation(self.fwd), out_bytes, kept_bytes, flops,
+                                   MAX_BLOCKS)
         L = len(c.blocks)
-        # Slots: as many as keep the O(L^3 S) solve well under a second.
-        S = int(np.clip(2e7 / (L ** 3 / 6 + L * L + 1), 64, 1024))
+        # Slots: as many as keep the O(L^3 S) solve well under a second. Two solves: one over
+        # the whole range, one four times finer over its first quarter (the low-memory end,
+        # where a slot's rounding matters most).
+        S = int(np.clip(1e7 / (L ** 3 / 6 + L * L + 1), 48, 512))
         top = sum(c.wabar) + max(b - w for b, w in zip(c.mb, c.wabar))
-        self.slot = max(1, -(-top // S))
-
-        def slots(xs):
-            return [-(-int(x) // self.slot) for x in xs]
-
-        self.sol = ChainSolution(c.uf, slots(c.wa), slots(c.wabar), slots(c.mb), S + 2)
-        # Candidates: the memories where the least recompute drops. Below a few forward
-        # passes of recompute the arena barely shrinks (parameters, gradients and workspaces
-        # stay) while the copies multiply (quadratically at the very least memory), so plans
-        # costing more than MAX_RECOMPUTE forward passes are not considered.
-        t0 = self.sol.T[0]
+        # Candidates: (model bytes, recompute, solution, slots) where the least recompute
+        # drops. Below a few forward passes of recompute the arena barely shrinks
+        # (parameters, gradients and workspaces stay) while the copies multiply
+        # (quadratically at the very least memory), so plans costing more than
+        # MAX_RECOMPUTE forward passes are not considered.
         limit = MAX_RECOMPUTE * max(self.forward_flops, 1)
-        cands = [m for m in range(len(t0)) if np.isfinite(t0[m])
-                 and (m == 0 or not np.isfinite(t0[m - 1]) or t0[m] < t0[m - 1])]
-        self.cands = [m for m in cands if t0[m] <= limit] or cands[-1:]
+        found = []
+        for span in (top / 4, top):
+            slot = max(1, int(-(-span // S)))
+
+            def slots(xs, slot=slot):
+                return [-(-int(x) // slot) for x in xs]
+
+            sol = ChainSolution(c.uf, slots(c.wa), slots(c.wabar), slots(c.mb), S + 2)
+            t0 = sol.T[0]
+            found += [(m * slot, float(t0[m]), sol, m) for m in range(len(t0))
+                      if np.isfinite(t0[m]) and t0[m] <= limit]
+        self.cands = []
+        for cand in sorted(found, key=lambda x: (x[0], x[1])):
+            if not self.cands or cand[1] < self.cands[-1][1]:
+                self.cands.append(cand)
+        if not self.cands:  # nothing within the limit: the least-recompute plan of all
+            self.cands = [(top, 0.0, sol, len(sol.T[0]) - 1)]
         self.cache: dict = {}
 
-    def evaluate(self, m) -> MirrorPlan:
-        """The plan of the DP at m slots (m=None: no recomputation), built and planned."""
-        if m not in self.cache:
+    def evaluate(self, cand) -> MirrorPlan:
+        """The plan of a candidate (None: no recomputation), built and planned."""
+        key = None if cand is None else (id(cand[2]), cand[3])
+        if key not in self.cache:
             L = len(self.chain.blocks)
             ops = ([("Fall", i, True) for i in range(L)] + [("B", i) for i in reversed(range(L))]
-                   if m is None else self.sol.ops(m))
+                   if cand is None else cand[2].ops(cand[3]))
             new, shapes, dtypes = build(self.graph, self.nh, self.rest, self.chain, ops,
                                         self.keep, self.force, self.shapes, self.dtypes)
             sched = schedule(new, self.nh)
             external = {e: ("grad", i) for i, e in enumerate(new.heads[self.nh:])}
             plan = plan_memory(new, sched, shapes, dtypes, external)
             copies = [n for n in sched.order if n.kind == OP and n.recompute_of is not None]
-            self.cache[m] = MirrorPlan(new, plan.arena_bytes, recompute_flops(new, shapes),
+            self.cache[key] = MirrorPlan(new, plan.arena_bytes, recompute_flops(new, shapes),
                                        len(copies), sum(1 for o in ops if o[0] == "Fck"
                                                         and o[2]),
-                                       0 if m is None else m * self.slot, shapes, dtypes)
-        return self.cache[m]
+                                       0 if cand is None else cand[0], shapes, dtypes)
+        return self.cache[key]
 
     def plain(self) -> MirrorPlan:
         return self.evaluate(None)
@@ -256,10 +272,11 @@ class _Analysis:
     def curve(self, smallest: MirrorPlan, points: int = CURVE_POINTS) -> list:
         """Plans spread over the candidates by the DP's memory (geometrically), with the
         least-memory plan and the plain one; by increasing arena."""
-        lo, hi = self.cands[0], self.cands[-1]
+        lo, hi = self.cands[0][0], self.cands[-1][0]
         wanted = np.geomspace(max(lo, 1), max(hi, 1), points)
-        picks = {min(self.cands, key=lambda m: abs(m - w)) for w in wanted}
-        plans = {id(p): p for p in [self.evaluate(m) for m in sorted(picks)]
+        picks = {min(range(len(self.cands)), key=lambda i: abs(self.cands[i][0] - w))
+                 for w in wanted}
+        plans = {id(p): p for p in [self.evaluate(self.cands[i]) for i in sorted(picks)]
                  + [smallest, self.plain()]}
         return sorted(plans.values(), key=lambda p: (p.arena_bytes, p.recompute_flops))
 

@@ -23,8 +23,10 @@ from ..graph import BACKWARD, BackwardCall, Entry, Graph, Node
 
 
 class Chain:
-    def __init__(self, fwd: list, articulation: list, out_bytes: dict, flops: dict,
-                 max_blocks: int):
+    def __init__(self, fwd: list, articulation: list, out_bytes: dict, kept_bytes: dict,
+                 flops: dict, max_blocks: int):
+        """kept_bytes[n]: the bytes of n's outputs that backward reads (what keeping the
+        block's internals holds); out_bytes[n]: all its outputs."""
         cuts = [p for p, a in enumerate(articulation) if a and p < len(fwd) - 1]
         blocks, start = [], 0
         for p in cuts:
@@ -45,11 +47,12 @@ class Chain:
         self.block_of = {n: i for i, b in enumerate(blocks) for n in b}
         self.uf = [sum(flops[n] for n in b) for b in blocks]
         self.wa = [out_bytes[b[-1]] for b in blocks]
-        self.wabar = [sum(out_bytes[n] for n in b) for b in blocks]
-        # Backward of block i: its internals, the gradient arriving for a[i] and the one it
-        # makes for a[i-1].
+        self.wabar = [max(sum(kept_bytes[n] for n in b[:-1]) + out_bytes[b[-1]], 1)
+                      for b in blocks]
+        # Backward of block i: its internals, the gradient arriving for a[i], the one it
+        # makes for a[i-1], and one internal gradient in flight.
         self.mb = [self.wabar[i] + self.wa[i] + (self.wa[i - 1] if i else 0)
-                   for i in range(len(blocks))]
+                   + max(out_bytes[n] for n in b) for i, b in enumerate(blocks)]
 
 
 def build(graph: Graph, nh: int, rest: list, chain: Chain, ops: list, keep: set, force: set,

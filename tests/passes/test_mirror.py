@@ -188,3 +188,25 @@ def test_plot_memory_draws_plans_side_by_side(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(CoarsenetError, match="pip install matplotlib"):
         cn.viz.plot_memory(exes, str(tmp_path / "n.png"))
+
+
+def test_tradeoff_curve_min_and_plot(tmp_path, monkeypatch):
+    net = res_chain(16, channels=2)
+    shapes = {"data": (1, 3, 4, 4), "softmax_label": (1,)}
+    curve = cn.mirror.tradeoff(net, shapes)
+    assert len(curve) >= 3 and sum(p["auto"] for p in curve) == 1
+    arenas = [p["planned_bytes"] for p in curve]
+    recompute = [p["recompute_flops"] for p in curve]
+    assert arenas == sorted(arenas) and recompute == sorted(recompute, reverse=True)
+    assert recompute[-1] == 0 and recompute[0] > 0
+    smallest = bind(net, "min", batch=1, size=4).memory_stats()
+    assert smallest["planned_bytes"] == arenas[0]
+    auto = bind(net, "auto", batch=1, size=4).memory_stats()
+    assert auto["planned_bytes"] == next(p["planned_bytes"] for p in curve if p["auto"])
+    if importlib.util.find_spec("matplotlib") is not None:
+        path = cn.viz.plot_tradeoff(curve, str(tmp_path / "t.png"))
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(CoarsenetError, match="pip install matplotlib"):
+        cn.viz.plot_tradeoff(curve, str(tmp_path / "n.png"))

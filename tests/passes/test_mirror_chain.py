@@ -103,3 +103,17 @@ def test_simulate_rejects_invalid_sequences():
         simulate([("B", 1)], uf, wa, wabar, mb)
     with pytest.raises(ValueError):
         simulate([("Fall", 1, True)], uf, wa, wabar, mb)
+
+
+def test_long_chain_solves_and_prefers_cheap_blocks_to_recompute():
+    """Blocks with big outputs but cheap forwards are recomputed before expensive ones."""
+    L = 40
+    uf = np.where(np.arange(L) % 2 == 0, 1.0, 50.0)
+    wa, wabar, mb = np.full(L, 2), np.full(L, 4), np.full(L, 6)
+    sol = ChainSolution(uf, wa, wabar, mb, 200)
+    M = int(wabar.sum() // 3)
+    ops = sol.ops(M)
+    cost, peak = simulate(ops, uf, wa, wabar, mb)
+    assert cost == sol.cost(M) and peak <= M
+    again = [o[1] for o in ops if o[0] != "B" and not o[2]]
+    assert sum(uf[i] == 1.0 for i in again) > sum(uf[i] == 50.0 for i in again)
