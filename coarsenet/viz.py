@@ -139,3 +139,35 @@ def plot_memory(executors, path: str, labels=None, title: str = "Planned live me
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_tradeoff(curve: list, path: str, title: str = "Memory / recomputation trade-off") -> str:
+    """Draws cn.mirror.tradeoff's curve (planned arena against recomputation in forward
+    passes, the "auto" choice marked) and saves a PNG at `path`. Needs matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from .base import CoarsenetError
+
+        raise CoarsenetError("plot_tradeoff needs matplotlib: pip install matplotlib") from None
+    gib = 1024.0 ** 3
+    xs = [p["planned_bytes"] / gib for p in curve]
+    ys = [p["recompute_passes"] for p in curve]
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    ax.plot(xs, ys, "o-", color="tab:blue", lw=1.2, ms=4, label="plans")
+    for p, x, y in zip(curve, xs, ys):
+        if p.get("auto"):
+            ax.scatter([x], [y], s=60, color="tab:red", zorder=3, label='mirror="auto"')
+    ax.set_xscale("log")
+    ax.set_xlabel("planned arena (GiB, log scale)")
+    ax.set_ylabel("recomputation (forward passes)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -41,12 +41,16 @@ import numpy as np
 
 from .. import ops as _ops
 from ..base import CoarsenetError
-from ..graph import BACKWARD, OP, BackwardCall, Entry, Graph, Node, topological_order
+from ..graph import OP, Entry, Graph, Node, topological_order
+from .mirror_chain import ChainSolution
+from .mirror_rewrite import Chain, build
 from .plan_memory import entry_bytes, plan_memory
 from .schedule import schedule
 
-AUTO_SLACK = 1.5        # "auto" accepts this much more arena than the smallest for less recompute
-_KEEP_EXPENSIVE = (0.125, 0.25, 0.5, 0.75, 1.0)  # fractions of expensive outputs kept
+MAX_BLOCKS = 100    # longer chains are solved over groups of neighbouring blocks
+LOW_TRIES = 3       # least-memory candidates measured with the planner for "min"
+CURVE_POINTS = 10   # candidates measured for "auto" and tradeoff()
+MAX_RECOMPUTE = 3.0  # candidates recompute at most this many forward passes (see _Analysis)
 
 
 @dataclass
@@ -55,12 +59,14 @@ class MirrorPlan:
     arena_bytes: int
     recompute_flops: int
     recomputed_nodes: int
-    segments: int
-    keep_expensive: float | None  # fraction of expensive outputs kept inside segments
+    segments: int           # checkpoints kept by the forward pass
+    model_bytes: int = 0    # the memory the chain DP was given (0: no recomputation)
+    shapes: dict | None = None
+    dtypes: dict | None = None
 
 
 def mirror(graph: Graph, num_forward_heads: int, option, shapes: dict, dtypes: dict) -> Graph:
-    """option: "auto" (or True), or a budget in bytes for the planned arena."""
+    """option: "auto" (or True), "min", or a budget in bytes for the planned arena."""
     return mirror_plan(graph, num_forward_heads, option, shapes, dtypes).graph
 
 
@@ -69,36 +75,55 @@ def mirror_plan(graph: Graph, num_forward_heads: int, option, shapes: dict,
     """Like mirror(), returning the chosen candidate with its figures."""
     budget = _parse_option(option)
     an = _Analysis(graph, num_forward_heads, shapes, dtypes)
-    plain = an.evaluate(0, None)
-    if budget is not None and plain.arena_bytes <= budget:
+    plain = an.plain()
+    if isinstance(budget, int) and plain.arena_bytes <= budget:
         return plain  # no recomputation needed
-    # Stage 1, memory: segment counts k = 1, 2, 4, ... until the arena has grown twice in a row
-    # past its minimum (it falls while segments shrink, rises once checkpoints dominate).
-    lean, k = [], 1
-    while k <= 2 * an.num_cuts:
-        lean.append(an.evaluate(k, None))
-        best = min(c.arena_bytes for c in lean)
-        if len(lean) >= 3 and lean[-1].arena_bytes > lean[-2].arena_bytes > best:
-            break
-        k *= 2
-    smallest = min(plain.arena_bytes, best)
-    if budget is not None and smallest > budget:
-        raise CoarsenetError(
-            f"mirror: no recomputation plan fits a budget of {budget} bytes; the smallest "
-            f"feasible budget is {smallest} bytes (the smallest planned arena found)")
-    limit = smallest * AUTO_SLACK if budget is None else budget
-    fitting = [c for c in [plain] + lean if c.arena_bytes <= limit]
-    # Stage 2, time: also keep a fraction q of the expensive outputs inside the segments, for
-    # the two smallest fitting segment counts. Keeping more never shrinks the arena, so q grows
-    # until a plan stops fitting.
-    chosen = _least_recompute(fitting)
-    for c in sorted((c for c in fitting if c.segments), key=lambda c: c.arena_bytes)[:2]:
-        for q in _KEEP_EXPENSIVE:
-            candidate = an.evaluate(c.segments, q)
-            if candidate.arena_bytes > limit:
-                break
-            chosen = _least_recompute([chosen, candidate])
-    return chosen
+    lows = an.lowest()
+    smallest = min([plain] + lows, key=lambda p: (p.arena_bytes, p.recompute_flops))
+    if budget == "min":
+        return smallest
+    if isinstance(budget, int):
+        if smallest.arena_bytes > budget:
+            raise CoarsenetError(
+                f"mirror: no recomputation plan fits a budget of {budget} bytes; the smallest "
+                f"feasible budget is {smallest.arena_bytes} bytes (the smallest planned arena "
+                f"found)")
+        return an.within(budget, smallest)
+    return knee(an.curve(smallest))
+
+
+def tradeoff_plans(graph: Graph, num_forward_heads: int, shapes: dict, dtypes: dict,
+                   points: int = CURVE_POINTS) -> tuple[list, int]:
+    """(the memory / recompute curve as MirrorPlans, from least memory to no recomputation,
+    the forward pass's cost in the same units)."""
+    an = _Analysis(graph, num_forward_heads, shapes, dtypes)
+    lows = an.lowest()
+    smallest = min([an.plain()] + lows, key=lambda p: (p.arena_bytes, p.recompute_flops))
+    return an.curve(smallest, points), an.forward_flops
+
+
+def knee(curve: list) -> MirrorPlan:
+    """The plan farthest below the chord from the least-memory plan to the no-recomputation
+    plan, in (log2 arena, recompute / most recompute) coordinates: past it, each halving of
+    memory costs more recomputation than before."""
+    pts = pareto(curve)
+    if len(pts) <= 2:
+        return pts[-1] if len(pts) == 2 and pts[-1].recompute_flops == 0 else pts[0]
+    xs = np.log2([p.arena_bytes for p in pts])
+    ys = np.array([p.recompute_flops for p in pts], dtype=np.float64) / max(
+        p.recompute_flops for p in pts)
+    (x0, y0), (x1, y1) = (xs[0], ys[0]), (xs[-1], ys[-1])
+    dist = (x1 - x0) * (ys - y0) - (y1 - y0) * (xs - x0)  # signed distance to the chord
+    return pts[int(np.argmax(-dist * np.sign(x1 - x0)))]
+
+
+def pareto(plans: list) -> list:
+    """The plans no other beats on both arena and recompute, by increasing arena."""
+    out = []
+    for p in sorted(plans, key=lambda p: (p.arena_bytes, p.recompute_flops)):
+        if not out or p.recompute_flops < out[-1].recompute_flops:
+            out.append(p)
+    return out
 
 
 def recompute_flops(graph: Graph, shapes: dict) -> int:
@@ -124,22 +149,16 @@ def force_mirroring(node: Node) -> bool | None:
 # ------------------------------------------------------------------------------- helpers
 
 
-def _least_recompute(plans: list) -> MirrorPlan:
-    """The least recomputation; within 2% of it (the same work, give or take a node), the
-    smallest arena."""
-    least = min(p.recompute_flops for p in plans)
-    near = [p for p in plans if p.recompute_flops <= least * 1.02]
-    return min(near, key=lambda p: (p.arena_bytes, p.recompute_flops))
-
-
-def _parse_option(option) -> int | None:
+def _parse_option(option) -> int | str | None:
     if option is True or (isinstance(option, str) and option.strip().lower() == "auto"):
         return None
+    if isinstance(option, str) and option.strip().lower() == "min":
+        return "min"
     if isinstance(option, str) and option.strip().isdigit():
         option = int(option.strip())
     if isinstance(option, (int, np.integer)) and not isinstance(option, bool) and option > 0:
         return int(option)
-    raise CoarsenetError(f"mirror must be 'auto' or a positive memory budget in bytes, "
+    raise CoarsenetError(f"mirror must be 'auto', 'min' or a positive memory budget in bytes, "
                          f"found {option!r}")
 
 
@@ -153,8 +172,10 @@ def _node_flops(node: Node, shapes: dict, original: Node) -> int:
     return sum(elems)
 
 
+
+
 class _Analysis:
-    """Facts about the forward part that every candidate plan shares."""
+    """The chain of blocks, its solved DP, and the candidate plans measured so far."""
 
     def __init__(self, graph, num_forward_heads, shapes, dtypes):
         self.graph, self.nh, self.shapes, self.dtypes = graph, num_forward_heads, shapes, dtypes
@@ -163,114 +184,116 @@ class _Analysis:
         fwd_set = set(self.fwd)
         self.rest = [n for n in graph.nodes if n.kind != "variable" and n not in fwd_set]
         heads = {e.node for e in graph.heads}
-        self.forced = {n: force_mirroring(n) for n in self.fwd}
-        self.always_drop = {n for n in self.fwd if self.forced[n] is True and n not in heads}
-        self.mirrorable = [n for n in self.fwd if n not in heads and self.forced[n] is not False]
-        self.out_bytes = {n: sum(entry_bytes(shapes[Entry(n, j)], dtypes[Entry(n, j)])
-                                 for j in range(n.num_outputs)) for n in self.fwd}
-        self.expensive = [n for n in self.mirrorable if n.op.flags & _ops.EXPENSIVE]
-        self._cuts()
+        forced = {n: force_mirroring(n) for n in self.fwd}
+        self.keep = {n for n in self.fwd if n in heads or forced[n] is False}
+        self.force = {n for n in self.fwd if forced[n] is True and n not in heads}
+        out_bytes = {n: sum(entry_bytes(shapes[Entry(n, j)], dtypes[Entry(n, j)])
+                            for j in range(n.num_outputs)) for n in self.fwd}
+        read = {e for n in self.rest for e in n.inputs if e is not None and e.node in fwd_set}
+        kept_bytes = {n: sum(entry_bytes(shapes[Entry(n, j)], dtypes[Entry(n, j)])
+                             for j in range(n.num_outputs) if Entry(n, j) in read)
+                      for n in self.fwd}
+        flops = {n: _node_flops(n, shapes, n) for n in self.fwd}
+        self.forward_flops = sum(flops.values())
+        self.chain = c = Chain(self.fwd, _articulation(self.fwd), out_bytes, kept_bytes, flops,
+                                   MAX_BLOCKS)
+        L = len(c.blocks)
+        # Slots: as many as keep the O(L^3 S) solve well under a second. Two solves: one over
+        # the whole range, one four times finer over its first quarter (the low-memory end,
+        # where a slot's rounding matters most).
+        S = int(np.clip(1e7 / (L ** 3 / 6 + L * L + 1), 48, 512))
+        top = sum(c.wabar) + max(b - w for b, w in zip(c.mb, c.wabar))
+        # Candidates: (model bytes, recompute, solution, slots) where the least recompute
+        # drops. Below a few forward passes of recompute the arena barely shrinks
+        # (parameters, gradients and workspaces stay) while the copies multiply
+        # (quadratically at the very least memory), so plans costing more than
+        # MAX_RECOMPUTE forward passes are not considered.
+        limit = MAX_RECOMPUTE * max(self.forward_flops, 1)
+        found = []
+        for span in (top / 4, top):
+            slot = max(1, int(-(-span // S)))
 
-    def _cuts(self) -> None:
-        """crossing[p]: the nodes whose outputs a forward node after position p reads;
-        articulation[p]: that set is just the node at p (a clean cut between two blocks)."""
-        pos = {n: p for p, n in enumerate(self.fwd)}
-        last = {}
-        for p, node in enumerate(self.fwd):
-            for e in node.inputs:
-                if e.node in pos:
-                    last[e.node] = p
-        active, self.crossing, self.articulation = set(), [], []
-        for p, node in enumerate(self.fwd):
-            active = {n for n in active if last[n] > p}
-            if last.get(node, -1) > p:
-                active.add(node)
-            self.crossing.append(frozenset(active))
-            self.articulation.append(active == {node})
+            def slots(xs, slot=slot):
+                return [-(-int(x) // slot) for x in xs]
 
-    @property
-    def num_cuts(self) -> int:
-        return max(1, sum(self.articulation))
+            sol = ChainSolution(c.uf, slots(c.wa), slots(c.wabar), slots(c.mb), S + 2)
+            t0 = sol.T[0]
+            found += [(m * slot, float(t0[m]), sol, m) for m in range(len(t0))
+                      if np.isfinite(t0[m]) and t0[m] <= limit]
+        self.cands = []
+        for cand in sorted(found, key=lambda x: (x[0], x[1])):
+            if not self.cands or cand[1] < self.cands[-1][1]:
+                self.cands.append(cand)
+        if not self.cands:  # nothing within the limit: the least-recompute plan of all
+            self.cands = [(top, 0.0, sol, len(sol.T[0]) - 1)]
+        self.cache: dict = {}
 
-    def cost(self, k: int, j) -> int:
-        """recompute_flops of candidate (k, j) without building it."""
-        needed = _needed(self.rest, self.dropped(k, j))
-        return sum(_node_flops(n, self.shapes, n) for n in needed)
+    def evaluate(self, cand) -> MirrorPlan:
+        """The plan of a candidate (None: no recomputation), built and planned."""
+        key = None if cand is None else (id(cand[2]), cand[3])
+        if key not in self.cache:
+            L = len(self.chain.blocks)
+            ops = ([("Fall", i, True) for i in range(L)] + [("B", i) for i in reversed(range(L))]
+                   if cand is None else cand[2].ops(cand[3]))
+            new, shapes, dtypes = build(self.graph, self.nh, self.rest, self.chain, ops,
+                                        self.keep, self.force, self.shapes, self.dtypes)
+            sched = schedule(new, self.nh)
+            external = {e: ("grad", i) for i, e in enumerate(new.heads[self.nh:])}
+            plan = plan_memory(new, sched, shapes, dtypes, external)
+            copies = [n for n in sched.order if n.kind == OP and n.recompute_of is not None]
+            self.cache[key] = MirrorPlan(new, plan.arena_bytes, recompute_flops(new, shapes),
+                                       len(copies), sum(1 for o in ops if o[0] == "Fck"
+                                                        and o[2]),
+                                       0 if cand is None else cand[0], shapes, dtypes)
+        return self.cache[key]
 
-    def dropped(self, k: int, j) -> set:
-        if k == 0:
-            return set(self.always_drop)
-        total = sum(self.out_bytes[n] for n in self.mirrorable)
-        seg = total / k
-        keep, acc, last_cut = set(), 0, -1
-        for p, node in enumerate(self.fwd):
-            acc += self.out_bytes[node]
-            if acc >= seg and (self.articulation[p] or acc >= 2 * seg):
-                keep.update(self.crossing[p])
-                acc, last_cut = 0, p
-        # The last segment is kept: its outputs are live when backward starts either way, so
-        # recomputing them would cost time and save nothing (Chen et al.).
-        keep.update(self.fwd[last_cut + 1:])
-        if j:  # a fraction j of the expensive outputs, spread evenly
-            keep.update(n for i, n in enumerate(self.expensive)
-                        if int((i + 1) * j) > int(i * j))
-        return {n for n in self.mirrorable if n not in keep} | self.always_drop
+    def plain(self) -> MirrorPlan:
+        return self.evaluate(None)
 
-    def evaluate(self, k: int, j) -> MirrorPlan:
-        new, shapes, dtypes = _rewrite(self.graph, self.nh, self.fwd, self.rest,
-                                       self.dropped(k, j), self.shapes, self.dtypes)
-        sched = schedule(new, self.nh)
-        external = {e: ("grad", i) for i, e in enumerate(new.heads[self.nh:])}
-        plan = plan_memory(new, sched, shapes, dtypes, external)
-        copies = [n for n in sched.order if n.kind == OP and n.recompute_of is not None]
-        return MirrorPlan(new, plan.arena_bytes, recompute_flops(new, shapes), len(copies), k, j)
+    def lowest(self) -> list:
+        """The plans of the fewest slots: the model's memory is approximate, so the smallest
+        planned arena is looked for among a few."""
+        return [self.evaluate(m) for m in self.cands[:LOW_TRIES]]
 
+    def within(self, budget: int, smallest: MirrorPlan) -> MirrorPlan:
+        """The least recompute found among the plans that fit: the arena grows with the DP's
+        memory, so the largest fitting candidate is bisected for."""
+        lo, hi = 0, len(self.cands) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.evaluate(self.cands[mid]).arena_bytes <= budget:
+                lo = mid
+            else:
+                hi = mid - 1
+        fitting = [p for p in list(self.cache.values()) + [smallest]
+                   if p.arena_bytes <= budget]
+        return min(fitting, key=lambda p: (p.recompute_flops, p.arena_bytes))
 
-def _needed(rest, dropped) -> set:
-    """Dropped nodes that backward reads, and the dropped nodes those copies read."""
-    stack = [e.node for node in rest for e in node.inputs if e.node in dropped]
-    needed = set()
-    while stack:
-        node = stack.pop()
-        if node not in needed:
-            needed.add(node)
-            stack.extend(e.node for e in node.inputs if e.node in dropped)
-    return needed
+    def curve(self, smallest: MirrorPlan, points: int = CURVE_POINTS) -> list:
+        """Plans spread over the candidates by the DP's memory (geometrically), with the
+        least-memory plan and the plain one; by increasing arena."""
+        lo, hi = self.cands[0][0], self.cands[-1][0]
+        wanted = np.geomspace(max(lo, 1), max(hi, 1), points)
+        picks = {min(range(len(self.cands)), key=lambda i: abs(self.cands[i][0] - w))
+                 for w in wanted}
+        plans = {id(p): p for p in [self.evaluate(self.cands[i]) for i in sorted(picks)]
+                 + [smallest, self.plain()]}
+        return sorted(plans.values(), key=lambda p: (p.arena_bytes, p.recompute_flops))
 
 
-def _rewrite(graph, nh, fwd, rest, dropped, shapes, dtypes):
-    """The graph in which backward reads copies of the dropped nodes it needs."""
-    needed = _needed(rest, dropped)
-    new: dict = {}  # old node -> its copy (forward) or rebuilt node (backward part)
-
-    def m(e):
-        if e is None or e.node not in new:
-            return e
-        return Entry(new[e.node], e.index)
-
-    for node in fwd:
-        if node in needed:
-            new[node] = Node(OP, f"{node.name}_recompute", op=node.op,
-                             inputs=[m(e) for e in node.inputs], params=node.params,
-                             attrs=node.attrs, recompute_of=node)
-    for node in rest:
-        alias = {i: m(e) for i, e in node.alias.items()}
-        if node.kind == BACKWARD:
-            c = node.backward
-            call = BackwardCall(c.forward, [m(e) for e in c.out_grads], [m(e) for e in c.inputs],
-                                [m(e) for e in c.outputs], list(c.req))
-            new[node] = Node(BACKWARD, node.name, op=node.op, inputs=[m(e) for e in node.inputs],
-                             attrs=node.attrs, backward=call, alias=alias)
-        else:
-            new[node] = Node(node.kind, node.name, op=node.op, inputs=[m(e) for e in node.inputs],
-                             params=node.params, attrs=node.attrs, alias=alias,
-                             recompute_of=node.recompute_of)
-    heads = list(graph.heads[:nh]) + [m(e) for e in graph.heads[nh:]]
-    new_shapes, new_dtypes = dict(shapes), dict(dtypes)
-    for e, s in shapes.items():
-        if e.node in new:
-            new_shapes[Entry(new[e.node], e.index)] = s
-    for e, t in dtypes.items():
-        if e.node in new:
-            new_dtypes[Entry(new[e.node], e.index)] = t
-    return Graph(heads), new_shapes, new_dtypes
+def _articulation(fwd: list) -> list:
+    """articulation[p]: the only forward output that a node after position p reads from
+    positions <= p is the one of the node at p (a clean cut between two blocks)."""
+    pos = {n: p for p, n in enumerate(fwd)}
+    last = {}
+    for p, node in enumerate(fwd):
+        for e in node.inputs:
+            if e.node in pos:
+                last[e.node] = p
+    active, out = set(), []
+    for p, node in enumerate(fwd):
+        active = {n for n in active if last[n] > p}
+        if last.get(node, -1) > p:
+            active.add(node)
+        out.append(active == {node})
+    return out

@@ -1,0 +1,119 @@
+"""The chain DP of passes/mirror_chain.py against an exhaustive search over every operation
+sequence of its model (forward with or without keeping, backward, dropping what is held), on
+random chains and on the chain of a small branched graph; its sequences are valid and reach
+the cost it claims within the memory it is given."""
+import heapq
+
+import numpy as np
+import pytest
+
+from coarsenet.passes.mirror_chain import ChainSolution, simulate
+
+
+def exhaustive(uf, wa, wabar, mb, M):
+    """Least recompute of any operation sequence whose peak stays within M (Dijkstra over
+    states: forward-pass position, checkpoints held, internals held, transient output,
+    next block to differentiate). As in Rotor's model, a block's internals count its input
+    as part of them: keeping a-bar[i] needs a[i-1] held (not transient) and held until B(i).
+    (Without that rule cheaper sequences exist: keep a-bar[1] but not a[0], recompute a[0]
+    for B(1) at the end; the DP does not consider them.)"""
+    L = len(uf)
+    start = (0, frozenset(), frozenset(), None, L - 1)
+    best = {start: 0.0}
+    heap = [(0.0, 0, start)]
+    tie = 1
+    while heap:
+        cost, _, state = heapq.heappop(heap)
+        if cost > best.get(state, np.inf):
+            continue
+        f, ck, full, tr, nb = state
+        if nb == -1:
+            return cost
+        held = sum(wa[i] for i in ck) + sum(wabar[i] for i in full)
+        moves = []
+        blocks = [f] if f < L else range(nb + 1)
+        for i in blocks:
+            if not (i == 0 or i - 1 in ck or i - 1 in full or tr == i - 1):
+                continue
+            tr_bytes = wa[tr] if tr is not None else 0
+            c = cost + (uf[i] if f >= L else 0.0)
+            nf = f + 1 if f < L else f
+            if held + tr_bytes + wabar[i] <= M and tr != i - 1:
+                moves.append((c, (nf, ck, full | {i}, None, nb)))
+            if held + tr_bytes + wa[i] <= M:
+                moves.append((c, (nf, ck | {i}, full, None, nb)))
+                moves.append((c, (nf, ck, full, i, nb)))
+        ready = f >= L and nb in full and (nb == 0 or nb - 1 in ck or nb - 1 in full
+                                           or tr == nb - 1)
+        if ready and held - wabar[nb] + mb[nb] + (wa[tr] if tr is not None else 0) <= M:
+            moves.append((cost, (f, ck - {nb - 1}, full - {nb}, tr, nb - 1)))
+        for i in ck - {j - 1 for j in full}:
+            moves.append((cost, (f, ck - {i}, full, tr, nb)))
+        for i in full - {j - 1 for j in full}:
+            moves.append((cost, (f, ck, full - {i}, tr, nb)))
+        for c, s in moves:
+            if c < best.get(s, np.inf):
+                best[s] = c
+                heapq.heappush(heap, (c, tie, s))
+                tie += 1
+    return np.inf
+
+
+def random_chain(rng, L):
+    uf = rng.integers(1, 10, L).astype(float)
+    wa = rng.integers(1, 4, L)
+    wabar = wa + rng.integers(0, 5, L)
+    mb = wabar + rng.integers(0, 3, L)
+    return uf, wa, wabar, mb
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dp_matches_exhaustive_search_on_random_chains(seed):
+    rng = np.random.default_rng(seed)
+    uf, wa, wabar, mb = random_chain(rng, int(rng.integers(2, 6)))
+    top = int(wabar.sum() + mb.max())
+    sol = ChainSolution(uf, wa, wabar, mb, top)
+    for M in range(0, top + 1, max(1, top // 12)):
+        want = exhaustive(uf, wa, wabar, mb, M)
+        got = sol.cost(M)
+        assert got == want, (M, got, want)
+        if np.isfinite(got):
+            cost, peak = simulate(sol.ops(M), uf, wa, wabar, mb)
+            assert cost == got and peak <= M
+
+
+def test_multilevel_recomputation_is_used_when_memory_is_short():
+    """A uniform chain with room for two checkpoints: some block runs forward three times
+    (once in the forward pass, then from a checkpoint that was itself recomputed)."""
+    L = 8
+    uf, wa, wabar, mb = np.ones(L), np.ones(L, int), np.full(L, 3), np.full(L, 4)
+    sol = ChainSolution(uf, wa, wabar, mb, 40)
+    M = sol.min_memory() + 1
+    ops = sol.ops(M)
+    runs = [sum(1 for o in ops if o[0] != "B" and o[1] == i) for i in range(L)]
+    assert max(runs) >= 3
+    assert simulate(ops, uf, wa, wabar, mb) == (sol.cost(M), simulate(ops, uf, wa, wabar,
+                                                                       mb)[1])
+    assert sol.cost(M) == exhaustive(uf, wa, wabar, mb, M)
+
+
+def test_simulate_rejects_invalid_sequences():
+    uf, wa, wabar, mb = np.ones(2), np.ones(2, int), np.ones(2, int), np.ones(2, int)
+    with pytest.raises(ValueError):
+        simulate([("B", 1)], uf, wa, wabar, mb)
+    with pytest.raises(ValueError):
+        simulate([("Fall", 1, True)], uf, wa, wabar, mb)
+
+
+def test_long_chain_solves_and_prefers_cheap_blocks_to_recompute():
+    """Blocks with big outputs but cheap forwards are recomputed before expensive ones."""
+    L = 40
+    uf = np.where(np.arange(L) % 2 == 0, 1.0, 50.0)
+    wa, wabar, mb = np.full(L, 2), np.full(L, 4), np.full(L, 6)
+    sol = ChainSolution(uf, wa, wabar, mb, 200)
+    M = int(wabar.sum() // 3)
+    ops = sol.ops(M)
+    cost, peak = simulate(ops, uf, wa, wabar, mb)
+    assert cost == sol.cost(M) and peak <= M
+    again = [o[1] for o in ops if o[0] != "B" and not o[2]]
+    assert sum(uf[i] == 1.0 for i in again) > sum(uf[i] == 50.0 for i in again)
