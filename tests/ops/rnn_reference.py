@@ -27,7 +27,7 @@ def unpack(params, mode, num_layers, input_size, state_size, bidirectional=False
     for layer in range(num_layers):
         ni = input_size if layer == 0 else dirs * ho
         for d in range(dirs):
-            w = dict(wx=take(g * h, ni), wh=take(g * h, ho))
+            w = {"wx": take(g * h, ni), "wh": take(g * h, ho)}
             if projection_size:
                 w["wr"] = take(ho, h)
             out[layer, d] = w

@@ -63,7 +63,7 @@ def test_lstm_state_clip():
 
 
 def test_without_state_outputs_only_output_is_visible():
-    op = cn.ops.make("RNN", dict(mode="gru", state_size=4, num_layers=1))
+    op = cn.ops.make("RNN", {"mode": "gru", "state_size": 4, "num_layers": 1})
     assert op.num_visible_outputs == 1
     ins, outs, _ = op.infer_shape([(5, 2, 3), None, None])
     assert ins == [(5, 2, 3), (param_count("gru", 1, 3, 4),), (1, 2, 4)]
@@ -74,7 +74,7 @@ def test_dropout_between_layers_is_seeded():
     rng = np.random.default_rng(0)
     sh = shapes("lstm", 4, 3, 3, 5, L=2)
     inputs = [rng.uniform(-1, 1, s) for s in sh]
-    op = cn.ops.make("RNN", dict(mode="lstm", state_size=5, num_layers=2, p=0.5))
+    op = cn.ops.make("RNN", {"mode": "lstm", "state_size": 5, "num_layers": 2, "p": 0.5})
     a = op.invoke(inputs, [], True, 7)[0]
     b = op.invoke(inputs, [], True, 7)[0]
     c = op.invoke(inputs, [], True, 8)[0]
@@ -90,7 +90,7 @@ def test_dropout_gradient_matches_numeric():
     rng = np.random.default_rng(3)
     sh = shapes("gru", 3, 2, 3, 4, L=2)
     inputs = [rng.uniform(-1, 1, s) for s in sh]
-    check_op("RNN", inputs=inputs, params=dict(mode="gru", state_size=4, num_layers=2, p=0.4),
+    check_op("RNN", inputs=inputs, params={"mode": "gru", "state_size": 4, "num_layers": 2, "p": 0.4},
              is_train=True, seed=5, max_points=80)
 
 
@@ -117,7 +117,7 @@ def test_bad_inputs_name_the_op():
 
 def torch_module(mode, I, H, L, bidirectional, proj):
     torch = pytest.importorskip("torch")
-    kw = dict(num_layers=L, bidirectional=bidirectional)
+    kw = {"num_layers": L, "bidirectional": bidirectional}
     if mode == "lstm":
         return torch.nn.LSTM(I, H, proj_size=proj or 0, **kw)
     if mode == "gru":
@@ -164,8 +164,8 @@ def test_matches_pytorch(mode, L, bidirectional, proj):
     loss = (yt * torch.tensor(heads[0])).sum() + (hyt * torch.tensor(heads[1])).sum()
     loss.backward()
 
-    params = dict(mode=mode, state_size=H, num_layers=L, bidirectional=bidirectional,
-                  state_outputs=True)
+    params = {"mode": mode, "state_size": H, "num_layers": L, "bidirectional": bidirectional,
+                  "state_outputs": True}
     if proj:
         params["projection_size"] = proj
     op = cn.ops.make("RNN", params)
