@@ -91,5 +91,5 @@ def test_rnn_checkpoint_unpacks_per_gate_and_packs_back(tmp_path):
     assert "arg:l_i2h_f_weight" in saved and "arg:l_i2h_weight" not in saved
     _, arg2, _ = cn.rnn.load_rnn_checkpoint(cell, str(tmp_path / "m"), 3)
     assert set(arg2) == set(arg)
-    for k in arg:
-        np.testing.assert_array_equal(arg2[k].asnumpy(), arg[k].asnumpy())
+    for k, v in arg.items():
+        np.testing.assert_array_equal(arg2[k].asnumpy(), v.asnumpy())
