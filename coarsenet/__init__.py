@@ -66,6 +66,7 @@ from . import module as mod  # noqa: E402,F401
 from .base import CoarsenetError, MXNetError  # noqa: E402,F401
 from .executor import Executor  # noqa: E402,F401
 from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: E402,F401
+from . import rnn  # noqa: E402,F401  legacy mx.rnn cells, BucketSentenceIter
 
 __version__ = "0.1.0"
 

@@ -28,9 +28,12 @@ class Executor:
     """Use Symbol.simple_bind or Symbol.bind to make one."""
 
     def __init__(self, symbol, args: dict, grads: dict, grad_req: dict, aux: dict,
-                 mirror=None):
+                 mirror=None, shared_arena=None):
         self._symbol = symbol
         self._mirror = mirror
+        # A uint8 buffer from another executor that never runs interleaved with this one
+        # (BucketingModule's largest bucket); used as this arena when it is big enough.
+        self._shared_arena = shared_arena
         self._arg_names = symbol.list_arguments()
         self._aux_names = symbol.list_auxiliary_states()
         self.arg_dict = {n: args[n] for n in self._arg_names}
@@ -97,7 +100,9 @@ class Executor:
 
     def _allocate(self, head_grads) -> None:
         """The arena (once) and the head-gradient buffers (ones unless backward gets some)."""
-        self._arena = _aligned_bytes(self._plan.arena_bytes)
+        n, shared = self._plan.arena_bytes, self._shared_arena
+        self._arena = shared[:n] if shared is not None and shared.nbytes >= n else \
+            _aligned_bytes(n)
         self._views = {}
         self._head_grads = []
         for k, var in enumerate(head_grads):

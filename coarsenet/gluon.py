@@ -10,3 +10,7 @@ from .nn import Block, HybridBlock, Parameter, ParameterDict, Trainer, loss  # n
 
 sys.modules[__name__ + ".nn"] = nn
 sys.modules[__name__ + ".loss"] = loss
+
+from .nn import rnn  # gluon.rnn: recurrent layers and cells
+
+sys.modules[__name__ + ".rnn"] = rnn

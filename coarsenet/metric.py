@@ -215,3 +215,39 @@ def create(metric, *args, **kwargs) -> EvalMetric:
         raise CoarsenetError(
             f"unknown metric '{metric}'; expected one of: {', '.join(sorted(_BY_NAME))}")
     return klass(*args, **kwargs)
+
+
+class Perplexity(EvalMetric):
+    """exp(mean of -log p(label)) over the labels that are not `ignore_label` (padding).
+
+    pred holds probabilities with the classes on `axis` (default last); labels are flattened
+    to match the other axes. sum_metric / num_inst stay additive (negative log-likelihood and
+    label count), so workers combine as for every metric; get() takes the exponential.
+    """
+
+    def __init__(self, ignore_label=None, axis: int = -1, name: str = "perplexity", **kwargs):
+        self.ignore_label, self.axis = ignore_label, axis
+        super().__init__(name, **kwargs)
+
+    def _update_one(self, label, pred):
+        probs = np.moveaxis(pred, self.axis, -1).reshape(-1, pred.shape[self.axis])
+        idx = label.astype(np.int64).ravel()
+        if idx.size != probs.shape[0]:
+            raise CoarsenetError(f"{self.name}: {idx.size} labels for {probs.shape[0]} "
+                                 f"predictions of {probs.shape[1]} classes")
+        keep = np.ones(idx.size, bool) if self.ignore_label is None else \
+            idx != int(self.ignore_label)
+        bad = idx[keep][(idx[keep] < 0) | (idx[keep] >= probs.shape[1])]
+        if bad.size:
+            raise CoarsenetError(f"{self.name}: labels must lie in [0, {probs.shape[1]}), "
+                                 f"found {int(bad[0])}")
+        p = probs[np.arange(idx.size)[keep], idx[keep]]
+        self.sum_metric += float(-np.log(np.maximum(p, 1e-10)).sum())
+        self.num_inst += int(keep.sum())
+
+    def get(self):
+        value = float(np.exp(self.sum_metric / self.num_inst)) if self.num_inst else float("nan")
+        return self.name, value
+
+
+_BY_NAME["perplexity"] = Perplexity

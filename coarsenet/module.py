@@ -365,3 +365,6 @@ def _create_kvstore(kvstore):
 
         return kv.create(kvstore)
     return kvstore
+
+
+from .bucketing_module import BucketingModule  # noqa: F401  mx.mod.BucketingModule

@@ -230,6 +230,7 @@ void SliceNeeds(const SliceChannelParam&, cn::BackwardNeeds& n) { n.all_out_grad
 CN_REGISTER_OP(Concat, ConcatParam)
     .describe("Joins input arrays along dimension `dim`; all other dimensions must match.")
     .alias("concat")
+    .alias("_rnn_param_concat")  // what gluon.rnn layers export to pack their weights
     .inputs(ConcatInputs)
     .outputs({"output"})
     .infer_shape(ConcatShape)
