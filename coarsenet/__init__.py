@@ -25,6 +25,7 @@ from . import initializer, nn, gluon  # noqa: E402,F401
 from . import initializer as init  # noqa: E402,F401
 from . import cpp_extension, operator  # noqa: E402,F401
 from . import datasets, model_zoo, viz  # noqa: E402,F401
+from . import image, recordio  # noqa: E402,F401  mx.image, mx.recordio
 from . import module  # noqa: E402
 from . import kvstore as kv  # noqa: E402,F401  MXNet's name, as mx.kv
 from . import module as mod  # noqa: E402,F401
