@@ -50,7 +50,7 @@ class MXRecordIO:
 
     def open(self) -> None:
         try:
-            self._f = open(self.uri, "wb" if self.writable else "rb")
+            self._f = open(self.uri, "wb" if self.writable else "rb")  # noqa: SIM115
         except OSError as e:
             raise CoarsenetError(f"RecordIO {self.uri}: cannot open ({e.strerror})") from None
         self._size = 0 if self.writable else os.fstat(self._f.fileno()).st_size
@@ -64,7 +64,7 @@ class MXRecordIO:
     def __del__(self):
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
+        except Exception:  # noqa: BLE001,S110 - interpreter shutdown
             pass
 
     def __enter__(self):
@@ -181,7 +181,7 @@ class MXIndexedRecordIO(MXRecordIO):
         super().open()
         self.idx, self.keys = {}, []
         if self.writable:
-            self._fidx = open(self.idx_path, "w")
+            self._fidx = open(self.idx_path, "w")  # noqa: SIM115
             return
         try:
             with open(self.idx_path) as f:

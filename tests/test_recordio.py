@@ -55,7 +55,7 @@ def test_unpack_headers_and_images():
     r = recordio.MXIndexedRecordIO(os.path.join(FIX, "mx.idx"), os.path.join(FIX, "mx.rec"), "r")
     h, _ = recordio.unpack(r.read_idx(0))
     assert h.flag == 0 and h.label == 0.0 and h.id == 1000 and h.id2 == 7
-    h, img = recordio.unpack_img(r.read_idx(1))
+    h, _ = recordio.unpack_img(r.read_idx(1))
     np.testing.assert_array_equal(h.label, np.array([1, 0.5, -1.25], np.float32))
     assert h.flag == 3 and h.id == 1001
     for i in range(4):
@@ -76,7 +76,8 @@ def test_pack_img_round_trip():
 
 
 def _corrupt(tmp_path, mutate):
-    data = bytearray(open(os.path.join(FIX, "mx.rec"), "rb").read())
+    with open(os.path.join(FIX, "mx.rec"), "rb") as f:
+        data = bytearray(f.read())
     data = mutate(data)
     p = tmp_path / "bad.rec"
     p.write_bytes(bytes(data))
