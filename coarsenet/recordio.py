@@ -111,59 +111,90 @@ class MXRecordIO:
                 b"\0" * (_pad4(len(data)) - len(data))]
         self._f.write(b"".join(out))
 
-    def _read_part(self, offset: int) -> tuple[int, bytes] | None:
-        head = self._f.read(8)
-        if not head:
-            return None
-        if len(head) < 8:
-            raise CoarsenetError(f"RecordIO {self.uri}: truncated record header at offset "
-                                 f"{offset} ({len(head)} of 8 bytes)")
-        magic, lrec = struct.unpack("<II", head)
-        if magic != _MAGIC:
-            raise CoarsenetError(f"RecordIO {self.uri}: bad magic 0x{magic:08x} at offset "
-                                 f"{offset} (expected 0x{_MAGIC:08x}); not a RecordIO file or "
-                                 "corrupt")
-        cflag, length = lrec >> 29, lrec & _LEN_MASK
-        if cflag > 3:
-            raise CoarsenetError(f"RecordIO {self.uri}: bad continuation flag {cflag} at offset "
-                                 f"{offset}")
-        # Check the declared length against the file before reading (no allocation from it).
-        if offset + 8 + length > self._size:
-            raise CoarsenetError(f"RecordIO {self.uri}: truncated record at offset {offset}: "
-                                 f"header says {length} bytes, file has "
-                                 f"{self._size - offset - 8} left")
-        data = self._f.read(length)
-        self._f.seek(_pad4(length) - length, 1)
-        return cflag, data
-
     def read(self) -> bytes | None:
         """The next record's bytes, or None at the end of the file."""
         if self.writable:
             raise CoarsenetError(f"RecordIO {self.uri}: opened for writing, cannot read")
-        offset = self._f.tell()
-        part = self._read_part(offset)
-        if part is None:
+        got = read_record_at(self._f.fileno(), self._size, self._f.tell(), self.uri)
+        if got is None:
             return None
-        cflag, data = part
-        if cflag == 0:
-            return data
-        if cflag != 1:
-            raise CoarsenetError(f"RecordIO {self.uri}: record at offset {offset} starts with "
-                                 f"continuation flag {cflag} (expected 0 or 1)")
-        parts = [data]
-        while True:
-            here = self._f.tell()
-            part = self._read_part(here)
-            if part is None:
-                raise CoarsenetError(f"RecordIO {self.uri}: record at offset {offset} is "
-                                     "truncated (file ends inside a multi-part record)")
-            cflag, data = part
-            if cflag not in (2, 3):
-                raise CoarsenetError(f"RecordIO {self.uri}: record at offset {offset}: part at "
-                                     f"{here} has flag {cflag} (expected 2 or 3)")
-            parts.append(data)
-            if cflag == 3:
-                return _MAGIC_BYTES.join(parts)
+        self._f.seek(got[1])
+        return got[0]
+
+
+def _read_part(fd: int, size: int, offset: int, uri: str) -> tuple[int, bytes, int] | None:
+    """(continuation flag, data, next offset) of the part at `offset`; None at end of file."""
+    head = os.pread(fd, 8, offset)
+    if not head:
+        return None
+    if len(head) < 8:
+        raise CoarsenetError(f"RecordIO {uri}: truncated record header at offset {offset} "
+                             f"({len(head)} of 8 bytes)")
+    magic, lrec = struct.unpack("<II", head)
+    if magic != _MAGIC:
+        raise CoarsenetError(f"RecordIO {uri}: bad magic 0x{magic:08x} at offset {offset} "
+                             f"(expected 0x{_MAGIC:08x}); not a RecordIO file or corrupt")
+    cflag, length = lrec >> 29, lrec & _LEN_MASK
+    if cflag > 3:
+        raise CoarsenetError(f"RecordIO {uri}: bad continuation flag {cflag} at offset {offset}")
+    # The declared length is checked against the file before anything is read or allocated.
+    if offset + 8 + length > size:
+        raise CoarsenetError(f"RecordIO {uri}: truncated record at offset {offset}: header "
+                             f"says {length} bytes, file has {size - offset - 8} left")
+    data = os.pread(fd, length, offset + 8)
+    if len(data) != length:
+        raise CoarsenetError(f"RecordIO {uri}: short read at offset {offset} (file changed?)")
+    return cflag, data, offset + 8 + _pad4(length)
+
+
+def read_record_at(fd: int, size: int, offset: int, uri: str) -> tuple[bytes, int] | None:
+    """(record bytes, offset of the next record) for the record at `offset` of an open file
+    of `size` bytes, or None at the end. Uses pread, so threads may share one descriptor."""
+    part = _read_part(fd, size, offset, uri)
+    if part is None:
+        return None
+    cflag, data, nxt = part
+    if cflag == 0:
+        return data, nxt
+    if cflag != 1:
+        raise CoarsenetError(f"RecordIO {uri}: record at offset {offset} starts with "
+                             f"continuation flag {cflag} (expected 0 or 1)")
+    parts = [data]
+    while True:
+        here = nxt
+        part = _read_part(fd, size, here, uri)
+        if part is None:
+            raise CoarsenetError(f"RecordIO {uri}: record at offset {offset} is truncated "
+                                 "(file ends inside a multi-part record)")
+        cflag, data, nxt = part
+        if cflag not in (2, 3):
+            raise CoarsenetError(f"RecordIO {uri}: record at offset {offset}: part at {here} "
+                                 f"has flag {cflag} (expected 2 or 3)")
+        parts.append(data)
+        if cflag == 3:
+            return _MAGIC_BYTES.join(parts), nxt
+
+
+def scan_offsets(uri) -> list[int]:
+    """Start offsets of every record in a .rec file (reads only the 8-byte part headers)."""
+    with open(uri, "rb") as f:
+        fd, size = f.fileno(), os.fstat(f.fileno()).st_size
+        offsets, pos, start = [], 0, None
+        while pos < size:
+            head = os.pread(fd, 8, pos)
+            if len(head) < 8:
+                raise CoarsenetError(f"RecordIO {uri}: truncated record header at offset {pos}")
+            magic, lrec = struct.unpack("<II", head)
+            if magic != _MAGIC:
+                raise CoarsenetError(f"RecordIO {uri}: bad magic 0x{magic:08x} at offset {pos}")
+            cflag, length = lrec >> 29, lrec & _LEN_MASK
+            if pos + 8 + length > size:
+                raise CoarsenetError(f"RecordIO {uri}: truncated record at offset {pos}")
+            if cflag in (0, 1):
+                start = pos
+                offsets.append(start)
+            pos += 8 + _pad4(length)
+    return offsets
 
 
 class MXIndexedRecordIO(MXRecordIO):

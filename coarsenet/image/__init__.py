@@ -235,6 +235,10 @@ def copyMakeBorder(src, top: int, bot: int, left: int, right: int, type: int = 0
     return NDArray(np.pad(img, pad, mode=modes[type]))
 
 
+from .. import ndarray as _ndarray
+from . import nd_image
 from .augment import *
 from .augment import CreateAugmenter  # noqa: F401
 
+_ndarray.image = nd_image  # MXNet's nd.image namespace
+from .iter import ImageDetIter, ImageIter  # noqa: F401
