@@ -10,3 +10,10 @@ from .nn import Block, HybridBlock, Parameter, ParameterDict, Trainer, loss  # n
 
 sys.modules[__name__ + ".nn"] = nn
 sys.modules[__name__ + ".loss"] = loss
+
+# gluon.data lives in coarsenet/gluon_data (gluon is a module, not a package).
+from . import gluon_data as data
+
+sys.modules[__name__ + ".data"] = data
+sys.modules[__name__ + ".data.vision"] = data.vision
+sys.modules[__name__ + ".data.vision.transforms"] = data.vision.transforms
