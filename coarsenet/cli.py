@@ -29,12 +29,16 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--wd", type=float, default=1e-4)
     t.add_argument("--mirror", default=None,
                    help="recompute activations in backward: 'auto' or a byte budget")
-    t.add_argument("--data", default=None, help=".npz with arrays x (N, C, H, W) and y (N,)")
+    t.add_argument("--data", default=None, help=".npz with arrays x (N, C, H, W) and y (N,), "
+                   "an image folder (one sub-folder per class) or a .rec file")
+    t.add_argument("--data-shape", default="3,32,32", help="C,H,W for --data folder/.rec")
     t.add_argument("--val-fraction", type=float, default=0.2)
     t.add_argument("--out", default="checkpoints/model", help="checkpoint prefix")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--kvstore", default="local", help="local or dist_sync (under mpiexec)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from .im2rec import add_parser as _add_im2rec
+    _add_im2rec(sub)
     s = sub.add_parser("summary", help="print a model's layer table")
     s.add_argument("--model", required=True)
     s.add_argument("--shape", required=True, help="input shape, e.g. 1,3,224,224")
@@ -45,7 +49,11 @@ def _parser() -> argparse.ArgumentParser:
 def _load_data(args):
     from .datasets import load_digits, load_npz
 
-    x, y = load_npz(args.data) if args.data else load_digits()
+    if args.data and (os.path.isdir(args.data) or args.data.endswith(".rec")):
+        from .image.load import load_images, parse_shape
+        x, y = load_images(args.data, parse_shape(args.data_shape))
+    else:
+        x, y = load_npz(args.data) if args.data else load_digits()
     if x.ndim == 2:  # flat features: one channel, one row
         x = x.reshape(len(x), 1, 1, -1)
     if x.ndim != 4:
@@ -142,6 +150,9 @@ def main(argv=None) -> int:
     try:
         if args.command == "train":
             train(args)
+        elif args.command == "im2rec":
+            from .im2rec import run
+            run(args)
         else:
             summary(args)
     except CoarsenetError as e:
