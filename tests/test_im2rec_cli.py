@@ -26,7 +26,7 @@ def test_im2rec_list_and_rec(tmp_path, capsys):
     train = (tmp_path / "data_train.lst").read_text().splitlines()
     val = (tmp_path / "data_val.lst").read_text().splitlines()
     assert len(train) == 9 and len(val) == 3
-    idx, label, path = train[0].split("\t")
+    _, label, path = train[0].split("\t")
     assert path.split("/")[0] == {"0.0": "a", "1.0": "b"}[label]
     assert main(["im2rec", prefix, str(root), "--resize", "8", "--encoding", ".png",
                  "--num-thread", "2", "--no-progress"]) == 0
