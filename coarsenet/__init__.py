@@ -60,6 +60,7 @@ from . import initializer as init  # noqa: E402,F401
 from . import cpp_extension, operator  # noqa: E402,F401
 from . import datasets, model_zoo, viz  # noqa: E402,F401
 from . import mirror  # noqa: E402,F401  cn.mirror.tradeoff
+from . import image, recordio  # noqa: E402,F401  mx.image, mx.recordio
 from . import module  # noqa: E402
 from . import kvstore as kv  # noqa: E402,F401  MXNet's name, as mx.kv
 from . import module as mod  # noqa: E402,F401

@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--wd", type=float, default=1e-4, help="weight decay")
     t.add_argument("--mirror", default=None,
                    help="recompute activations in backward: 'auto' or a byte budget")
-    t.add_argument("--data", default=None, help=".npz with arrays x (N, C, H, W) and y (N,)")
+    t.add_argument("--data", default=None, help=".npz with arrays x (N, C, H, W) and y (N,), "
+                   "an image folder (one sub-folder per class) or a .rec file")
+    t.add_argument("--data-shape", default="3,32,32", help="C,H,W for --data folder/.rec")
     t.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of the data held out for validation")
     t.add_argument("--out", default="checkpoints/model",
@@ -54,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--kvstore", default="local", choices=("local", "dist_sync"),
                    help="dist_sync runs under mpiexec")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from .im2rec import add_parser as _add_im2rec
+    _add_im2rec(sub)
     s = sub.add_parser("summary", help="print a model's layer table")
     s.add_argument("--model", required=True)
     s.add_argument("--shape", required=True, help="input shape, e.g. 1,3,224,224")
@@ -64,7 +68,11 @@ def _parser() -> argparse.ArgumentParser:
 def _load_data(args):
     from .datasets import load_digits, load_npz
 
-    x, y = load_npz(args.data) if args.data else load_digits()
+    if args.data and (os.path.isdir(args.data) or args.data.endswith(".rec")):
+        from .image.load import load_images, parse_shape
+        x, y = load_images(args.data, parse_shape(args.data_shape))
+    else:
+        x, y = load_npz(args.data) if args.data else load_digits()
     if x.ndim == 2:  # flat features: one channel, one row
         x = x.reshape(len(x), 1, 1, -1)
     if x.ndim != 4:
@@ -108,8 +116,8 @@ def _check_options(args) -> None:
     need(finite(args.wd) and args.wd >= 0, "--wd", "a finite number >= 0", args.wd)
     need(0 < args.val_fraction < 1, "--val-fraction", "in (0, 1)", args.val_fraction)
     args.mirror = _parse_mirror(args.mirror)
-    if args.data is not None and not os.path.isfile(args.data):
-        raise CoarsenetError(f"--data: no such file '{args.data}'")
+    if args.data is not None and not os.path.exists(args.data):
+        raise CoarsenetError(f"--data: no such file or folder '{args.data}'")
     args.out = _writable_prefix(args.out)
 
 
@@ -212,6 +220,9 @@ def main(argv=None) -> int:
     try:
         if args.command == "train":
             train(args)
+        elif args.command == "im2rec":
+            from .im2rec import run
+            run(args)
         else:
             summary(args)
     except CoarsenetError as e:

@@ -14,3 +14,9 @@ sys.modules[__name__ + ".loss"] = loss
 from .nn import rnn  # gluon.rnn: recurrent layers and cells
 
 sys.modules[__name__ + ".rnn"] = rnn
+# gluon.data lives in coarsenet/gluon_data (gluon is a module, not a package).
+from . import gluon_data as data
+
+sys.modules[__name__ + ".data"] = data
+sys.modules[__name__ + ".data.vision"] = data.vision
+sys.modules[__name__ + ".data.vision.transforms"] = data.vision.transforms

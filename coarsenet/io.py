@@ -164,3 +164,8 @@ class NDArrayIter(DataIter):
             label=[array(a[idx], dtype=a.dtype) for _, a in self.label],
             pad=pad, index=idx, provide_data=self.provide_data, provide_label=self.provide_label)
 
+
+
+from .image.iter import ImageDetIter, ImageIter  # noqa: F401
+from .image.record_iter import ImageRecordIter  # noqa: F401
+from .io_iters import CSVIter, LibSVMIter, MNISTIter, PrefetchingIter, ResizeIter  # noqa: F401

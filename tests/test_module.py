@@ -148,7 +148,7 @@ def test_cli_user_data_and_errors(tmp_path):
     (["--batch-size", "0"], "--batch-size must be an integer >= 1"),
     (["--momentum", "1.5"], "--momentum must be in [0, 1)"),
     (["--mirror", "lots"], "--mirror must be 'auto' or a byte budget"),
-    (["--data", "missing.npz"], "no such file 'missing.npz'"),
+    (["--data", "missing.npz"], "no such file or folder 'missing.npz'"),
     (["--out", "/proc/no/such/dir/model"], "--out: cannot write checkpoints"),
 ])
 def test_cli_rejects_bad_options_before_any_work(args, message, tmp_path):

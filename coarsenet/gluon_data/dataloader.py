@@ -1,0 +1,249 @@
+"""MXNet's gluon.data.DataLoader: batches from a Dataset, made by worker processes.
+
+Workers (forked where the platform allows, so the dataset is inherited, not pickled) receive
+batch indices on their own queue (batch i goes to worker i % num_workers, so with a fixed seed
+the same worker makes the same batch each run), build the batch with batchify_fn, and write
+every array into a fresh multiprocessing.shared_memory block. Only the block names, shapes and
+dtypes travel back through the result queue; the main process copies the pixels out and
+unlinks the block. A worker exception comes back as its formatted traceback and is raised as
+CoarsenetError; a worker that dies (killed, segfault) is noticed by polling exit codes, so the
+main process never waits forever (`timeout` bounds each wait too).
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import random
+import traceback
+from multiprocessing import resource_tracker, shared_memory
+
+import numpy as np
+
+from ..base import CoarsenetError
+from ..ndarray import NDArray
+from .sampler import BatchSampler, RandomSampler, SequentialSampler
+
+
+def _as_numpy(x):
+    if isinstance(x, NDArray):
+        return x.asnumpy()
+    return np.asarray(x)
+
+
+def default_batchify_fn(data):
+    """Stacks samples: arrays along a new axis 0; tuples field by field."""
+    if isinstance(data[0], tuple):
+        return tuple(default_batchify_fn(list(field)) for field in zip(*data))
+    arr = np.stack([_as_numpy(x) for x in data])
+    if arr.dtype == np.float64:  # labels given as Python floats: float32 as MXNet
+        arr = arr.astype(np.float32)
+    return arr
+
+
+def _to_shm(obj):
+    """Nested batch -> picklable description with every array in shared memory."""
+    if isinstance(obj, (tuple, list)):
+        return ("seq", type(obj) is tuple, [_to_shm(o) for o in obj])
+    arr = np.ascontiguousarray(_as_numpy(obj))
+    shm = shared_memory.SharedMemory(create=True, size=max(1, arr.nbytes))
+    np.ndarray(arr.shape, arr.dtype, buffer=shm.buf)[...] = arr
+    name = shm.name
+    shm.close()
+    # The main process owns (and unlinks) the block from here on.
+    resource_tracker.unregister(shm._name, "shared_memory")
+    return ("shm", name, arr.shape, arr.dtype.str)
+
+
+def _from_shm(desc):
+    if desc[0] == "seq":
+        items = [_from_shm(d) for d in desc[2]]
+        return tuple(items) if desc[1] else items
+    _, name, shape, dtype = desc
+    shm = shared_memory.SharedMemory(name=name)
+    try:
+        arr = np.ndarray(shape, np.dtype(dtype), buffer=shm.buf).copy()
+    finally:
+        shm.close()
+        shm.unlink()
+    return NDArray(arr)
+
+
+def _release(desc):
+    """Unlinks the blocks of a batch that will never be read (iterator abandoned)."""
+    if desc[0] == "seq":
+        for d in desc[2]:
+            _release(d)
+        return
+    try:
+        shm = shared_memory.SharedMemory(name=desc[1])
+        shm.close()
+        shm.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _wrap(batch):
+    if isinstance(batch, (tuple, list)):
+        items = [_wrap(b) for b in batch]
+        return tuple(items) if isinstance(batch, tuple) else items
+    return batch if isinstance(batch, NDArray) else NDArray(np.asarray(batch))
+
+
+def _worker_loop(dataset, batchify_fn, index_q, result_q, seed):
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    while True:
+        job = index_q.get()
+        if job is None:
+            return
+        bid, indices = job
+        try:
+            batch = batchify_fn([dataset[i] for i in indices])
+            result_q.put((bid, "ok", _to_shm(batch)))
+        except Exception:  # noqa: BLE001 - the traceback is re-raised in the main process
+            result_q.put((bid, "err", traceback.format_exc()))
+
+
+class _MultiWorkerIter:
+    def __init__(self, loader, batches):
+        self._loader, self._batches = loader, list(batches)
+        n = loader._num_workers
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self._result_q = ctx.Queue()
+        self._index_qs = [ctx.Queue() for _ in range(n)]
+        base = int(np.random.randint(0, 2 ** 31))
+        self._workers = [ctx.Process(target=_worker_loop, daemon=True, args=(
+            loader._dataset, loader._batchify_fn, self._index_qs[w], self._result_q, base + w))
+            for w in range(n)]
+        for w in self._workers:
+            w.start()
+        self._sent = self._next = 0
+        self._ready: dict = {}
+        for _ in range(min(loader._prefetch, len(self._batches))):
+            self._send()
+
+    def _send(self):
+        if self._sent < len(self._batches):
+            w = self._sent % len(self._workers)
+            self._index_qs[w].put((self._sent, self._batches[self._sent]))
+            self._sent += 1
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._next >= len(self._batches):
+            self.shutdown()
+            raise StopIteration
+        waited = 0.0
+        while self._next not in self._ready:
+            try:
+                bid, kind, payload = self._result_q.get(timeout=0.2)
+                self._ready[bid] = (kind, payload)
+            except queue.Empty:
+                waited += 0.2
+                dead = [w for w in self._workers if w.exitcode is not None]
+                if dead:
+                    codes = ", ".join(f"pid {w.pid} exit code {w.exitcode}" for w in dead)
+                    self.shutdown()
+                    raise CoarsenetError(f"DataLoader: worker process died ({codes}) while "
+                                         f"making batch {self._next}") from None
+                if waited >= self._loader._timeout:
+                    self.shutdown()
+                    raise CoarsenetError(f"DataLoader: no batch from the workers within "
+                                         f"timeout={self._loader._timeout} s") from None
+        kind, payload = self._ready.pop(self._next)
+        self._next += 1
+        if kind == "err":
+            self.shutdown()
+            raise CoarsenetError(f"DataLoader: a worker raised while making batch "
+                                 f"{self._next - 1}:\n{payload}")
+        self._send()
+        return _from_shm(payload)
+
+    def shutdown(self):
+        if not self._workers:
+            return
+        for q in self._index_qs:
+            q.put(None)
+        for w in self._workers:
+            w.join(timeout=1.0)
+            if w.is_alive():
+                w.terminate()
+                w.join(timeout=1.0)
+        while True:  # results nobody will read: free their shared memory
+            try:
+                bid, kind, payload = self._result_q.get_nowait()
+                self._ready[bid] = (kind, payload)
+            except (queue.Empty, OSError, EOFError):
+                break
+        for kind, payload in self._ready.values():
+            if kind == "ok":
+                _release(payload)
+        self._ready.clear()
+        self._workers = []
+
+    def __del__(self):
+        try:
+            self.shutdown()
+        except Exception:  # noqa: BLE001,S110 - interpreter shutdown
+            pass
+
+
+class DataLoader:
+    """Iterates over a Dataset in batches, MXNet's arguments and semantics."""
+
+    def __init__(self, dataset, batch_size=None, shuffle=False, sampler=None,
+                 last_batch=None, batch_sampler=None, batchify_fn=None, num_workers=0,
+                 pin_memory=False, pin_device_id=0, prefetch=None, thread_pool=False,
+                 timeout=120):
+        self._dataset = dataset
+        if batch_sampler is None:
+            if batch_size is None:
+                raise CoarsenetError("DataLoader: batch_size is required without batch_sampler")
+            if sampler is None:
+                sampler = RandomSampler(len(dataset)) if shuffle else SequentialSampler(
+                    len(dataset))
+            elif shuffle:
+                raise CoarsenetError("DataLoader: shuffle must be False when a sampler is given")
+            batch_sampler = BatchSampler(sampler, batch_size, last_batch or "keep")
+        elif batch_size is not None or shuffle or sampler is not None or last_batch is not None:
+            raise CoarsenetError("DataLoader: batch_size, shuffle, sampler and last_batch must "
+                                 "not be given with batch_sampler")
+        if num_workers < 0:
+            raise CoarsenetError(f"DataLoader: num_workers must be >= 0, got {num_workers}")
+        self._batch_sampler = batch_sampler
+        self._batchify_fn = batchify_fn or default_batchify_fn
+        self._num_workers, self._thread_pool = num_workers, thread_pool
+        self._prefetch = max(0, int(prefetch)) if prefetch is not None else 2 * num_workers
+        self._prefetch = max(self._prefetch, num_workers)
+        self._timeout = timeout
+
+    def __len__(self):
+        return len(self._batch_sampler)
+
+    def __iter__(self):
+        if self._num_workers == 0:
+            return (_wrap(self._batchify_fn([self._dataset[i] for i in b]))
+                    for b in self._batch_sampler)
+        if self._thread_pool:
+            return self._thread_iter()
+        return _MultiWorkerIter(self, self._batch_sampler)
+
+    def _thread_iter(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        def make(b):
+            return self._batchify_fn([self._dataset[i] for i in b])
+        with ThreadPoolExecutor(self._num_workers) as pool:
+            futures, batches = [], iter(self._batch_sampler)
+            for b in batches:
+                futures.append(pool.submit(make, b))
+                if len(futures) >= self._prefetch:
+                    break
+            while futures:
+                fut = futures.pop(0)
+                nxt = next(batches, None)
+                if nxt is not None:
+                    futures.append(pool.submit(make, nxt))
+                yield _wrap(fut.result(timeout=self._timeout))
