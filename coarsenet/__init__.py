@@ -30,7 +30,7 @@ from . import kvstore as kv  # noqa: E402,F401  MXNet's name, as mx.kv
 from . import module as mod  # noqa: E402,F401
 from .base import CoarsenetError, MXNetError  # noqa: E402,F401
 from .executor import Executor  # noqa: E402,F401
-from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: E402,F401
+from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus  # noqa: E402,F401
 
 __version__ = "0.1.0"
 
