@@ -79,3 +79,7 @@ def _on_ops_added() -> None:
 
 
 _ops_added_hooks: list = [ndarray._install_op_functions, symbol._install_op_functions]
+
+from . import random_functions as _random_functions  # noqa: E402  nd.random, sym.random
+
+_random_functions.install()
