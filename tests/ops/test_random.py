@@ -16,13 +16,13 @@ def draws(fn, **kw):
 
 
 @pytest.mark.parametrize("fn, kw, mean, var", [
-    (cn.nd.random.uniform, dict(low=-2, high=4), 1.0, 3.0),
-    (cn.nd.random.normal, dict(loc=1, scale=2), 1.0, 4.0),
-    (cn.nd.random.exponential, dict(scale=0.5), 0.5, 0.25),  # MXNet's scale = 1 / rate
-    (cn.nd.random.gamma, dict(alpha=0.5, beta=2), 1.0, 2.0),
-    (cn.nd.random.gamma, dict(alpha=4, beta=1), 4.0, 4.0),
-    (cn.nd.random.poisson, dict(lam=3), 3.0, 3.0),
-    (cn.nd.random.poisson, dict(lam=60), 60.0, 60.0),
+    (cn.nd.random.uniform, {"low": -2, "high": 4}, 1.0, 3.0),
+    (cn.nd.random.normal, {"loc": 1, "scale": 2}, 1.0, 4.0),
+    (cn.nd.random.exponential, {"scale": 0.5}, 0.5, 0.25),  # MXNet's scale = 1 / rate
+    (cn.nd.random.gamma, {"alpha": 0.5, "beta": 2}, 1.0, 2.0),
+    (cn.nd.random.gamma, {"alpha": 4, "beta": 1}, 4.0, 4.0),
+    (cn.nd.random.poisson, {"lam": 3}, 3.0, 3.0),
+    (cn.nd.random.poisson, {"lam": 60}, 60.0, 60.0),
 ])
 def test_moments(fn, kw, mean, var):
     x = draws(fn, **kw)
