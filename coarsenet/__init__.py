@@ -66,7 +66,7 @@ from . import kvstore as kv  # noqa: E402,F401  MXNet's name, as mx.kv
 from . import module as mod  # noqa: E402,F401
 from .base import CoarsenetError, MXNetError  # noqa: E402,F401
 from .executor import Executor  # noqa: E402,F401
-from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: E402,F401
+from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus  # noqa: E402,F401
 from . import rnn  # noqa: E402,F401  legacy mx.rnn cells, BucketSentenceIter
 
 __version__ = "0.1.0"
@@ -127,3 +127,7 @@ def _on_ops_added() -> None:
 
 
 _ops_added_hooks: list = [ndarray._install_op_functions, symbol._install_op_functions]
+
+from . import random_functions as _random_functions  # noqa: E402  nd.random, sym.random
+
+_random_functions.install()

@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True)
     s.add_argument("--shape", required=True, help="input shape, e.g. 1,3,224,224")
     s.add_argument("--num-classes", type=int, default=1000)
+    r = sub.add_parser("run", help="run an unchanged MXNet 1.x script with mxnet = coarsenet")
+    r.add_argument("script")
+    r.add_argument("script_args", nargs=argparse.REMAINDER)
     return p
 
 
@@ -216,6 +219,14 @@ def summary(args) -> None:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "run":  # the script configures logging and reports its own errors
+        from .compat import run_script
+
+        if not os.path.isfile(args.script):
+            print(f"coarsenet: error: run: script '{args.script}' not found", file=sys.stderr)
+            return 2
+        run_script(args.script, args.script_args)
+        return 0
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         if args.command == "train":

@@ -31,6 +31,9 @@ class Module:
     def __init__(self, symbol, data_names=("data",), label_names=("softmax_label",), context=None,
                  fixed_param_names=None, logger=logging, work_load_list=None, mirror=None,
                  **_ignored):
+        from .context import check_usable
+
+        check_usable(context)
         self.symbol = symbol
         self.mirror = mirror  # recomputation plan for the training executor (see passes.mirror)
         self.data_names = list(data_names or [])

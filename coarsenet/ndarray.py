@@ -17,6 +17,7 @@ from . import mxnet_format as _mxnet_format
 from . import ops as _ops
 from . import random as _random
 from .base import CoarsenetError
+from .context import check_usable
 
 
 class _Hooks(threading.local):
@@ -109,6 +110,7 @@ class NDArray:
         return self.copy()  # a Context: MXNet copies to that device; host memory is the only one
 
     def as_in_context(self, ctx) -> NDArray:
+        check_usable(ctx)
         return self
 
     def astype(self, dtype, copy=True) -> NDArray:
@@ -242,6 +244,7 @@ def array(source, ctx=None, dtype=None) -> NDArray:
     """An NDArray from array-like data. As in MXNet the dtype is float32 unless `dtype` is given
     or the source is an NDArray. A C-contiguous numpy array of the target dtype is wrapped
     without a copy."""
+    check_usable(ctx)
     if isinstance(source, NDArray):
         dtype = dtype or source.dtype
         source = source._data
@@ -251,22 +254,27 @@ def array(source, ctx=None, dtype=None) -> NDArray:
 
 
 def empty(shape, ctx=None, dtype=np.float32) -> NDArray:
+    check_usable(ctx)
     return NDArray(np.empty(shape, dtype=dtype))
 
 
 def zeros(shape, ctx=None, dtype=np.float32) -> NDArray:
+    check_usable(ctx)
     return NDArray(np.zeros(shape, dtype=dtype))
 
 
 def ones(shape, ctx=None, dtype=np.float32) -> NDArray:
+    check_usable(ctx)
     return NDArray(np.ones(shape, dtype=dtype))
 
 
 def full(shape, val, ctx=None, dtype=np.float32) -> NDArray:
+    check_usable(ctx)
     return NDArray(np.full(shape, val, dtype=dtype))
 
 
 def arange(start, stop=None, step=1.0, ctx=None, dtype=np.float32) -> NDArray:
+    check_usable(ctx)
     return NDArray(np.arange(start, stop, step, dtype=dtype))
 
 

@@ -198,3 +198,5 @@ def _wrap(arrays):
 
 
 _core._set_custom_op_factory(_Instance)
+
+from .numpy_op import NumpyOp  # noqa: F401  MXNet's older Python-op interface

@@ -222,7 +222,9 @@ class Symbol:
         (grad_req 'write' / 'add' / 'null', or per name) and aux states, and binds. The MXNet
         device and sharing arguments are accepted and ignored (one host device, one arena)."""
         from .bind import simple_bind
+        from .context import check_usable
 
+        check_usable(ctx)
         return simple_bind(self, grad_req=grad_req, type_dict=type_dict, mirror=mirror,
                            shapes=shapes)
 
@@ -231,7 +233,9 @@ class Symbol:
         """Binds to the given arrays (list in list_arguments order, or dict); they are used in
         place, not copied. Arguments without a gradient array get grad_req 'null'."""
         from .bind import bind
+        from .context import check_usable
 
+        check_usable(ctx)
         return bind(self, args, args_grad, grad_req, aux_states, mirror=mirror)
 
     # ---------------------------------------------------------------- arithmetic
