@@ -79,3 +79,12 @@ def _on_ops_added() -> None:
 
 
 _ops_added_hooks: list = [ndarray._install_op_functions, symbol._install_op_functions]
+
+
+def __getattr__(name: str):
+    # cn.onnx is imported on first use: `import coarsenet` stays cheap and works without onnx.
+    if name == "onnx":
+        import importlib
+
+        return importlib.import_module(".onnx", __name__)
+    raise AttributeError(f"module 'coarsenet' has no attribute '{name}'")
