@@ -56,3 +56,28 @@ def assert_close(got, expected, what: str, tol: float = 1e-4) -> None:
     scale = float(np.max(np.abs(expected))) or 1.0
     err = float(np.max(np.abs(got - expected))) if got.size else 0.0
     assert err <= tol * scale, f"{what}: max abs error {err:.3g} > {tol} x scale {scale:.3g}"
+
+
+def canonical_graph(model) -> tuple:
+    """What an ONNX graph computes, independent of value names: nodes (op, domain, attributes,
+    inputs/outputs as first-seen indices) and initializer values in the same numbering."""
+    from onnx import helper, numpy_helper
+
+    ids: dict = {}
+
+    def vid(name):
+        return ids.setdefault(name, len(ids)) if name else None
+
+    g = model.graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    for vi in g.input:
+        vid(vi.name)
+    nodes = []
+    for n in g.node:
+        attrs = tuple(sorted((a.name, repr(helper.get_attribute_value(a))) for a in n.attribute))
+        nodes.append((n.op_type, n.domain, attrs, tuple(vid(i) for i in n.input),
+                      tuple(vid(o) for o in n.output)))
+    consts = sorted((ids[k], v.dtype.str, v.shape, v.tobytes()) for k, v in inits.items()
+                    if k in ids)
+    outputs = tuple(vid(o.name) for o in g.output)
+    return tuple(nodes), tuple(consts), outputs
