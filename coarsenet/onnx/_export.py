@@ -51,7 +51,8 @@ class _Exporter:
         self.nodes: list = []
         self.initializers: dict = {}
         self.domains: dict = {}
-        self._used: set = set()
+        self._used: set = set()        # value names
+        self._node_names: set = set()  # node names: a namespace of their own
 
     def shape(self, entry: Entry) -> tuple:
         return tuple(self.shapes[entry])
@@ -59,11 +60,12 @@ class _Exporter:
     def dtype(self, entry: Entry) -> np.dtype:
         return np.dtype(self.dtypes.get(entry, np.float32))
 
-    def fresh(self, hint: str) -> str:
+    def fresh(self, hint: str, used: set | None = None) -> str:
+        used = self._used if used is None else used
         name, i = hint, 1
-        while name in self._used:
+        while name in used:
             name, i = f"{hint}{i}", i + 1
-        self._used.add(name)
+        used.add(name)
         return name
 
     def const(self, hint: str, value, dtype=None) -> str:
@@ -84,7 +86,7 @@ class _Exporter:
         if domain:
             self.domains.setdefault(domain, 1)
         self.nodes.append(self.helper.make_node(op_type, list(inputs), list(outputs),
-                                                name=self.fresh(name), domain=domain, **attrs))
+                                                name=self.fresh(name, self._node_names), domain=domain, **attrs))
         return list(outputs)
 
 
@@ -205,7 +207,7 @@ def build_model(sym, params, in_shapes, in_types=np.float32, opset_version=None,
         elem = onnx.helper.np_dtype_to_tensor_dtype(ex.dtype(e))
         shape = [None] * len(shapes[e]) if dynamic else list(shapes[e])
         outputs.append(onnx.helper.make_tensor_value_info(names[e], elem, shape))
-    inits = [onnx.numpy_helper.from_array(np.ascontiguousarray(v), k)
+    inits = [onnx.numpy_helper.from_array(np.array(v, order="C"), k)
              for k, v in ex.initializers.items()]
     onnx_graph = onnx.helper.make_graph(ex.nodes, "coarsenet", graph_inputs, outputs, inits)
     opsets = [onnx.helper.make_opsetid("", opset)]

@@ -212,3 +212,22 @@ def _dot(ex, node, ins, outs):
     if param(node, "transpose_b"):
         b = ex.add("Transpose", [b], 1, f"{node.name}_b_t", perm=perm)[0]
     ex.add("MatMul", [a, b], outs, node.name)
+
+
+@_reg("slice", "crop")
+def _slice(ex, node, ins, outs):
+    shape = ex.shape(node.inputs[0])
+    begin, end = list(param(node, "begin")), list(param(node, "end"))
+    step = list(param(node, "step") or ()) + [None] * len(begin)
+    starts, ends, axes, steps = [], [], [], []
+    for ax, (b, e, s) in enumerate(zip(begin, end, step)):
+        s = 1 if s is None else int(s)
+        if s < 0 and (b is None or e is None):
+            raise Unsupported("negative step with an open begin/end")
+        starts.append(0 if b is None else int(b))
+        ends.append(shape[ax] if e is None else int(e))
+        axes.append(ax)
+        steps.append(s)
+    ex.add("Slice", [ins[0], ex.ints(f"{node.name}_starts", starts),
+                     ex.ints(f"{node.name}_ends", ends), ex.ints(f"{node.name}_axes", axes),
+                     ex.ints(f"{node.name}_steps", steps)], outs, node.name)

@@ -169,6 +169,11 @@ def _slice(im, node, a):
     if any(s != 1 for s in steps):
         raise _Unmapped("steps other than 1")
     shape = im.shape(node.input[0])
+    if len(axes) == 1:
+        ax = axes[0] % nd
+        end = min(ends[0], shape[ax]) if ends[0] >= 0 else ends[0]
+        return im.call("slice_axis", [im.tensor(node.input[0])], im.node_name(node), axis=ax,
+                       begin=starts[0], end=end)
     begin, end = [None] * nd, [None] * nd
     for s, e, ax in zip(starts, ends, axes):
         ax %= nd
