@@ -104,7 +104,7 @@ def run_limited(code: str) -> subprocess.CompletedProcess:
 
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=120, preexec_fn=limit, env=env)
+                          text=True, timeout=120, preexec_fn=limit, env=env, check=False)
 
 
 @pytest.mark.parametrize("op, attrs, expected", [
