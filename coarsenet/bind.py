@@ -2,6 +2,9 @@
 caller's arrays), with MXNet's ways of giving grad_req and arrays (str / list / dict)."""
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 
 from .base import CoarsenetError
@@ -47,11 +50,36 @@ def simple_bind(symbol, grad_req="write", type_dict=None, mirror=None, shapes=No
         types = infer_type(graph, type_dict or {}, default=np.float32)
         arg_types, _, aux_types = [[t.type for t in ts] for ts in symbol._split(graph, types)]
     reqs = _normalize_grad_req(grad_req, arg_names)
+    _check_memory([(n, s, t) for n, s, t in zip(arg_names, arg_shapes, arg_types)]
+                  + [(n, s, t) for n, s, t in zip(aux_names, aux_shapes, aux_types)]
+                  + [(n + " (gradient)", s, t) for n, s, t in zip(arg_names, arg_shapes, arg_types)
+                     if reqs[n] != "null"])
     args = {n: NDArray(np.zeros(s, dtype=t)) for n, s, t in zip(arg_names, arg_shapes, arg_types)}
     aux = {n: NDArray(np.zeros(s, dtype=t)) for n, s, t in zip(aux_names, aux_shapes, aux_types)}
     grads = {n: NDArray(np.zeros(s, dtype=t)) for n, s, t in zip(arg_names, arg_shapes, arg_types)
              if reqs[n] != "null"}
     return Executor(symbol, args, grads, reqs, aux, mirror=mirror)
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def _check_memory(arrays: list) -> None:
+    """Shapes come from params (possibly a loaded file's, e.g. num_filter=2**32+1): arrays that
+    cannot fit in the machine's memory are a CoarsenetError naming the largest, not a
+    MemoryError (or an overcommitted allocation that the OOM killer ends later)."""
+    sizes = [(math.prod(int(d) for d in s) * np.dtype(t).itemsize, n, s) for n, s, t in arrays]
+    total = sum(size for size, _, _ in sizes)
+    limit = _physical_memory()
+    if total > limit:
+        size, name, shape = max(sizes, key=lambda x: x[0])
+        raise CoarsenetError(f"simple_bind: the arrays need {total / 2**30:.1f} GiB, more than "
+                             f"this machine's {limit / 2**30:.1f} GiB; the largest is '{name}' of "
+                             f"shape {tuple(shape)} ({size / 2**30:.1f} GiB)")
 
 
 def _as_dict(values, names, what) -> dict:

@@ -12,11 +12,12 @@ use "param" or "attr" instead of "attrs" and may lack node_row_ptr; both are acc
 """
 from __future__ import annotations
 
+import ast
 import json
 
 from . import ops as _ops
 from .atomic_file import write_atomic
-from .base import CoarsenetError
+from .base import CODE_TO_DTYPE, CoarsenetError
 from .graph import OP, VARIABLE, Entry, Graph, Node
 
 MXNET_VERSION = 10901
@@ -133,11 +134,11 @@ def save_text_atomic(path, text: str) -> None:
     write_atomic(path, lambda f: f.write(text), binary=False)
 
 
-def graph_from_json(text: str, source: str = "JSON graph") -> Graph:
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, TypeError) as err:
-        raise CoarsenetError(f"{source}: malformed JSON: {err}") from None
+def graph_from_json(text, source: str = "JSON graph") -> Graph:
+    """text: str, or bytes (which must be UTF-8). Every defect of the file is a CoarsenetError
+    naming `source` and the node or field; nothing else escapes (fuzzed in tests/fuzz)."""
+    doc = _parse(text, source)
+    limit = len(text) + _COUNT_SLACK
     if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list) \
             or not isinstance(doc.get("heads"), list):
         raise CoarsenetError(f"{source}: expected an object with 'nodes' and 'heads' lists")
@@ -147,18 +148,105 @@ def graph_from_json(text: str, source: str = "JSON graph") -> Graph:
     row_counts = _row_counts(doc, len(raw))
     nodes: list = [None] * len(raw)
     for i in order:
-        nodes[i] = _make_node(raw[i], i, nodes, source, row_counts)
+        nodes[i] = _make_node(raw[i], i, nodes, source, row_counts, limit)
     heads = [_entry(h, nodes, len(raw), source, "heads") for h in doc["heads"]]
     return Graph(heads)
 
 
-def _node_attrs(item: dict) -> dict:
-    """Old files keep op params in "param" and user attributes in "attr"; new ones use "attrs"."""
+def _parse(text, source: str):
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise CoarsenetError(f"{source}: not UTF-8 text: byte {err.start} is "
+                                 f"0x{err.object[err.start]:02x}") from None
+    if not isinstance(text, str):
+        raise CoarsenetError(f"{source}: expected JSON text, found {type(text).__name__}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CoarsenetError(f"{source}: malformed JSON: {err}") from None
+    except RecursionError:
+        # The graph format nests four levels deep; a deeper document is not a graph file.
+        raise CoarsenetError(f"{source}: JSON nested too deeply to be a graph") from None
+    except ValueError as err:  # integer literals past Python's digit limit
+        raise CoarsenetError(f"{source}: bad JSON value: {err}") from None
+
+
+def _node_attrs(item: dict, i: int, source: str) -> dict:
+    """Old files keep op params in "param" and user attributes in "attr"; new ones use "attrs".
+    MXNet writes every key and value as a string; anything else is a damaged file."""
     merged = {}
     for key in ("attr", "param", "attrs"):
-        if isinstance(item.get(key), dict):
-            merged.update({str(k): str(v) for k, v in item[key].items()})
+        value = item.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise CoarsenetError(f"{source}: node {i} ('{item['name']}'): '{key}' must be an "
+                                 f"object of strings, found {type(value).__name__}")
+        for k, v in value.items():
+            if not isinstance(v, str):
+                raise CoarsenetError(f"{source}: node {i} ('{item['name']}'): {key}['{k}'] must "
+                                     f"be a string, found {type(v).__name__} {_short(v)}")
+        merged.update(value)
     return merged
+
+
+def _short(value) -> str:
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 200 else "<huge int>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_counts(params: dict, n_inputs: int, where: str, source: str, limit: int) -> None:
+    """Counts are checked before the op is made, since the op allocates one name per declared
+    input or output: a 1.7 KB file declaring num_args=2000000000 would allocate gigabytes first.
+    num_args must not exceed the inputs the node lists; num_outputs is bounded by the file's
+    size (`limit`), so what loading allocates grows with the file, not with a number in it."""
+    for key, bound in (("num_args", n_inputs), ("num_outputs", limit)):
+        text = params.get(key)
+        if text is None:
+            continue
+        try:
+            declared = int(text.strip()) if len(text) < 32 else None
+        except ValueError:
+            continue  # not a number: the op's own parser reports it
+        if declared is None or declared > bound:
+            what = f"but the node lists {n_inputs} inputs" if key == "num_args" else \
+                f"is more than a {limit - _COUNT_SLACK}-character file can use"
+            raise CoarsenetError(f"{source}: {where}: {key}={text[:40]} {what}")
+
+
+_COUNT_SLACK = 4096
+
+
+def _check_variable_attrs(attrs: dict, where: str, source: str) -> None:
+    """__shape__ and __dtype__ are parsed at bind time; check them here so a damaged file fails
+    at load, naming the node."""
+    text = attrs.get("__shape__")
+    if text is not None:
+        try:
+            shape = ast.literal_eval(text) if len(text) < 4096 else None
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            shape = None
+        if isinstance(shape, int) and not isinstance(shape, bool):
+            shape = (shape,)
+        if not isinstance(shape, (tuple, list)) or \
+                not all(_is_int(d) and 0 <= d < 2**63 for d in shape):
+            raise CoarsenetError(f"{source}: {where}: __shape__ must be a tuple of non-negative "
+                                 f"integers, found {_short(text)}")
+    text = attrs.get("__dtype__")
+    if text is not None:
+        try:
+            code = int(text.strip()) if len(text) < 32 else None
+        except ValueError:
+            code = None
+        if code not in CODE_TO_DTYPE:
+            raise CoarsenetError(f"{source}: {where}: __dtype__ must be one of MXNet's dtype codes "
+                                 f"{sorted(CODE_TO_DTYPE)}, found {_short(text)}")
 
 
 def _check_ops(raw: list, source: str) -> None:
@@ -180,7 +268,7 @@ def _inputs(item: dict, i: int, n: int, source: str) -> list:
     if not isinstance(inputs, list):
         raise CoarsenetError(f"{source}: node {i} ('{item['name']}'): 'inputs' must be a list")
     for ref in inputs:
-        if not isinstance(ref, list) or len(ref) < 2 or not all(isinstance(v, int) for v in ref):
+        if not isinstance(ref, list) or not 2 <= len(ref) <= 3 or not all(_is_int(v) for v in ref):
             raise CoarsenetError(f"{source}: node {i} ('{item['name']}'): input {ref!r} must be "
                                  "[node, output, version]")
         if not 0 <= ref[0] < n:
@@ -214,7 +302,8 @@ def _topological(raw: list, source: str) -> list:
 
 
 def _entry(ref, nodes: list, n: int, source: str, where: str) -> Entry:
-    if not isinstance(ref, list) or len(ref) < 2 or not 0 <= ref[0] < n:
+    if not isinstance(ref, list) or not 2 <= len(ref) <= 3 or \
+            not all(_is_int(v) for v in ref) or not 0 <= ref[0] < n:
         raise CoarsenetError(f"{source}: {where} entry {ref!r} refers to no node")
     node = nodes[ref[0]]
     if not 0 <= ref[1] < node.num_outputs:
@@ -237,24 +326,27 @@ def _row_counts(doc: dict, n: int) -> dict:
     """Node index -> output count recorded in node_row_ptr (absent or malformed: none)."""
     ptr = doc.get("node_row_ptr")
     if not isinstance(ptr, list) or len(ptr) != n + 1 or \
-            not all(isinstance(v, int) for v in ptr):
+            not all(_is_int(v) for v in ptr):
         return {}
     return {i: ptr[i + 1] - ptr[i] for i in range(n)}
 
 
-def _make_node(item: dict, i: int, nodes: list, source: str, row_counts: dict) -> Node:
+def _make_node(item: dict, i: int, nodes: list, source: str, row_counts: dict,
+               limit: int) -> Node:
     name = item["name"]
-    attrs = _node_attrs(item)
+    attrs = _node_attrs(item, i, source)
     hidden = {k: v for k, v in attrs.items() if k.startswith("__") and k.endswith("__")}
     where = f"node {i} ('{name}')"
     inputs = [_entry(ref, nodes, len(nodes), source, where) for ref in item.get("inputs", [])]
     if item["op"] == "null":
         if inputs:
             raise CoarsenetError(f"{source}: variable {where} must have no inputs")
+        _check_variable_attrs(attrs, where, source)
         return Node(VARIABLE, name, attrs=attrs)
     params = {k: v for k, v in attrs.items() if k not in hidden}
     # Plain attributes some writers add that are not op params (MXNet's AttrScope/ctx_group).
     extra = {k: params.pop(k) for k in list(params) if k in ("ctx_group", "force_mirroring")}
+    _check_counts(params, len(inputs), where, source, limit)
     try:
         op = _ops.make(item["op"], params)
     except CoarsenetError as err:

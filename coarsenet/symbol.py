@@ -342,7 +342,7 @@ def load_json(json_str: str) -> Symbol:
 
 def load(fname) -> Symbol:
     try:
-        with open(fname, encoding="utf-8") as f:
+        with open(fname, "rb") as f:  # bytes: graph_from_json reports bad UTF-8 by position
             text = f.read()
     except OSError as err:
         raise CoarsenetError(f"cannot read symbol file '{fname}': {err}") from None
