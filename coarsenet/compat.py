@@ -97,8 +97,11 @@ def _guard_missing(module, mx_name: str) -> None:
     previous = module.__dict__.get("__getattr__")
 
     def __getattr__(name, _prev=previous, _mx=mx_name):
-        if _prev is not None:
-            return _prev(name)
+        if _prev is not None:  # the module's own lazy attributes (coarsenet.testing, ...)
+            try:
+                return _prev(name)
+            except AttributeError:
+                pass
         if name.startswith("__"):
             raise AttributeError(name)
         raise AttributeError(f"coarsenet does not implement {_mx}.{name}")
