@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..base import CoarsenetError, dtype_code
+from ..base import REQ_WRITE, CoarsenetError, dtype_code
 from ..graph import BACKWARD, OP, VARIABLE, Entry, Graph
 from .schedule import Schedule
 
 ALIGN = 64
-REQ_WRITE, REQ_INPLACE = 1, 2
 
 
 @dataclass
