@@ -119,7 +119,7 @@ py::list Invoke(const OpInstance& op, const py::list& inputs, const py::list& au
     outputs.append(a);
   }
   std::vector<int32_t> req(so.size(), CN_REQ_WRITE);
-  uint64_t need = op.WorkspaceBytes(si, so, false, ti.empty() ? (to.empty() ? -1 : to[0]) : ti[0]);
+  uint64_t need = op.WorkspaceBytes(si, so, false, CallDtype(ti, to));
   void* ws = need ? Scratch(need) : nullptr;
   cn_op_ctx ctx = MakeCtx(is_train, false, seed);
   {
@@ -189,6 +189,9 @@ PYBIND11_MODULE(_core, m) {
   dtype_codes["int8"] = int(CN_INT8);
   dtype_codes["int64"] = int(CN_INT64);
   m.attr("DTYPE_CODES") = dtype_codes;
+  m.def("call_dtype", &cn::bindings::CallDtype, py::arg("in_dtypes"), py::arg("out_dtypes"),
+        "The dtype code an op call's scratch is sized in: its first input's, else its first "
+        "output's (-1 unknown).");
   m.def("list_ops", [] { return Registry::Get().Names(); });
   m.def("op_info", &OpInfo);
   m.def("load_library", [](const std::string& path) { return Registry::Get().LoadLibrary(path); });
