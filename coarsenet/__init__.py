@@ -61,7 +61,7 @@ from . import cpp_extension, operator  # noqa: E402,F401
 from . import datasets, model_zoo, viz  # noqa: E402,F401
 from . import mirror  # noqa: E402,F401  cn.mirror.tradeoff
 from . import image, recordio  # noqa: E402,F401  mx.image, mx.recordio
-from . import module  # noqa: E402
+from . import module  # noqa: E402,F401  mx.module
 from . import kvstore as kv  # noqa: E402,F401  MXNet's name, as mx.kv
 from . import module as mod  # noqa: E402,F401
 from .base import CoarsenetError, MXNetError  # noqa: E402,F401
@@ -69,7 +69,23 @@ from .executor import Executor  # noqa: E402,F401
 from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus  # noqa: E402,F401
 from . import rnn  # noqa: E402,F401  legacy mx.rnn cells, BucketSentenceIter
 
-__version__ = "0.1.0"
+
+
+def _read_version() -> str:
+    """The version is defined once, in pyproject.toml: an installed package carries it in
+    cmake/version.txt (written by the build); a source checkout reads pyproject.toml."""
+    installed = _os.path.join(_PACKAGE_DIR, "cmake", "version.txt")
+    if _os.path.isfile(installed):
+        with open(installed, encoding="utf-8") as f:
+            return f.read().strip()
+    import re
+
+    with open(_os.path.join(_os.path.dirname(_PACKAGE_DIR), "pyproject.toml"),
+              encoding="utf-8") as f:
+        return re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
+
+
+__version__ = _read_version()
 
 
 def get_include() -> str:

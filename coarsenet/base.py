@@ -9,16 +9,12 @@ from . import _core
 CoarsenetError = _core.CoarsenetError
 MXNetError = CoarsenetError
 
+# Write requests of an op call (CN_REQ_* in c_api.h), exported by _core: one source of truth.
+REQ_NULL, REQ_WRITE, REQ_INPLACE, REQ_ADD = (_core.REQ_NULL, _core.REQ_WRITE, _core.REQ_INPLACE,
+                                             _core.REQ_ADD)
+
 # MXNet's dtype flags (also the codes of the C ABI and of .params files).
-DTYPE_TO_CODE = {
-    np.dtype(np.float32): 0,
-    np.dtype(np.float64): 1,
-    np.dtype(np.float16): 2,
-    np.dtype(np.uint8): 3,
-    np.dtype(np.int32): 4,
-    np.dtype(np.int8): 5,
-    np.dtype(np.int64): 6,
-}
+DTYPE_TO_CODE = {np.dtype(name): code for name, code in _core.DTYPE_CODES.items()}
 CODE_TO_DTYPE = {code: dtype for dtype, code in DTYPE_TO_CODE.items()}
 
 

@@ -1,7 +1,7 @@
 """Executor: a symbol bound to arrays, planned once, run many times.
 
-Binding runs the passes (infer_shape, infer_type, gradient, optional mirror, schedule,
-plan_memory), allocates ONE arena for every activation, activation gradient and workspace, and
+Binding takes the Plan of passes/pipeline.py (gradient, infer_shape, infer_type, optional
+mirror, schedule, plan_memory), allocates ONE arena for every activation, activation gradient and workspace, and
 records every op call with its arrays fixed in a `_core.Program`. forward() and backward() are
 then one C++ loop each over a range of that program (the GIL is released, per-op overhead is a
 few microseconds). Training and inference forward share the same calls; only `is_train` differs.
@@ -12,16 +12,11 @@ import numpy as np
 
 from . import _core
 from . import random as _random
-from .base import CoarsenetError
+from .base import REQ_INPLACE, REQ_WRITE, CoarsenetError
 from .graph import BACKWARD, HEAD_GRAD, OP, ZEROS, Entry
 from .ndarray import NDArray
-from .passes.gradient import gradient
-from .passes.infer_shape import infer_shape
-from .passes.infer_type import infer_type
-from .passes.plan_memory import plan_memory
-from .passes.schedule import schedule
+from .passes.pipeline import build_plan
 
-REQ_NULL, REQ_WRITE, REQ_INPLACE, REQ_ADD = 0, 1, 2, 3
 
 
 class Executor:
@@ -68,27 +63,13 @@ class Executor:
         known_types = {n: a.dtype for n, a in arrays.items()}
         wrt = {variables[n]: req for n, req in self._grad_req.items()
                if req in ("write", "add") and n in self.grad_dict}
-        if wrt:
-            gg = gradient(graph, wrt)
-            full, n_heads, grads, head_grads = (gg.graph, gg.num_forward_heads, gg.grads,
-                                                gg.head_grads)
-        else:
-            full, n_heads, grads, head_grads = graph, len(graph.heads), {}, [None] * len(
-                graph.heads)
-        shapes = infer_shape(full, known_shapes)
-        dtypes = infer_type(full, known_types, default=np.float32)
-        if self._mirror is not None and wrt:
-            full = _apply_mirror(full, n_heads, self._mirror, shapes, dtypes)
-            # The mirrored graph's gradient heads are new entries, in the same order.
-            new_heads = iter(full.heads[n_heads:])
-            grads = {var: None if e is None else next(new_heads) for var, e in grads.items()}
-            shapes = infer_shape(full, known_shapes)
-            dtypes = infer_type(full, known_types, default=np.float32)
-        self._check_bound(full, shapes, dtypes, arrays)
-        sched = schedule(full, n_heads)
-        external = {e: ("grad", var.name) for var, e in grads.items() if e is not None}
-        self._plan = plan_memory(full, sched, shapes, dtypes, external)
-        self._sched, self._graph, self._shapes, self._dtypes = sched, full, shapes, dtypes
+        # The passes live in passes/pipeline.py; the executor only binds their Plan.
+        plan = build_plan(graph, known_shapes, known_types, wrt, self._mirror,
+                          check=lambda g, s, t: self._check_bound(g, s, t, arrays))
+        full, n_heads, grads, head_grads = (plan.graph, plan.num_forward_heads, plan.grads,
+                                            plan.head_grads)
+        self._plan, sched = plan.memory, plan.schedule
+        self._sched, self._graph, self._shapes, self._dtypes = sched, full, plan.shapes, plan.dtypes
         self._seed_keys = _seed_keys(sched)
         # Requested gradients no gradient reaches (behind BlockGrad): 'write' means zeros.
         self._zero_grads = [self.grad_dict[var.name]._data for var, e in grads.items()
@@ -339,20 +320,6 @@ def _key_str(key) -> str:
     if isinstance(key, tuple):
         return f"grad of '{key[1]}'"
     return f"'{key.name}'"
-
-
-def _apply_mirror(graph, num_forward_heads, mirror, shapes, dtypes):
-    """The seam for recomputation. Contract of passes/mirror.py: `mirror(graph,
-    num_forward_heads, option, shapes, dtypes) -> Graph` returns a new graph with the same
-    heads in which backward nodes read recomputed copies of some forward nodes (OP nodes with
-    `recompute_of` set to the original); the executor runs those in the backward range with
-    is_recompute and the original's seed."""
-    try:
-        from .passes.mirror import mirror as mirror_pass
-    except ImportError:
-        raise CoarsenetError("mirror= is not available yet: the mirror pass "
-                             "(coarsenet/passes/mirror.py) has not landed") from None
-    return mirror_pass(graph, num_forward_heads, mirror, shapes, dtypes)
 
 
 def _mirror_stats(graph, shapes) -> dict:

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from . import _core
 from .base import attr_str
 
-NONDETERMINISTIC = 1
-UPDATES_AUX = 2
-EXPENSIVE = 4
-NO_GRAD = 8
-LOSS = 16
+# Op flags (CN_FLAG_* in c_api.h), exported by _core.
+NONDETERMINISTIC = _core.FLAG_NONDETERMINISTIC
+UPDATES_AUX = _core.FLAG_UPDATES_AUX
+EXPENSIVE = _core.FLAG_EXPENSIVE
+NO_GRAD = _core.FLAG_NO_GRAD
+LOSS = _core.FLAG_LOSS
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import ops as _ops
 
-REQ_NULL, REQ_WRITE, REQ_INPLACE, REQ_ADD = 0, 1, 2, 3
+from .base import REQ_ADD, REQ_INPLACE, REQ_NULL, REQ_WRITE
 
 # Further checks run by check_op on every case: callables(case: OpCase). The graph layer adds
 # "symbolic result == imperative result" here.

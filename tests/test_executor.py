@@ -1,7 +1,6 @@
 """Executor: gradients of whole graphs vs central differences, grad_req, aux updates,
 memory planning facts, reshape/copy_params_from and bad input."""
 import numpy as np
-import pytest
 
 import coarsenet as cn
 from coarsenet.testing import assert_close, check_op, expect_error, numeric_gradient

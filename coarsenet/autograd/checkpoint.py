@@ -6,9 +6,9 @@ from typing import Callable
 import numpy as np
 
 from .. import ndarray as _nd
-from ..base import CODE_TO_DTYPE, dtype_code
+from ..base import CODE_TO_DTYPE, REQ_WRITE, dtype_code
 from ..ndarray import NDArray
-from .tape import REQ_WRITE, _backward, _Leaf, _record, record_custom
+from .tape import _backward, _Leaf, _record, record_custom
 
 _hooks = _nd.hooks
 

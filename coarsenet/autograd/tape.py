@@ -18,10 +18,9 @@ import numpy as np
 
 from .. import ndarray as _nd
 from .. import ops as _ops
-from ..base import CoarsenetError
+from ..base import REQ_ADD, REQ_NULL, REQ_WRITE, CoarsenetError
 from ..ndarray import NDArray
 
-REQ_NULL, REQ_WRITE, REQ_ADD = 0, 1, 3
 _NO_AUX: list = []
 _hooks = _nd.hooks
 

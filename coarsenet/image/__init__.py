@@ -237,7 +237,7 @@ def copyMakeBorder(src, top: int, bot: int, left: int, right: int, type: int = 0
 
 from .. import ndarray as _ndarray
 from . import nd_image
-from .augment import *
+from .augment import *  # noqa: F403  the augmenters are mx.image.* names
 from .augment import CreateAugmenter  # noqa: F401
 
 _ndarray.image = nd_image  # MXNet's nd.image namespace

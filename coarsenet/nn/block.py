@@ -14,6 +14,21 @@ from ..base import CoarsenetError
 from .parameter import DeferredInitializationError, Parameter, ParameterDict, _assign
 from .shape_trace import ShapeNamespace, ShapeOnly
 
+# MXNet's hybridize options that change nothing here (every graph is bound once per input shape
+# with a static memory plan already): accepted so MXNet scripts run; anything else is an error.
+HYBRIDIZE_NOOP_OPTIONS = frozenset({"static_alloc", "static_shape", "inline_limit",
+                                    "forward_bulk_size", "backward_bulk_size", "clear",
+                                    "partition_if_dynamic"})
+
+
+def check_hybridize_options(kwargs: dict) -> None:
+    """Rejects keyword arguments hybridize() does not know instead of silently ignoring them."""
+    unknown = sorted(set(kwargs) - HYBRIDIZE_NOOP_OPTIONS - {"mirror"})
+    if unknown:
+        known = ", ".join(["mirror", *sorted(HYBRIDIZE_NOOP_OPTIONS)])
+        raise CoarsenetError(f"hybridize: unknown keyword argument(s) {', '.join(unknown)}; "
+                             f"expected {known}")
+
 _global_counts: dict[str, int] = {}
 
 
@@ -130,6 +145,7 @@ class Block:
         _assign(structural, loaded, filename, allow_missing, ignore_extra)
 
     def hybridize(self, active: bool = True, **kwargs) -> None:
+        check_hybridize_options(kwargs)
         for child in self._children.values():
             child.hybridize(active, **kwargs)
 

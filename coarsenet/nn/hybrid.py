@@ -17,6 +17,7 @@ import numpy as np
 from .. import autograd
 from ..base import CoarsenetError
 from ..ndarray import NDArray
+from .block import check_hybridize_options
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,7 +34,8 @@ def _symbol_module():
 class CachedGraph:
     """The traced symbol of one block and its executors by input shape."""
 
-    def __init__(self, block, mirror=None, **_ignored):
+    def __init__(self, block, mirror=None, **options):
+        check_hybridize_options(options)
         self.block, self.mirror = block, mirror
         self.symbol = None
         self.data_names: list[str] = []

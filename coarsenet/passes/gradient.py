@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import ops as _ops
-from ..base import CoarsenetError
+from ..base import REQ_ADD, REQ_NULL, REQ_WRITE, CoarsenetError
 from ..graph import BACKWARD, HEAD_GRAD, OP, VARIABLE, ZEROS, BackwardCall, Entry, Graph, Node
 
-REQ_NULL, REQ_WRITE, REQ_INPLACE, REQ_ADD = 0, 1, 2, 3
 
 
 @dataclass

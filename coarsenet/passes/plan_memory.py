@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..base import CoarsenetError, dtype_code
+from .. import _core
+from ..base import REQ_WRITE, CoarsenetError, dtype_code
 from ..graph import BACKWARD, OP, VARIABLE, Entry, Graph
 from .schedule import Schedule
 
 ALIGN = 64
-REQ_WRITE, REQ_INPLACE = 1, 2
 
 
 @dataclass
@@ -190,10 +190,12 @@ class _Simulation:
         n_in = fwd.num_inputs
         ins = [self.shapes[e] for e in fwd.inputs[:n_in]]
         outs = [self.shapes[Entry(fwd, j)] for j in range(fwd.num_outputs)]
-        # The call's dtype (its first input's, else first output's) sizes element-counted scratch.
-        first = fwd.inputs[0] if n_in else Entry(fwd, 0)
-        code = dtype_code(self.dtypes[first]) if self.dtypes.get(first) is not None else -1
-        return int(fwd.op.workspace_bytes(ins, outs, backward, code))
+        # The call's dtype (the rule lives in C++: _core.call_dtype) sizes element-counted scratch.
+        def code(e):
+            return dtype_code(self.dtypes[e]) if self.dtypes.get(e) is not None else -1
+        call = _core.call_dtype([code(e) for e in fwd.inputs[:n_in]],
+                                [code(Entry(fwd, j)) for j in range(fwd.num_outputs)])
+        return int(fwd.op.workspace_bytes(ins, outs, backward, call))
 
     # ---------------------------------------------------------------- layout
     def result(self, ext) -> MemoryPlan:

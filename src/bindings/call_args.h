@@ -198,6 +198,15 @@ inline void* Scratch(uint64_t bytes) {
   return buffer.data();
 }
 
+// The dtype of one op call, in one place: its first input's, else its first output's (-1:
+// unknown). Ops that state scratch in elements are sized in it; the memory planner asks for it
+// through _core.call_dtype, so Python never restates the rule.
+inline int32_t CallDtype(const std::vector<int32_t>& in, const std::vector<int32_t>& out) {
+  if (!in.empty()) return in[0];
+  if (!out.empty()) return out[0];
+  return -1;
+}
+
 inline uint64_t WorkspaceFor(const OpInstance& op, const std::vector<cn_tensor>& in,
                       const std::vector<cn_tensor>& out, bool backward,
                       const std::vector<cn_tensor>* in_grads = nullptr,
@@ -213,11 +222,11 @@ inline uint64_t WorkspaceFor(const OpInstance& op, const std::vector<cn_tensor>&
   }
   std::vector<cn_shape> full_in = si, full_out, aux;
   op.InferShape(full_in, full_out, aux);
-  // The call's dtype: its first input's, else its first output's (gradients share them).
-  int32_t dtype = -1;
-  if (!in.empty()) dtype = in[0].dtype;
-  else if (!out.empty()) dtype = out[0].dtype;
-  return op.WorkspaceBytes(full_in, full_out, backward, dtype);
+  // Gradients share their tensors' dtypes, so forward and backward calls size alike.
+  std::vector<int32_t> in_codes, out_codes;
+  for (auto& t : in) in_codes.push_back(t.dtype);
+  for (auto& t : out) out_codes.push_back(t.dtype);
+  return op.WorkspaceBytes(full_in, full_out, backward, CallDtype(in_codes, out_codes));
 }
 
 inline void* WorkspacePtr(const OpInstance& op, const py::object& workspace, uint64_t needed) {

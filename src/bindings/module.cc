@@ -119,7 +119,7 @@ py::list Invoke(const OpInstance& op, const py::list& inputs, const py::list& au
     outputs.append(a);
   }
   std::vector<int32_t> req(so.size(), CN_REQ_WRITE);
-  uint64_t need = op.WorkspaceBytes(si, so, false, ti.empty() ? (to.empty() ? -1 : to[0]) : ti[0]);
+  uint64_t need = op.WorkspaceBytes(si, so, false, CallDtype(ti, to));
   void* ws = need ? Scratch(need) : nullptr;
   cn_op_ctx ctx = MakeCtx(is_train, false, seed);
   {
@@ -170,6 +170,28 @@ PYBIND11_MODULE(_core, m) {
 
   m.attr("ABI_VERSION_MAJOR") = CN_ABI_VERSION_MAJOR;
   m.attr("ABI_VERSION_MINOR") = CN_ABI_VERSION_MINOR;
+  // The C ABI's enums, so Python imports them instead of copying the numbers from c_api.h.
+  m.attr("REQ_NULL") = int(CN_REQ_NULL);
+  m.attr("REQ_WRITE") = int(CN_REQ_WRITE);
+  m.attr("REQ_INPLACE") = int(CN_REQ_INPLACE);
+  m.attr("REQ_ADD") = int(CN_REQ_ADD);
+  m.attr("FLAG_NONDETERMINISTIC") = int(CN_FLAG_NONDETERMINISTIC);
+  m.attr("FLAG_UPDATES_AUX") = int(CN_FLAG_UPDATES_AUX);
+  m.attr("FLAG_EXPENSIVE") = int(CN_FLAG_EXPENSIVE);
+  m.attr("FLAG_NO_GRAD") = int(CN_FLAG_NO_GRAD);
+  m.attr("FLAG_LOSS") = int(CN_FLAG_LOSS);
+  py::dict dtype_codes;
+  dtype_codes["float32"] = int(CN_FLOAT32);
+  dtype_codes["float64"] = int(CN_FLOAT64);
+  dtype_codes["float16"] = int(CN_FLOAT16);
+  dtype_codes["uint8"] = int(CN_UINT8);
+  dtype_codes["int32"] = int(CN_INT32);
+  dtype_codes["int8"] = int(CN_INT8);
+  dtype_codes["int64"] = int(CN_INT64);
+  m.attr("DTYPE_CODES") = dtype_codes;
+  m.def("call_dtype", &cn::bindings::CallDtype, py::arg("in_dtypes"), py::arg("out_dtypes"),
+        "The dtype code an op call's scratch is sized in: its first input's, else its first "
+        "output's (-1 unknown).");
   m.def("list_ops", [] { return Registry::Get().Names(); });
   m.def("op_info", &OpInfo);
   m.def("load_library", [](const std::string& path) { return Registry::Get().LoadLibrary(path); });

@@ -5,8 +5,8 @@
 // The parametrised variants (leaky, prelu, elu, selu, gelu) are LeakyReLU, in leaky_relu.cc.
 #include <cmath>
 
-#include "ops/elemwise_util.h"
-#include "ops/fast_math.h"
+#include "kernels/elemwise_util.h"
+#include "kernels/fast_math.h"
 
 namespace {
 

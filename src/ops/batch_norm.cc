@@ -16,7 +16,7 @@
 #include <cmath>
 
 #include "coarsenet/op.h"
-#include "ops/norm_moments.h"
+#include "kernels/norm_moments.h"
 
 namespace {
 

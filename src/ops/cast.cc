@@ -5,7 +5,7 @@
 // with no storage here and are rejected with a clear error.
 #include <cstdint>
 
-#include "ops/elemwise_util.h"
+#include "kernels/elemwise_util.h"
 
 namespace {
 

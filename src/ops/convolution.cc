@@ -4,8 +4,8 @@
 //   y[n, f, oh, ow] = bias[f] + sum_{c in group(f), ki, kj} w[f, c, ki, kj] x[n, c, ih, iw]
 //   with ih = oh SH - PH + ki DH, iw = ow SW - PW + kj DW (zero outside the input).
 // Backward: dx = col2im(W^T dy), dW = sum_n dy col(x)^T, db = sum of dy over n, oh, ow.
-// The kernels (im2col tiles + GEMM) live in im2col.h, shared with Deconvolution.
-#include "ops/im2col.h"
+// The kernels (im2col tiles + GEMM) live in ops/conv/dispatch.h, shared with Deconvolution.
+#include "ops/conv/dispatch.h"
 
 namespace {
 

@@ -3,10 +3,10 @@
 //   OH = (H - 1) SH - 2 PH + DH (KH - 1) + 1 + ADJ_H (likewise OW), G = num_group.
 // y is the gradient of a Convolution (y -> x, same weight) with respect to its input, so
 // forward = that convolution's DataGrad and backward = its Forward (dx) and WeightGrad (dW) with
-// the roles of image and columns swapped; see im2col.h. db = sum of dy over n, oh, ow.
+// the roles of image and columns swapped; see ops/conv/dispatch.h. db = sum of dy over n, oh, ow.
 // target_shape, when given, overrides pad and adj as MXNet does: the (H-1) S + DK - target
 // excess is cropped, the odd pixel going to adj.
-#include "ops/im2col.h"
+#include "ops/conv/dispatch.h"
 
 namespace {
 

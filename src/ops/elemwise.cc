@@ -9,7 +9,7 @@
 
 #include <initializer_list>
 
-#include "ops/elemwise_util.h"
+#include "kernels/elemwise_util.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <cmath>
 #include <vector>
 
-#include "ops/norm_moments.h"
+#include "kernels/norm_moments.h"
 
 namespace {
 

@@ -14,7 +14,7 @@
 // The label gradient is zero.
 #include <cmath>
 
-#include "ops/softmax_kernel.h"
+#include "kernels/softmax_kernel.h"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "ops/strided_view.h"
+#include "kernels/strided_view.h"
 
 namespace {
 

@@ -18,7 +18,7 @@
 // 64-byte vectors (Simd) stay inside this file; GCC's note that passing them changes the ABI on
 // builds without AVX-512 does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
-#include "ops/pooling_plane.h"
+#include "kernels/pooling_plane.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <limits>
 #include <vector>
 
-#include "ops/reduce_plan.h"
+#include "kernels/reduce_plan.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 // others need dy alone.
 #include <initializer_list>
 
-#include "ops/elemwise_util.h"
+#include "kernels/elemwise_util.h"
 
 namespace {
 

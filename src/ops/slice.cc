@@ -11,7 +11,7 @@
 #include <optional>
 #include <vector>
 
-#include "ops/strided_view.h"
+#include "kernels/strided_view.h"
 
 namespace {
 

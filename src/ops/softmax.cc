@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "ops/softmax_kernel.h"
+#include "kernels/softmax_kernel.h"
 
 namespace {
 

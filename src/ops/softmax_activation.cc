@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "ops/softmax_kernel.h"
+#include "kernels/softmax_kernel.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 // permutation, so it reads only the output gradient.
 #include <vector>
 
-#include "ops/strided_view.h"
+#include "kernels/strided_view.h"
 
 namespace {
 

@@ -8,8 +8,8 @@
 #include <cmath>
 #include <initializer_list>
 
-#include "ops/elemwise_util.h"
-#include "ops/fast_math.h"
+#include "kernels/elemwise_util.h"
+#include "kernels/fast_math.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "ops/elemwise_util.h"
+#include "kernels/elemwise_util.h"
 
 namespace {
 

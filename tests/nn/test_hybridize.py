@@ -168,3 +168,16 @@ def test_hybridized_cnn_matches_imperative(mirror):
     for p1, p2 in zip(imperative.collect_params().values(), hybrid.collect_params().values()):
         if p1.grad_req == "null":  # BN running stats: updated once per training forward
             assert_close(p2.data().asnumpy(), p1.data().asnumpy(), 1e-5, 1e-6, p2.name)
+
+
+def test_hybridize_rejects_unknown_keyword_arguments():
+    net = make_net()
+    expect_error(lambda: net.hybridize(static_aloc=True), "hybridize", "static_aloc",
+                 "static_alloc", "mirror")
+    plain = nn.Sequential()  # a non-hybrid container checks too, before reaching children
+    plain.add(nn.Dense(2))
+    expect_error(lambda: plain.hybridize(mirorr=True), "hybridize", "mirorr")
+    # MXNet's options that change nothing here are accepted, so MXNet scripts run unchanged.
+    net.hybridize(static_alloc=True, static_shape=True)
+    x = data((2, 5))
+    assert net(x).shape == (2, 3)

@@ -8,13 +8,13 @@
 // The view is first simplified: dims of size 1 dropped, neighbours merged when the outer one
 // steps exactly over the inner one, so the inner loop is as long as possible and usually a
 // contiguous copy (stride 1) or a fill (stride 0).
-#ifndef COARSENET_OPS_STRIDED_VIEW_H_
-#define COARSENET_OPS_STRIDED_VIEW_H_
+#ifndef COARSENET_KERNELS_STRIDED_VIEW_H_
+#define COARSENET_KERNELS_STRIDED_VIEW_H_
 
 #include <algorithm>
 #include <cstring>
 
-#include "ops/elemwise_util.h"
+#include "kernels/elemwise_util.h"
 
 namespace cn_view {
 
@@ -168,4 +168,4 @@ void ZeroForWrite(DType* dst, int64_t n, int32_t req) {
 
 }  // namespace cn_view
 
-#endif  // COARSENET_OPS_STRIDED_VIEW_H_
+#endif  // COARSENET_KERNELS_STRIDED_VIEW_H_

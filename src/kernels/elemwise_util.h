@@ -2,8 +2,8 @@
 // a size-gated parallel loop, a "store with req" map, and the binary functors (add, sub, mul,
 // div, maximum, minimum, power) with their gradients, so each family writes its loop once and
 // every op is one functor.
-#ifndef COARSENET_OPS_ELEMWISE_UTIL_H_
-#define COARSENET_OPS_ELEMWISE_UTIL_H_
+#ifndef COARSENET_KERNELS_ELEMWISE_UTIL_H_
+#define COARSENET_KERNELS_ELEMWISE_UTIL_H_
 
 #include <algorithm>
 #include <cmath>
@@ -184,4 +184,4 @@ constexpr bool kNeedsB = F::kGradANeedsB || F::kGradBNeedsB;
 
 }  // namespace cn_elem
 
-#endif  // COARSENET_OPS_ELEMWISE_UTIL_H_
+#endif  // COARSENET_KERNELS_ELEMWISE_UTIL_H_

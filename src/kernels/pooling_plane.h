@@ -1,8 +1,8 @@
 // Pooling's plane layout: the geometry of one 2-D pooling, the padded and phase-split copy of a
 // plane that its row kernels read, and a 64-byte vector type for those kernels. Used only by
 // pooling.cc; kept apart so the op file reads as params, shapes, kernels, registration.
-#ifndef COARSENET_OPS_POOLING_PLANE_H_
-#define COARSENET_OPS_POOLING_PLANE_H_
+#ifndef COARSENET_KERNELS_POOLING_PLANE_H_
+#define COARSENET_KERNELS_POOLING_PLANE_H_
 
 #include <algorithm>
 #include <cstdint>
@@ -112,4 +112,4 @@ struct Simd {
 
 }  // namespace cn_pooling
 
-#endif  // COARSENET_OPS_POOLING_PLANE_H_
+#endif  // COARSENET_KERNELS_POOLING_PLANE_H_

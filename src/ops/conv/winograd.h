@@ -10,10 +10,10 @@
 // Tiles are numbered across the batch: every image has th rows of tw tiles, and a block is any
 // run of consecutive global tile rows R = image * th + ty. Large maps give blocks inside one
 // image; small maps (CIFAR's 8x8 and 4x4 stages) give blocks holding several images, so the
-// GEMMs stay wide however few tiles one image has. The transforms are in winograd_transforms.h;
+// GEMMs stay wide however few tiles one image has. The transforms are in kernels/winograd_transforms.h;
 // here: how blocks are planned and run (Conv, WeightGrad).
-#ifndef COARSENET_OPS_WINOGRAD_H_
-#define COARSENET_OPS_WINOGRAD_H_
+#ifndef COARSENET_OPS_CONV_WINOGRAD_H_
+#define COARSENET_OPS_CONV_WINOGRAD_H_
 
 #include <algorithm>
 #include <cstdint>
@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "coarsenet/op.h"
-#include "ops/winograd_transforms.h"
+#include "kernels/winograd_transforms.h"
 
 namespace cn::winograd {
 
@@ -284,4 +284,4 @@ void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int
 
 }  // namespace cn::winograd
 
-#endif  // COARSENET_OPS_WINOGRAD_H_
+#endif  // COARSENET_OPS_CONV_WINOGRAD_H_

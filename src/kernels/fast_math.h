@@ -1,8 +1,8 @@
 // Transcendental functions for float that GCC vectorises (std::exp, std::tanh are scalar libm
 // calls, about 30x slower per element than a vectorised polynomial). float64 is the exact-check
 // path and keeps libm.
-#ifndef COARSENET_OPS_FAST_MATH_H_
-#define COARSENET_OPS_FAST_MATH_H_
+#ifndef COARSENET_KERNELS_FAST_MATH_H_
+#define COARSENET_KERNELS_FAST_MATH_H_
 
 #include <cmath>
 #include <cstdint>
@@ -55,4 +55,4 @@ inline double Sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 }  // namespace cn_fast
 
-#endif  // COARSENET_OPS_FAST_MATH_H_
+#endif  // COARSENET_KERNELS_FAST_MATH_H_

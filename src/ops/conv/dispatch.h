@@ -1,4 +1,5 @@
-// The shared engine of Convolution and Deconvolution: im2col/col2im over column tiles + GEMM.
+// The convolution dispatcher, shared by Convolution and Deconvolution: picks the path for one
+// convolution (Winograd, depthwise, small maps, im2col/col2im column tiles + GEMM) and runs it.
 //
 // A 2-D convolution maps an "image" x (N, C, H, W) to "columns" y (N, F, OH, OW) with a weight
 // (F, C/G, KH, KW) in G groups. Per image and group, with col = im2col(x) of shape
@@ -13,27 +14,27 @@
 // (the (c, ki, kj) rows of the column matrix) across threads instead, so every thread owns a
 // slice of dW, accumulates it over all images and no reduction or extra copy of dW is needed.
 // A 1x1 stride-1 unpadded convolution needs no columns: x itself is the column matrix.
-// Depthwise convolutions (one input channel per group) run direct (conv_depthwise.h).
+// Depthwise convolutions (one input channel per group) run direct (depthwise.h).
 // 3x3 stride-1 convolutions with >= 16 channels each way skip columns altogether and use
 // Winograd F(4x4, 3x3) for all three passes (winograd.h): 4x fewer multiplies; its blocks of
 // tiles span images, so small maps (CIFAR's 8x8 and 4x4 stages) qualify too.
 // Other small maps (under 16x16 outputs) give one image too few columns for an efficient GEMM,
 // so there several images share one column matrix (images side by side), one GEMM per image
 // group; groups run in parallel slots like images, and WeightGrad splits column rows as above.
-// Files: conv_columns.h (geometry, path choice, workspace, im2col/col2im, slots), conv_small.h
-// (the small-map kernels), conv_depthwise.h, winograd.h, and here the per-image kernels and
+// Files (src/ops/conv/): columns.h (geometry, path choice, workspace, im2col/col2im, slots),
+// small_maps.h (the small-map kernels), depthwise.h, winograd.h, and here the per-image kernels and
 // the dispatch.
-#ifndef COARSENET_OPS_IM2COL_H_
-#define COARSENET_OPS_IM2COL_H_
+#ifndef COARSENET_OPS_CONV_DISPATCH_H_
+#define COARSENET_OPS_CONV_DISPATCH_H_
 
 #include <algorithm>
 #include <cstring>
 
 #include "coarsenet/op.h"
-#include "ops/conv_columns.h"
-#include "ops/conv_depthwise.h"
-#include "ops/conv_small.h"
-#include "ops/winograd.h"
+#include "ops/conv/columns.h"
+#include "ops/conv/depthwise.h"
+#include "ops/conv/small_maps.h"
+#include "ops/conv/winograd.h"
 
 namespace cn::conv {
 
@@ -183,4 +184,4 @@ inline std::pair<int64_t, int64_t> Pair(const Shape& s, int64_t fallback, int64_
 
 }  // namespace cn::conv
 
-#endif  // COARSENET_OPS_IM2COL_H_
+#endif  // COARSENET_OPS_CONV_DISPATCH_H_

@@ -3,8 +3,8 @@
 // float32 rows of any length keep full precision: the mean in one pass, the variance in a second
 // pass over centred values (no cancellation of E[x^2] - E[x]^2), and the backward's two
 // reductions in one pass.
-#ifndef COARSENET_OPS_NORM_MOMENTS_H_
-#define COARSENET_OPS_NORM_MOMENTS_H_
+#ifndef COARSENET_KERNELS_NORM_MOMENTS_H_
+#define COARSENET_KERNELS_NORM_MOMENTS_H_
 
 #include <cmath>
 
@@ -65,4 +65,4 @@ inline void RowGradSums(const DType* x, const DType* dy, const DType* scale, int
 
 }  // namespace cn_ops
 
-#endif  // COARSENET_OPS_NORM_MOMENTS_H_
+#endif  // COARSENET_KERNELS_NORM_MOMENTS_H_

@@ -1,4 +1,4 @@
-// Geometry and column building shared by Convolution and Deconvolution (see im2col.h): the
+// Geometry and column building shared by Convolution and Deconvolution (see ops/conv/dispatch.h): the
 // shape of one convolution (Geom), which path it takes and how much workspace it needs, im2col /
 // col2im over any rows and positions of one image, and the slots that run images in parallel.
 #ifndef COARSENET_OPS_CONV_COLUMNS_H_
@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "coarsenet/op.h"
-#include "ops/winograd.h"
+#include "ops/conv/winograd.h"
 
 namespace cn::conv {
 

@@ -1,10 +1,10 @@
-// Winograd F(m x m, 3 x 3) transforms (Lavin & Gray 2016) for the drivers in winograd.h: the
+// Winograd F(m x m, 3 x 3) transforms (Lavin & Gray 2016) for the drivers in ops/conv/winograd.h: the
 // tables, the tiling of a batch, and the transforms of filters (U = G g G^T and its adjoint
 // dW = G^T dU G), input tiles (V = B^T d B) and output-gradient tiles (Z = A dY A^T). Every
 // transform runs across many filter pairs or tiles at once, so its loops are unit-stride and
 // vectorise; constant table entries are unrolled at compile time, zeros cost nothing.
-#ifndef COARSENET_OPS_WINOGRAD_TRANSFORMS_H_
-#define COARSENET_OPS_WINOGRAD_TRANSFORMS_H_
+#ifndef COARSENET_KERNELS_WINOGRAD_TRANSFORMS_H_
+#define COARSENET_KERNELS_WINOGRAD_TRANSFORMS_H_
 
 #include <algorithm>
 #include <cstdint>
@@ -249,4 +249,4 @@ void GradBlock(const Tiling& t, const DType* gc, int64_t r0, int64_t nr, DType* 
 
 }  // namespace cn::winograd
 
-#endif  // COARSENET_OPS_WINOGRAD_TRANSFORMS_H_
+#endif  // COARSENET_KERNELS_WINOGRAD_TRANSFORMS_H_

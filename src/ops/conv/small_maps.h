@@ -1,13 +1,13 @@
 // Convolution kernels for small maps (Geom::batched, under 16x16 output positions): one image
 // gives a GEMM too few columns, so groups of images sit side by side in one column matrix and
-// each group is one GEMM (see im2col.h for the per-image kernels and the dispatch).
-#ifndef COARSENET_OPS_CONV_SMALL_H_
-#define COARSENET_OPS_CONV_SMALL_H_
+// each group is one GEMM (see dispatch.h for the per-image kernels and the dispatch).
+#ifndef COARSENET_OPS_CONV_SMALL_MAPS_H_
+#define COARSENET_OPS_CONV_SMALL_MAPS_H_
 
 #include <algorithm>
 #include <cstring>
 
-#include "ops/conv_columns.h"
+#include "ops/conv/columns.h"
 
 namespace cn::conv {
 
@@ -116,4 +116,4 @@ void WeightGradBatched(const Geom& g, const DType* x, const DType* dy, DType* dw
 
 }  // namespace cn::conv
 
-#endif  // COARSENET_OPS_CONV_SMALL_H_
+#endif  // COARSENET_OPS_CONV_SMALL_MAPS_H_

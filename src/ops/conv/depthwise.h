@@ -13,7 +13,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "ops/conv_columns.h"
+#include "ops/conv/columns.h"
 
 namespace cn::conv {
 

@@ -2,12 +2,12 @@
 // prod, norm): MXNet's axis/keepdims/exclude parameters, the output shape, and a Plan that views
 // the input as "runs" of adjacent dims that are all reduced or all kept (dims of size 1
 // dropped), so inner loops run over one contiguous run.
-#ifndef COARSENET_OPS_REDUCE_PLAN_H_
-#define COARSENET_OPS_REDUCE_PLAN_H_
+#ifndef COARSENET_KERNELS_REDUCE_PLAN_H_
+#define COARSENET_KERNELS_REDUCE_PLAN_H_
 
 #include <vector>
 
-#include "ops/elemwise_util.h"
+#include "kernels/elemwise_util.h"
 
 namespace cn_reduce {
 
@@ -105,4 +105,4 @@ struct Plan {
 
 }  // namespace cn_reduce
 
-#endif  // COARSENET_OPS_REDUCE_PLAN_H_
+#endif  // COARSENET_KERNELS_REDUCE_PLAN_H_

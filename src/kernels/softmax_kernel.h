@@ -1,8 +1,8 @@
 // Row-wise softmax over the middle axis of an (outer, n, inner) view, shared by softmax,
 // log_softmax and SoftmaxOutput. Inner positions are processed together so every memory access
 // is contiguous whatever the axis.
-#ifndef COARSENET_OPS_SOFTMAX_KERNEL_H_
-#define COARSENET_OPS_SOFTMAX_KERNEL_H_
+#ifndef COARSENET_KERNELS_SOFTMAX_KERNEL_H_
+#define COARSENET_KERNELS_SOFTMAX_KERNEL_H_
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "coarsenet/op.h"
-#include "ops/fast_math.h"
+#include "kernels/fast_math.h"
 
 namespace cn_ops {
 
@@ -98,4 +98,4 @@ void SoftmaxForward(const DType* x, DType* y, AxisView v, double temperature, bo
 
 }  // namespace cn_ops
 
-#endif  // COARSENET_OPS_SOFTMAX_KERNEL_H_
+#endif  // COARSENET_KERNELS_SOFTMAX_KERNEL_H_
