@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 
 from . import ops as _ops
 from .atomic_file import write_atomic
@@ -247,6 +248,28 @@ def _check_variable_attrs(attrs: dict, where: str, source: str) -> None:
         if code not in CODE_TO_DTYPE:
             raise CoarsenetError(f"{source}: {where}: __dtype__ must be one of MXNet's dtype codes "
                                  f"{sorted(CODE_TO_DTYPE)}, found {_short(text)}")
+    for key in ("__lr_mult__", "__wd_mult__"):  # read by the optimizer at fit time
+        text = attrs.get(key)
+        if text is None:
+            continue
+        try:
+            value = float(text) if len(text) < 64 else math.nan
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise CoarsenetError(f"{source}: {where}: {key} must be a finite number, found "
+                                 f"{_short(text)}")
+    text = attrs.get("__init__")  # read by the initializer at init_params time
+    # Only the '["name", {kwargs}]' form is checked: MXNet also writes bare names ('zeros').
+    if text is not None and text.lstrip().startswith("["):
+        from .initializer import _from_json  # the initializer imports the graph layer
+
+        try:
+            _from_json(text)
+        except CoarsenetError as err:
+            raise CoarsenetError(f"{source}: {where}: __init__: {err}") from None
+        except RecursionError:
+            raise CoarsenetError(f"{source}: {where}: __init__ is nested too deeply") from None
 
 
 def _check_ops(raw: list, source: str) -> None:

@@ -50,8 +50,9 @@ def main(argv) -> int:
     for first in range(0, cases, BATCH):
         result = run_batch(SEED, first, min(BATCH, cases - first))
         lines = (result.stdout + result.stderr).strip().splitlines()
+        done = [line for line in lines if line.startswith("done ")]
         print(f"cases {first}..{first + BATCH - 1}: rc {result.returncode}; "
-              + (lines[-1] if lines else ""), flush=True)
+              + (done[-1] if done else "no summary"), flush=True)
         if result.returncode != 0:
             failed += 1
             print("\n".join(lines[-40:]), flush=True)
