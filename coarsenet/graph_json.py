@@ -215,9 +215,10 @@ def _check_counts(params: dict, n_inputs: int, where: str, source: str, limit: i
             declared = int(text.strip()) if len(text) < 32 else None
         except ValueError:
             continue  # not a number: the op's own parser reports it
-        if declared is None or declared > bound:
+        # Negative counts too: an int32 param given -2147483649 would wrap to 2147483647.
+        if declared is None or not 0 <= declared <= bound:
             what = f"but the node lists {n_inputs} inputs" if key == "num_args" else \
-                f"is more than a {limit - _COUNT_SLACK}-character file can use"
+                f"is not between 0 and what a {limit - _COUNT_SLACK}-character file can use"
             raise CoarsenetError(f"{source}: {where}: {key}={text[:40]} {what}")
 
 

@@ -116,7 +116,9 @@ def run_limited(code: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("op, attrs, expected", [
     ("add_n", {"num_args": "2000000000"}, "num_args=2000000000 but the node lists 2 inputs"),
     ("Concat", {"num_args": "2000000000", "dim": "1"}, "num_args=2000000000"),
-    ("SliceChannel", {"num_outputs": "2000000000"}, "num_outputs=2000000000 is more than"),
+    ("SliceChannel", {"num_outputs": "2000000000"}, "num_outputs=2000000000 is not between"),
+    ("SliceChannel", {"num_outputs": "-2147483649"}, "num_outputs=-2147483649 is not between"),
+    ("add_n", {"num_args": "-2147483646"}, "num_args=-2147483646 but"),
 ])
 def test_declared_counts_are_checked_before_allocating(tmp_path, op, attrs, expected):
     doc = {"nodes": [{"op": "null", "name": "a", "inputs": []},
