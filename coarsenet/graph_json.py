@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 
 from . import ops as _ops
 from .atomic_file import write_atomic
@@ -214,9 +215,10 @@ def _check_counts(params: dict, n_inputs: int, where: str, source: str, limit: i
             declared = int(text.strip()) if len(text) < 32 else None
         except ValueError:
             continue  # not a number: the op's own parser reports it
-        if declared is None or declared > bound:
+        # Negative counts too: an int32 param given -2147483649 would wrap to 2147483647.
+        if declared is None or not 0 <= declared <= bound:
             what = f"but the node lists {n_inputs} inputs" if key == "num_args" else \
-                f"is more than a {limit - _COUNT_SLACK}-character file can use"
+                f"is not between 0 and what a {limit - _COUNT_SLACK}-character file can use"
             raise CoarsenetError(f"{source}: {where}: {key}={text[:40]} {what}")
 
 
@@ -247,6 +249,28 @@ def _check_variable_attrs(attrs: dict, where: str, source: str) -> None:
         if code not in CODE_TO_DTYPE:
             raise CoarsenetError(f"{source}: {where}: __dtype__ must be one of MXNet's dtype codes "
                                  f"{sorted(CODE_TO_DTYPE)}, found {_short(text)}")
+    for key in ("__lr_mult__", "__wd_mult__"):  # read by the optimizer at fit time
+        text = attrs.get(key)
+        if text is None:
+            continue
+        try:
+            value = float(text) if len(text) < 64 else math.nan
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise CoarsenetError(f"{source}: {where}: {key} must be a finite number, found "
+                                 f"{_short(text)}")
+    text = attrs.get("__init__")  # read by the initializer at init_params time
+    # Only the '["name", {kwargs}]' form is checked: MXNet also writes bare names ('zeros').
+    if text is not None and text.lstrip().startswith("["):
+        from .initializer import _from_json  # the initializer imports the graph layer
+
+        try:
+            _from_json(text)
+        except CoarsenetError as err:
+            raise CoarsenetError(f"{source}: {where}: __init__: {err}") from None
+        except RecursionError:
+            raise CoarsenetError(f"{source}: {where}: __init__ is nested too deeply") from None
 
 
 def _check_ops(raw: list, source: str) -> None:

@@ -81,6 +81,11 @@ def test_wrong_json_types_name_the_node_and_field(tmp_path, change, expected):
     ({"__dtype__": "99"}, "__dtype__"),
     ({"__dtype__": "abc"}, "__dtype__"),
     ({"__dtype__": "9" * 5000}, "__dtype__"),
+    ({"__lr_mult__": "fast"}, "__lr_mult__"),
+    ({"__wd_mult__": "nan"}, "__wd_mult__"),
+    ({"__init__": '["nosuchinit", {}]'}, "__init__"),
+    ({"__init__": "[" * 100000}, "__init__"),
+    ({"__init__": '["xavier", {"bogus": 1}]'}, "__init__"),
 ])
 def test_bad_shape_and_dtype_attrs_fail_at_load(tmp_path, attrs, field):
     message = load_error(tmp_path, mutated(lambda d: d["nodes"][0].update(attrs=attrs)))
@@ -90,7 +95,8 @@ def test_bad_shape_and_dtype_attrs_fail_at_load(tmp_path, attrs, field):
 def test_good_shape_and_dtype_attrs_still_load(tmp_path):
     path = tmp_path / "ok-symbol.json"
     path.write_text(mutated(lambda d: d["nodes"][0].update(
-        attrs={"__shape__": "(2, 3)", "__dtype__": "1"})))
+        attrs={"__shape__": "(2, 3)", "__dtype__": "1", "__lr_mult__": "0.5",
+               "__init__": '["xavier", {"magnitude": 2}]'})))
     net = cn.sym.load(str(path))
     arg_shapes, _, _ = net.infer_shape()
     assert arg_shapes[0] == (2, 3)
@@ -110,7 +116,9 @@ def run_limited(code: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("op, attrs, expected", [
     ("add_n", {"num_args": "2000000000"}, "num_args=2000000000 but the node lists 2 inputs"),
     ("Concat", {"num_args": "2000000000", "dim": "1"}, "num_args=2000000000"),
-    ("SliceChannel", {"num_outputs": "2000000000"}, "num_outputs=2000000000 is more than"),
+    ("SliceChannel", {"num_outputs": "2000000000"}, "num_outputs=2000000000 is not between"),
+    ("SliceChannel", {"num_outputs": "-2147483649"}, "num_outputs=-2147483649 is not between"),
+    ("add_n", {"num_args": "-2147483646"}, "num_args=-2147483646 but"),
 ])
 def test_declared_counts_are_checked_before_allocating(tmp_path, op, attrs, expected):
     doc = {"nodes": [{"op": "null", "name": "a", "inputs": []},

@@ -15,11 +15,17 @@ from coarsenet.testing import expect_error
 pytest.importorskip("mpi4py")
 MPIEXEC = shutil.which("mpiexec") or os.path.join(os.path.dirname(sys.executable), "mpiexec")
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The workers run in HERE: they must import the coarsenet these tests import, also when it comes
+# from a relative PYTHONPATH (`PYTHONPATH=. pytest tests` in a checkout).
+ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    [os.path.dirname(os.path.dirname(os.path.abspath(cn.__file__))),
+     os.environ.get("PYTHONPATH", "")]))
 
 
 def mpirun(n, *args, timeout=120):
     cmd = [MPIEXEC, "-n", str(n), sys.executable, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=HERE)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=HERE,
+                          env=ENV, check=False)
 
 
 def test_local_kvstore():
@@ -64,7 +70,8 @@ def test_two_ranks_of_16_equal_one_process_of_32(mode, tmp_path):
     result = mpirun(2, "train_worker.py", mode, str(tmp_path))
     assert result.returncode == 0, result.stderr
     result = subprocess.run([sys.executable, "train_worker.py", mode, str(tmp_path), "single"],
-                            capture_output=True, text=True, timeout=120, cwd=HERE)
+                            capture_output=True, text=True, timeout=120, cwd=HERE, env=ENV,
+                            check=False)
     assert result.returncode == 0, result.stderr
     ranks = [load(tmp_path / f"{mode}-{r}.npz") for r in (0, 1)]
     single = load(tmp_path / f"{mode}-single.npz")
