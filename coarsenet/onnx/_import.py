@@ -15,6 +15,7 @@ import numpy as np
 
 from ..base import CoarsenetError
 from ._common import onnx_module
+from ._custom import CUSTOM_IMPORTS
 
 
 class _Unmapped(Exception):
@@ -120,7 +121,21 @@ def _build(model_file):
     problems = []
     for node in graph.node:
         if node.domain not in ("", "ai.onnx"):
-            problems.append(f"{node.domain}::{node.op_type} (node '{node.name}'): custom domain")
+            op = CUSTOM_IMPORTS.get((node.domain, node.op_type))
+            if op is None:
+                problems.append(f"{node.domain}::{node.op_type} (node '{node.name}'): custom "
+                                "domain op not registered with cn.onnx.register_custom_op")
+                continue
+            try:
+                attrs = {k: v.decode() if isinstance(v, bytes) else v
+                         for k, v in _attrs(onnx, node).items()}
+                ins = [im.tensor(i) for i in node.input if i]
+                result = im.call(op, ins, im.node_name(node), **attrs)
+            except _Unmapped as why:
+                problems.append(f"{node.op_type} (node '{node.name}'): {why}")
+                continue
+            for k, o in enumerate(node.output):
+                im.values[o] = result[k]
             continue
         fn = _import_ops.TRANSLATORS.get(node.op_type)
         # Constant, and Shape (answered by shape inference), always fold.
