@@ -11,26 +11,40 @@ import os as _os
 # spinning workers slow every GEMM. libgomp reads this when it loads, i.e. with _core below.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import scipy_openblas32 as _openblas  # noqa: E402,F401  loads OpenBLAS before _core needs it
+import scipy_openblas32 as _openblas  # noqa: F401  loads OpenBLAS before _core needs it
 
-from . import _core  # noqa: E402
-from . import ops, random  # noqa: E402,F401
-from . import ndarray  # noqa: E402
-from . import ndarray as nd  # noqa: E402,F401
-from . import symbol  # noqa: E402
-from . import symbol as sym  # noqa: E402,F401
-from . import autograd  # noqa: E402,F401  (adds attach_grad / backward to NDArray)
-from . import callback, io, kvstore, lr_scheduler, metric, model, optimizer  # noqa: E402,F401
-from . import initializer, nn, gluon  # noqa: E402,F401
-from . import initializer as init  # noqa: E402,F401
-from . import cpp_extension, operator  # noqa: E402,F401
-from . import datasets, model_zoo, viz  # noqa: E402,F401
-from . import module  # noqa: E402
-from . import kvstore as kv  # noqa: E402,F401  MXNet's name, as mx.kv
-from . import module as mod  # noqa: E402,F401
-from .base import CoarsenetError, MXNetError  # noqa: E402,F401
-from .executor import Executor  # noqa: E402,F401
-from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: E402,F401
+from . import (  # noqa: F401  # noqa: E402,F401  # noqa: E402,F401  # noqa: E402,F401  # noqa: E402,F401
+    _core,
+    autograd,
+    callback,
+    cpp_extension,
+    datasets,
+    gluon,
+    initializer,
+    io,
+    kvstore,
+    lr_scheduler,
+    metric,
+    model,
+    model_zoo,
+    module,
+    ndarray,
+    nn,
+    operator,
+    ops,
+    optimizer,
+    random,
+    symbol,
+    viz,
+)
+from . import initializer as init  # noqa: F401
+from . import kvstore as kv  # noqa: F401  MXNet's name, as mx.kv
+from . import module as mod  # noqa: F401
+from . import ndarray as nd  # noqa: F401
+from . import symbol as sym  # noqa: F401
+from .base import CoarsenetError, MXNetError  # noqa: F401
+from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: F401
+from .executor import Executor  # noqa: F401
 
 __version__ = "0.1.0"
 

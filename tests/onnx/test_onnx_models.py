@@ -11,9 +11,9 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install .[onnx])")
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install .[onnx])")
 
-import coarsenet as cn  # noqa: E402
-from onnx_helpers import (assert_close, canonical_graph, cn_forward, ort_forward,  # noqa: E402
-                          random_params)
+from onnx_helpers import assert_close, canonical_graph, cn_forward, ort_forward, random_params
+
+import coarsenet as cn
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "mxnet"
 

@@ -8,10 +8,10 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install .[onnx])")
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install .[onnx])")
 
-import coarsenet as cn  # noqa: E402
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-from onnx_helpers import (assert_close, canonical_graph, cn_forward, ort_forward,  # noqa: E402
-                          random_params)
+from onnx import TensorProto, helper, numpy_helper
+from onnx_helpers import assert_close, canonical_graph, cn_forward, ort_forward, random_params
+
+import coarsenet as cn
 
 S = cn.sym
 
@@ -111,7 +111,7 @@ def test_import_onnx_only_forms(tmp_path):
     """Gemm (transA/transB), MatMul, broadcasting Add, Relu, Sigmoid, GlobalAveragePool, and a
     Shape/Gather/Unsqueeze/Concat chain that computes a static reshape target."""
     rng = np.random.default_rng(7)
-    f32 = lambda *s: rng.normal(size=s).astype(np.float32)  # noqa: E731
+    f32 = lambda *s: rng.normal(size=s).astype(np.float32)
     inits = {"w": f32(4, 3, 3, 3), "wg": f32(4, 6), "wm": f32(6, 5), "bm": f32(5),
              "zero": np.array([0], np.int64), "minus1": np.array([-1], np.int64),
              "ax0": np.array([0], np.int64)}

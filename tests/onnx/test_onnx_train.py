@@ -11,8 +11,9 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install .[onnx])")
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install .[onnx])")
 
-import coarsenet as cn  # noqa: E402
-from onnx_helpers import assert_close, ort_forward, random_params  # noqa: E402
+from onnx_helpers import assert_close, ort_forward, random_params
+
+import coarsenet as cn
 
 
 def test_fine_tune_imported_resnet(tmp_path):

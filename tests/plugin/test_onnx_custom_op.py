@@ -39,7 +39,7 @@ def test_plugin_op_exports_to_custom_domain(example_ops, tmp_path):
     assert (node.domain, node.op_type) == ("com.example", "ScaledTanh")
     assert onnx.helper.get_attribute_value(node.attribute[0]) == b"1.7"
     assert ("com.example", 1) in [(o.domain, o.version) for o in model.opset_import]
-    sym2, arg, aux = cn.onnx.import_model(path)
+    sym2, arg, _ = cn.onnx.import_model(path)
     got = _run(sym2, {k: v.asnumpy() for k, v in arg.items()}, x)
     np.testing.assert_allclose(got, _run(sym, params, x), rtol=1e-6)
     with pytest.raises(cn.CoarsenetError, match="no op named 'NoSuchOp'"):
