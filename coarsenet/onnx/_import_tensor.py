@@ -199,8 +199,9 @@ def _expand(im, node, a):
 @_reg("Cast")
 def _cast(im, node, a):
     dtype = np.dtype(im.onnx.helper.tensor_dtype_to_np_dtype(a["to"]))
-    if dtype.kind in "iu":
-        # Only Embedding indices are cast to integers in the graphs we export.
+    if dtype.kind in "iub":
+        # Integer / bool casts feed Embedding indices and Where conditions, which coarsenet takes
+        # as float: those readers use the uncast value (see cast_of).
         im.cast_of[node.output[0]] = node.input[0]
     if dtype == np.dtype(np.bool_):
         dtype = np.dtype(np.float32)

@@ -63,14 +63,40 @@ def _embed_net(x):
     return S.FullyConnected(emb, num_hidden=3, name="fc")
 
 
+def _misc_net(x):
+    a = S.InstanceNorm(x, eps=1e-3, name="inorm")                       # (2, 3, 4, 4)
+    b = S.Pad(a, mode="reflect", pad_width=(0, 0, 0, 0, 1, 1, 1, 1), name="padr")
+    c = S.Pooling(b, kernel=(2, 2), stride=(2, 2), pool_type="avg", count_include_pad=False,
+                  name="pnc")                                          # (2, 3, 3, 3)
+    d = S.reshape(c, shape=(2, 3, 9), name="r3")
+    e = S.batch_dot(d, d, transpose_b=True, name="bdot")               # (2, 3, 3)
+    f = S.dot(S.reshape(e, shape=(6, 3)), S.reshape(e, shape=(6, 3)), transpose_a=True,
+              name="dot")                                              # (3, 3)
+    g = S.tile(S.expand_dims(f, axis=0), reps=(2, 1, 1), name="tile")  # (2, 3, 3)
+    col = S.expand_dims(S.squeeze(S.slice_axis(e, axis=2, begin=0, end=1), axis=2), axis=2)
+    h = S.add_n(g, e, S.broadcast_to(col, shape=(2, 3, 3)), name="addn")
+    i = S.rsqrt(S.abs(h) + 1.0) + (2.0 - h) + (1.0 / (S.abs(h) + 1.0))
+    j = S.where(S.sign(S.relu(i - 1.5)), i, -i)
+    return S.softmax(S.maximum(j, 0.1), axis=1, temperature=2.0, name="smt")
+
+
+def _layer_norm_net(x):
+    return S.LayerNorm(x, axis=-1, eps=1e-5, name="ln")
+
+
 CASES = [
+    ("misc", _misc_net, (2, 3, 4, 4), None),
     ("conv_family", _conv_net, (2, 3, 9, 9), None),
     ("tensor_family", _tensor_net, (2, 4, 3, 6), None),
     ("embedding", _embed_net, (2, 5), lambda r, s: r.integers(0, 10, s).astype(np.float32)),
 ]
 
 
-@pytest.mark.parametrize("name,build,shape,make_x", CASES, ids=[c[0] for c in CASES])
+LAYER_NORM = ("layer_norm", _layer_norm_net, (2, 3, 5), None)  # LayerNormalization: opset 17+
+
+
+@pytest.mark.parametrize("name,build,shape,make_x", CASES + [LAYER_NORM],
+                         ids=[c[0] for c in CASES + [LAYER_NORM]])
 def test_op_family(name, build, shape, make_x, tmp_path):
     sym = build(S.Variable("data"))
     params = random_params(sym, {"data": shape})
@@ -88,6 +114,27 @@ def test_op_family(name, build, shape, make_x, tmp_path):
     again = tmp_path / "again.onnx"
     cn.onnx.export_model(sym2, imported, [shape], onnx_file_path=again)
     assert canonical_graph(onnx.load(again)) == canonical_graph(model)
+
+
+@pytest.mark.parametrize("name,build,shape,make_x", CASES, ids=[c[0] for c in CASES])
+def test_every_opset(name, build, shape, make_x, tmp_path):
+    """Opsets 13 .. the newest the installed onnx knows: checked, and run by ONNX Runtime."""
+    low, high = cn.onnx.opset_range()
+    assert low == 13 and high >= 13
+    sym = build(S.Variable("data"))
+    params = random_params(sym, {"data": shape})
+    rng = np.random.default_rng(6)
+    x = make_x(rng, shape) if make_x else rng.normal(size=shape).astype(np.float32)
+    ours = cn_forward(sym, params, {"data": x})[0]
+    for opset in range(low, high + 1):
+        path = tmp_path / f"{name}_{opset}.onnx"
+        cn.onnx.export_model(sym, params, [shape], onnx_file_path=path, opset_version=opset)
+        model = onnx.load(path)
+        assert model.opset_import[0].version == opset
+        onnx.checker.check_model(model, full_check=True)
+        assert_close(ort_forward(path, {"data": x})[0], ours, f"{name} at opset {opset}")
+    with pytest.raises(cn.CoarsenetError, match="opset_version 12"):
+        cn.onnx.export_model(sym, params, [shape], onnx_file_path=path, opset_version=12)
 
 
 def test_unmapped_ops_listed_together(tmp_path):
