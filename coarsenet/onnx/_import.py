@@ -36,6 +36,9 @@ class Importer:
         self.values: dict = {}     # value name -> Symbol
         self.params: dict = {}     # variable name -> numpy array (initializers used as tensors)
         self.cast_of: dict = {}    # value name -> the value a Cast node read (Embedding indices)
+        # Constants folded from a Shape node: they hold sizes of this import's input shapes
+        # (a dynamic dim taken as 1), so a Reshape reading one copies matching dims instead.
+        self.from_shape: set = set()
         self.input_shapes: dict = {}
         self._names: set = set()
 
@@ -149,6 +152,8 @@ def _build(model_file):
                 outs = _import_tensor.fold(im, node, _attrs(onnx, node))
                 for o, v in zip(node.output, outs):
                     im.consts[o] = v
+                if node.op_type == "Shape" or any(i in im.from_shape for i in node.input):
+                    im.from_shape.update(node.output)
                 continue
             result = fn(im, node, _attrs(onnx, node))
         except _Unmapped as why:

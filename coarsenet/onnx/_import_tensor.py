@@ -102,8 +102,13 @@ def _flatten(im, node, a):
 def _reshape(im, node, a):
     if a.get("allowzero", 0):
         raise _Unmapped("allowzero=1")
-    shape = tuple(int(v) for v in im.const(node.input[1]))
-    return im.call("Reshape", [im.tensor(node.input[0])], im.node_name(node), shape=shape)
+    shape = [int(v) for v in im.const(node.input[1])]
+    if node.input[1] in im.from_shape:
+        # A target computed from Shape: a dim equal to the input's at the same position is that
+        # dim (possibly dynamic, e.g. the batch), so copy it (code 0) instead of fixing it.
+        src = im.shape(node.input[0])
+        shape = [0 if i < len(src) and d == src[i] else d for i, d in enumerate(shape)]
+    return im.call("Reshape", [im.tensor(node.input[0])], im.node_name(node), shape=tuple(shape))
 
 
 @_reg("Concat")

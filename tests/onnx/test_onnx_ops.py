@@ -2,6 +2,8 @@
 the one-error-lists-all rule in both directions, and ONNX-only forms on import."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -200,3 +202,37 @@ def test_unimportable_nodes_listed_together(tmp_path):
         cn.onnx.import_model(model)
     msg = str(err.value)
     assert "TopK" in msg and "top" in msg and "Mod" in msg and "mod1" in msg
+
+
+def test_import_pytorch_export(tmp_path):
+    """A file written by another framework: PyTorch's (TorchScript) exporter with a dynamic
+    batch, whose flatten becomes a Shape/Gather/Unsqueeze/Concat chain that folds on import."""
+    torch = pytest.importorskip("torch", reason="PyTorch (optional oracle) is not installed")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.grouped = torch.nn.Conv2d(8, 8, 3, padding=1, groups=2)
+            self.fc = torch.nn.Linear(8 * 4 * 4, 5)
+
+        def forward(self, x):
+            y = torch.nn.functional.max_pool2d(torch.relu(self.conv(x)), 2)
+            y = torch.sigmoid(y + self.grouped(y))
+            return torch.softmax(self.fc(y.reshape(y.shape[0], -1)), dim=1)
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    x = torch.randn(2, 3, 8, 8)
+    path = tmp_path / "torch.onnx"
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated, still shipped
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(net, (x,), str(path), input_names=["data"], output_names=["out"],
+                          dynamic_axes={"data": {0: "N"}}, opset_version=17, dynamo=False)
+    x = torch.randn(3, 3, 8, 8)  # another batch size than the export's
+    (ort,) = ort_forward(path, {"data": x.numpy()})
+    sym, arg, aux = cn.onnx.import_model(path)
+    got = cn_forward(sym, {k: v.asnumpy() for k, v in {**arg, **aux}.items()},
+                     {"data": x.numpy()})[0]
+    assert_close(got, ort, "PyTorch-exported model: import vs ONNX Runtime")
+    assert_close(got, net(x).detach().numpy(), "PyTorch-exported model: import vs PyTorch")
