@@ -11,7 +11,7 @@ import os as _os
 # spinning workers slow every GEMM. libgomp reads this when it loads, i.e. with _core below.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import scipy_openblas32 as _openblas  # noqa: E402,F401  loads OpenBLAS before _core needs it
+import scipy_openblas32 as _openblas  # noqa: F401  loads OpenBLAS before _core needs it
 
 _PACKAGE_DIR = _os.path.dirname(_os.path.abspath(__file__))
 

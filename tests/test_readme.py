@@ -30,7 +30,7 @@ def _commands() -> list[str]:
     return [part.strip() for line in lines if line for part in line.split(" && ")]
 
 
-INSTALL_AND_TEST = {"pip install .", 'pip install ".[test,dist]"', "pytest tests"}
+INSTALL_AND_TEST = {"pip install .", 'pip install ".[test,dist,onnx]"', "pytest tests"}
 TRAIN = "python -m coarsenet train"
 MPI_TRAIN = "mpiexec -n 2 python -m coarsenet train --kvstore dist_sync"
 MPI_HOSTS_TRAIN = "mpiexec -f hosts -n 8 python -m coarsenet train --kvstore dist_sync"

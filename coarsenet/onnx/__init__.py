@@ -10,8 +10,16 @@ import this module until `cn.onnx` is first used.
 from __future__ import annotations
 
 from ._common import opset_range
+from ._custom import register_custom_op
 from ._export import export_model, register_export
 from ._import import get_model_metadata, import_model, import_to_gluon
 
-__all__ = ["export_model", "import_model", "import_to_gluon", "get_model_metadata",
-           "register_export", "opset_range"]
+__all__ = [
+           "export_model",
+           "get_model_metadata",
+           "import_model",
+           "import_to_gluon",
+           "opset_range",
+           "register_custom_op",
+           "register_export",
+]

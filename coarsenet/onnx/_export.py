@@ -9,6 +9,7 @@ translator that refuses its params, is collected and reported in one error.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -250,8 +251,9 @@ def export_model(sym, params, in_shapes=None, in_types=np.float32, onnx_file_pat
     if run_shape_inference:
         try:
             model = onnx.shape_inference.infer_shapes(model)
-        except Exception:  # noqa: BLE001 - as MXNet: keep the model if onnx's inference fails
-            pass
+        except Exception as err:  # noqa: BLE001 - as MXNet: keep the model if inference fails
+            warnings.warn(f"export_model: onnx shape inference failed ({err}); the model is "
+                          "written without inferred shapes", stacklevel=2)
     if verbose:
         print(onnx.helper.printable_graph(model.graph))
     onnx.save(model, os.fspath(onnx_file_path))

@@ -24,11 +24,6 @@ def _in_shape(ex, node, i=0):
     return ex.shape(node.inputs[i])
 
 
-def _spatial(node, ex, name, fill):
-    nd = len(_in_shape(ex, node)) - 2
-    return list(as_tuple(param(node, name), nd, fill)) or [fill] * nd
-
-
 # ------------------------------------------------------------------ layers
 @_reg("Convolution")
 def _conv(ex, node, ins, outs):
@@ -50,18 +45,13 @@ def _deconv(ex, node, ins, outs):
     adj = list(as_tuple(param(node, "adj"), nd, 0)) or [0] * nd
     target = param(node, "target_shape")
     if target and any(target):
-        # target_shape picks pads and adj from the output size: write the resolved output.
-        pad, adj = _deconv_resolved(ex, node, kernel, nd)
+        raise Unsupported("target_shape is not exported; give pad and adj instead")
     inputs = ins[:2] if param(node, "no_bias") else ins[:3]
     ex.add("ConvTranspose", inputs, outs, node.name, kernel_shape=kernel,
            strides=list(as_tuple(param(node, "stride"), nd, 1)) or [1] * nd,
            dilations=list(as_tuple(param(node, "dilate"), nd, 1)) or [1] * nd,
            pads=pad + pad, output_padding=adj if any(adj) else None,
            group=int(param(node, "num_group")))
-
-
-def _deconv_resolved(ex, node, kernel, nd):
-    raise Unsupported("target_shape is not exported; give pad/adj instead")
 
 
 @_reg("FullyConnected")
@@ -134,7 +124,7 @@ def _pool(ex, node, ins, outs):
     ceil = 1 if param(node, "pooling_convention") == "full" else 0
     if param(node, "pooling_convention") not in ("valid", "full"):
         raise Unsupported(f"pooling_convention {param(node, 'pooling_convention')}")
-    common = dict(kernel_shape=kernel, strides=stride, pads=pad + pad, ceil_mode=ceil)
+    common = {"kernel_shape": kernel, "strides": stride, "pads": pad + pad, "ceil_mode": ceil}
     if ptype == "max":
         ex.add("MaxPool", ins[:1], outs, node.name, **common)
     elif ptype == "avg":

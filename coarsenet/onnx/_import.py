@@ -15,6 +15,7 @@ import numpy as np
 
 from ..base import CoarsenetError
 from ._common import onnx_module
+from ._custom import CUSTOM_IMPORTS
 
 
 class _Unmapped(Exception):
@@ -35,6 +36,9 @@ class Importer:
         self.values: dict = {}     # value name -> Symbol
         self.params: dict = {}     # variable name -> numpy array (initializers used as tensors)
         self.cast_of: dict = {}    # value name -> the value a Cast node read (Embedding indices)
+        # Constants folded from a Shape node: they hold sizes of this import's input shapes
+        # (a dynamic dim taken as 1), so a Reshape reading one copies matching dims instead.
+        self.from_shape: set = set()
         self.input_shapes: dict = {}
         self._names: set = set()
 
@@ -120,7 +124,21 @@ def _build(model_file):
     problems = []
     for node in graph.node:
         if node.domain not in ("", "ai.onnx"):
-            problems.append(f"{node.domain}::{node.op_type} (node '{node.name}'): custom domain")
+            op = CUSTOM_IMPORTS.get((node.domain, node.op_type))
+            if op is None:
+                problems.append(f"{node.domain}::{node.op_type} (node '{node.name}'): custom "
+                                "domain op not registered with cn.onnx.register_custom_op")
+                continue
+            try:
+                attrs = {k: v.decode() if isinstance(v, bytes) else v
+                         for k, v in _attrs(onnx, node).items()}
+                ins = [im.tensor(i) for i in node.input if i]
+                result = im.call(op, ins, im.node_name(node), **attrs)
+            except _Unmapped as why:
+                problems.append(f"{node.op_type} (node '{node.name}'): {why}")
+                continue
+            for k, o in enumerate(node.output):
+                im.values[o] = result[k]
             continue
         fn = _import_ops.TRANSLATORS.get(node.op_type)
         # Constant, and Shape (answered by shape inference), always fold.
@@ -134,6 +152,8 @@ def _build(model_file):
                 outs = _import_tensor.fold(im, node, _attrs(onnx, node))
                 for o, v in zip(node.output, outs):
                     im.consts[o] = v
+                if node.op_type == "Shape" or any(i in im.from_shape for i in node.input):
+                    im.from_shape.update(node.output)
                 continue
             result = fn(im, node, _attrs(onnx, node))
         except _Unmapped as why:

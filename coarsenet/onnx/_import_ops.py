@@ -144,9 +144,9 @@ def _pool(kind):
         n = len(kernel)
         if any(d != 1 for d in a.get("dilations", [1] * n)):
             raise _Unmapped("dilated pooling")
-        params = dict(kernel=kernel, pool_type=kind, stride=tuple(a.get("strides", [1] * n)),
-                      pad=_sym_pads(a.get("pads"), "Pooling") or (0,) * n,
-                      pooling_convention="full" if a.get("ceil_mode", 0) else "valid")
+        params = {"kernel": kernel, "pool_type": kind, "stride": tuple(a.get("strides", [1] * n)),
+                  "pad": _sym_pads(a.get("pads"), "Pooling") or (0,) * n,
+                  "pooling_convention": "full" if a.get("ceil_mode", 0) else "valid"}
         if kind == "avg":
             params["count_include_pad"] = bool(a.get("count_include_pad", 0))
         if kind == "lp":

@@ -102,8 +102,13 @@ def _flatten(im, node, a):
 def _reshape(im, node, a):
     if a.get("allowzero", 0):
         raise _Unmapped("allowzero=1")
-    shape = tuple(int(v) for v in im.const(node.input[1]))
-    return im.call("Reshape", [im.tensor(node.input[0])], im.node_name(node), shape=shape)
+    shape = [int(v) for v in im.const(node.input[1])]
+    if node.input[1] in im.from_shape:
+        # A target computed from Shape: a dim equal to the input's at the same position is that
+        # dim (possibly dynamic, e.g. the batch), so copy it (code 0) instead of fixing it.
+        src = im.shape(node.input[0])
+        shape = [0 if i < len(src) and d == src[i] else d for i, d in enumerate(shape)]
+    return im.call("Reshape", [im.tensor(node.input[0])], im.node_name(node), shape=tuple(shape))
 
 
 @_reg("Concat")
@@ -199,8 +204,9 @@ def _expand(im, node, a):
 @_reg("Cast")
 def _cast(im, node, a):
     dtype = np.dtype(im.onnx.helper.tensor_dtype_to_np_dtype(a["to"]))
-    if dtype.kind in "iu":
-        # Only Embedding indices are cast to integers in the graphs we export.
+    if dtype.kind in "iub":
+        # Integer / bool casts feed Embedding indices and Where conditions, which coarsenet takes
+        # as float: those readers use the uncast value (see cast_of).
         im.cast_of[node.output[0]] = node.input[0]
     if dtype == np.dtype(np.bool_):
         dtype = np.dtype(np.float32)

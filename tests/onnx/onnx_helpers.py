@@ -59,25 +59,29 @@ def assert_close(got, expected, what: str, tol: float = 1e-4) -> None:
 
 
 def canonical_graph(model) -> tuple:
-    """What an ONNX graph computes, independent of value names: nodes (op, domain, attributes,
-    inputs/outputs as first-seen indices) and initializer values in the same numbering."""
+    """What an ONNX graph computes, independent of value names and of the order of independent
+    nodes: each value is named by a hash of how it is computed (producer op, domain, attributes,
+    the hashes of its inputs; initializers by their bytes; graph inputs by name). Returns the
+    sorted node signatures and the output hashes."""
+    import hashlib
+
     from onnx import helper, numpy_helper
 
-    ids: dict = {}
-
-    def vid(name):
-        return ids.setdefault(name, len(ids)) if name else None
+    def digest(*parts) -> str:
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
     g = model.graph
-    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    h = {"": ""}
+    for init in g.initializer:
+        v = numpy_helper.to_array(init)
+        h[init.name] = digest("init", v.dtype.str, v.shape, v.tobytes())
     for vi in g.input:
-        vid(vi.name)
+        h.setdefault(vi.name, digest("input", vi.name))
     nodes = []
-    for n in g.node:
+    for n in g.node:  # ONNX graphs are stored in topological order
         attrs = tuple(sorted((a.name, repr(helper.get_attribute_value(a))) for a in n.attribute))
-        nodes.append((n.op_type, n.domain, attrs, tuple(vid(i) for i in n.input),
-                      tuple(vid(o) for o in n.output)))
-    consts = sorted((ids[k], v.dtype.str, v.shape, v.tobytes()) for k, v in inits.items()
-                    if k in ids)
-    outputs = tuple(vid(o.name) for o in g.output)
-    return tuple(nodes), tuple(consts), outputs
+        sig = digest(n.op_type, n.domain, attrs, tuple(h[i] for i in n.input))
+        for k, o in enumerate(n.output):
+            h[o] = digest(sig, k)
+        nodes.append((n.op_type, sig))
+    return tuple(sorted(nodes)), tuple(h[o.name] for o in g.output)

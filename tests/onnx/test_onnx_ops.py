@@ -2,16 +2,18 @@
 the one-error-lists-all rule in both directions, and ONNX-only forms on import."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install .[onnx])")
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install .[onnx])")
 
-import coarsenet as cn  # noqa: E402
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-from onnx_helpers import (assert_close, canonical_graph, cn_forward, ort_forward,  # noqa: E402
-                          random_params)
+from onnx import TensorProto, helper, numpy_helper
+from onnx_helpers import assert_close, canonical_graph, cn_forward, ort_forward, random_params
+
+import coarsenet as cn
 
 S = cn.sym
 
@@ -63,14 +65,40 @@ def _embed_net(x):
     return S.FullyConnected(emb, num_hidden=3, name="fc")
 
 
+def _misc_net(x):
+    a = S.InstanceNorm(x, eps=1e-3, name="inorm")                       # (2, 3, 4, 4)
+    b = S.Pad(a, mode="reflect", pad_width=(0, 0, 0, 0, 1, 1, 1, 1), name="padr")
+    c = S.Pooling(b, kernel=(2, 2), stride=(2, 2), pool_type="avg", count_include_pad=False,
+                  name="pnc")                                          # (2, 3, 3, 3)
+    d = S.reshape(c, shape=(2, 3, 9), name="r3")
+    e = S.batch_dot(d, d, transpose_b=True, name="bdot")               # (2, 3, 3)
+    f = S.dot(S.reshape(e, shape=(6, 3)), S.reshape(e, shape=(6, 3)), transpose_a=True,
+              name="dot")                                              # (3, 3)
+    g = S.tile(S.expand_dims(f, axis=0), reps=(2, 1, 1), name="tile")  # (2, 3, 3)
+    col = S.expand_dims(S.squeeze(S.slice_axis(e, axis=2, begin=0, end=1), axis=2), axis=2)
+    h = S.add_n(g, e, S.broadcast_to(col, shape=(2, 3, 3)), name="addn")
+    i = S.rsqrt(S.abs(h) + 1.0) + (2.0 - h) + (1.0 / (S.abs(h) + 1.0))
+    j = S.where(S.sign(S.relu(i - 1.5)), i, -i)
+    return S.softmax(S.maximum(j, 0.1), axis=1, temperature=2.0, name="smt")
+
+
+def _layer_norm_net(x):
+    return S.LayerNorm(x, axis=-1, eps=1e-5, name="ln")
+
+
 CASES = [
+    ("misc", _misc_net, (2, 3, 4, 4), None),
     ("conv_family", _conv_net, (2, 3, 9, 9), None),
     ("tensor_family", _tensor_net, (2, 4, 3, 6), None),
     ("embedding", _embed_net, (2, 5), lambda r, s: r.integers(0, 10, s).astype(np.float32)),
 ]
 
 
-@pytest.mark.parametrize("name,build,shape,make_x", CASES, ids=[c[0] for c in CASES])
+LAYER_NORM = ("layer_norm", _layer_norm_net, (2, 3, 5), None)  # LayerNormalization: opset 17+
+
+
+@pytest.mark.parametrize("name,build,shape,make_x", CASES + [LAYER_NORM],
+                         ids=[c[0] for c in CASES + [LAYER_NORM]])
 def test_op_family(name, build, shape, make_x, tmp_path):
     sym = build(S.Variable("data"))
     params = random_params(sym, {"data": shape})
@@ -88,6 +116,27 @@ def test_op_family(name, build, shape, make_x, tmp_path):
     again = tmp_path / "again.onnx"
     cn.onnx.export_model(sym2, imported, [shape], onnx_file_path=again)
     assert canonical_graph(onnx.load(again)) == canonical_graph(model)
+
+
+@pytest.mark.parametrize("name,build,shape,make_x", CASES, ids=[c[0] for c in CASES])
+def test_every_opset(name, build, shape, make_x, tmp_path):
+    """Opsets 13 .. the newest the installed onnx knows: checked, and run by ONNX Runtime."""
+    low, high = cn.onnx.opset_range()
+    assert low == 13 and high >= 13
+    sym = build(S.Variable("data"))
+    params = random_params(sym, {"data": shape})
+    rng = np.random.default_rng(6)
+    x = make_x(rng, shape) if make_x else rng.normal(size=shape).astype(np.float32)
+    ours = cn_forward(sym, params, {"data": x})[0]
+    for opset in range(low, high + 1):
+        path = tmp_path / f"{name}_{opset}.onnx"
+        cn.onnx.export_model(sym, params, [shape], onnx_file_path=path, opset_version=opset)
+        model = onnx.load(path)
+        assert model.opset_import[0].version == opset
+        onnx.checker.check_model(model, full_check=True)
+        assert_close(ort_forward(path, {"data": x})[0], ours, f"{name} at opset {opset}")
+    with pytest.raises(cn.CoarsenetError, match="opset_version 12"):
+        cn.onnx.export_model(sym, params, [shape], onnx_file_path=path, opset_version=12)
 
 
 def test_unmapped_ops_listed_together(tmp_path):
@@ -111,7 +160,7 @@ def test_import_onnx_only_forms(tmp_path):
     """Gemm (transA/transB), MatMul, broadcasting Add, Relu, Sigmoid, GlobalAveragePool, and a
     Shape/Gather/Unsqueeze/Concat chain that computes a static reshape target."""
     rng = np.random.default_rng(7)
-    f32 = lambda *s: rng.normal(size=s).astype(np.float32)  # noqa: E731
+    f32 = lambda *s: rng.normal(size=s).astype(np.float32)
     inits = {"w": f32(4, 3, 3, 3), "wg": f32(4, 6), "wm": f32(6, 5), "bm": f32(5),
              "zero": np.array([0], np.int64), "minus1": np.array([-1], np.int64),
              "ax0": np.array([0], np.int64)}
@@ -153,3 +202,37 @@ def test_unimportable_nodes_listed_together(tmp_path):
         cn.onnx.import_model(model)
     msg = str(err.value)
     assert "TopK" in msg and "top" in msg and "Mod" in msg and "mod1" in msg
+
+
+def test_import_pytorch_export(tmp_path):
+    """A file written by another framework: PyTorch's (TorchScript) exporter with a dynamic
+    batch, whose flatten becomes a Shape/Gather/Unsqueeze/Concat chain that folds on import."""
+    torch = pytest.importorskip("torch", reason="PyTorch (optional oracle) is not installed")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.grouped = torch.nn.Conv2d(8, 8, 3, padding=1, groups=2)
+            self.fc = torch.nn.Linear(8 * 4 * 4, 5)
+
+        def forward(self, x):
+            y = torch.nn.functional.max_pool2d(torch.relu(self.conv(x)), 2)
+            y = torch.sigmoid(y + self.grouped(y))
+            return torch.softmax(self.fc(y.reshape(y.shape[0], -1)), dim=1)
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    x = torch.randn(2, 3, 8, 8)
+    path = tmp_path / "torch.onnx"
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated, still shipped
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(net, (x,), str(path), input_names=["data"], output_names=["out"],
+                          dynamic_axes={"data": {0: "N"}}, opset_version=17, dynamo=False)
+    x = torch.randn(3, 3, 8, 8)  # another batch size than the export's
+    (ort,) = ort_forward(path, {"data": x.numpy()})
+    sym, arg, aux = cn.onnx.import_model(path)
+    got = cn_forward(sym, {k: v.asnumpy() for k, v in {**arg, **aux}.items()},
+                     {"data": x.numpy()})[0]
+    assert_close(got, ort, "PyTorch-exported model: import vs ONNX Runtime")
+    assert_close(got, net(x).detach().numpy(), "PyTorch-exported model: import vs PyTorch")
