@@ -44,6 +44,7 @@ from ..base import CoarsenetError
 from ..graph import OP, Entry, Graph, Node, topological_order
 from .mirror_chain import ChainSolution
 from .mirror_rewrite import Chain, build
+from .mirror_segments import segment_plan
 from .plan_memory import entry_bytes, plan_memory
 from .schedule import schedule
 
@@ -88,7 +89,11 @@ def mirror_plan(graph: Graph, num_forward_heads: int, option, shapes: dict,
                 f"mirror: no recomputation plan fits a budget of {budget} bytes; the smallest "
                 f"feasible budget is {smallest.arena_bytes} bytes (the smallest planned arena "
                 f"found)")
-        return an.within(budget, smallest)
+        chosen = an.within(budget, smallest)
+        single = segment_plan(graph, num_forward_heads, budget, shapes, dtypes)
+        if single is not None and single.recompute_flops < chosen.recompute_flops:
+            return single  # keeping expensive outputs inside segments beat whole blocks
+        return chosen
     return knee(an.curve(smallest))
 
 
