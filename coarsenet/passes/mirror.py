@@ -4,25 +4,20 @@ which backward nodes read recomputed copies of some forward nodes instead of the
 (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost"). The input graph is never
 mutated; its forward nodes are shared, its backward nodes are rebuilt.
 
-How it works. The forward nodes are cut into segments at checkpoints. A checkpoint at position
-p of the forward order keeps every entry that crosses p (produced before or at p, read by a
-forward node after p); on a chain of residual units that is the one tensor between two units.
-Every other forward node is dropped: its output is freed once the forward pass has read it,
-and the backward nodes read a copy (`Node.recompute_of`) that reads checkpoints or other
-copies. The schedule pass places each copy right before its first reader, so the copies of one
-segment are computed when backward reaches that segment and die inside it: at most about one
-segment of recomputed activations is live at a time. Optionally the outputs of EXPENSIVE ops
-(Convolution, FullyConnected) inside segments are kept too, so that recomputation skips them.
-
-Candidate plans are built and measured with schedule + plan_memory, so the figure compared is
-the planned arena. Stage 1 (memory) tries k = 1, 2, 4, ... segments (checkpoints at clean cuts
-spaced by bytes of output) until the arena grows again; the best k is about sqrt(N). Stage 2
-(time) also keeps a fraction of the expensive outputs inside segments, as long as it fits:
-  - "auto": the least recomputation among the plans whose arena is within 50% of the smallest
-    arena found, so it grows like sqrt(N);
-  - an int budget in bytes: no recomputation if the plain plan fits, else the least
-    recomputation among the plans that fit; none fitting raises CoarsenetError naming the
-    smallest arena found (the smallest feasible budget).
+How it works. The forward nodes are cut into a chain of blocks at articulation points
+(mirror_rewrite.Chain); per block: its forward cost, the bytes of its output, of what its
+backward reads, and of its backward's working set. mirror_chain solves the optimal schedule
+(Rotor's dynamic program) for every memory at once, at two resolutions; the memories where the
+least recompute drops are the candidates. A candidate's operation sequence becomes a graph in
+which backward reads generations of copies (`Node.recompute_of`), possibly copies made from
+copies (multi-level); schedule + plan_memory measure its real arena. The model's memory is an
+approximation of the planner's, so the choice is made on measured arenas:
+  - "auto": the knee of the measured curve (see knee());
+  - "min": the smallest arena among the few least-memory candidates;
+  - an int budget in bytes: no recomputation if the plain plan fits, else the largest
+    candidate that fits (bisection over the DP's memory), compared with the single-level
+    plans of mirror_segments (which keep expensive outputs inside segments); none fitting
+    raises CoarsenetError naming the smallest arena found (the smallest feasible budget).
 Per node, attribute `force_mirroring` (or `__force_mirroring__`) = "True" always recomputes the
 node, "False" always keeps it. Variables, and the nodes producing graph outputs, are never
 recomputed. A copy runs with is_recompute=True (BatchNorm leaves its running statistics alone)
