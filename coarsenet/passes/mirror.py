@@ -46,6 +46,8 @@ from .schedule import schedule
 MAX_BLOCKS = 100    # longer chains are solved over groups of neighbouring blocks
 LOW_TRIES = 3       # least-memory candidates measured with the planner for "min"
 CURVE_POINTS = 10   # candidates measured for "auto" and tradeoff()
+REFINE_PLANS = 2     # the largest fitting plans whose expensive-output variants are measured
+_KEEP_EXPENSIVE = (0.125, 0.25, 0.5, 0.75, 1.0)  # fractions of expensive outputs kept
 MAX_RECOMPUTE = 3.0  # candidates recompute at most this many forward passes (see _Analysis)
 
 
@@ -85,11 +87,20 @@ def mirror_plan(graph: Graph, num_forward_heads: int, option, shapes: dict,
                 f"feasible budget is {smallest.arena_bytes} bytes (the smallest planned arena "
                 f"found)")
         chosen = an.within(budget, smallest)
+        fitting = [p for p in an.cache.values() if p.arena_bytes <= budget]
+        chosen = an.refine(sorted(fitting, key=lambda p: -p.arena_bytes)[:REFINE_PLANS]
+                           + [chosen], budget)
         single = segment_plan(graph, num_forward_heads, budget, shapes, dtypes)
         if single is not None and single.recompute_flops < chosen.recompute_flops:
             return single  # keeping expensive outputs inside segments beat whole blocks
         return chosen
-    return knee(an.curve(smallest))
+    chosen = knee(an.curve(smallest))
+    if chosen.recompute_flops == 0:
+        return chosen
+    # The knee's arena is the budget: keep expensive outputs where that recomputes less.
+    fitting = [p for p in an.cache.values() if p.arena_bytes <= chosen.arena_bytes]
+    return an.refine(sorted(fitting, key=lambda p: -p.arena_bytes)[:REFINE_PLANS],
+                     chosen.arena_bytes)
 
 
 def tradeoff_plans(graph: Graph, num_forward_heads: int, shapes: dict, dtypes: dict,
@@ -227,16 +238,26 @@ class _Analysis:
         if not self.cands:  # nothing within the limit: the least-recompute plan of all
             self.cands = [(top, 0.0, sol, len(sol.T[0]) - 1)]
         self.cache: dict = {}
+        self.source: dict = {}  # id(plan) -> its candidate
+        # Expensive outputs by recompute saved per byte kept, most first.
+        self.expensive = sorted(
+            (n for n in self.fwd if n.op.flags & _ops.EXPENSIVE and n not in self.keep
+             and n not in self.force and out_bytes[n]),
+            key=lambda n: -flops[n] / out_bytes[n])
 
-    def evaluate(self, cand) -> MirrorPlan:
-        """The plan of a candidate (None: no recomputation), built and planned."""
-        key = None if cand is None else (id(cand[2]), cand[3])
+    def evaluate(self, cand, q: float = 0.0) -> MirrorPlan:
+        """The plan of a candidate (None: no recomputation), built and planned; q: the
+        fraction of the expensive outputs (those saving most recompute per byte first) that
+        the forward pass keeps, so that recomputed blocks read them instead of running the
+        op again (a choice inside blocks the chain model does not make)."""
+        key = None if cand is None else (id(cand[2]), cand[3], q)
         if key not in self.cache:
+            keep = self.keep | set(self.expensive[:round(q * len(self.expensive))])
             L = len(self.chain.blocks)
             ops = ([("Fall", i, True) for i in range(L)] + [("B", i) for i in reversed(range(L))]
                    if cand is None else cand[2].ops(cand[3]))
             new, shapes, dtypes = build(self.graph, self.nh, self.rest, self.chain, ops,
-                                        self.keep, self.force, self.shapes, self.dtypes)
+                                        keep, self.force, self.shapes, self.dtypes)
             sched = schedule(new, self.nh)
             external = {e: ("grad", i) for i, e in enumerate(new.heads[self.nh:])}
             plan = plan_memory(new, sched, shapes, dtypes, external)
@@ -245,7 +266,24 @@ class _Analysis:
                                        len(copies), sum(1 for o in ops if o[0] == "Fck"
                                                         and o[2]),
                                        0 if cand is None else cand[0], shapes, dtypes)
+            self.source[id(self.cache[key])] = cand
         return self.cache[key]
+
+    def refine(self, plans: list, limit: int) -> MirrorPlan:
+        """The least recompute among `plans` and their variants keeping more expensive
+        outputs (q grows while the arena stays within `limit`)."""
+        best = min(plans, key=lambda p: (p.recompute_flops, p.arena_bytes))
+        for p in sorted(plans, key=lambda p: p.arena_bytes)[:REFINE_PLANS]:
+            cand = self.source.get(id(p))
+            if cand is None:
+                continue
+            for q in _KEEP_EXPENSIVE:
+                variant = self.evaluate(cand, q)
+                if variant.arena_bytes > limit:
+                    break
+                if variant.recompute_flops < best.recompute_flops:
+                    best = variant
+        return best
 
     def plain(self) -> MirrorPlan:
         return self.evaluate(None)
