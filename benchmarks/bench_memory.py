@@ -3,12 +3,15 @@ training step adds, coarsenet vs PyTorch, each measured in a fresh subprocess.
 
     PYTHONPATH=. python benchmarks/bench_memory.py [--batch 32]
     PYTHONPATH=. python benchmarks/bench_memory.py --mirror-suite [--units 100] [--plot PNG]
+    PYTHONPATH=. python benchmarks/bench_memory.py --resnet152 [--plot PNG]   (planning only)
+    PYTHONPATH=. python benchmarks/bench_memory.py --resnet50 [--steps 2]     (real runs;
+        BENCH_THREADS=n sets the threads of both frameworks, 2 by default)
 
 --mirror-suite: training in sublinear memory. A stack of residual units [conv 3x3 32->32, BN,
 ReLU, identity skip] on 16x32x32x32, global pool, FC, softmax: planned arena, peak RSS growth
 and step time without mirror, with mirror="auto" and with a budget of 1/4 of the no-mirror
 arena, next to PyTorch with and without torch.utils.checkpoint.checkpoint_sequential (10
-segments); then a ResNet-152 (bottleneck, 64x64, batch 8) planned-memory table (planning only).
+segments); then the ResNet-152 (224, batch 32) planned-memory table (planning only).
 Memory is measured in a fresh subprocess per configuration; step times in one process holding
 every configuration, steps interleaved round-robin (minimum kept): the machine is shared, so
 read them as noisy ratios.
@@ -241,36 +244,165 @@ def child_times(units: int, rounds: int, with_torch: bool) -> dict:
     return best
 
 
-def resnet152_table() -> None:
-    import coarsenet as cn
+def resnet152_table(plot: str | None = None) -> None:
+    """ResNet-152, ImageNet 224x224, batch 32: planning only (deterministic figures)."""
+    import time
 
-    net = cn.model_zoo.get_symbol("resnet152", num_classes=10, small_input=False)
+    import coarsenet as cn
+    from coarsenet.passes import mirror as mp
+
+    net = cn.model_zoo.get_symbol("resnet152", num_classes=1000, small_input=False)
     req = {n: "write" for n in net.list_arguments() if n not in ("data", "softmax_label")}
-    shapes = {"data": (8, 3, 64, 64), "softmax_label": (8,)}
-    print("ResNet-152 (bottleneck), 64x64 input, batch 8: planned training memory (no run); "
-          "'largest ws' is the largest single op workspace, part of every arena")
-    print(f"  {'mirror':>16s} {'arena MiB':>10s} {'vs none':>8s} {'largest ws':>10s} "
-          f"{'recomputed':>10s} {'recompute GFLOP':>16s}")
-    plain = None
-    pending = ["none", "auto", "quarter"]
-    while pending:
-        label = pending.pop(0)
-        mirror = {"none": None, "auto": "auto"}.get(label, label)
-        if label == "quarter":
-            mirror = plain // 4
+    shapes = {"data": (32, 3, 224, 224), "softmax_label": (32,)}
+    exe = net.simple_bind(grad_req=req, **shapes)
+    graph, sh, dt = exe._graph, exe._shapes, exe._dtypes
+    t0 = time.perf_counter()
+    an = mp._Analysis(graph, 1, sh, dt)
+    solve = time.perf_counter() - t0
+    plain = exe.memory_stats()["planned_bytes"]
+    print(f"ResNet-152, 224x224, batch 32: planned training memory (no run); chain of "
+          f"{len(an.chain.blocks)} blocks, DP solves (two resolutions) in {solve:.2f} s")
+    print(f"  {'mirror':>16s} {'arena GiB':>10s} {'vs none':>8s} {'recompute (fwd passes)':>23s}"
+          f" {'recomputed':>10s} {'plan s':>7s}")
+    for label, option in (("none", None), ("min", "min"), ("1/8 budget", plain // 8),
+                          ("auto", "auto")):
+        t0 = time.perf_counter()
+        try:
+            p = (an.plain() if option is None
+                 else mp.mirror_plan(graph, 1, option, sh, dt))
+        except cn.CoarsenetError as err:
+            print(f"  {label:>16s}: {err}")
+            continue
+        print(f"  {label:>16s} {p.arena_bytes / 2 ** 30:10.3f} {plain / p.arena_bytes:7.2f}x "
+              f"{p.recompute_flops / an.forward_flops:23.3f} {p.recomputed_nodes:10d} "
+              f"{time.perf_counter() - t0:7.1f}")
+    curve = cn.mirror.tradeoff(net, shapes)
+    print("  trade-off curve: " + ", ".join(
+        f"{c['planned_bytes'] / 2 ** 30:.2f} GiB/{c['recompute_passes']:.2f}"
+        + ("*" if c["auto"] else "") for c in curve) + "  (* = auto)")
+    if plot:
+        print("wrote", cn.viz.plot_tradeoff(curve, plot, "ResNet-152, 224, batch 32"))
+
+
+def torch_resnet50():
+    """ResNet-50 (v1.5 bottlenecks) as one nn.Sequential, for checkpoint_sequential."""
+    import torch.nn as nn
+
+    class Bottleneck(nn.Module):
+        def __init__(self, cin, mid, stride):
+            super().__init__()
+            cout = mid * 4
+            self.body = nn.Sequential(
+                nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(),
+                nn.Conv2d(mid, mid, 3, stride, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(),
+                nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
+            self.skip = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                       nn.BatchNorm2d(cout))
+                         if stride != 1 or cin != cout else nn.Identity())
+
+        def forward(self, x):
+            return (self.body(x) + self.skip(x)).relu()
+
+    layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+              nn.MaxPool2d(3, 2, 1)]
+    cin = 64
+    for mid, units, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+        for u in range(units):
+            layers.append(Bottleneck(cin, mid, stride if u == 0 else 1))
+            cin = mid * 4
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, 1000)]
+    return nn.Sequential(*layers)
+
+
+def child_resnet50(kind: str, mode: str, steps: int) -> dict:
+    """One configuration of the ResNet-50 224 batch 16 training step: peak RSS growth of the
+    first step, then the minimum step time over `steps` more."""
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 3, 224, 224)).astype(np.float32)
+    y = rng.integers(0, 1000, size=16)
+    threads = int(os.environ.get("BENCH_THREADS", "2"))
+    if kind == "coarsenet":
+        import coarsenet as cn
+        from models_common import init_executor
+
+        cn.set_num_threads(threads)
+        net = cn.model_zoo.get_symbol("resnet50", num_classes=1000, small_input=False)
+        req = {n: "write" for n in net.list_arguments() if n not in ("data", "softmax_label")}
+        shapes = {"data": x.shape, "softmax_label": (16,)}
+        mirror = {"none": None, "auto": "auto"}.get(mode)
+        if mode == "eighth":
+            mirror = net.simple_bind(grad_req=req, **shapes).memory_stats()["planned_bytes"] // 8
         try:
             exe = net.simple_bind(grad_req=req, mirror=mirror, **shapes)
-        except cn.CoarsenetError as err:
-            print(f"  budget {mirror / MB:.0f} MiB: {err}")
-            pending.append(int(str(err).split("budget is ")[1].split()[0]))
-            continue
+        except cn.CoarsenetError as err:  # 1/8 infeasible: the least memory instead
+            print(err, file=sys.stderr)
+            mirror = "min"
+            exe = net.simple_bind(grad_req=req, mirror=mirror, **shapes)
+        init_executor(exe)
+        yf = y.astype(np.float32)
+
+        def step():
+            exe.forward(is_train=True, data=x, softmax_label=yf)
+            exe.backward()
         stats = exe.memory_stats()
-        arena = stats["planned_bytes"]
-        plain = plain or arena
-        ws = max((nb for _, nb in exe._plan.workspaces.values()), default=0)
-        name = label if isinstance(label, str) else f"{mirror / MB:.1f} MiB budget"
-        print(f"  {name:>16s} {arena / MB:10.1f} {plain / arena:7.2f}x {ws / MB:10.1f} "
-              f"{stats['recomputed_nodes']:10d} {stats['recompute_flops'] / 1e9:16.2f}")
+    else:
+        import torch
+        import torch.nn.functional as F
+        from torch.utils.checkpoint import checkpoint_sequential
+
+        torch.set_num_threads(threads)
+        model = torch_resnet50()
+        xt = torch.from_numpy(x).requires_grad_(mode == "checkpoint")
+        yt = torch.from_numpy(y).long()
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)
+
+        def step():
+            out = (checkpoint_sequential(model, 8, xt, use_reentrant=False)
+                   if mode == "checkpoint" else model(xt))
+            F.cross_entropy(out, yt).backward()
+        stats = None
+    before = _status("VmRSS")
+    reset = _reset_peak()
+    step()
+    peak = _status("VmHWM")
+    best = float("inf")
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        best = min(best, time.perf_counter() - t0)
+    return {"before": before, "peak": peak, "reset": reset, "time": best,
+            "arena": stats["planned_bytes"] if stats else None,
+            "mirror": str(mirror) if kind == "coarsenet" else None}
+
+
+def resnet50_runs(steps: int) -> None:
+    """Real runs: ResNet-50, 224, batch 16, coarsenet none / auto / 1/8 budget next to PyTorch
+    without and with checkpoint_sequential (8 segments); each in a fresh subprocess."""
+    configs = [("coarsenet", m) for m in ("none", "auto", "eighth")]
+    try:
+        import torch  # noqa: F401
+
+        configs += [("torch", "none"), ("torch", "checkpoint")]
+    except ImportError:
+        print("(PyTorch not installed: no peer figures)")
+    print("ResNet-50, 224x224, batch 16, one training step (fresh subprocess each)")
+    print(f"  {'config':22s} {'arena MiB':>10s} {'RSS growth MiB':>15s} {'step s':>8s} "
+          f"{'time ratio':>10s}")
+    base = {}
+    for kind, mode in configs:
+        r = run_suite_child(["--child", "resnet50", "--mirror", f"{kind}:{mode}",
+                             "--steps", str(steps)])
+        base.setdefault(kind, r)
+        arena = f"{r['arena'] / MB:10.1f}" if r["arena"] else f"{'-':>10s}"
+        if r.get("mirror") == "min" and mode == "eighth":
+            mode = "min (1/8 infeasible)"
+        print(f"  {kind + ' ' + mode:22s} {arena} {(r['peak'] - r['before']) / MB:15.1f} "
+              f"{r['time']:8.2f} {r['time'] / base[kind]['time']:9.2f}x", flush=True)
 
 
 def run_suite_child(args: list) -> dict:
@@ -351,7 +483,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--child", choices=["coarsenet", "torch", "units-coarsenet",
-                                                  "units-torch", "units-times"])
+                                            "units-torch", "units-times", "resnet50"])
+    parser.add_argument("--resnet152", action="store_true",
+                        help="ResNet-152 224 batch 32 planning table and trade-off curve")
+    parser.add_argument("--resnet50", action="store_true",
+                        help="real ResNet-50 224 batch 16 runs vs PyTorch checkpoint_sequential")
     parser.add_argument("--mirror", default=None)
     parser.add_argument("--mirror-suite", action="store_true")
     parser.add_argument("--units", type=int, default=100)
@@ -359,6 +495,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--plot", default=None, help="PNG path for the planned-memory plot")
     args = parser.parse_args()
+    if args.child == "resnet50":
+        kind, mode = args.mirror.split(":")
+        print(json.dumps(child_resnet50(kind, mode, args.steps)))
+        return
+    if args.resnet152:
+        resnet152_table(args.plot)
+        return
+    if args.resnet50:
+        resnet50_runs(args.steps)
+        return
     if args.child == "units-times":
         print(json.dumps(child_times(args.units, args.rounds, args.mirror == "torch")))
         return

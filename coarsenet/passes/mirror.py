@@ -4,25 +4,20 @@ which backward nodes read recomputed copies of some forward nodes instead of the
 (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost"). The input graph is never
 mutated; its forward nodes are shared, its backward nodes are rebuilt.
 
-How it works. The forward nodes are cut into segments at checkpoints. A checkpoint at position
-p of the forward order keeps every entry that crosses p (produced before or at p, read by a
-forward node after p); on a chain of residual units that is the one tensor between two units.
-Every other forward node is dropped: its output is freed once the forward pass has read it,
-and the backward nodes read a copy (`Node.recompute_of`) that reads checkpoints or other
-copies. The schedule pass places each copy right before its first reader, so the copies of one
-segment are computed when backward reaches that segment and die inside it: at most about one
-segment of recomputed activations is live at a time. Optionally the outputs of EXPENSIVE ops
-(Convolution, FullyConnected) inside segments are kept too, so that recomputation skips them.
-
-Candidate plans are built and measured with schedule + plan_memory, so the figure compared is
-the planned arena. Stage 1 (memory) tries k = 1, 2, 4, ... segments (checkpoints at clean cuts
-spaced by bytes of output) until the arena grows again; the best k is about sqrt(N). Stage 2
-(time) also keeps a fraction of the expensive outputs inside segments, as long as it fits:
-  - "auto": the least recomputation among the plans whose arena is within 50% of the smallest
-    arena found, so it grows like sqrt(N);
-  - an int budget in bytes: no recomputation if the plain plan fits, else the least
-    recomputation among the plans that fit; none fitting raises CoarsenetError naming the
-    smallest arena found (the smallest feasible budget).
+How it works. The forward nodes are cut into a chain of blocks at articulation points
+(mirror_rewrite.Chain); per block: its forward cost, the bytes of its output, of what its
+backward reads, and of its backward's working set. mirror_chain solves the optimal schedule
+(Rotor's dynamic program) for every memory at once, at two resolutions; the memories where the
+least recompute drops are the candidates. A candidate's operation sequence becomes a graph in
+which backward reads generations of copies (`Node.recompute_of`), possibly copies made from
+copies (multi-level); schedule + plan_memory measure its real arena. The model's memory is an
+approximation of the planner's, so the choice is made on measured arenas:
+  - "auto": the knee of the measured curve (see knee());
+  - "min": the smallest arena among the few least-memory candidates;
+  - an int budget in bytes: no recomputation if the plain plan fits, else the largest
+    candidate that fits (bisection over the DP's memory), compared with the single-level
+    plans of mirror_segments (which keep expensive outputs inside segments); none fitting
+    raises CoarsenetError naming the smallest arena found (the smallest feasible budget).
 Per node, attribute `force_mirroring` (or `__force_mirroring__`) = "True" always recomputes the
 node, "False" always keeps it. Variables, and the nodes producing graph outputs, are never
 recomputed. A copy runs with is_recompute=True (BatchNorm leaves its running statistics alone)
@@ -44,12 +39,15 @@ from ..base import CoarsenetError
 from ..graph import OP, Entry, Graph, Node, topological_order
 from .mirror_chain import ChainSolution
 from .mirror_rewrite import Chain, build
+from .mirror_segments import segment_plan
 from .plan_memory import entry_bytes, plan_memory
 from .schedule import schedule
 
 MAX_BLOCKS = 100    # longer chains are solved over groups of neighbouring blocks
 LOW_TRIES = 3       # least-memory candidates measured with the planner for "min"
 CURVE_POINTS = 10   # candidates measured for "auto" and tradeoff()
+REFINE_PLANS = 2     # the largest fitting plans whose expensive-output variants are measured
+_KEEP_EXPENSIVE = (0.125, 0.25, 0.5, 0.75, 1.0)  # fractions of expensive outputs kept
 MAX_RECOMPUTE = 3.0  # candidates recompute at most this many forward passes (see _Analysis)
 
 
@@ -88,8 +86,21 @@ def mirror_plan(graph: Graph, num_forward_heads: int, option, shapes: dict,
                 f"mirror: no recomputation plan fits a budget of {budget} bytes; the smallest "
                 f"feasible budget is {smallest.arena_bytes} bytes (the smallest planned arena "
                 f"found)")
-        return an.within(budget, smallest)
-    return knee(an.curve(smallest))
+        chosen = an.within(budget, smallest)
+        fitting = [p for p in an.cache.values() if p.arena_bytes <= budget]
+        chosen = an.refine(sorted(fitting, key=lambda p: -p.arena_bytes)[:REFINE_PLANS]
+                           + [chosen], budget)
+        single = segment_plan(graph, num_forward_heads, budget, shapes, dtypes)
+        if single is not None and single.recompute_flops < chosen.recompute_flops:
+            return single  # keeping expensive outputs inside segments beat whole blocks
+        return chosen
+    chosen = knee(an.curve(smallest))
+    if chosen.recompute_flops == 0:
+        return chosen
+    # The knee's arena is the budget: keep expensive outputs where that recomputes less.
+    fitting = [p for p in an.cache.values() if p.arena_bytes <= chosen.arena_bytes]
+    return an.refine(sorted(fitting, key=lambda p: -p.arena_bytes)[:REFINE_PLANS],
+                     chosen.arena_bytes)
 
 
 def tradeoff_plans(graph: Graph, num_forward_heads: int, shapes: dict, dtypes: dict,
@@ -227,16 +238,26 @@ class _Analysis:
         if not self.cands:  # nothing within the limit: the least-recompute plan of all
             self.cands = [(top, 0.0, sol, len(sol.T[0]) - 1)]
         self.cache: dict = {}
+        self.source: dict = {}  # id(plan) -> its candidate
+        # Expensive outputs by recompute saved per byte kept, most first.
+        self.expensive = sorted(
+            (n for n in self.fwd if n.op.flags & _ops.EXPENSIVE and n not in self.keep
+             and n not in self.force and out_bytes[n]),
+            key=lambda n: -flops[n] / out_bytes[n])
 
-    def evaluate(self, cand) -> MirrorPlan:
-        """The plan of a candidate (None: no recomputation), built and planned."""
-        key = None if cand is None else (id(cand[2]), cand[3])
+    def evaluate(self, cand, q: float = 0.0) -> MirrorPlan:
+        """The plan of a candidate (None: no recomputation), built and planned; q: the
+        fraction of the expensive outputs (those saving most recompute per byte first) that
+        the forward pass keeps, so that recomputed blocks read them instead of running the
+        op again (a choice inside blocks the chain model does not make)."""
+        key = None if cand is None else (id(cand[2]), cand[3], q)
         if key not in self.cache:
+            keep = self.keep | set(self.expensive[:round(q * len(self.expensive))])
             L = len(self.chain.blocks)
             ops = ([("Fall", i, True) for i in range(L)] + [("B", i) for i in reversed(range(L))]
                    if cand is None else cand[2].ops(cand[3]))
             new, shapes, dtypes = build(self.graph, self.nh, self.rest, self.chain, ops,
-                                        self.keep, self.force, self.shapes, self.dtypes)
+                                        keep, self.force, self.shapes, self.dtypes)
             sched = schedule(new, self.nh)
             external = {e: ("grad", i) for i, e in enumerate(new.heads[self.nh:])}
             plan = plan_memory(new, sched, shapes, dtypes, external)
@@ -245,7 +266,24 @@ class _Analysis:
                                        len(copies), sum(1 for o in ops if o[0] == "Fck"
                                                         and o[2]),
                                        0 if cand is None else cand[0], shapes, dtypes)
+            self.source[id(self.cache[key])] = cand
         return self.cache[key]
+
+    def refine(self, plans: list, limit: int) -> MirrorPlan:
+        """The least recompute among `plans` and their variants keeping more expensive
+        outputs (q grows while the arena stays within `limit`)."""
+        best = min(plans, key=lambda p: (p.recompute_flops, p.arena_bytes))
+        for p in sorted(plans, key=lambda p: p.arena_bytes)[:REFINE_PLANS]:
+            cand = self.source.get(id(p))
+            if cand is None:
+                continue
+            for q in _KEEP_EXPENSIVE:
+                variant = self.evaluate(cand, q)
+                if variant.arena_bytes > limit:
+                    break
+                if variant.recompute_flops < best.recompute_flops:
+                    best = variant
+        return best
 
     def plain(self) -> MirrorPlan:
         return self.evaluate(None)

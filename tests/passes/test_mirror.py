@@ -210,3 +210,15 @@ def test_tradeoff_curve_min_and_plot(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(CoarsenetError, match="pip install matplotlib"):
         cn.viz.plot_tradeoff(curve, str(tmp_path / "n.png"))
+
+
+def test_budget_plan_recomputes_no_more_than_the_single_level_search():
+    from coarsenet.passes.mirror_segments import segment_plan
+
+    net = res_chain(24, channels=2)
+    exe = bind(net, None, batch=1, size=4)
+    budget = exe.memory_stats()["planned_bytes"] // 4
+    args = (exe._graph, len(net.list_outputs()), budget, exe._shapes, exe._dtypes)
+    chosen, single = mirror_plan(*args), segment_plan(*args)
+    assert chosen.arena_bytes <= budget
+    assert single is None or chosen.recompute_flops <= single.recompute_flops
