@@ -12,7 +12,7 @@ import numpy as np
 
 from .base import CoarsenetError
 
-_TRAIN_MODELS = ("mlp", "lenet", "resnet20")
+_TRAIN_MODELS = ("mlp", "lenet", "resnet20", "lstm_lm")  # lstm_lm: see lm_train.py
 # Settings that reach >= 97% validation accuracy on the bundled digits within the time budget.
 _DEFAULTS = {"mlp": (20, 0.05), "lenet": (10, 0.05), "resnet20": (10, 0.05)}
 _OPTIMIZERS = ("sgd", "nag", "adam", "adamw", "rmsprop")
@@ -153,6 +153,11 @@ def train(args) -> dict:
     import coarsenet as cn
 
     _check_options(args)
+    if args.model == "lstm_lm":  # a text model: its own data and loop
+        from .lm_train import train_lm
+
+        return train_lm(args)
+
     kv = None
     if args.kvstore != "local":
         kv = cn.kvstore.create(args.kvstore)

@@ -92,6 +92,8 @@ def test_module_bad_input(digits):
 
 def test_model_zoo_shapes_and_resnet50_parameter_count():
     for name in cn.model_zoo.list_models():
+        if name == "lstm_lm":  # a text model (ids in, per-token outputs): tests/test_lstm_lm.py
+            continue
         shape = (2, 1, 8, 8) if name in ("mlp", "lenet") else (2, 3, 32, 32)
         _, out, _ = cn.model_zoo.get_symbol(name, num_classes=7).infer_shape(data=shape)
         assert out == [(2, 7)], name

@@ -41,3 +41,18 @@ def load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
     if len(x) != len(y):
         raise CoarsenetError(f"{path}: {len(x)} samples in 'x' but {len(y)} labels in 'y'")
     return x, y
+
+
+def load_text(path: str | None = None) -> str:
+    """A text corpus: the file at `path` (UTF-8), or the bundled Gettysburg Address (public
+    domain; see GETTYSBURG_LICENSE.txt)."""
+    path = path or os.path.join(_HERE, "gettysburg.txt")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CoarsenetError(f"{path}: cannot read the text corpus: {e}") from None
+    if len(text) < 2:
+        raise CoarsenetError(f"{path}: the text corpus needs at least 2 characters, found "
+                             f"{len(text)}")
+    return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..base import CoarsenetError
 from .inception_bn import inception_bn
 from .lenet import lenet
+from .lstm_lm import lstm_lm
 from .mlp import mlp
 from .resnet import resnet, resnet_cifar
 from .vgg import vgg
@@ -23,6 +24,7 @@ _MODELS = {
     "vgg11": (vgg, {"num_layers": 11}),
     "vgg16": (vgg, {"num_layers": 16}),
     "inception-bn": (inception_bn, {}),
+    "lstm_lm": (lstm_lm, {}),
 }
 
 

@@ -1,0 +1,104 @@
+"""The fused RNN op against PyTorch's nn.LSTM / nn.GRU, side by side in one run (same thread
+count, 2 by default). Prints figures; asserts nothing about time.
+
+    python benchmarks/bench_rnn.py [--threads 2] [--repeat 5] [--long]
+
+Cases (the issue's): 2-layer LSTM and GRU, input 512, hidden 512, seq 35, batch 32, forward +
+backward and inference; --long adds seq 2000, hidden 256, batch 16 (LSTM, 1 layer), where the
+reserve (what backward keeps) is reported too. Both sides use float32 and equal weights; the
+outputs are compared so a wrong kernel cannot look fast.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+import coarsenet as cn
+
+
+def packed(module, layers):
+    ws, bs = [], []
+    for layer in range(layers):
+        sfx = f"_l{layer}"
+        ws += [getattr(module, f"weight_ih{sfx}"), getattr(module, f"weight_hh{sfx}")]
+        bs += [getattr(module, f"bias_ih{sfx}"), getattr(module, f"bias_hh{sfx}")]
+    return np.concatenate([p.detach().numpy().ravel() for p in ws + bs]).astype(np.float32)
+
+
+def median_time(fn, repeat):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def case(torch, mode, T, N, I, H, L, repeat):
+    rng = np.random.default_rng(0)
+    cls = torch.nn.LSTM if mode == "lstm" else torch.nn.GRU
+    m = cls(I, H, num_layers=L)
+    x = rng.uniform(-1, 1, (T, N, I)).astype(np.float32)
+    h0 = np.zeros((L, N, H), np.float32)
+    inputs = [x, packed(m, L), h0] + ([h0.copy()] if mode == "lstm" else [])
+    op = cn.ops.make("RNN", {"mode": mode, "state_size": H, "num_layers": L})
+    outs = op.invoke(inputs, [], True, 0)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    ref = m(xt)[0]
+    err = float(np.abs(outs[0] - ref.detach().numpy()).max())
+    head = np.ones(outs[0].shape, np.float32)
+    grads = [np.zeros(a.shape, np.float32) for a in inputs]
+
+    def cn_train():
+        o = op.invoke(inputs, [], True, 0)
+        op.backward([head, np.zeros(o[1].shape, np.float32)], inputs, o, grads,
+                    [1] * len(inputs), [], is_train=True, seed=0)
+
+    def torch_train():
+        m.zero_grad()
+        xt.grad = None
+        m(xt)[0].sum().backward()
+
+    def cn_infer():
+        op.invoke(inputs, [], False, 0)
+
+    def torch_infer():
+        with torch.no_grad():
+            m(xt)
+
+    rows = [(f"{mode} L{L} T{T} N{N} H{H} fwd+bwd", median_time(cn_train, repeat),
+             median_time(torch_train, repeat)),
+            (f"{mode} L{L} T{T} N{N} H{H} inference", median_time(cn_infer, repeat),
+             median_time(torch_infer, repeat))]
+    return rows, err, outs[-1].nbytes
+
+
+def main():
+    import torch
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--long", action="store_true")
+    args = parser.parse_args()
+    cn.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    cases = [("lstm", 35, 32, 512, 512, 2), ("gru", 35, 32, 512, 512, 2)]
+    if args.long:
+        cases.append(("lstm", 2000, 16, 256, 256, 1))
+    print(f"{'case':42s} {'coarsenet ms':>13s} {'torch ms':>9s} {'ratio':>6s}  "
+          f"(threads {args.threads}, median of {args.repeat})")
+    for mode, T, N, I, H, L in cases:
+        rows, err, reserve = case(torch, mode, T, N, I, H, L, args.repeat)
+        for name, ours, theirs in rows:
+            print(f"{name:42s} {ours * 1e3:13.1f} {theirs * 1e3:9.1f} {ours / theirs:6.2f}")
+        print(f"{'':42s} max |output - torch| {err:.2e}; reserve kept for backward "
+              f"{reserve / 2**20:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
