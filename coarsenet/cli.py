@@ -20,7 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="coarsenet", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model on the bundled digits or your own .npz")
-    t.add_argument("--model", default="lenet", choices=_TRAIN_MODELS)
+    t.add_argument("--model", default="lenet", help=f"{', '.join(_TRAIN_MODELS)} (tuned for "
+                   "the digits) or any cn.model_zoo symbol, e.g. resnet18")
     t.add_argument("--epochs", type=int, default=None, help="default: per model")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--lr", type=float, default=None, help="default: per model")
@@ -89,7 +90,7 @@ def train(args) -> dict:
     np.random.seed(args.seed)
     x_train, y_train, x_val, y_val = _load_data(args)
     num_classes = int(max(y_train.max(), y_val.max())) + 1
-    epochs, lr = _DEFAULTS[args.model]
+    epochs, lr = _DEFAULTS.get(args.model, (10, 0.05))
     epochs = args.epochs or epochs
     lr = args.lr or lr
     sym = cn.model_zoo.get_symbol(args.model, num_classes=num_classes)
