@@ -224,10 +224,14 @@ def test_training_loops_consume_the_iterators(tmp_path):
 def test_abandoned_iterator_frees_workers_and_shared_memory():
     before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
     ds = gdata.ArrayDataset(np.zeros((64, 100), np.float32))
-    it = iter(gdata.DataLoader(ds, batch_size=4, num_workers=2, prefetch=6))
+    loader = gdata.DataLoader(ds, batch_size=4, num_workers=2, prefetch=6)
+    it = iter(loader)
     next(it)
     workers = list(it._workers)
-    del it
+    del it  # abandoned mid-epoch: the next epoch frees its results and runs normally
+    assert len(list(loader)) == 16
+    assert list(iter(loader)._workers) == workers  # the pool lives as long as the loader
+    del loader
     import gc
     gc.collect()
     assert all(not w.is_alive() for w in workers)
