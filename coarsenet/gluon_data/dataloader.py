@@ -4,14 +4,16 @@ Workers (forked where the platform allows, so the dataset is inherited, not pick
 batch indices on their own queue (batch i goes to worker i % num_workers, so with a fixed seed
 the same worker makes the same batch each run), build the batch with batchify_fn, and write
 every array into a fresh multiprocessing.shared_memory block. Only the block names, shapes and
-dtypes travel back through the result queue; the main process copies the pixels out and
-unlinks the block. A worker exception comes back as its formatted traceback and is raised as
+dtypes travel back through the result queue; the main process maps the block (on Linux the
+array views the mapping, no copy; elsewhere it copies) and unlinks it. A worker exception comes back as its formatted traceback and is raised as
 CoarsenetError; a worker that dies (killed, segfault) is noticed by polling exit codes, so the
 main process never waits forever (`timeout` bounds each wait too).
 """
 from __future__ import annotations
 
+import mmap
 import multiprocessing as mp
+import os
 import queue
 import random
 import traceback
@@ -59,6 +61,18 @@ def _from_shm(desc):
         items = [_from_shm(d) for d in desc[2]]
         return tuple(items) if desc[1] else items
     _, name, shape, dtype = desc
+    path = "/dev/shm/" + name.lstrip("/")
+    if os.path.exists(path):
+        # Linux: map the block and unlink its name at once; the pages live as long as the
+        # array that views them, so the batch is not copied a second time.
+        fd = os.open(path, os.O_RDWR)
+        try:
+            mm = mmap.mmap(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+            os.unlink(path)
+        count = int(np.prod(shape, dtype=np.int64))
+        return NDArray(np.frombuffer(mm, np.dtype(dtype), count=count).reshape(shape))
     shm = shared_memory.SharedMemory(name=name)
     try:
         arr = np.ndarray(shape, np.dtype(dtype), buffer=shm.buf).copy()
