@@ -224,3 +224,22 @@ def test_image_det_iter(tmp_path):
     np.testing.assert_allclose(lab[0, 0], objs[0][0])
     assert (lab[0, 1] == -1).all()
     np.testing.assert_allclose(lab[1], objs[1])
+
+
+def test_prefetch_is_bounded(rec):
+    """The producer runs at most prefetch_buffer batches ahead (bounded memory on big files)."""
+    import time
+    it = cn.io.ImageRecordIter(rec[0], (3, 6, 6), 1, prefetch_buffer=2)
+    made = []
+    orig = it._make_batch
+
+    def counting(b):
+        made.append(b)
+        return orig(b)
+    it._make_batch = counting
+    it.reset()
+    it.next()
+    time.sleep(0.5)
+    # one consumed + 2 queued + 1 finished and waiting to be queued
+    assert len(made) <= 4 < len(SIZES)
+    assert len(list(it)) == len(SIZES) - 1
