@@ -238,3 +238,10 @@ def test_abandoned_iterator_frees_workers_and_shared_memory():
     if before:
         leaked = {n for n in set(os.listdir("/dev/shm")) - before if n.startswith("psm_")}
         assert not leaked
+
+
+def test_mxnet_import_paths():
+    from coarsenet.gluon.data.dataloader import DataLoader
+    from coarsenet.gluon.data.vision.datasets import CIFAR10
+    assert DataLoader is gdata.DataLoader and CIFAR10 is gdata.vision.CIFAR10
+    assert cn.gluon.data.vision.transforms is T
