@@ -243,3 +243,16 @@ def test_prefetch_is_bounded(rec):
     # one consumed + 2 queued + 1 finished and waiting to be queued
     assert len(made) <= 4 < len(SIZES)
     assert len(list(it)) == len(SIZES) - 1
+
+
+def test_abandoned_iterator_is_collected_and_stops_its_threads(rec):
+    import gc
+    import threading
+    import time
+    before = threading.active_count()
+    it = cn.io.ImageRecordIter(rec[0], (3, 6, 6), 1, prefetch_buffer=1, preprocess_threads=2)
+    it.next()
+    del it
+    gc.collect()
+    time.sleep(0.5)
+    assert threading.active_count() <= before
