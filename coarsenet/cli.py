@@ -35,11 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model on the bundled digits or your own .npz",
                        formatter_class=_DefaultsShown)
     per_model = ", ".join(f"{m} {v[0]}" for m, v in _DEFAULTS.items())
-    t.add_argument("--model", default="lenet", choices=_TRAIN_MODELS, help="the network")
-    t.add_argument("--epochs", type=int, default=None, help=f"default per model: {per_model}")
+    t.add_argument("--model", default="lenet", help=f"{', '.join(_TRAIN_MODELS)} (tuned for "
+                   "the digits) or any cn.model_zoo symbol, e.g. resnet18")
+    t.add_argument("--epochs", type=int, default=None,
+                   help=f"default per model: {per_model}, others 10")
     t.add_argument("--batch-size", type=int, default=32, help="samples per step")
     t.add_argument("--lr", type=float, default=None, help="learning rate; default per model: "
-                   + ", ".join(f"{m} {v[1]}" for m, v in _DEFAULTS.items()))
+                   + ", ".join(f"{m} {v[1]}" for m, v in _DEFAULTS.items()) + ", others 0.05")
     t.add_argument("--optimizer", default="sgd", choices=_OPTIMIZERS, help="the update rule")
     t.add_argument("--momentum", type=float, default=0.9, help="for sgd and nag")
     t.add_argument("--wd", type=float, default=1e-4, help="weight decay")
@@ -119,6 +121,13 @@ def _check_options(args) -> None:
     need(finite(args.wd) and args.wd >= 0, "--wd", "a finite number >= 0", args.wd)
     need(0 < args.val_fraction < 1, "--val-fraction", "in (0, 1)", args.val_fraction)
     args.mirror = _parse_mirror(args.mirror)
+    if args.model != "lstm_lm":
+        from . import model_zoo
+
+        try:
+            model_zoo.get_symbol(args.model, num_classes=2)
+        except CoarsenetError as e:
+            raise CoarsenetError(f"--model: {e}") from None
     if args.data is not None and not os.path.exists(args.data):
         raise CoarsenetError(f"--data: no such file or folder '{args.data}'")
     args.out = _writable_prefix(args.out)
@@ -166,7 +175,7 @@ def train(args) -> dict:
     np.random.seed(args.seed)
     x_train, y_train, x_val, y_val = _load_data(args)
     num_classes = int(max(y_train.max(), y_val.max())) + 1
-    epochs, lr = _DEFAULTS[args.model]
+    epochs, lr = _DEFAULTS.get(args.model, (10, 0.05))
     epochs = epochs if args.epochs is None else args.epochs
     lr = lr if args.lr is None else args.lr
     sym = cn.model_zoo.get_symbol(args.model, num_classes=num_classes)

@@ -18,5 +18,5 @@ sys.modules[__name__ + ".rnn"] = rnn
 from . import gluon_data as data
 
 sys.modules[__name__ + ".data"] = data
-sys.modules[__name__ + ".data.vision"] = data.vision
-sys.modules[__name__ + ".data.vision.transforms"] = data.vision.transforms
+for _sub in ("dataset", "sampler", "dataloader", "vision", "vision.transforms", "vision.datasets"):
+    sys.modules[f"{__name__}.data.{_sub}"] = sys.modules[f"{data.__name__}.{_sub}"]

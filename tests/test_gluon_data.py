@@ -188,3 +188,60 @@ def test_dataloader_worker_error_and_death():
         list(gdata.DataLoader(_Die(), 2, num_workers=2, timeout=20))
     with pytest.raises(ValueError, match="sample five"):  # in-process: the error itself
         list(gdata.DataLoader(_Boom(), 2, num_workers=0))
+
+
+def test_training_loops_consume_the_iterators(tmp_path):
+    """Module.fit over ImageRecordIter, and a Gluon Trainer loop over a DataLoader."""
+    rec = tmp_path / "t.rec"
+    w = cn.recordio.MXIndexedRecordIO(tmp_path / "t.idx", rec, "w")
+    rng = np.random.RandomState(0)
+    for i in range(16):
+        img = np.full((10, 10, 3), 40 if i % 2 else 210, np.uint8) + rng.randint(0, 9, (10, 10, 3))
+        w.write_idx(i, cn.recordio.pack_img(cn.recordio.IRHeader(0, float(i % 2), i, 0),
+                                            img.astype(np.uint8), img_fmt=".png"))
+    w.close()
+    it = cn.io.ImageRecordIter(str(rec), (3, 8, 8), 4, scale=1 / 255.0, shuffle=True)
+    data = cn.sym.Variable("data")
+    net = cn.sym.SoftmaxOutput(cn.sym.FullyConnected(cn.sym.Flatten(data), num_hidden=2),
+                               name="softmax")
+    mod = cn.mod.Module(net)
+    mod.fit(it, num_epoch=8, optimizer_params={"learning_rate": 0.5})
+    assert dict(mod.score(it, "acc"))["accuracy"] == 1.0
+
+    ds = gdata.ArrayDataset(rng.rand(12, 3).astype(np.float32), np.arange(12) % 2)
+    dense = cn.gluon.nn.Dense(2)
+    dense.initialize()
+    trainer = cn.gluon.Trainer(dense.collect_params(), "sgd", {"learning_rate": 0.1})
+    loss_fn = cn.gluon.loss.SoftmaxCrossEntropyLoss()
+    for x, y in gdata.DataLoader(ds, batch_size=4, shuffle=True, num_workers=2):
+        with cn.autograd.record():
+            loss = loss_fn(dense(x), y)
+        loss.backward()
+        trainer.step(4)
+    assert x.shape == (4, 3)
+
+
+def test_abandoned_iterator_frees_workers_and_shared_memory():
+    before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    ds = gdata.ArrayDataset(np.zeros((64, 100), np.float32))
+    loader = gdata.DataLoader(ds, batch_size=4, num_workers=2, prefetch=6)
+    it = iter(loader)
+    next(it)
+    workers = list(it._workers)
+    del it  # abandoned mid-epoch: the next epoch frees its results and runs normally
+    assert len(list(loader)) == 16
+    assert list(iter(loader)._workers) == workers  # the pool lives as long as the loader
+    del loader
+    import gc
+    gc.collect()
+    assert all(not w.is_alive() for w in workers)
+    if before:
+        leaked = {n for n in set(os.listdir("/dev/shm")) - before if n.startswith("psm_")}
+        assert not leaked
+
+
+def test_mxnet_import_paths():
+    from coarsenet.gluon.data.dataloader import DataLoader
+    from coarsenet.gluon.data.vision.datasets import CIFAR10
+    assert DataLoader is gdata.DataLoader and CIFAR10 is gdata.vision.CIFAR10
+    assert cn.gluon.data.vision.transforms is T

@@ -55,3 +55,15 @@ def test_train_from_folder_and_rec(tmp_path):
     assert main(["im2rec", prefix, str(root), "--no-progress"]) == 0
     assert main(args + ["--data", prefix + ".rec"]) == 0
     assert main(args + ["--data", prefix + ".rec", "--data-shape", "2,8,8"]) == 2
+
+
+def test_train_zoo_model_from_rec(tmp_path):
+    root = _folder(tmp_path / "imgs", 8)
+    prefix = str(tmp_path / "d")
+    assert main(["im2rec", prefix, str(root), "--list", "--recursive"]) == 0
+    assert main(["im2rec", prefix, str(root), "--no-progress"]) == 0
+    assert main(["train", "--model", "resnet18", "--data", prefix + ".rec", "--data-shape",
+                 "3,16,16", "--epochs", "1", "--batch-size", "2", "--no-progress",
+                 "--out", str(tmp_path / "ck" / "m")]) == 0
+    assert os.path.exists(tmp_path / "ck" / "m-0001.params")
+    assert main(["train", "--model", "nosuch", "--no-progress"]) == 2

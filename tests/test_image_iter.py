@@ -172,3 +172,87 @@ def test_image_iter_with_list(tmp_path):
     assert b.pad == 1
     with pytest.raises(StopIteration):
         it.next()
+
+
+def test_options_dtype_names_mean_img_gray_and_scale(rec, tmp_path):
+    imgs = _images()
+    it = cn.io.ImageRecordIter(rec[0], (3, 8, 8), 2, dtype="uint8", data_name="img",
+                               label_name="lab")
+    b = it.next()
+    assert it.provide_data[0].name == "img" and it.provide_label[0].name == "lab"
+    assert b.data[0].dtype == np.uint8
+    np.testing.assert_array_equal(b.data[0].asnumpy()[0],
+                                  ref_center(imgs[0], 8, 8, (0, 0, 0), (1, 1, 1), 1.0))
+    mean_img = np.random.RandomState(0).rand(3, 8, 8).astype(np.float32) * 50
+    cn.nd.save(str(tmp_path / "mean.nd"), {"mean_img": cn.nd.array(mean_img)})
+    it = cn.io.ImageRecordIter(rec[0], (3, 8, 8), 2, mean_img=str(tmp_path / "mean.nd"),
+                               std_r=2, std_g=2, std_b=2)
+    got = it.next().data[0].asnumpy()[1]
+    ref = (ref_center(imgs[1], 8, 8, (0, 0, 0), (1, 1, 1), 1.0) - mean_img) / 2
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
+    with pytest.raises(CoarsenetError, match="mean_img .* not found"):
+        cn.io.ImageRecordIter(rec[0], (3, 8, 8), 2, mean_img=str(tmp_path / "none.nd"))
+    it = cn.io.ImageRecordIter(rec[0], (1, 8, 8), 2)
+    g = it.next().data[0].asnumpy()[0, 0]
+    ref = ref_center(imgs[0], 8, 8, (0, 0, 0), (1, 1, 1), 1.0)
+    np.testing.assert_allclose(g, 0.299 * ref[0] + 0.587 * ref[1] + 0.114 * ref[2], rtol=1e-5)
+    # random scale / aspect ratio: still the requested shape, deterministic with the seed
+    kw = {"min_random_scale": 0.6, "max_random_scale": 1.4, "max_aspect_ratio": 0.3,
+          "rand_crop": True, "seed": 3}
+    a = [b.data[0].asnumpy().copy() for b in cn.io.ImageRecordIter(rec[0], (3, 6, 6), 2, **kw)]
+    c = [b.data[0].asnumpy().copy() for b in cn.io.ImageRecordIter(rec[0], (3, 6, 6), 2, **kw)]
+    assert all(np.array_equal(x, y) for x, y in zip(a, c)) and a[0].shape == (2, 3, 6, 6)
+    for bad in ({"data_shape": (2, 8, 8)}, {"part_index": 2, "num_parts": 2},
+                {"dtype": "float16"}, {"std_r": 0}):
+        args = {"data_shape": (3, 8, 8), **bad}
+        with pytest.raises(CoarsenetError):
+            cn.io.ImageRecordIter(rec[0], batch_size=2, **args)
+
+
+def test_image_det_iter(tmp_path):
+    w = recordio.MXRecordIO(tmp_path / "d.rec", "w")
+    imgs = _images()
+    objs = [[[0, 0.1, 0.1, 0.5, 0.5]], [[1, 0.2, 0.2, 0.9, 0.8], [2, 0.0, 0.0, 0.3, 0.3]]]
+    for i, o in enumerate(objs):
+        label = np.concatenate([[2, 5], np.ravel(o)]).astype(np.float32)
+        w.write(recordio.pack(recordio.IRHeader(0, label, i, 0), _png(imgs[i])))
+    w.close()
+    it = cn.image.ImageDetIter(2, (3, 8, 8), path_imgrec=str(tmp_path / "d.rec"))
+    b = it.next()
+    lab = b.label[0].asnumpy()
+    assert b.data[0].shape == (2, 3, 8, 8) and lab.shape == (2, 2, 5)
+    np.testing.assert_allclose(lab[0, 0], objs[0][0])
+    assert (lab[0, 1] == -1).all()
+    np.testing.assert_allclose(lab[1], objs[1])
+
+
+def test_prefetch_is_bounded(rec):
+    """The producer runs at most prefetch_buffer batches ahead (bounded memory on big files)."""
+    import time
+    it = cn.io.ImageRecordIter(rec[0], (3, 6, 6), 1, prefetch_buffer=2)
+    made = []
+    orig = it._make_batch
+
+    def counting(b):
+        made.append(b)
+        return orig(b)
+    it._make_batch = counting
+    it.reset()
+    it.next()
+    time.sleep(0.5)
+    # one consumed + 2 queued + 1 finished and waiting to be queued
+    assert len(made) <= 4 < len(SIZES)
+    assert len(list(it)) == len(SIZES) - 1
+
+
+def test_abandoned_iterator_is_collected_and_stops_its_threads(rec):
+    import gc
+    import threading
+    import time
+    before = threading.active_count()
+    it = cn.io.ImageRecordIter(rec[0], (3, 6, 6), 1, prefetch_buffer=1, preprocess_threads=2)
+    it.next()
+    del it
+    gc.collect()
+    time.sleep(0.5)
+    assert threading.active_count() <= before

@@ -4,14 +4,16 @@ Workers (forked where the platform allows, so the dataset is inherited, not pick
 batch indices on their own queue (batch i goes to worker i % num_workers, so with a fixed seed
 the same worker makes the same batch each run), build the batch with batchify_fn, and write
 every array into a fresh multiprocessing.shared_memory block. Only the block names, shapes and
-dtypes travel back through the result queue; the main process copies the pixels out and
-unlinks the block. A worker exception comes back as its formatted traceback and is raised as
+dtypes travel back through the result queue; the main process maps the block (on Linux the
+array views the mapping, no copy; elsewhere it copies) and unlinks it. A worker exception comes back as its formatted traceback and is raised as
 CoarsenetError; a worker that dies (killed, segfault) is noticed by polling exit codes, so the
 main process never waits forever (`timeout` bounds each wait too).
 """
 from __future__ import annotations
 
+import mmap
 import multiprocessing as mp
+import os
 import queue
 import random
 import traceback
@@ -59,6 +61,18 @@ def _from_shm(desc):
         items = [_from_shm(d) for d in desc[2]]
         return tuple(items) if desc[1] else items
     _, name, shape, dtype = desc
+    path = "/dev/shm/" + name.lstrip("/")
+    if os.path.exists(path):
+        # Linux: map the block and unlink its name at once; the pages live as long as the
+        # array that views them, so the batch is not copied a second time.
+        fd = os.open(path, os.O_RDWR)
+        try:
+            mm = mmap.mmap(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+            os.unlink(path)
+        count = int(np.prod(shape, dtype=np.int64))
+        return NDArray(np.frombuffer(mm, np.dtype(dtype), count=count).reshape(shape))
     shm = shared_memory.SharedMemory(name=name)
     try:
         arr = np.ndarray(shape, np.dtype(dtype), buffer=shm.buf).copy()
@@ -96,27 +110,56 @@ def _worker_loop(dataset, batchify_fn, index_q, result_q, seed):
         job = index_q.get()
         if job is None:
             return
-        bid, indices = job
+        epoch, bid, indices = job
         try:
             batch = batchify_fn([dataset[i] for i in indices])
-            result_q.put((bid, "ok", _to_shm(batch)))
+            result_q.put((epoch, bid, "ok", _to_shm(batch)))
         except Exception:  # noqa: BLE001 - the traceback is re-raised in the main process
-            result_q.put((bid, "err", traceback.format_exc()))
+            result_q.put((epoch, bid, "err", traceback.format_exc()))
+
+
+class _WorkerPool:
+    """The loader's worker processes, kept across epochs (as MXNet's DataLoader keeps its pool).
+    Results carry their epoch number, so those of an abandoned epoch are recognised and freed."""
+
+    def __init__(self, dataset, batchify_fn, n: int):
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self.result_q = ctx.Queue()
+        self.index_qs = [ctx.Queue() for _ in range(n)]
+        base = int(np.random.randint(0, 2 ** 31))
+        self.workers = [ctx.Process(target=_worker_loop, daemon=True, args=(
+            dataset, batchify_fn, self.index_qs[w], self.result_q, base + w)) for w in range(n)]
+        for w in self.workers:
+            w.start()
+
+    def dead(self):
+        return [w for w in self.workers if w.exitcode is not None]
+
+    def shutdown(self):
+        if not self.workers:
+            return
+        for q in self.index_qs:
+            q.put(None)
+        for w in self.workers:
+            w.join(timeout=1.0)
+            if w.is_alive():
+                w.terminate()
+                w.join(timeout=1.0)
+        while True:  # results nobody will read: free their shared memory
+            try:
+                _, _, kind, payload = self.result_q.get_nowait()
+            except (queue.Empty, OSError, EOFError):
+                break
+            if kind == "ok":
+                _release(payload)
+        self.workers = []
 
 
 class _MultiWorkerIter:
-    def __init__(self, loader, batches):
-        self._loader, self._batches = loader, list(batches)
-        n = loader._num_workers
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        self._result_q = ctx.Queue()
-        self._index_qs = [ctx.Queue() for _ in range(n)]
-        base = int(np.random.randint(0, 2 ** 31))
-        self._workers = [ctx.Process(target=_worker_loop, daemon=True, args=(
-            loader._dataset, loader._batchify_fn, self._index_qs[w], self._result_q, base + w))
-            for w in range(n)]
-        for w in self._workers:
-            w.start()
+    def __init__(self, loader, batches, epoch):
+        self._loader, self._batches, self._epoch = loader, list(batches), epoch
+        self._pool = loader._worker_pool()
+        self._workers = self._pool.workers
         self._sent = self._next = 0
         self._ready: dict = {}
         for _ in range(min(loader._prefetch, len(self._batches))):
@@ -125,67 +168,52 @@ class _MultiWorkerIter:
     def _send(self):
         if self._sent < len(self._batches):
             w = self._sent % len(self._workers)
-            self._index_qs[w].put((self._sent, self._batches[self._sent]))
+            self._pool.index_qs[w].put((self._epoch, self._sent, self._batches[self._sent]))
             self._sent += 1
 
     def __iter__(self):
         return self
 
+    def _fail(self, msg):
+        self._loader._close_pool()
+        raise CoarsenetError(msg) from None
+
     def __next__(self):
         if self._next >= len(self._batches):
-            self.shutdown()
             raise StopIteration
         waited = 0.0
         while self._next not in self._ready:
             try:
-                bid, kind, payload = self._result_q.get(timeout=0.2)
-                self._ready[bid] = (kind, payload)
+                epoch, bid, kind, payload = self._pool.result_q.get(timeout=0.2)
             except queue.Empty:
                 waited += 0.2
-                dead = [w for w in self._workers if w.exitcode is not None]
+                dead = self._pool.dead()
                 if dead:
                     codes = ", ".join(f"pid {w.pid} exit code {w.exitcode}" for w in dead)
-                    self.shutdown()
-                    raise CoarsenetError(f"DataLoader: worker process died ({codes}) while "
-                                         f"making batch {self._next}") from None
+                    self._fail(f"DataLoader: worker process died ({codes}) while making batch "
+                               f"{self._next}")
                 if waited >= self._loader._timeout:
-                    self.shutdown()
-                    raise CoarsenetError(f"DataLoader: no batch from the workers within "
-                                         f"timeout={self._loader._timeout} s") from None
+                    self._fail(f"DataLoader: no batch from the workers within "
+                               f"timeout={self._loader._timeout} s")
+                continue
+            if epoch != self._epoch:  # left over from an abandoned epoch
+                if kind == "ok":
+                    _release(payload)
+                continue
+            self._ready[bid] = (kind, payload)
         kind, payload = self._ready.pop(self._next)
         self._next += 1
         if kind == "err":
-            self.shutdown()
-            raise CoarsenetError(f"DataLoader: a worker raised while making batch "
-                                 f"{self._next - 1}:\n{payload}")
+            self._fail(f"DataLoader: a worker raised while making batch {self._next - 1}:\n"
+                       f"{payload}")
         self._send()
         return _from_shm(payload)
 
-    def shutdown(self):
-        if not self._workers:
-            return
-        for q in self._index_qs:
-            q.put(None)
-        for w in self._workers:
-            w.join(timeout=1.0)
-            if w.is_alive():
-                w.terminate()
-                w.join(timeout=1.0)
-        while True:  # results nobody will read: free their shared memory
-            try:
-                bid, kind, payload = self._result_q.get_nowait()
-                self._ready[bid] = (kind, payload)
-            except (queue.Empty, OSError, EOFError):
-                break
-        for kind, payload in self._ready.values():
-            if kind == "ok":
-                _release(payload)
-        self._ready.clear()
-        self._workers = []
-
     def __del__(self):
         try:
-            self.shutdown()
+            for kind, payload in self._ready.values():
+                if kind == "ok":
+                    _release(payload)
         except Exception:  # noqa: BLE001,S110 - interpreter shutdown
             pass
 
@@ -218,6 +246,7 @@ class DataLoader:
         self._prefetch = max(0, int(prefetch)) if prefetch is not None else 2 * num_workers
         self._prefetch = max(self._prefetch, num_workers)
         self._timeout = timeout
+        self._pool, self._epoch = None, 0
 
     def __len__(self):
         return len(self._batch_sampler)
@@ -228,7 +257,25 @@ class DataLoader:
                     for b in self._batch_sampler)
         if self._thread_pool:
             return self._thread_iter()
-        return _MultiWorkerIter(self, self._batch_sampler)
+        self._epoch += 1
+        return _MultiWorkerIter(self, self._batch_sampler, self._epoch)
+
+    def _worker_pool(self):
+        if self._pool is None or self._pool.dead():
+            self._close_pool()
+            self._pool = _WorkerPool(self._dataset, self._batchify_fn, self._num_workers)
+        return self._pool
+
+    def _close_pool(self):
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __del__(self):
+        try:
+            self._close_pool()
+        except Exception:  # noqa: BLE001,S110 - interpreter shutdown
+            pass
 
     def _thread_iter(self):
         from concurrent.futures import ThreadPoolExecutor

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import weakref
 
 _END = object()
 
@@ -20,7 +21,11 @@ class Prefetcher:
     def __init__(self, make_batch, n_batches: int, depth: int):
         self._q: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(make_batch, n_batches),
+        # A weak reference: an iterator abandoned mid-epoch can still be collected (its
+        # __del__ then stops this thread) instead of being kept alive by its own producer.
+        make = weakref.WeakMethod(make_batch) if hasattr(make_batch, "__self__") else (
+            lambda: make_batch)
+        self._thread = threading.Thread(target=self._run, args=(make, n_batches),
                                         daemon=True, name="coarsenet-prefetch")
         self._thread.start()
 
@@ -33,15 +38,17 @@ class Prefetcher:
                 continue
         return False
 
-    def _run(self, make_batch, n_batches: int) -> None:
+    def _run(self, make, n_batches: int) -> None:
         for i in range(n_batches):
-            if self._stop.is_set():
+            fn = make()
+            if self._stop.is_set() or fn is None:
                 return
             try:
-                item = ("ok", make_batch(i))
+                item = ("ok", fn(i))
             except BaseException as e:  # noqa: BLE001 - handed to the consumer, re-raised there
                 self._put(("err", e))
                 return
+            del fn
             if not self._put(item):
                 return
         self._put(("end", _END))
@@ -64,6 +71,8 @@ class Prefetcher:
 
     def close(self) -> None:
         self._stop.set()
+        if threading.current_thread() is self._thread:
+            return  # the owner was collected on this thread; _run returns by itself
         while self._thread.is_alive():
             try:
                 while True:
