@@ -33,3 +33,23 @@ def test_fluent_methods_call_the_ops():
     np.testing.assert_array_equal(x.abs().asnumpy(), [1, 2])
     np.testing.assert_allclose(x.norm().asnumpy(), [np.sqrt(5)], rtol=1e-6)
     np.testing.assert_array_equal(x.clip(0, 1).asnumpy(), [0, 1])
+
+
+def test_get_constant_holds_fixed_values_without_gradient():
+    class Scale(cn.gluon.HybridBlock):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            with self.name_scope():
+                self.s = self.params.get_constant("s", [[1.0, 2.0]])
+
+        def hybrid_forward(self, F, x, s):  # noqa: N803
+            return x * s
+
+    net = Scale(prefix="scale0_")
+    net.initialize(cn.init.Xavier())  # the constant ignores the block's initializer
+    assert list(net.collect_params().keys()) == ["scale0_s"]
+    assert net.s.grad_req == "null" and net.s.data().dtype == np.float32
+    for hybridize in (False, True):
+        if hybridize:
+            net.hybridize()
+        np.testing.assert_array_equal(net(cn.nd.ones((1, 2))).asnumpy(), [[1, 2]])
