@@ -87,3 +87,5 @@ _random_functions.install()
 from . import ndarray_fluent as _ndarray_fluent  # noqa: E402  x.exp(), x.abs(), ...
 
 _ndarray_fluent.install()
+
+from . import test_utils, util  # noqa: E402,F401  mx.test_utils, mx.util

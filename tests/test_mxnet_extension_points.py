@@ -42,7 +42,7 @@ def test_get_constant_holds_fixed_values_without_gradient():
             with self.name_scope():
                 self.s = self.params.get_constant("s", [[1.0, 2.0]])
 
-        def hybrid_forward(self, F, x, s):  # noqa: N803
+        def hybrid_forward(self, F, x, s):
             return x * s
 
     net = Scale(prefix="scale0_")
