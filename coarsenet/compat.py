@@ -81,6 +81,10 @@ class _Restoring(importlib.abc.Loader):
         return self._module
 
     def exec_module(self, module):
+        if isinstance(module, types.ModuleType) and not hasattr(module, "__path__"):
+            # `import mxnet.gluon.nn` needs mxnet.gluon to look like a package before the
+            # finder is asked for the submodule; an empty path finds nothing else.
+            module.__path__ = []
         for k, v in self._saved.items():
             if v is not None:
                 try:

@@ -15,6 +15,22 @@ from . import random as _random
 from .base import CoarsenetError
 
 
+def _as_numpy(arr) -> np.ndarray:
+    """The numpy view behind an NDArray (MXNet passes NDArrays to _init_weight)."""
+    return arr.asnumpy() if hasattr(arr, "asnumpy") else arr
+
+
+def _apply_rule(init, name: str, data: np.ndarray) -> None:
+    """Calls init._init_weight; a user's subclass (MXNet's extension point) gets an NDArray over
+    the same memory, as MXNet gives it, so `data[:] = nd.random.uniform(...)` works."""
+    if type(init)._init_weight.__module__ == __name__:
+        init._init_weight(name, data)
+    else:
+        from .ndarray import NDArray
+
+        init._init_weight(name, NDArray(data))
+
+
 class InitDesc(str):
     """A parameter name with optional attributes (e.g. a per-parameter '__init__')."""
 
@@ -55,14 +71,14 @@ class Initializer:
             if isinstance(init, (Zero, One, Constant)):
                 init(name, data)
             else:
-                init._init_weight(name, data)
+                _apply_rule(init, name, data)
             return
         if name.endswith(_ZERO_SUFFIXES):
             data[...] = 0
         elif name.endswith(_ONE_SUFFIXES):
             data[...] = 1
         else:
-            self._init_weight(name, data)
+            _apply_rule(self, name, data)
 
     def _init_weight(self, name: str, data: np.ndarray) -> None:
         raise CoarsenetError(f"initializer {type(self).__name__} has no rule for weight '{name}'")
@@ -81,11 +97,17 @@ class Zero(Initializer):
     def __call__(self, desc, arr) -> None:
         (arr.asnumpy() if hasattr(arr, "asnumpy") else arr)[...] = 0
 
+    def _init_weight(self, name, data) -> None:
+        _as_numpy(data)[...] = 0
+
 
 @Initializer.register
 class One(Initializer):
     def __call__(self, desc, arr) -> None:
         (arr.asnumpy() if hasattr(arr, "asnumpy") else arr)[...] = 1
+
+    def _init_weight(self, name, data) -> None:
+        _as_numpy(data)[...] = 1
 
 
 @Initializer.register
@@ -97,6 +119,9 @@ class Constant(Initializer):
     def __call__(self, desc, arr) -> None:
         (arr.asnumpy() if hasattr(arr, "asnumpy") else arr)[...] = self.value
 
+    def _init_weight(self, name, data) -> None:
+        _as_numpy(data)[...] = self.value
+
 
 @Initializer.register
 class Uniform(Initializer):
@@ -107,6 +132,7 @@ class Uniform(Initializer):
         self.scale = scale
 
     def _init_weight(self, name, data) -> None:
+        data = _as_numpy(data)
         data[...] = _rng().uniform(-self.scale, self.scale, data.shape)
 
 
@@ -119,6 +145,7 @@ class Normal(Initializer):
         self.sigma = sigma
 
     def _init_weight(self, name, data) -> None:
+        data = _as_numpy(data)
         data[...] = _rng().normal(0.0, self.sigma, data.shape)
 
 
@@ -135,6 +162,7 @@ class Xavier(Initializer):
         self.rnd_type, self.factor_type, self.magnitude = rnd_type, factor_type, float(magnitude)
 
     def _init_weight(self, name, data) -> None:
+        data = _as_numpy(data)
         if data.ndim < 2:
             raise CoarsenetError(
                 f"Xavier initializer needs a weight of at least 2 dimensions; '{name}' has "

@@ -70,6 +70,8 @@ def _make_op_function(op_name: str):
         return call, _order_inputs(call.op, positional, named), out
 
     def op_function(*args, **kwargs):
+        if args and not isinstance(args[-1], NDArray):
+            args = _ops.positional_params(op_name, args, _is_input, kwargs)
         try:
             key = (op_name, len(args), *kwargs.items())
             call = _fast_calls.get(key)
@@ -85,6 +87,10 @@ def _make_op_function(op_name: str):
         return _call(call, inputs, out)
 
     return op_function
+
+
+def _is_input(value) -> bool:
+    return isinstance(value, (NDArray, np.ndarray))
 
 
 def install(module) -> None:

@@ -9,7 +9,7 @@ import builtins
 from dataclasses import dataclass
 
 from . import _core
-from .base import attr_str
+from .base import CoarsenetError, attr_str
 
 # Op flags (CN_FLAG_* in c_api.h), exported by _core.
 NONDETERMINISTIC = _core.FLAG_NONDETERMINISTIC
@@ -85,6 +85,31 @@ def make(name: str, attrs: dict | None = None) -> _core.Op:
             _instance_cache.clear()
         _instance_cache[key] = op
     return op
+
+
+def positional_params(op_name: str, args: tuple, is_input, kwargs: dict) -> tuple:
+    """MXNet's positional form `clip(x, 0, 6)`, `Pooling(x, (2, 2))`: the leading inputs stay
+    positional, the values after them become the op's params in declared order (into kwargs).
+    Returns the inputs."""
+    n = 0
+    while n < len(args) and is_input(args[n]):
+        n += 1
+    if n == len(args):
+        return args
+    names = [p for p in info(op_name).param_names() if p != "num_args"]
+    extra = args[n:]
+    if len(extra) > len(names):
+        raise CoarsenetError(f"{op_name}: {len(extra)} positional parameters given after the "
+                             f"inputs, but the op has only {len(names)}: {', '.join(names)}")
+    for name, value in zip(names, extra):
+        if is_input(value):
+            raise CoarsenetError(f"{op_name}: inputs must come before parameters; found an "
+                                 f"input in the place of parameter '{name}'")
+        if name in kwargs:
+            raise CoarsenetError(f"{op_name}: parameter '{name}' given twice (positionally "
+                                 "and by keyword)")
+        kwargs[name] = value
+    return args[:n]
 
 
 def install_functions(module, make_function) -> None:

@@ -269,3 +269,8 @@ class Updater:
 
 def get_updater(optimizer: Optimizer) -> Updater:
     return Updater(optimizer)
+
+
+register = Optimizer.register  # mx.optimizer.register(klass), MXNet's decorator
+
+from . import optimizer_rules  # noqa: F401  registers AdaGrad, Adamax, Nadam, Ftrl, SGLD, ...

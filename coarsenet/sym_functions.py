@@ -9,6 +9,8 @@ from .symbol import Symbol, _invoke
 
 def _make_op_function(op_name: str):
     def op_function(*args, name=None, attr=None, **kwargs):
+        if args and not isinstance(args[-1], (Symbol, list, tuple)):
+            args = _ops.positional_params(op_name, args, _is_input, kwargs)
         named = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
         params = {k: v for k, v in kwargs.items() if not isinstance(v, Symbol)}
         if len(args) == 1 and isinstance(args[0], (list, tuple)):
@@ -20,6 +22,10 @@ def _make_op_function(op_name: str):
         return _invoke(op_name, list(args), params, name=name, attr=attr, named=named)
 
     return op_function
+
+
+def _is_input(value) -> bool:
+    return isinstance(value, Symbol)
 
 
 def install(module) -> None:

@@ -239,13 +239,16 @@ class Symbol:
         return bind(self, args, args_grad, grad_req, aux_states, mirror=mirror)
 
     # ---------------------------------------------------------------- arithmetic
+    # Node names as MXNet's operators make them (`a + b` is _plus0, `x * 2` is _mulscalar0), so
+    # sym.get_internals()['_plus12_output'] finds the same node in both.
     def _arith(self, other, same_op, scalar_op, reverse_scalar_op=None, reverse=False):
         if isinstance(other, Symbol):
             a, b = (other, self) if reverse else (self, other)
-            return _invoke(same_op, [a, b], {})
+            return _invoke(same_op, [a, b], {}, hint=_ARITH_HINTS[same_op])
         if isinstance(other, (int, float, np.number)):
             name = reverse_scalar_op if reverse else scalar_op
-            return _invoke(name, [self], {"scalar": float(other)})
+            return _invoke(name, [self], {"scalar": float(other)},
+                           hint=name.replace("_scalar", "scalar"))
         return NotImplemented
 
     def __add__(self, o):
@@ -273,9 +276,11 @@ class Symbol:
         return self._arith(o, "elemwise_div", "_div_scalar", "_rdiv_scalar", reverse=True)
 
     def __neg__(self):
-        return _invoke("_mul_scalar", [self], {"scalar": -1.0})
+        return _invoke("_mul_scalar", [self], {"scalar": -1.0}, hint="_mulscalar")
 
     def __pow__(self, o):
+        if isinstance(o, (int, float, np.number)):  # MXNet's name: _powerscalar0
+            return _invoke("_power_scalar", [self], {"scalar": float(o)}, hint="_powerscalar")
         return power(self, o)
 
     def __rpow__(self, o):
@@ -352,13 +357,17 @@ def load(fname) -> Symbol:
 # -------------------------------------------------------------------- generated op functions
 
 
+_ARITH_HINTS = {"elemwise_add": "_plus", "elemwise_sub": "_minus", "elemwise_mul": "_mul",
+                "elemwise_div": "_div"}
+
+
 def _invoke(op_name: str, inputs: list, params: dict, name=None, attr=None,
-            named: dict | None = None) -> Symbol:
+            named: dict | None = None, hint: str | None = None) -> Symbol:
     params = {k: v for k, v in params.items() if v is not None}
     if "num_args" in _ops.info(op_name).param_names() and "num_args" not in params:
         params["num_args"] = len(inputs)
     op = _ops.make(op_name, params)
-    name = NameManager.get(name, op_name.lower())
+    name = NameManager.get(name, hint or op_name.lower())
     slots = list(op.input_names) + list(op.aux_names)
     if len(inputs) > len(slots):
         raise CoarsenetError(f"{op_name} '{name}': {len(inputs)} inputs given, it takes "

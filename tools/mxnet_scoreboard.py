@@ -11,42 +11,46 @@ the last line of the error, then the totals.
 from __future__ import annotations
 
 import argparse
-import gzip
+import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 
-import numpy as np
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _fake_mnist(data_dir: str, n_train: int = 600, n_test: int = 100) -> None:
-    """MNIST's idx files (gzip), filled with random digits: the format gluon's MNIST reads."""
-    os.makedirs(data_dir, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=n, dtype=np.uint8)
-        with gzip.open(os.path.join(data_dir, f"{prefix}-images-idx3-ubyte.gz"), "wb") as f:
-            f.write(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
-        with gzip.open(os.path.join(data_dir, f"{prefix}-labels-idx1-ubyte.gz"), "wb") as f:
-            f.write(struct.pack(">II", 2049, n) + labels.tobytes())
 
 
 # name: (script path under example/, arguments, setup(workdir) or None)
 SCRIPTS = {
     "lstm_crf": ("gluon/lstm_crf/lstm_crf.py", [], None),
-    "bdk_toy_sgld": ("bayesian-methods/bdk_demo.py", ["-d", "0", "-l", "1"], None),
-    "bdk_toy_distilled": ("bayesian-methods/bdk_demo.py", ["-d", "0", "-l", "2"], None),
     "bdk_synthetic_sgld": ("bayesian-methods/bdk_demo.py", ["-d", "2"], None),
-    "gluon_mnist": ("gluon/mnist/mnist.py", ["--epochs", "1", "--batch-size", "100"],
-                    lambda d: _fake_mnist(os.path.join(d, "data"))),
     "lipnet_beamsearch": ("gluon/lipnet/tests/test_beamsearch.py", [], None),
 }
+
+
+# Tutorials run block by block (tools/mxnet_tutorial_blocks.py); paths under
+# docs/python_docs/python/tutorials/.
+TUTORIALS = [f"getting-started/crash-course/{n}.md" for n in
+             ("1-ndarray", "2-nn", "3-autograd", "4-train")] + [
+    f"packages/gluon/blocks/{n}.md" for n in
+    ("activations/activations", "custom-layer", "custom_layer_beginners", "hybridize", "init",
+     "naming", "nn", "parameters", "save_load_params")]
+
+
+def run_tutorials(python: list[str], tutorial_dir: str, timeout: float, alias: bool) -> dict:
+    """{file: (blocks, passed, failures)} for every tutorial, run in a scratch directory."""
+    runner = os.path.join(REPO, "tools", "mxnet_tutorial_blocks.py")
+    files = [os.path.join(tutorial_dir, t) for t in TUTORIALS]
+    env = dict(os.environ, PYTHONPATH=REPO, MPLBACKEND="Agg")
+    with tempfile.TemporaryDirectory(prefix="mxtut_") as tmp:
+        flag = ["--coarsenet"] if alias else []
+        p = subprocess.run(python + [runner, *flag, *files], cwd=tmp, env=env, timeout=timeout,
+                           check=False, capture_output=True, text=True)
+    rows = [json.loads(ln[len("@@RESULT "):]) for ln in p.stdout.splitlines()
+            if ln.startswith("@@RESULT ")]
+    return {os.path.relpath(r["file"], tutorial_dir): (r["blocks"], r["passed"], r["failures"])
+            for r in rows}
 
 
 def run_one(python: list[str], example_dir: str, rel: str, args: list[str], setup,
@@ -80,6 +84,7 @@ def main(argv=None) -> int:
                     help="a Python with real MXNet; '' skips that column")
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--no-tutorials", action="store_true")
     a = ap.parse_args(argv)
     example_dir = os.path.join(a.mxnet_src, "example")
     if not os.path.isdir(example_dir):
@@ -99,7 +104,27 @@ def main(argv=None) -> int:
             status = "pass" if ok else "FAIL"
             row.append(f"{who} {status} {took:6.1f}s" + ("" if ok else f" ({err[:120]})"))
         print("  ".join(row), flush=True)
-    print(" | ".join(f"{who}: {totals[who]}/{len(names)}" for who in runners))
+    print("scripts: " + " | ".join(f"{who}: {totals[who]}/{len(names)}" for who in runners))
+    tutorial_dir = os.path.join(a.mxnet_src, "docs", "python_docs", "python", "tutorials")
+    if a.no_tutorials or not os.path.isdir(tutorial_dir):
+        return 0
+    tutorial_runners = {"coarsenet": [sys.executable], "mxnet": [a.mxnet_python]}
+    if not a.mxnet_python:
+        del tutorial_runners["mxnet"]
+    results = {who: run_tutorials(py, tutorial_dir, a.timeout, alias=who == "coarsenet")
+               for who, py in tutorial_runners.items()}
+    for t in TUTORIALS:
+        row = [f"{t:45s}"]
+        for who in tutorial_runners:
+            blocks, passed, _ = results[who].get(t, (0, 0, []))
+            row.append(f"{who} {passed:3d}/{blocks:<3d}")
+        print("  ".join(row))
+        fails = results.get("coarsenet", {}).get(t, (0, 0, []))[2]
+        for index, err in fails:
+            print(f"    coarsenet block {index}: {err[:110]}")
+    print("tutorial blocks: " + " | ".join(
+        f"{who}: {sum(r[1] for r in res.values())}/{sum(r[0] for r in res.values())}"
+        for who, res in results.items()))
     return 0
 
 

@@ -10,3 +10,4 @@ from .block import Block, HybridBlock, HybridSequential, Sequential  # noqa: F40
 from .parameter import DeferredInitializationError, Parameter, ParameterDict  # noqa: F401
 from .symbol_block import SymbolBlock  # noqa: F401
 from .trainer import Trainer  # noqa: F401
+from .activations import ELU, GELU, SELU, PReLU, Swish  # noqa: F401,E402

@@ -218,6 +218,31 @@ class ParameterDict:
                 kwargs["shape"],)
         return param
 
+    def get_constant(self, name: str, value=None) -> Parameter:
+        """A parameter holding fixed values (MXNet's gluon.Constant): no gradient, initialised
+        to `value` (array-like) whatever initializer the block gets."""
+        full = self.prefix + name
+        param = self._params.get(full)
+        if param is None:
+            if value is None:
+                raise CoarsenetError(f"get_constant: no constant '{full}' yet; give its value")
+            data = np.asarray(value.asnumpy() if hasattr(value, "asnumpy") else value)
+            from ..initializer import Constant
+
+            class _Fill(Constant):  # fills the whole array, not one scalar
+                def __call__(self, desc, arr):
+                    (arr.asnumpy() if hasattr(arr, "asnumpy") else arr)[...] = data
+
+                _init_weight = __call__
+
+            # As MXNet's nd.array(value): arrays keep their dtype, lists become float32.
+            typed = hasattr(value, "asnumpy") or isinstance(value, np.ndarray)
+            dtype = data.dtype if typed else np.float32
+            param = self._params[full] = Parameter(full, grad_req="null", shape=data.shape,
+                                                   dtype=dtype, init=_Fill(0.0),
+                                                   differentiable=False)
+        return param
+
     def update(self, other: ParameterDict) -> None:
         for name, param in other.items():
             existing = self._params.get(name)

@@ -1,0 +1,49 @@
+"""MXNet 1.9.1's own tutorials and example scripts, unchanged, through coarsenet.
+
+Reads them from an MXNet source checkout named by the MXNET_SRC environment variable (nothing of
+MXNet is vendored here); without one these tests skip. tools/mxnet_scoreboard.py runs the full
+list against real MXNet too. The always-running tests exercise the same API directly
+(test_compat.py, test_mxnet_call_forms.py, test_mxnet_extension_points.py, ...)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = os.environ.get("MXNET_SRC", "")
+TUTORIALS = os.path.join(SRC, "docs", "python_docs", "python", "tutorials")
+pytestmark = pytest.mark.skipif(
+    not SRC or not os.path.isdir(TUTORIALS),
+    reason="set MXNET_SRC to an Apache MXNet 1.9.1 source tree (git tag 1.9.1) to run MXNet's "
+           "own tutorials and examples through coarsenet")
+
+# Tutorials whose every block runs with coarsenet (and, where the environment allows, MXNet).
+PASSING_TUTORIALS = ["getting-started/crash-course/1-ndarray.md",
+                     "getting-started/crash-course/2-nn.md",
+                     "packages/gluon/blocks/activations/activations.md",
+                     "packages/gluon/blocks/custom-layer.md",
+                     "packages/gluon/blocks/nn.md"]
+
+
+@pytest.mark.parametrize("tutorial", PASSING_TUTORIALS)
+def test_tutorial_runs_block_by_block(tutorial, tmp_path):
+    pytest.importorskip("matplotlib")  # the activations tutorial plots
+    runner = os.path.join(REPO, "tools", "mxnet_tutorial_blocks.py")
+    p = subprocess.run([sys.executable, runner, "--coarsenet", os.path.join(TUTORIALS, tutorial)],
+                       cwd=tmp_path, env=dict(os.environ, PYTHONPATH=REPO, MPLBACKEND="Agg"),
+                       check=False, capture_output=True, text=True, timeout=300)
+    results = [json.loads(ln[len("@@RESULT "):]) for ln in p.stdout.splitlines()
+               if ln.startswith("@@RESULT ")]
+    assert len(results) == 1, p.stderr[-2000:]
+    assert results[0]["blocks"] > 0 and results[0]["failures"] == []
+
+
+def test_example_script_runs_unchanged(tmp_path):
+    example = os.path.join(SRC, "example", "gluon", "lipnet")
+    script = os.path.join(example, "tests", "test_beamsearch.py")
+    p = subprocess.run([sys.executable, "-m", "coarsenet", "run", script], cwd=tmp_path,
+                       env=dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, example])),
+                       check=False, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]

@@ -1,0 +1,58 @@
+"""The optimizers of coarsenet/optimizer_rules.py against real MXNet 1.9.1
+(tests/fixtures/mxnet/make_optimizer_rules.py made optimizer_rules.npz)."""
+import os
+
+import numpy as np
+import pytest
+
+import coarsenet as cn
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "mxnet", "optimizer_rules.npz")
+# The generator's settings, repeated here so the test reads on its own.
+CASES = {
+    "adagrad": {"learning_rate": 0.1, "eps": 1e-7},
+    "adadelta": {"rho": 0.9, "epsilon": 1e-5},
+    "adamax": {"learning_rate": 0.01},
+    "nadam": {"learning_rate": 0.01},
+    "ftrl": {"learning_rate": 0.1, "lamda1": 0.01, "beta": 1.0},
+    "signum": {"learning_rate": 0.01, "momentum": 0.9, "wd_lh": 0.01},
+    "ftml": {"learning_rate": 0.01},
+    "dcasgd": {"learning_rate": 0.1, "lamda": 0.04},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_three_updates_match_mxnet(name):
+    ref = np.load(FIXTURE)
+    opt = cn.optimizer.create(name, wd=0.01, rescale_grad=0.5, clip_gradient=1.0,
+                              param_idx2name={0: "fc_weight"}, **CASES[name])
+    w = cn.nd.array(ref["w0"])
+    state = opt.create_state(0, w)
+    for g in ref["grads"]:
+        opt.update(0, w, cn.nd.array(g), state)
+    np.testing.assert_allclose(w.asnumpy(), ref[name], rtol=2e-5, atol=2e-6)
+
+
+def test_sgld_moves_by_half_a_step_plus_seeded_noise():
+    def run():
+        cn.random.seed(4)
+        opt = cn.optimizer.create("sgld", learning_rate=0.01)
+        w = cn.nd.zeros((20000,))
+        opt.update(0, w, cn.nd.ones((20000,)), None)
+        return w.asnumpy()
+
+    a = run()
+    np.testing.assert_array_equal(a, run())  # mx.random.seed repeats the noise
+    assert abs(a.mean() + 0.005) < 6 * 0.1 / np.sqrt(a.size)  # -lr/2 * g on average
+    assert abs(a.std() - 0.1) < 0.003  # noise std sqrt(lr)
+
+
+def test_register_adds_an_optimizer_by_lowercase_name():
+    @cn.optimizer.register
+    class HalfStep(cn.optimizer.Optimizer):
+        def _step(self, index, w, g, state):
+            w -= 0.5 * g
+
+    w = cn.nd.ones((2,))
+    cn.optimizer.create("halfstep").update(0, w, cn.nd.ones((2,)), None)
+    np.testing.assert_array_equal(w.asnumpy(), [0.5, 0.5])
