@@ -35,6 +35,8 @@ class OpInfo:
     library: str
     flags: int
     params: tuple[ParamInfo, ...]
+    onnx_domain: str = ""  # a user op's declared ONNX mapping (SDK .onnx(domain, op_type))
+    onnx_op_type: str = ""
 
     def param_names(self) -> list[str]:
         return [p.name for p in self.params]
@@ -62,7 +64,8 @@ def info(name: str) -> OpInfo:
     if cached is None:
         raw = _core.op_info(name)
         params = tuple(ParamInfo(**p) for p in raw["params"])
-        cached = OpInfo(raw["name"], raw["doc"], raw["library"], raw["flags"], params)
+        cached = OpInfo(raw["name"], raw["doc"], raw["library"], raw["flags"], params,
+                        raw["onnx_domain"], raw["onnx_op_type"])
         _info_cache[name] = cached
     return cached
 

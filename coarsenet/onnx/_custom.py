@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import ops as _ops
 from ..base import CoarsenetError
-from ._export import register_export
+from ._export import custom_domain_translator, register_export
 
 # (domain, ONNX op type) -> coarsenet op name, for import
 CUSTOM_IMPORTS: dict = {}
@@ -25,11 +25,16 @@ def register_custom_op(op_name: str, domain: str, onnx_op: str | None = None,
         raise CoarsenetError(f"register_custom_op: '{op_name}' needs a custom domain, found "
                              f"'{domain}'")
     onnx_op = onnx_op or op_name
-
-    def translate(ex, node, ins, outs):
-        ex.domains[domain] = version
-        ex.add(onnx_op, ins, outs, node.name, domain=domain,
-               **{k: str(v) for k, v in node.params.items()})
-
-    register_export(op_name, translate)
+    register_export(op_name, custom_domain_translator(domain, onnx_op, version))
     CUSTOM_IMPORTS[(domain, onnx_op)] = op_name
+
+
+def custom_import(domain: str, onnx_op: str) -> str | None:
+    """The coarsenet op for a custom-domain node: registered here, or declared by the op
+    itself through the SDK (`.onnx(domain, op_type)` in its C++ registration)."""
+    name = CUSTOM_IMPORTS.get((domain, onnx_op))
+    if name is None:
+        name = next((n for n in _ops.list()
+                     if (_ops.info(n).onnx_domain, _ops.info(n).onnx_op_type) == (domain, onnx_op)),
+                    None)
+    return name

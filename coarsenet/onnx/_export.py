@@ -91,6 +91,26 @@ class _Exporter:
         return list(outputs)
 
 
+def custom_domain_translator(domain: str, onnx_op: str, version: int = 1):
+    """Writes a node as `onnx_op` of a custom domain, its params as string attributes."""
+    def translate(ex, node, ins, outs):
+        ex.domains[domain] = version
+        ex.add(onnx_op, ins, outs, node.name, domain=domain,
+               **{k: str(v) for k, v in node.params.items()})
+
+    return translate
+
+
+def _translator(op_name: str):
+    """The registered translator, else the mapping a user op declared through the SDK."""
+    fn = _TRANSLATORS.get(op_name)
+    if fn is None:
+        info = _ops.info(op_name)
+        if info.onnx_domain:
+            fn = custom_domain_translator(info.onnx_domain, info.onnx_op_type)
+    return fn
+
+
 def _load(sym, params):
     from .. import mxnet_format
     from ..symbol import Symbol, load
@@ -186,7 +206,7 @@ def build_model(sym, params, in_shapes, in_types=np.float32, opset_version=None,
                 elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(in_types[k]))
                 graph_inputs.append(onnx.helper.make_tensor_value_info(node.name, elem, shape))
             continue
-        translator = _TRANSLATORS.get(node.op.name)
+        translator = _translator(node.op.name)
         n_out = node.op.num_visible_outputs
         outs = [ex.fresh(node.name if n_out == 1 else f"{node.name}_output{k}")
                 for k in range(n_out)]

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..base import CoarsenetError
 from ._common import onnx_module
-from ._custom import CUSTOM_IMPORTS
+from ._custom import custom_import
 
 
 class _Unmapped(Exception):
@@ -124,10 +124,11 @@ def _build(model_file):
     problems = []
     for node in graph.node:
         if node.domain not in ("", "ai.onnx"):
-            op = CUSTOM_IMPORTS.get((node.domain, node.op_type))
+            op = custom_import(node.domain, node.op_type)
             if op is None:
                 problems.append(f"{node.domain}::{node.op_type} (node '{node.name}'): custom "
-                                "domain op not registered with cn.onnx.register_custom_op")
+                                "domain op neither declared (SDK .onnx()) nor registered with "
+                                "cn.onnx.register_custom_op")
                 continue
             try:
                 attrs = {k: v.decode() if isinstance(v, bytes) else v

@@ -136,6 +136,8 @@ py::dict OpInfo(const std::string& name) {
   d["doc"] = entry->doc;
   d["library"] = entry->library;
   d["flags"] = entry->def.flags;
+  d["onnx_domain"] = entry->onnx_domain;
+  d["onnx_op_type"] = entry->onnx_op_type;
   py::list params;
   for (auto& p : entry->params) {
     py::dict pd;

@@ -70,6 +70,10 @@ void Registry::AddLibraryOps(const std::string& library, const std::vector<cn_op
     entry->name = def.name;
     entry->doc = def.doc ? def.doc : "";
     entry->library = library;
+    if (def.onnx_domain && def.onnx_op_type) {
+      entry->onnx_domain = def.onnx_domain;
+      entry->onnx_op_type = def.onnx_op_type;
+    }
     entry->params.assign(def.params, def.params + def.num_params);
     ops_[entry->name] = entry;
   }

@@ -25,6 +25,7 @@ struct OpEntry {
   std::string name;     // registered name (an alias has its own entry)
   std::string doc;
   std::string library;  // "" for built-ins, else the plugin's path
+  std::string onnx_domain, onnx_op_type;  // ONNX export mapping of a user op; "" when none
   std::vector<cn_param_info> params;
   // "Convolution" or "ScaledTanh (from /path/libmy_ops.so)" for error messages.
   std::string Label() const { return library.empty() ? name : name + " (from " + library + ")"; }

@@ -77,4 +77,5 @@ CN_REGISTER_OP(SquaredDistance, SquaredDistanceParam)
     .infer_shape(InferShape)
     .forward(Forward)
     .backward(Backward)
-    .backward_needs(Needs);
+    .backward_needs(Needs)
+    .onnx("com.example", "SquaredDistance");  // how ONNX export writes it (ABI 1.2)

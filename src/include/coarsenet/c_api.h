@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 #define CN_ABI_VERSION_MAJOR 1
-#define CN_ABI_VERSION_MINOR 1
+#define CN_ABI_VERSION_MINOR 2
 #define CN_MAX_NDIM 8
 #define CN_ERROR_MSG_BYTES 1024
 
@@ -176,10 +176,19 @@ typedef struct cn_op_def {
    * set, the host uses it instead of workspace_bytes. NULL: workspace_bytes decides. */
   int (*workspace_elems)(const void* state, const cn_shape* in, const cn_shape* out,
                          int32_t is_backward, uint64_t* elems, cn_error* err);
+
+  /* ---- ABI 1.2 ---- */
+  /* How ONNX export writes this op (user ops, which coarsenet has no mapping for): a node of
+   * type `onnx_op_type` in the custom domain `onnx_domain`, its attributes the op's params as
+   * MXNet strings; import turns such nodes back into the op. NULL: no mapping. */
+  const char* onnx_domain;
+  const char* onnx_op_type;
 } cn_op_def;
 
 /* cn_op_def as ABI 1.0 wrote it: the smallest struct_size the host accepts. */
 #define CN_OP_DEF_SIZE_1_0 (offsetof(cn_op_def, workspace_elems))
+/* ... and as ABI 1.1 wrote it. */
+#define CN_OP_DEF_SIZE_1_1 (offsetof(cn_op_def, onnx_domain))
 
 /* A library registers its ops by calling `add_op` for each; the host copies what it keeps. */
 typedef struct {

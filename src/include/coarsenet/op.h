@@ -111,6 +111,12 @@ class OpDef : public OpDefBase {
   // workspace() for kernels whose scratch holds values of the data's type.
   OpDef& workspace_elems(WorkspaceFn fn) { workspace_elems_ = std::move(fn); return *this; }
   OpDef& flags(uint32_t f) { flags_ = f; return *this; }
+  // ONNX export writes this op as node `op_type` of the custom `domain` (see cn_op_def).
+  OpDef& onnx(const char* domain, const char* op_type) {
+    onnx_domain_ = domain;
+    onnx_op_type_ = op_type;
+    return *this;
+  }
 
   cn_op_def ToC() const override {
     param_infos_.clear();
@@ -139,6 +145,10 @@ class OpDef : public OpDefBase {
     d.backward_inplace_pairs = &BackwardInplace;
     d.workspace_bytes = &Workspace;
     if (workspace_elems_) d.workspace_elems = &WorkspaceElems;
+    if (!onnx_domain_.empty()) {
+      d.onnx_domain = onnx_domain_.c_str();
+      d.onnx_op_type = onnx_op_type_.c_str();
+    }
     return d;
   }
 
@@ -329,6 +339,7 @@ class OpDef : public OpDefBase {
   NeedsFn needs_;
   PairsFn inplace_, backward_inplace_;
   WorkspaceFn workspace_, workspace_elems_;
+  std::string onnx_domain_, onnx_op_type_;
   uint32_t flags_ = 0;
   mutable std::vector<cn_param_info> param_infos_;
 };
