@@ -212,12 +212,16 @@ class HybridBlock(Block):
             p._finish_deferred_init()
         return out
 
-    def export(self, path: str, epoch: int = 0) -> None:
+    def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True,
+               format: str = "mxnet") -> str:  # noqa: A002 - the keyword users pass
         """Writes path-symbol.json and path-%04d.params (arg:/aux: names), loadable by
-        cn.sym.load / cn.nd.load, after hybridize() and one forward pass."""
+        cn.sym.load / cn.nd.load, after hybridize() and one forward pass; with format="onnx",
+        path.onnx for the input shapes of the last forward pass. Returns the main file."""
         if self._hybrid is None:
             raise CoarsenetError(f"export: call {self.name}.hybridize() and run it once first")
-        self._hybrid.export(path, epoch)
+        if format not in ("mxnet", "onnx"):
+            raise CoarsenetError(f"export: format must be 'mxnet' or 'onnx', found '{format}'")
+        return self._hybrid.export(path, epoch, format)
 
     def _trace_symbol(self, x, *args):
         from .. import symbol as sym

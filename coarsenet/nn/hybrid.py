@@ -120,13 +120,12 @@ class CachedGraph:
         executor_backward.__name__ = f"hybridized {self.block.name}"
         autograd.record_custom(inputs + params, outputs, executor_backward)
 
-    def export(self, path: str, epoch: int = 0) -> None:
+    def export(self, path: str, epoch: int = 0, format: str = "mxnet") -> str:  # noqa: A002
         from .. import mxnet_format
 
-        if self.symbol is None:
+        if self.symbol is None or not self.executors:
             raise CoarsenetError(f"export: run {self.block.name} once after hybridize() so "
                                  "it is traced")
-        self.symbol.save(f"{path}-symbol.json")
         params = {p.name: p for p in self.block.collect_params().values()}
         arrays = {}
         for name in self.symbol.list_arguments():
@@ -134,7 +133,16 @@ class CachedGraph:
                 arrays[f"arg:{name}"] = params[name].data().asnumpy()
         for name in self.symbol.list_auxiliary_states():
             arrays[f"aux:{name}"] = params[name].data().asnumpy()
+        if format == "onnx":
+            from .. import onnx
+
+            last_call = next(reversed(self.executors))  # ((shape, dtype, taped), ...) per input
+            return onnx.export_model(self.symbol, arrays, [k[0] for k in last_call],
+                                     [np.dtype(k[1]) for k in last_call],
+                                     onnx_file_path=f"{path}.onnx")
+        self.symbol.save(f"{path}-symbol.json")
         mxnet_format.save_arrays(f"{path}-{epoch:04d}.params", arrays)
+        return f"{path}-symbol.json"
 
 
 def _meta(array: NDArray) -> tuple:

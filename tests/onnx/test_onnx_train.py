@@ -49,3 +49,22 @@ def test_import_coarsenet_does_not_import_onnx():
             "assert 'coarsenet.onnx' not in sys.modules; "
             "assert callable(mx.onnx.export_model); assert 'coarsenet.onnx' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_hybrid_block_exports_onnx_that_onnx_runtime_runs(tmp_path):
+    """Gluon's way out: net.export(path, format="onnx") after hybridize() and one call."""
+    ort = pytest.importorskip("onnxruntime")
+    net = cn.nn.HybridSequential()
+    net.add(cn.nn.Conv2D(4, 3, padding=1, activation="relu"), cn.nn.BatchNorm(),
+            cn.nn.Dense(3))
+    net.initialize(cn.init.Xavier())
+    net.hybridize()
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 6, 6)).astype(np.float32)
+    expected = net(cn.nd.array(x)).asnumpy()
+    path = net.export(str(tmp_path / "net"), format="onnx")
+    assert path.endswith("net.onnx")
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(cn.CoarsenetError, match="format must be 'mxnet' or 'onnx'"):
+        net.export(str(tmp_path / "net"), format="tf")
