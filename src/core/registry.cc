@@ -190,6 +190,33 @@ void OpInstance::InferShape(std::vector<cn_shape>& in, std::vector<cn_shape>& ou
   aux.resize(aux_.size(), unknown);
   cn_error err{};
   if (op_->def.infer_shape(state_, in.data(), out.data(), aux.data(), &err) != 0) Fail(err.message);
+  // Whatever an op (built-in or plugin) inferred must be a shape memory can hold: no negative
+  // dims from wrapped geometry, and an element count that fits int64 with room for 8-byte
+  // elements. Checked here once instead of trusting every op's arithmetic.
+  auto check = [&](const std::vector<cn_shape>& shapes, const std::vector<std::string>& names,
+                   const char* kind) {
+    for (size_t i = 0; i < shapes.size() && i < names.size(); ++i) {
+      const cn_shape& s = shapes[i];
+      if (s.ndim < 0) continue;
+      std::string dims;
+      for (int d = 0; d < s.ndim && d < CN_MAX_NDIM; ++d)
+        dims += (d ? ", " : "") + std::to_string(s.dims[d]);
+      if (s.ndim > CN_MAX_NDIM) Fail(std::string(kind) + " '" + names[i] + "' has too many dims");
+      uint64_t n = 1;
+      bool too_big = false;
+      for (int d = 0; d < s.ndim; ++d) {
+        if (s.dims[d] < 0)
+          Fail(std::string(kind) + " '" + names[i] + "' inferred with a negative dim: (" + dims +
+               ")");
+        too_big = too_big || __builtin_mul_overflow(n, static_cast<uint64_t>(s.dims[d]), &n);
+      }
+      if (too_big || n > (uint64_t(1) << 59))
+        Fail(std::string(kind) + " '" + names[i] + "' of shape (" + dims +
+             ") has more than 2^59 elements");
+    }
+  };
+  check(out, outputs_, "output");
+  check(aux, aux_, "aux state");
 }
 
 void OpInstance::InferType(std::vector<int32_t>& in, std::vector<int32_t>& out,

@@ -28,8 +28,10 @@ struct BatchNormParam {
   std::optional<double> min_calib_range, max_calib_range;
   static void Declare(cn::ParamDecl<BatchNormParam>& d) {
     d.field("eps", &BatchNormParam::eps, 1e-3,
-            "Epsilon added to the variance to avoid dividing by zero.");
-    d.field("momentum", &BatchNormParam::momentum, 0.9f, "Momentum for the moving average.");
+            "Epsilon added to the variance to avoid dividing by zero.")
+        .above(0);
+    d.field("momentum", &BatchNormParam::momentum, 0.9f, "Momentum for the moving average.")
+        .range(0, 1);
     d.field("fix_gamma", &BatchNormParam::fix_gamma, true, "Fix gamma to 1 while training.");
     d.field("use_global_stats", &BatchNormParam::use_global_stats, false,
             "Use the moving statistics instead of batch statistics, also when training.");
@@ -91,7 +93,9 @@ void ForwardImpl(const BatchNormParam& p, const cn::ForwardArgs& a) {
   DType* moving_mean = a.aux[kMovingMean].ptr<DType>();
   DType* moving_var = a.aux[kMovingVar].ptr<DType>();
   const bool batch_stats = a.ctx.is_train && !p.use_global_stats;
-  const bool update = batch_stats && !a.ctx.is_recompute;
+  // An empty batch (m == 0) has no statistics: never let its 0/0 into the moving state, which
+  // goes into checkpoints.
+  const bool update = batch_stats && !a.ctx.is_recompute && m > 0;
   const int32_t req = a.req[kOut];
   cn::ParallelFor(v.channels, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
@@ -105,7 +109,7 @@ void ForwardImpl(const BatchNormParam& p, const cn::ForwardArgs& a) {
           for (int64_t i = 0; i < v.inner; ++i) part += xs[i];
           sum += part;
         }
-        mean = sum / m;
+        mean = m > 0 ? sum / m : 0.0;
         double sq = 0;
         const DType mu = static_cast<DType>(mean);
         for (int64_t o = 0; o < v.outer; ++o) {
@@ -115,7 +119,7 @@ void ForwardImpl(const BatchNormParam& p, const cn::ForwardArgs& a) {
           for (int64_t i = 0; i < v.inner; ++i) part += (xs[i] - mu) * (xs[i] - mu);
           sq += part;
         }
-        var = sq / m;
+        var = m > 0 ? sq / m : 0.0;
         if (update) {
           moving_mean[c] = static_cast<DType>(moving_mean[c] * p.momentum + mean * (1 - p.momentum));
           moving_var[c] = static_cast<DType>(moving_var[c] * p.momentum + var * (1 - p.momentum));

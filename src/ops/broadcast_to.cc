@@ -164,7 +164,8 @@ struct TileParam {
             "positive integer. If reps has length d, the result will have dimension of "
             "max(d, a.ndim); If a.ndim < d, a is promoted to be d-dimensional by prepending "
             "new axes. If a.ndim > d, reps is promoted to a.ndim by pre-pending 1's to it.")
-        .required();
+        .required()
+        .at_least(0);
   }
 };
 
@@ -184,7 +185,7 @@ Expansion TileExpand(const TileParam& p, const cn::Shape& x) {
     }
     e.in.push_back(d);
     e.out.push_back(d);
-    result.push_back(r * d);
+    result.push_back(cn::MulDims(r, d, "tile: reps times the input size"));
   }
   if (e.in.size() > CN_MAX_NDIM)
     throw cn::Error(cn::Msg("tile of input 'data' of shape ", x, " by reps ", p.reps,
@@ -200,7 +201,8 @@ struct RepeatParam {
   std::optional<int64_t> axis;
   static void Declare(cn::ParamDecl<RepeatParam>& d) {
     d.field("repeats", &RepeatParam::repeats, 0, "The number of repetitions for each element.")
-        .required();
+        .required()
+        .at_least(0);
     d.field("axis", &RepeatParam::axis, "The axis along which to repeat values. The negative "
             "numbers are interpreted counting from the backward. By default, use the flattened "
             "input array, and return a flat output array.");
@@ -212,7 +214,7 @@ Expansion RepeatExpand(const RepeatParam& p, const cn::Shape& x) {
     throw cn::Error(cn::Msg("repeats must be positive, found ", p.repeats));
   if (!p.axis) {
     int64_t n = x.size();
-    return {{n, 1}, {n, p.repeats}, cn::Shape{n * p.repeats}};
+    return {{n, 1}, {n, p.repeats}, cn::Shape{cn::MulDims(n, p.repeats, "repeat: output size")}};
   }
   int64_t a = *p.axis;
   if (a < -x.ndim || a >= x.ndim)
@@ -223,7 +225,8 @@ Expansion RepeatExpand(const RepeatParam& p, const cn::Shape& x) {
   Expansion e{x.vec(), x.vec(), x};
   e.in.insert(e.in.begin() + a + 1, 1);
   e.out.insert(e.out.begin() + a + 1, p.repeats);
-  e.result[static_cast<int>(a)] *= p.repeats;
+  e.result[static_cast<int>(a)] =
+      cn::MulDims(e.result[static_cast<int>(a)], p.repeats, "repeat: output size");
   return e;
 }
 

@@ -47,7 +47,8 @@ struct ConcatParam {
   int dim;
   static void Declare(cn::ParamDecl<ConcatParam>& d) {
     d.field("num_args", &ConcatParam::num_args, 0, "Number of inputs to be concatenated.")
-        .required();
+        .required()
+        .range(1, 65536);  // a name is made per input: bound the count
     d.field("dim", &ConcatParam::dim, 1, "The dimension to be concatenated.");
   }
 };
@@ -157,7 +158,8 @@ struct SliceChannelParam {
   int axis;
   bool squeeze_axis;
   static void Declare(cn::ParamDecl<SliceChannelParam>& d) {
-    d.field("num_outputs", &SliceChannelParam::num_outputs, 0, "Number of splits.").required();
+    d.field("num_outputs", &SliceChannelParam::num_outputs, 0, "Number of splits.").required()
+        .range(1, 65536);  // a name is made per input: bound the count
     d.field("axis", &SliceChannelParam::axis, 1, "Axis along which to split.");
     d.field("squeeze_axis", &SliceChannelParam::squeeze_axis, false,
             "Remove the split axis from the outputs (each part must have size 1 along it).");

@@ -16,18 +16,24 @@ struct ConvolutionParam {
   int layout;
   static void Declare(cn::ParamDecl<ConvolutionParam>& d) {
     d.field("kernel", &ConvolutionParam::kernel, cn::Shape{}, "Convolution kernel size: (h, w).")
-        .required();
+        .required()
+        .at_least(1);
     d.field("stride", &ConvolutionParam::stride, cn::Shape{},
-            "Convolution stride: (h, w). Defaults to 1 for each dimension.");
+            "Convolution stride: (h, w). Defaults to 1 for each dimension.")
+        .at_least(1);
     d.field("dilate", &ConvolutionParam::dilate, cn::Shape{},
-            "Convolution dilation: (h, w). Defaults to 1 for each dimension.");
+            "Convolution dilation: (h, w). Defaults to 1 for each dimension.")
+        .at_least(1);
     d.field("pad", &ConvolutionParam::pad, cn::Shape{},
-            "Zero padding on both sides: (h, w). Defaults to no padding.");
+            "Zero padding on both sides: (h, w). Defaults to no padding.")
+        .at_least(0);
     d.field("num_filter", &ConvolutionParam::num_filter, 0,
-            "Convolution filter (channel) number.").required();
+            "Convolution filter (channel) number.").required()
+        .at_least(1);
     d.field("num_group", &ConvolutionParam::num_group, 1,
             "Number of group partitions: input and output channels are split into this many "
-            "groups, each convolved separately.");
+            "groups, each convolved separately.")
+        .at_least(1);
     d.field("no_bias", &ConvolutionParam::no_bias, false, "Whether to disable the bias parameter.");
     d.choice("layout", &ConvolutionParam::layout, {"None", "NCW", "NCHW", "NCDHW", "NHWC", "NDHWC"},
              "None", "Layout of data, weight and output; only NCHW (the default) is supported.");
@@ -65,12 +71,19 @@ cn::conv::Geom MakeGeom(const ConvolutionParam& p, const cn::Shape& x) {
   if (x[1] % p.num_group != 0)
     throw cn::Error(cn::Msg("input channels (", x[1], " in data shape ", x,
                             ") must be divisible by num_group (", p.num_group, ")"));
-  int64_t ekh = dh * (kh - 1) + 1, ekw = dw * (kw - 1) + 1;
-  if (ekh > x[2] + 2 * ph || ekw > x[3] + 2 * pw)
+  // Checked arithmetic: a huge pad or dilate must fail here, not wrap into a nonsense shape.
+  int64_t ekh = cn::AddDims(cn::MulDims(dh, kh - 1, "dilated kernel"), 1, "dilated kernel");
+  int64_t ekw = cn::AddDims(cn::MulDims(dw, kw - 1, "dilated kernel"), 1, "dilated kernel");
+  int64_t hp = cn::AddDims(x[2], cn::MulDims(2, ph, "pad"), "padded height");
+  int64_t wp = cn::AddDims(x[3], cn::MulDims(2, pw, "pad"), "padded width");
+  if (ekh > hp || ekw > wp)
     throw cn::Error(cn::Msg("dilated kernel (", ekh, ", ", ekw,
-                            ") is larger than the padded input (", x[2] + 2 * ph, ", ",
-                            x[3] + 2 * pw, ") of data shape ", x));
-  int64_t oh = (x[2] + 2 * ph - ekh) / sh + 1, ow = (x[3] + 2 * pw - ekw) / sw + 1;
+                            ") is larger than the padded input (", hp, ", ", wp,
+                            ") of data shape ", x));
+  int64_t oh = (hp - ekh) / sh + 1, ow = (wp - ekw) / sw + 1;
+  // The column buffer holds C/g * kh * kw rows of oh * ow: it must be countable too.
+  cn::MulDims(cn::MulDims(cn::MulDims(x[1], kh, "kernel size"), kw, "kernel size"),
+              cn::MulDims(oh, ow, "output size"), "im2col buffer size");
   return {x[0], x[1], x[2], x[3], p.num_filter, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw,
           p.num_group};
 }
@@ -88,12 +101,14 @@ void InferShape(const ConvolutionParam& p, cn::ShapeContext& s) {
 // Scratch elements of the call's dtype (float32 calls get half the bytes of float64 ones).
 size_t WorkspaceElems(const ConvolutionParam& p, const std::vector<cn::Shape>& in,
                       const std::vector<cn::Shape>& out, bool backward) {
-  return MakeGeom(p, in[kData]).WorkspaceElems(backward);
+  cn::conv::Geom g = MakeGeom(p, in[kData]);
+  return g.n == 0 ? 0 : g.WorkspaceElems(backward);  // an empty batch runs no kernel
 }
 
 template <typename DType>
 void ForwardImpl(const ConvolutionParam& p, const cn::ForwardArgs& a) {
   cn::conv::Geom g = MakeGeom(p, a.in[kData].shape());
+  if (g.n == 0) return;  // an empty batch: nothing to write (the kernels divide work by n)
   const DType* bias = p.no_bias ? nullptr : a.in[kBias].ptr<DType>();
   cn::conv::Forward(g, a.in[kData].ptr<DType>(), a.in[kWeight].ptr<DType>(), bias,
                     a.out[0].ptr<DType>(), a.req[0], static_cast<DType*>(a.workspace));
@@ -106,6 +121,15 @@ void Forward(const ConvolutionParam& p, const cn::ForwardArgs& a) {
 template <typename DType>
 void BackwardImpl(const ConvolutionParam& p, const cn::BackwardArgs& a) {
   cn::conv::Geom g = MakeGeom(p, a.in[kData].shape());
+  if (g.n == 0) {  // an empty batch: weight and bias gradients are zero sums
+    for (int i : {int(kWeight), int(kBias)}) {
+      if (i == kBias && p.no_bias) continue;
+      if (a.req[i] == CN_REQ_WRITE || a.req[i] == CN_REQ_INPLACE)
+        std::fill(a.in_grad[i].ptr<DType>(), a.in_grad[i].ptr<DType>() + a.in_grad[i].size(),
+                  DType(0));
+    }
+    return;
+  }
   const DType* dy = a.out_grad[0].ptr<DType>();
   auto* ws = static_cast<DType*>(a.workspace);
   cn::conv::DataGrad(g, dy, a.in[kWeight].ptr<DType>(), static_cast<const DType*>(nullptr),

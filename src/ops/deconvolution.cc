@@ -18,21 +18,29 @@ struct DeconvolutionParam {
   static void Declare(cn::ParamDecl<DeconvolutionParam>& d) {
     d.field("kernel", &DeconvolutionParam::kernel, cn::Shape{},
             "Deconvolution kernel size: (h, w), as for the corresponding convolution.")
-        .required();
+        .required()
+        .at_least(1);
     d.field("stride", &DeconvolutionParam::stride, cn::Shape{},
-            "Stride of the corresponding convolution: (h, w). Defaults to 1 for each dimension.");
+            "Stride of the corresponding convolution: (h, w). Defaults to 1 for each dimension.")
+        .at_least(1);
     d.field("dilate", &DeconvolutionParam::dilate, cn::Shape{},
-            "Dilation: (h, w). Defaults to 1 for each dimension.");
+            "Dilation: (h, w). Defaults to 1 for each dimension.")
+        .at_least(1);
     d.field("pad", &DeconvolutionParam::pad, cn::Shape{},
             "Padding of the corresponding convolution: (h, w); cropped from the output. Ignored "
-            "when target_shape is set.");
+            "when target_shape is set.")
+        .at_least(0);
     d.field("adj", &DeconvolutionParam::adj, cn::Shape{},
-            "Extra rows/columns added to the output: (h, w). Ignored when target_shape is set.");
+            "Extra rows/columns added to the output: (h, w). Ignored when target_shape is set.")
+        .at_least(0);
     d.field("target_shape", &DeconvolutionParam::target_shape, cn::Shape{},
-            "Output shape (h, w); pad and adj are then computed to produce it.");
+            "Output shape (h, w); pad and adj are then computed to produce it.")
+        .at_least(0);
     d.field("num_filter", &DeconvolutionParam::num_filter, 0,
-            "Number of output channels.").required();
-    d.field("num_group", &DeconvolutionParam::num_group, 1, "Number of group partitions.");
+            "Number of output channels.").required()
+        .at_least(1);
+    d.field("num_group", &DeconvolutionParam::num_group, 1, "Number of group partitions.")
+        .at_least(1);
     d.field("no_bias", &DeconvolutionParam::no_bias, true,
             "Whether to disable the bias parameter (MXNet's default for Deconvolution: True).");
     d.choice("layout", &DeconvolutionParam::layout,
@@ -61,7 +69,11 @@ void CheckParams(const DeconvolutionParam& p) {
 // Output size on one axis; pad and adj come from target (> 0) when given.
 int64_t OutSize(int64_t in, int64_t k, int64_t s, int64_t d, int64_t target, int64_t* pad,
                 int64_t* adj, const char* axis) {
-  int64_t full = (in - 1) * s + d * (k - 1) + 1;
+  // Checked: a huge stride or dilate must fail here, not wrap into a nonsense shape.
+  int64_t full = cn::AddDims(cn::MulDims(in - 1, s, "deconvolution output size"),
+                             cn::AddDims(cn::MulDims(d, k - 1, "dilated kernel"), 1,
+                                         "dilated kernel"),
+                             "deconvolution output size");
   if (target > 0) {
     if (target > full)
       throw cn::Error(cn::Msg("target_shape ", axis, " (", target,
@@ -69,7 +81,7 @@ int64_t OutSize(int64_t in, int64_t k, int64_t s, int64_t d, int64_t target, int
     *adj = (full - target) % 2;
     *pad = (full - target + 1) / 2;
   }
-  int64_t out = full - 2 * *pad + *adj;
+  int64_t out = full - cn::MulDims(2, *pad, "pad") + *adj;
   if (out <= 0)
     throw cn::Error(cn::Msg("output ", axis, " would be ", out, " (input ", in, ", kernel ", k,
                             ", stride ", s, ", pad ", *pad, ", adj ", *adj, ")"));
@@ -112,12 +124,14 @@ void InferShape(const DeconvolutionParam& p, cn::ShapeContext& s) {
 // Scratch elements of the call's dtype (float32 calls get half the bytes of float64 ones).
 size_t WorkspaceElems(const DeconvolutionParam& p, const std::vector<cn::Shape>& in,
                       const std::vector<cn::Shape>& out, bool backward) {
-  return MakeGeom(p, in[kData]).WorkspaceElems(backward);
+  cn::conv::Geom g = MakeGeom(p, in[kData]);
+  return g.n == 0 ? 0 : g.WorkspaceElems(backward);  // an empty batch runs no kernel
 }
 
 template <typename DType>
 void ForwardImpl(const DeconvolutionParam& p, const cn::ForwardArgs& a) {
   cn::conv::Geom g = MakeGeom(p, a.in[kData].shape());
+  if (g.n == 0) return;  // an empty batch: nothing to write (the kernels divide work by n)
   const DType* bias = p.no_bias ? nullptr : a.in[kBias].ptr<DType>();
   cn::conv::DataGrad(g, a.in[kData].ptr<DType>(), a.in[kWeight].ptr<DType>(), bias,
                      a.out[0].ptr<DType>(), a.req[0], static_cast<DType*>(a.workspace));
@@ -130,6 +144,15 @@ void Forward(const DeconvolutionParam& p, const cn::ForwardArgs& a) {
 template <typename DType>
 void BackwardImpl(const DeconvolutionParam& p, const cn::BackwardArgs& a) {
   cn::conv::Geom g = MakeGeom(p, a.in[kData].shape());
+  if (g.n == 0) {  // an empty batch: weight and bias gradients are zero sums
+    for (int i : {int(kWeight), int(kBias)}) {
+      if (i == kBias && p.no_bias) continue;
+      if (a.req[i] == CN_REQ_WRITE || a.req[i] == CN_REQ_INPLACE)
+        std::fill(a.in_grad[i].ptr<DType>(), a.in_grad[i].ptr<DType>() + a.in_grad[i].size(),
+                  DType(0));
+    }
+    return;
+  }
   const DType* dy = a.out_grad[0].ptr<DType>();
   auto* ws = static_cast<DType*>(a.workspace);
   cn::conv::Forward(g, dy, a.in[kWeight].ptr<DType>(), static_cast<const DType*>(nullptr),

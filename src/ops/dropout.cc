@@ -17,7 +17,8 @@ struct DropoutParam {
   cn::Shape axes;
   bool cudnn_off;
   static void Declare(cn::ParamDecl<DropoutParam>& d) {
-    d.field("p", &DropoutParam::p, 0.5f, "Fraction of the input that gets dropped out.");
+    d.field("p", &DropoutParam::p, 0.5f, "Fraction of the input that gets dropped out.")
+        .range(0, 1);
     d.choice("mode", &DropoutParam::mode, {"training", "always"}, "training",
              "Whether to drop only in training or also in inference.");
     d.field("axes", &DropoutParam::axes, cn::Shape{}, "Axes along which the mask is shared.");

@@ -98,7 +98,8 @@ void RegisterBinary(const char* name, std::initializer_list<const char*> aliases
 struct AddNParam {
   int num_args;
   static void Declare(cn::ParamDecl<AddNParam>& d) {
-    d.field("num_args", &AddNParam::num_args, 0, "Number of inputs to be summed.").required();
+    d.field("num_args", &AddNParam::num_args, 0, "Number of inputs to be summed.").required()
+        .range(1, 65536);  // a name is made per input: bound the count
   }
 };
 
@@ -185,8 +186,10 @@ void NeedsNothing(const cn::NoParams&, cn::BackwardNeeds&) {}
 struct ClipParam {
   float a_min, a_max;
   static void Declare(cn::ParamDecl<ClipParam>& d) {
-    d.field("a_min", &ClipParam::a_min, 0.f, "Minimum value").required();
-    d.field("a_max", &ClipParam::a_max, 0.f, "Maximum value").required();
+    d.field("a_min", &ClipParam::a_min, 0.f, "Minimum value").required()
+        .not_nan();
+    d.field("a_max", &ClipParam::a_max, 0.f, "Maximum value").required()
+        .not_nan();
   }
 };
 

@@ -15,9 +15,11 @@ struct EmbeddingParam {
   bool sparse_grad;
   static void Declare(cn::ParamDecl<EmbeddingParam>& d) {
     d.field("input_dim", &EmbeddingParam::input_dim, 0, "Vocabulary size of the input indices.")
-        .required();
+        .required()
+        .at_least(1);
     d.field("output_dim", &EmbeddingParam::output_dim, 0, "Dimension of the embedding vectors.")
-        .required();
+        .required()
+        .at_least(1);
     d.choice("dtype", &EmbeddingParam::dtype,
              {"float32", "float64", "float16", "uint8", "int32", "int8", "int64"}, "float32",
              "Data type of weight (the codes match cn_dtype).");
@@ -78,7 +80,8 @@ void Forward(const EmbeddingParam& p, const cn::ForwardArgs& a) {
       const IType* data = a.in[kData].ptr<IType>();
       const DType* w = a.in[kWeight].ptr<DType>();
       DType* y = a.out[0].ptr<DType>();
-      cn::ParallelFor(n, std::max<int64_t>(1, 4096 / dim), [&](int64_t b, int64_t e) {
+      const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, dim));
+      cn::ParallelFor(n, grain, [&](int64_t b, int64_t e) {
         for (int64_t j = b; j < e; ++j) {
           const DType* row = w + RowAt(data, j, p.input_dim) * dim;
           for (int64_t k = 0; k < dim; ++k) cn::Store(&y[j * dim + k], req, row[k]);

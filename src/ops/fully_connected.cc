@@ -12,7 +12,8 @@ struct FullyConnectedParam {
   bool flatten;
   static void Declare(cn::ParamDecl<FullyConnectedParam>& d) {
     d.field("num_hidden", &FullyConnectedParam::num_hidden, 0, "Number of hidden nodes of the output.")
-        .required();
+        .required()
+        .at_least(1);
     d.field("no_bias", &FullyConnectedParam::no_bias, false, "Whether to disable the bias parameter.");
     d.field("flatten", &FullyConnectedParam::flatten, true,
             "Whether to collapse all but the first axis of the input data tensor.");

@@ -18,7 +18,8 @@ struct InstanceNormParam {
   float eps;
   static void Declare(cn::ParamDecl<InstanceNormParam>& d) {
     d.field("eps", &InstanceNormParam::eps, 1e-3f,
-            "An epsilon parameter to prevent division by 0.");
+            "An epsilon parameter to prevent division by 0.")
+        .above(0);
   }
 };
 
@@ -55,7 +56,8 @@ void ForwardImpl(const InstanceNormParam& p, const cn::ForwardArgs& a) {
   const DType* beta = a.in[kBeta].ptr<DType>();
   DType* y = a.out[kOut].ptr<DType>();
   const int32_t req = a.req[kOut], req_mean = a.req[kMean], req_var = a.req[kVar];
-  cn::ParallelFor(v.rows, std::max<int64_t>(1, 16384 / v.len), [&](int64_t r0, int64_t r1) {
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, v.len));
+  cn::ParallelFor(v.rows, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const DType* xr = x + r * v.len;  // may alias yr (in-place): read before written
       DType* yr = y + r * v.len;
@@ -96,7 +98,8 @@ void BackwardImpl(const InstanceNormParam& p, const cn::BackwardArgs& a) {
   const int32_t req_x = a.req[kData], req_g = a.req[kGamma], req_b = a.req[kBeta];
   std::vector<double> sums(2 * v.rows);
   const double inv_len = 1.0 / v.len;
-  cn::ParallelFor(v.rows, std::max<int64_t>(1, 16384 / v.len), [&](int64_t r0, int64_t r1) {
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, v.len));
+  cn::ParallelFor(v.rows, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const DType* xr = x + r * v.len;
       const DType* gr = dy + r * v.len;  // may alias the data gradient (in-place)

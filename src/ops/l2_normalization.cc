@@ -19,7 +19,8 @@ struct L2NormalizationParam {
   int mode;
   static void Declare(cn::ParamDecl<L2NormalizationParam>& d) {
     d.field("eps", &L2NormalizationParam::eps, 1e-10f,
-            "A small constant for numerical stability.");
+            "A small constant for numerical stability.")
+        .above(0);
     d.choice("mode", &L2NormalizationParam::mode, {"instance", "channel", "spatial"}, "instance",
              "Specify the dimension along which to compute L2 norm.");
   }

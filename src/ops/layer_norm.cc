@@ -23,7 +23,8 @@ struct LayerNormParam {
   static void Declare(cn::ParamDecl<LayerNormParam>& d) {
     d.field("axis", &LayerNormParam::axis, -1,
             "The axis to normalize along (negative counts from the end).");
-    d.field("eps", &LayerNormParam::eps, 1e-5f, "An epsilon parameter to prevent division by 0.");
+    d.field("eps", &LayerNormParam::eps, 1e-5f, "An epsilon parameter to prevent division by 0.")
+        .above(0);
     d.field("output_mean_var", &LayerNormParam::output_mean_var, false,
             "Also output the mean and std calculated along the given axis.");
   }

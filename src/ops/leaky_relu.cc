@@ -24,11 +24,14 @@ struct LeakyReLUParam {
              {"elu", "gelu", "leaky", "prelu", "rrelu", "selu"}, "leaky",
              "Activation function to be applied.");
     d.field("slope", &LeakyReLUParam::slope, 0.25f,
-            "Init slope for the activation. (For leaky and elu only)");
+            "Init slope for the activation. (For leaky and elu only)")
+        .finite();
     d.field("lower_bound", &LeakyReLUParam::lower_bound, 0.125f,
-            "Lower bound of random slope. (For rrelu only)");
+            "Lower bound of random slope. (For rrelu only)")
+        .finite();
     d.field("upper_bound", &LeakyReLUParam::upper_bound, 0.334f,
-            "Upper bound of random slope. (For rrelu only)");
+            "Upper bound of random slope. (For rrelu only)")
+        .finite();
   }
 };
 

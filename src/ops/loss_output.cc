@@ -38,9 +38,11 @@ struct SoftmaxOutputParam {
   int normalization;
   static void Declare(cn::ParamDecl<SoftmaxOutputParam>& d) {
     using P = SoftmaxOutputParam;
-    d.field("grad_scale", &P::grad_scale, 1.0f, "Scales the gradient by a float factor.");
+    d.field("grad_scale", &P::grad_scale, 1.0f, "Scales the gradient by a float factor.")
+        .finite();
     d.field("ignore_label", &P::ignore_label, -1.0f,
-            "The instances whose labels equal ignore_label get zero gradient (with use_ignore).");
+            "The instances whose labels equal ignore_label get zero gradient (with use_ignore).")
+        .range(-2147483648.0, 2147483647.0);
     d.field("multi_output", &P::multi_output, false,
             "Softmax over axis 1 of (N, C, ...) data with labels of shape (N, ...).");
     d.field("use_ignore", &P::use_ignore, false, "Whether to honour ignore_label.");
@@ -49,7 +51,8 @@ struct SoftmaxOutputParam {
              "How the gradient is normalised: not, by batch size, or by valid labels.");
     d.field("out_grad", &P::out_grad, false, "Multiply the gradient by the head gradient.");
     d.field("smooth_alpha", &P::smooth_alpha, 0.0f,
-            "Label smoothing: spread this much probability over the other classes.");
+            "Label smoothing: spread this much probability over the other classes.")
+        .range(0, 1);
   }
 };
 
@@ -113,12 +116,17 @@ void SoftmaxOutputBackwardImpl(const SoftmaxOutputParam& p, const cn::BackwardAr
   }
   cn_ops::AxisView v = SoftmaxView(p, out.shape());
   int64_t rows = v.outer * v.inner;
+  // Labels compare as int like MXNet's, but through a guard: casting a label >= 2^31, inf or NaN
+  // to int is undefined behaviour (ignore_label itself is declared within int32).
   const int ignore = static_cast<int>(p.ignore_label);
+  auto as_int = [](double l) -> int64_t {
+    return l > -2147483649.0 && l < 2147483648.0 ? static_cast<int>(l) : INT64_MIN;
+  };
   double norm = 1;
   if (p.normalization == kBatch) norm = p.multi_output ? v.outer : rows;
   if (p.normalization == kValid) {
     int64_t valid = 0;
-    for (int64_t r = 0; r < rows; ++r) valid += static_cast<int>(label[r]) != ignore;
+    for (int64_t r = 0; r < rows; ++r) valid += as_int(label[r]) != ignore;
     norm = std::max<int64_t>(valid, 1);
   }
   if (p.multi_output && p.normalization != kValid) norm *= v.inner;
@@ -126,12 +134,12 @@ void SoftmaxOutputBackwardImpl(const SoftmaxOutputParam& p, const cn::BackwardAr
   const DType on = static_cast<DType>(1 - p.smooth_alpha);
   const DType off = v.n > 1 ? static_cast<DType>(p.smooth_alpha / (v.n - 1)) : DType(0);
   // Every class gets (p - off) * scale; the label's class then gets the extra -(on - off) * scale.
-  const int64_t grain = std::max<int64_t>(1, 4096 / (v.n * v.inner));
+  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, v.n * v.inner));
   cn::ParallelFor(v.outer, grain, [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o)
       for (int64_t i = 0; i < v.inner; ++i) {
         DType l = label[o * v.inner + i];
-        bool skip = p.use_ignore && static_cast<int>(l) == ignore;
+        bool skip = p.use_ignore && as_int(l) == ignore;
         if (!skip && !(l >= 0 && l < v.n && l == std::floor(l)))
           throw cn::Error(cn::Msg("label ", l, " at position ", o * v.inner + i,
                                   " is not a class index in [0, ", v.n, ")"));
@@ -164,7 +172,8 @@ struct RegressionParam {
   float grad_scale;
   static void Declare(cn::ParamDecl<RegressionParam>& d) {
     d.field("grad_scale", &RegressionParam::grad_scale, 1.0f,
-            "Scale the gradient by a float factor.");
+            "Scale the gradient by a float factor.")
+        .finite();
   }
 };
 

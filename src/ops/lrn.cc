@@ -17,11 +17,15 @@ struct LRNParam {
   float alpha, beta, knorm;
   int64_t nsize;
   static void Declare(cn::ParamDecl<LRNParam>& d) {
-    d.field("alpha", &LRNParam::alpha, 1e-4f, "The variance scaling parameter alpha.");
-    d.field("beta", &LRNParam::beta, 0.75f, "The power parameter beta.");
-    d.field("knorm", &LRNParam::knorm, 2.0f, "The parameter k (additive constant).");
+    d.field("alpha", &LRNParam::alpha, 1e-4f, "The variance scaling parameter alpha.")
+        .finite();
+    d.field("beta", &LRNParam::beta, 0.75f, "The power parameter beta.")
+        .finite();
+    d.field("knorm", &LRNParam::knorm, 2.0f, "The parameter k (additive constant).")
+        .finite();
     d.field("nsize", &LRNParam::nsize, 0, "Normalisation window width in channels (odd).")
-        .required();
+        .required()
+        .at_least(1);
   }
 };
 

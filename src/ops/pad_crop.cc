@@ -34,7 +34,8 @@ struct PadParam {
     d.field("pad_width", &PadParam::pad_width, cn::Shape(),
             "Widths of the padding regions applied to the edges of each axis: (before_1, "
             "after_1, ..., before_N, after_N), zero for the first two axes.")
-        .required();
+        .required()
+        .at_least(0);
     d.field("constant_value", &PadParam::constant_value, 0.0,
             "The value used for padding when `mode` is \"constant\".");
   }
@@ -66,7 +67,9 @@ void PadShape(const PadParam& p, cn::ShapeContext& s) {
   if (!x.known()) return;
   CheckPad(p, x);
   cn::Shape y = x;
-  for (int k = 2; k < x.ndim; ++k) y[k] += p.pad_width[2 * k] + p.pad_width[2 * k + 1];
+  for (int k = 2; k < x.ndim; ++k)
+    y[k] = cn::AddDims(x[k], cn::AddDims(p.pad_width[2 * k], p.pad_width[2 * k + 1], "pad_width"),
+                       "padded size");
   s.SetOutput(0, y);
 }
 
@@ -173,9 +176,12 @@ struct CropParam {
     d.field("num_args", &CropParam::num_args, 0,
             "Number of inputs for crop: 1 crops to h_w, 2 crops to the height and width of the "
             "second input (crop_like).")
-        .required();
-    d.field("offset", &CropParam::offset, cn::Shape{0, 0}, "crop offset coordinate: (y, x)");
-    d.field("h_w", &CropParam::h_w, cn::Shape{0, 0}, "crop height and width: (h, w)");
+        .required()
+        .range(1, 2);
+    d.field("offset", &CropParam::offset, cn::Shape{0, 0}, "crop offset coordinate: (y, x)")
+        .at_least(0);
+    d.field("h_w", &CropParam::h_w, cn::Shape{0, 0}, "crop height and width: (h, w)")
+        .at_least(0);
     d.field("center_crop", &CropParam::center_crop, false,
             "If set to true, then it will use be the center_crop, or it will crop using the "
             "shape of crop_like");
@@ -198,7 +204,8 @@ cn_view::View CropView(const CropParam& p, const cn::Shape& x, int64_t h, int64_
                             "second input"));
   int64_t y0 = p.center_crop ? (x[2] - h) / 2 : p.offset[0];
   int64_t x0 = p.center_crop ? (x[3] - w) / 2 : p.offset[1];
-  if (y0 < 0 || x0 < 0 || y0 + h > x[2] || x0 + w > x[3])
+  // Compared as x - h so an offset near 2^63 cannot wrap the sum past the check.
+  if (y0 < 0 || x0 < 0 || y0 > x[2] - h || x0 > x[3] - w)
     throw cn::Error(cn::Msg("crop window at (", y0, ", ", x0, ") of size (", h, ", ", w,
                             ") does not fit input 'data' of shape ", x));
   cn_view::View v;

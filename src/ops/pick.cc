@@ -39,6 +39,10 @@ void InferShape(const PickParam& p, cn::ShapeContext& s) {
   if (!x.known()) return;
   if (x.ndim == 0) throw cn::Error(cn::Msg("input 'data' must have at least 1 dim, found ()"));
   int axis = Axis(p, x.ndim);
+  // Nothing to pick from on an empty axis (unless there is nothing to pick either).
+  if (x[axis] == 0 && x.size() == 0 && x.prod(0, axis) * x.prod(axis + 1, x.ndim) != 0)
+    throw cn::Error(cn::Msg("cannot pick along axis ", p.axis, " of size 0 in input 'data' of "
+                            "shape ", x));
   std::vector<int64_t> kept = x.vec(), dropped = x.vec();
   kept[axis] = 1;
   dropped.erase(dropped.begin() + axis);
@@ -80,9 +84,17 @@ Layout LayoutOf(const PickParam& p, const cn::Tensor& data) {
 
 template <typename IType>
 int64_t Position(const PickParam& p, IType raw, int64_t n) {
-  int64_t k = static_cast<int64_t>(std::floor(static_cast<double>(raw)));
-  if (p.mode == kWrap) return ((k % n) + n) % n;
-  return k < 0 ? 0 : (k >= n ? n - 1 : k);
+  // In double first: casting an index >= 2^63, +-inf or NaN to int64 is undefined behaviour.
+  // NaN picks position 0 (the kernel cannot throw mid-loop; MXNet leaves it undefined).
+  double d = std::floor(static_cast<double>(raw));
+  if (std::isnan(d)) return 0;
+  if (p.mode == kWrap) {
+    if (std::isinf(d)) return 0;
+    d = std::fmod(d, static_cast<double>(n));  // exact, |d| < n afterwards
+    int64_t k = static_cast<int64_t>(d);
+    return k < 0 ? k + n : k;
+  }
+  return d < 0 ? 0 : (d >= static_cast<double>(n) ? n - 1 : static_cast<int64_t>(d));
 }
 
 void Forward(const PickParam& p, const cn::ForwardArgs& a) {

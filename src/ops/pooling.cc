@@ -7,7 +7,7 @@
 // window in row-major order. Max pooling saves that maximum's tap index (kh * kernel_w + kw, as
 // a float) in a hidden output 'argmax' of the output's shape, so backward needs only dy and
 // argmax, never the input.
-// Kernel: each plane is copied into a padded buffer (-inf or 0 border, sized so every window of
+// Kernel: each plane is copied into a padded buffer (lowest() or 0 border, sized so every window of
 // every output is in bounds), which removes all bounds tests from the inner loops. The buffer
 // splits each row into `stride` phases (see Geometry), so the loops over a row of outputs read
 // and write unit-stride runs and vectorise fully; one plane's buffers stay in L1/L2.
@@ -38,7 +38,8 @@ struct PoolingParam {
   bool global_pool, cudnn_off;
   std::optional<double> p_value;
   static void Declare(cn::ParamDecl<PoolingParam>& d) {
-    d.field("kernel", &PoolingParam::kernel, cn::Shape{}, "Pooling kernel size: (y, x).");
+    d.field("kernel", &PoolingParam::kernel, cn::Shape{}, "Pooling kernel size: (y, x).")
+        .at_least(1);
     d.choice("pool_type", &PoolingParam::pool_type, {"max", "avg", "sum", "lp"}, "max",
              "Pooling type to be applied.");
     d.field("global_pool", &PoolingParam::global_pool, false,
@@ -46,8 +47,10 @@ struct PoolingParam {
     d.field("cudnn_off", &PoolingParam::cudnn_off, false, "Accepted for MXNet compatibility.");
     d.choice("pooling_convention", &PoolingParam::pooling_convention, {"valid", "full", "same"},
              "valid", "Output size rule: valid (floor) or full (ceil).");
-    d.field("stride", &PoolingParam::stride, cn::Shape{}, "Stride: (y, x). Defaults to 1 each.");
-    d.field("pad", &PoolingParam::pad, cn::Shape{}, "Padding: (y, x). Defaults to 0 each.");
+    d.field("stride", &PoolingParam::stride, cn::Shape{}, "Stride: (y, x). Defaults to 1 each.")
+        .at_least(1);
+    d.field("pad", &PoolingParam::pad, cn::Shape{}, "Padding: (y, x). Defaults to 0 each.")
+        .at_least(0);
     d.field("p_value", &PoolingParam::p_value, "Value of p for Lp pooling (not supported).");
     d.choice("count_include_pad", &PoolingParam::count_include_pad, {"None", "True", "False"},
              "None", "Whether avg pooling counts padded positions (None means True).");
@@ -87,15 +90,27 @@ Geometry Resolve(const PoolingParam& p, const cn::Shape& x) {
     throw cn::Error(cn::Msg("kernel and stride must be positive and pad non-negative, found kernel ",
                             cn::Shape{g.kh, g.kw}, ", stride ", cn::Shape{g.sh, g.sw}, ", pad ",
                             cn::Shape{g.ph, g.pw}));
-  if (g.kh > g.h + 2 * g.ph || g.kw > g.w + 2 * g.pw)
+  // Every size below is checked before any work: pads near 2^63 would wrap the padded extent.
+  const int64_t hp = cn::AddDims(g.h, cn::MulDims(2, g.ph, "pad"), "padded height");
+  const int64_t wp = cn::AddDims(g.w, cn::MulDims(2, g.pw, "pad"), "padded width");
+  if (g.kh > hp || g.kw > wp)
     throw cn::Error(cn::Msg("kernel ", cn::Shape{g.kh, g.kw}, " is larger than the padded input ",
-                            cn::Shape{g.h + 2 * g.ph, g.w + 2 * g.pw}));
-  auto out = [&](int64_t size, int64_t k, int64_t s, int64_t pad) {
-    int64_t span = size + 2 * pad - k;
-    return (p.pooling_convention == kFull ? (span + s - 1) / s : span / s) + 1;
+                            cn::Shape{hp, wp}));
+  auto out = [&](int64_t padded, int64_t k, int64_t s) {
+    int64_t span = padded - k;  // >= 0 here; ceil without overflow for strides near 2^63
+    return (p.pooling_convention == kFull ? span / s + (span % s != 0) : span / s) + 1;
   };
-  g.oh = out(g.h, g.kh, g.sh, g.ph);
-  g.ow = out(g.w, g.kw, g.sw, g.pw);
+  g.oh = out(hp, g.kh, g.sh);
+  g.ow = out(wp, g.kw, g.sw);
+  // A stride past the last window start changes nothing but the buffer size (which grows with
+  // it): clamp it to just past the padded input, where every window beyond is pure padding.
+  // (hp >= kernel >= 1 here, and strides up to the span are left alone.)
+  g.sh = std::min(g.sh, hp), g.sw = std::min(g.sw, wp);
+  // The per-plane buffer covers the padded plane; refuse planes no machine could hold.
+  const int64_t kMaxPlane = int64_t(1) << 31;
+  if (hp > kMaxPlane || wp > kMaxPlane || cn::MulDims(hp, wp, "padded plane") > kMaxPlane)
+    throw cn::Error(cn::Msg("padded plane ", cn::Shape{hp, wp}, " of data ", x, " with pad ",
+                            cn::Shape{g.ph, g.pw}, " exceeds 2^31 elements"));
   g.bh = std::max((g.oh - 1) * g.sh + g.kh, g.ph + g.h);
   g.bw = std::max((g.ow - 1) * g.sw + g.kw, g.pw + g.w);
   g.pl = ((g.bw + g.sw - 1) / g.sw + 15) / 16 * 16;  // whole vectors per phase
@@ -141,7 +156,7 @@ void ReduceRow(const DType* __restrict top, const std::vector<int64_t>& taps, in
                DType* __restrict out) {
   using S = Simd<DType>;
   for (int64_t jb = 0; jb < owp; jb += S::kLanes) {
-    typename S::V acc = S::Splat(kIsMax ? -std::numeric_limits<DType>::infinity() : DType(0));
+    typename S::V acc = S::Splat(kIsMax ? std::numeric_limits<DType>::lowest() : DType(0));
     for (int64_t t : taps) {
       typename S::V v = S::Load(top + t + jb);
       if (kIsMax)
@@ -158,7 +173,7 @@ template <typename DType>
 void ArgMaxBlock(const DType* __restrict top, const std::vector<int64_t>& taps,
                  DType* __restrict max_out, DType* __restrict arg_out) {
   using S = Simd<DType>;
-  typename S::V best = S::Splat(-std::numeric_limits<DType>::infinity());
+  typename S::V best = S::Splat(std::numeric_limits<DType>::lowest());
   for (int64_t t : taps) {
     typename S::V v = S::Load(top + t);
     best = v > best ? v : best;
@@ -182,7 +197,9 @@ void ForwardImpl(const PoolingParam& p, const cn::ForwardArgs& a) {
   if (req == CN_REQ_NULL && !arg_out) return;
   const DType* x = a.in[0].ptr<DType>();
   DType* y = a.out[0].ptr<DType>();
-  const DType fill = is_max ? -std::numeric_limits<DType>::infinity() : DType(0);
+  // MXNet's max starts from the lowest finite value: a window wholly in the padding (or of -inf
+  // inputs only) gives lowest(), never -inf that turns into NaN downstream.
+  const DType fill = is_max ? std::numeric_limits<DType>::lowest() : DType(0);
   const std::vector<int64_t> taps = TapOffsets(g);
   std::vector<DType> inv_rows, inv_cols;
   InverseCounts(p, g, inv_rows, inv_cols);

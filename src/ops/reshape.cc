@@ -119,7 +119,7 @@ std::vector<int64_t> ApplyCodes(const std::vector<Code>& codes, const std::vecto
       while (src < in.size()) out.push_back(in[src++]);
     } else if (c.code == -3) {
       int64_t d0 = take("-3");
-      out.push_back(d0 * take("-3"));
+      out.push_back(cn::MulDims(d0, take("-3"), "reshape code -3"));
     } else if (c.code == -4) {
       int64_t d = take("-4"), a = c.a, b = c.b;
       if ((a == -1 && b == -1) || a == 0 || b == 0 || a < -1 || b < -1)
@@ -127,7 +127,8 @@ std::vector<int64_t> ApplyCodes(const std::vector<Code>& codes, const std::vecto
                                 a, ", ", b, ")"));
       if (a == -1) a = b > 0 && d % b == 0 ? d / b : -1;
       if (b == -1) b = a > 0 && d % a == 0 ? d / a : -1;
-      if (a < 0 || b < 0 || a * b != d)
+      int64_t ab;
+      if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &ab) || ab != d)
         throw cn::Error(cn::Msg(where, ": cannot split dim ", d, " into (", c.a, ", ", c.b, ")"));
       out.push_back(a);
       out.push_back(b);
@@ -139,7 +140,8 @@ std::vector<int64_t> ApplyCodes(const std::vector<Code>& codes, const std::vecto
   int64_t total = 1, known = 1;
   for (int64_t d : in) total *= d;
   for (size_t i = 0; i < out.size(); ++i)
-    if (static_cast<int>(i) != infer_at) known *= out[i];
+    if (static_cast<int>(i) != infer_at)  // checked: a wrapped product could pass the test
+      known = cn::MulDims(known, out[i], where.c_str());
   if (infer_at >= 0) {
     if (known == 0 || total % known != 0)
       throw cn::Error(cn::Msg(where, ": cannot infer the -1 dim (", total, " elements, ", known,

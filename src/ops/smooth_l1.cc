@@ -12,7 +12,8 @@ struct SmoothL1Param {
   float scalar;
   static void Declare(cn::ParamDecl<SmoothL1Param>& d) {
     d.field("scalar", &SmoothL1Param::scalar, 1.0f,
-            "sigma: the quadratic zone is |x| < 1 / sigma^2.");
+            "sigma: the quadratic zone is |x| < 1 / sigma^2.")
+        .finite();
   }
 };
 

@@ -18,7 +18,8 @@ struct SoftmaxParam {
   bool use_length;
   static void Declare(cn::ParamDecl<SoftmaxParam>& d) {
     d.field("axis", &SoftmaxParam::axis, -1, "The axis along which to compute softmax.");
-    d.field("temperature", &SoftmaxParam::temperature, "Temperature parameter in softmax.");
+    d.field("temperature", &SoftmaxParam::temperature, "Temperature parameter in softmax.")
+        .finite();
     d.field("dtype", &SoftmaxParam::dtype, std::string("None"),
             "Output dtype; only None (same as the input) is supported.");
     d.field("use_length", &SoftmaxParam::use_length, false,

@@ -21,9 +21,11 @@ struct UpSamplingParam {
   int scale, num_filter, sample_type, multi_input_mode, num_args;
   int64_t workspace;
   static void Declare(cn::ParamDecl<UpSamplingParam>& d) {
-    d.field("scale", &UpSamplingParam::scale, 1, "Up sampling scale").required();
+    d.field("scale", &UpSamplingParam::scale, 1, "Up sampling scale").required()
+        .at_least(1);
     d.field("num_filter", &UpSamplingParam::num_filter, 0,
-            "Input filter. Only used by bilinear sample_type.");
+            "Input filter. Only used by bilinear sample_type.")
+        .at_least(0);
     d.choice("sample_type", &UpSamplingParam::sample_type, {"bilinear", "nearest"}, "nearest",
              "upsampling method (only 'nearest' is supported)")
         .required();
@@ -36,9 +38,11 @@ struct UpSamplingParam {
             "Number of inputs to be upsampled. For nearest neighbor upsampling, this can be "
             "1-N; the size of output will be (scale*h_0, scale*w_0) and all other inputs will "
             "be upsampled to the same size.")
-        .required();
+        .required()
+        .range(1, 65536);  // a name is made per input: bound the count
     d.field("workspace", &UpSamplingParam::workspace, int64_t(512),
-            "Tmp workspace for deconvolution (MB); unused.");
+            "Tmp workspace for deconvolution (MB); unused.")
+        .at_least(0);
   }
 };
 
@@ -68,7 +72,8 @@ void InferShape(const UpSamplingParam& p, cn::ShapeContext& s) {
   if (!x0.known()) return;
   if (x0.ndim != 4)
     throw cn::Error(cn::Msg("input 'arg0' must be 4-D (NCHW), found shape ", x0));
-  int64_t oh = x0[2] * p.scale, ow = x0[3] * p.scale, channels = 0;
+  int64_t oh = cn::MulDims(x0[2], p.scale, "upsampled height"),
+          ow = cn::MulDims(x0[3], p.scale, "upsampled width"), channels = 0;
   for (int i = 0; i < s.num_in(); ++i) {
     cn::Shape x = s.in(i);
     if (!x.known()) return;

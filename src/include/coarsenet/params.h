@@ -9,6 +9,12 @@
 //     }
 //   };
 // `d.field(...).required()` declares a field with no default that must be given.
+// Bounds are declared once and enforced by the parser for built-in and plugin ops alike:
+//   d.field("eps", &P::eps, 1e-3, "...").above(0);        // finite and > 0
+//   d.field("momentum", &P::momentum, 0.9f, "...").range(0, 1);
+//   d.field("stride", &P::stride, cn::Shape{}, "...").at_least(1);  // every tuple entry >= 1
+//   d.field("slope", &P::slope, 0.25f, "...").finite();   // rejects NaN and +-inf
+// `int` fields additionally reject values outside int32 instead of truncating them.
 #ifndef COARSENET_PARAMS_H_
 #define COARSENET_PARAMS_H_
 
@@ -20,6 +26,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -50,6 +57,15 @@ inline int64_t ParseInt(const std::string& raw) {
   if (s.empty() || *end != '\0' || errno == ERANGE)
     throw Error(Msg("expected an integer, found '", raw, "'"));
   return v;
+}
+
+// The int64 parse, rejected when it does not fit an `int` field (never silently truncated).
+inline int ParseInt32(const std::string& raw) {
+  int64_t v = ParseInt(raw);
+  if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
+    throw Error(Msg("expected a 32-bit integer in [", std::numeric_limits<int32_t>::min(), ", ",
+                    std::numeric_limits<int32_t>::max(), "], found '", raw, "'"));
+  return static_cast<int>(v);
 }
 
 inline double ParseFloat(const std::string& raw) {
@@ -142,6 +158,56 @@ inline std::string FormatFloat(double v) {
 
 }  // namespace parse
 
+// Declared bounds of one numeric field (each entry for tuples), checked after parsing.
+struct FieldBounds {
+  double lo = -std::numeric_limits<double>::infinity();
+  double hi = std::numeric_limits<double>::infinity();
+  bool lo_open = false;  // lo itself is excluded (eps > 0)
+  bool finite = false;   // NaN and +-inf are rejected (floats)
+  bool no_nan = false;   // NaN is rejected, +-inf allowed (clip bounds)
+  bool any() const { return finite || no_nan || lo > -hi_inf() || hi < hi_inf() || lo_open; }
+  static double hi_inf() { return std::numeric_limits<double>::infinity(); }
+
+  std::string Describe() const {
+    std::string s = lo_open ? "(" : "[";
+    s += lo == -hi_inf() ? std::string("-inf") : parse::FormatFloat(lo);
+    s += ", ";
+    s += hi == hi_inf() ? std::string("inf") : parse::FormatFloat(hi);
+    return s + "]";
+  }
+  void Check(double v) const {
+    if (finite && !std::isfinite(v)) throw Error(Msg("expected a finite number, found ", v));
+    bool ok = (lo_open ? v > lo : v >= lo) && v <= hi;  // NaN fails here too
+    if (!ok) throw Error(Msg("expected a value in ", Describe(), ", found ", v));
+  }
+  // Integers compare exactly: doubles cannot hold every int64, so only bounds go through double.
+  void Check(int64_t v) const {
+    bool ok = (lo_open ? static_cast<long double>(v) > lo : static_cast<long double>(v) >= lo) &&
+              static_cast<long double>(v) <= hi;
+    if (!ok) throw Error(Msg("expected a value in ", Describe(), ", found ", v));
+  }
+};
+
+namespace bounds {
+template <typename T>
+void CheckValue(const FieldBounds& b, const T& v) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    b.Check(static_cast<double>(v));
+  } else if constexpr (std::is_same_v<T, int> || std::is_same_v<T, int64_t>) {
+    b.Check(static_cast<int64_t>(v));
+  } else if constexpr (std::is_same_v<T, Shape>) {
+    for (int i = 0; i < v.ndim; ++i) b.Check(static_cast<int64_t>(v[i]));
+  } else if constexpr (std::is_same_v<T, std::optional<double>> ||
+                       std::is_same_v<T, std::optional<int64_t>>) {
+    if (v) CheckValue(b, *v);
+  } else if constexpr (std::is_same_v<T, std::vector<std::optional<int64_t>>>) {
+    for (auto& e : v)
+      if (e) b.Check(*e);
+  }
+  // bool and string fields have no numeric bounds.
+}
+}  // namespace bounds
+
 // One declared parameter: how to parse it, how to reset it to its default, and its doc.
 template <typename P>
 struct FieldDecl {
@@ -149,6 +215,8 @@ struct FieldDecl {
   bool required = false;
   std::function<void(P&, const std::string&)> parse;
   std::function<void(P&)> set_default;
+  FieldBounds bounds;
+  std::function<void(const P&, const FieldBounds&)> check;  // throws when out of bounds
 };
 
 template <typename P>
@@ -156,14 +224,21 @@ class ParamDecl {
  public:
   ParamDecl& field(const char* name, int P::*member, int def, const char* doc) {
     return Add(name, "int", std::to_string(def), doc, member, def,
-        [](const std::string& s) { return static_cast<int>(parse::ParseInt(s)); });
+        parse::ParseInt32);
   }
   ParamDecl& field(const char* name, int64_t P::*member, int64_t def, const char* doc) {
     return Add(name, "long", std::to_string(def), doc, member, def, parse::ParseInt);
   }
   ParamDecl& field(const char* name, float P::*member, float def, const char* doc) {
     return Add(name, "float", parse::FormatFloat(def), doc, member, def,
-        [](const std::string& s) { return static_cast<float>(parse::ParseFloat(s)); });
+        [](const std::string& s) {
+          double v = parse::ParseFloat(s);
+          // Beyond float's range is +-inf (the float conversion itself would be undefined).
+          if (std::isfinite(v) && std::fabs(v) > std::numeric_limits<float>::max())
+            return v > 0 ? std::numeric_limits<float>::infinity()
+                         : -std::numeric_limits<float>::infinity();
+          return static_cast<float>(v);
+        });
   }
   ParamDecl& field(const char* name, double P::*member, double def, const char* doc) {
     return Add(name, "double", parse::FormatFloat(def), doc, member, def, parse::ParseFloat);
@@ -224,9 +299,47 @@ class ParamDecl {
     return *this;
   }
 
+  // Bounds of the last declared field; numbers and every entry of a tuple must lie inside.
+  // range() and above() also require finite values; the doc string states the bounds.
+  ParamDecl& range(double lo, double hi) { return Bound(lo, hi, false, true); }
+  ParamDecl& at_least(double lo) {
+    return Bound(lo, std::numeric_limits<double>::infinity(), false, true);
+  }
+  ParamDecl& above(double lo) {
+    return Bound(lo, std::numeric_limits<double>::infinity(), true, true);
+  }
+  ParamDecl& finite() {
+    fields_.back().bounds.finite = true;
+    return Document();
+  }
+  ParamDecl& not_nan() {
+    fields_.back().bounds.no_nan = true;
+    return Document();
+  }
+
   const std::vector<FieldDecl<P>>& fields() const { return fields_; }
 
  private:
+  ParamDecl& Bound(double lo, double hi, bool lo_open, bool finite) {
+    FieldBounds& b = fields_.back().bounds;
+    b.lo = lo;
+    b.hi = hi;
+    b.lo_open = lo_open;
+    b.finite = b.finite || finite;
+    return Document();
+  }
+  // Appends the bounds to the doc once ("Valid: [1, inf], finite."): users and fuzzers read them.
+  ParamDecl& Document() {
+    FieldDecl<P>& f = fields_.back();
+    size_t at = f.doc.find(" Valid: ");
+    if (at != std::string::npos) f.doc.erase(at);
+    bool real = f.type_name.find("float") != std::string::npos ||
+                f.type_name.find("double") != std::string::npos;
+    f.doc += " Valid: " + f.bounds.Describe() +
+             (real && f.bounds.finite ? ", finite." : real && f.bounds.no_nan ? ", not NaN." : ".");
+    return *this;
+  }
+
   template <typename T, typename Parser>
   ParamDecl& Add(const char* name, std::string type, std::string def_str, const char* doc, T P::*member,
            T def, Parser parser) {
@@ -237,6 +350,9 @@ class ParamDecl {
     f.doc = doc;
     f.parse = [member, parser](P& p, const std::string& s) { p.*member = parser(s); };
     f.set_default = [member, def](P& p) { p.*member = def; };
+    f.check = [member](const P& p, const FieldBounds& b) {
+      if (b.any()) bounds::CheckValue(b, p.*member);
+    };
     fields_.push_back(std::move(f));
     return *this;
   }
@@ -268,6 +384,11 @@ P ParseParams(const ParamDecl<P>& decl, const std::vector<std::pair<std::string,
       decl.fields()[i].parse(p, value);
     } catch (const Error& e) {
       throw Error(Msg("parameter '", key, "': ", e.what()));
+    }
+    try {
+      decl.fields()[i].check(p, decl.fields()[i].bounds);
+    } catch (const Error& e) {
+      throw Error(Msg("parameter '", key, "' = '", value, "': ", e.what()));
     }
     seen[i] = true;
   }

@@ -32,6 +32,21 @@ std::string Msg(const Parts&... parts) {
   return os.str();
 }
 
+// Shape arithmetic on user-given sizes that fails instead of wrapping around int64
+// (tile reps 2^62, pads near 2^63): throw Error naming `what`.
+inline int64_t MulDims(int64_t a, int64_t b, const char* what) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r))
+    throw Error(Msg(what, " overflows 64 bits: ", a, " * ", b));
+  return r;
+}
+inline int64_t AddDims(int64_t a, int64_t b, const char* what) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r))
+    throw Error(Msg(what, " overflows 64 bits: ", a, " + ", b));
+  return r;
+}
+
 // A shape of up to CN_MAX_NDIM dims; ndim == -1 means "not known yet" during shape inference.
 struct Shape : cn_shape {
   Shape() { ndim = -1; std::memset(dims, 0, sizeof(dims)); }
