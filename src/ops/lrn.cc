@@ -18,11 +18,11 @@ struct LRNParam {
   int64_t nsize;
   static void Declare(cn::ParamDecl<LRNParam>& d) {
     d.field("alpha", &LRNParam::alpha, 1e-4f, "The variance scaling parameter alpha.")
-        .finite();
+        .at_least(0);  // with knorm > 0 the base of the power stays positive (no NaN)
     d.field("beta", &LRNParam::beta, 0.75f, "The power parameter beta.")
         .finite();
     d.field("knorm", &LRNParam::knorm, 2.0f, "The parameter k (additive constant).")
-        .finite();
+        .above(0);
     d.field("nsize", &LRNParam::nsize, 0, "Normalisation window width in channels (odd).")
         .required()
         .at_least(1);
