@@ -87,21 +87,6 @@ def make_list(args) -> list[str]:
     return written
 
 
-def _read_lst(path):
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            parts = line.strip().split("\t")
-            if not line.strip():
-                continue
-            if len(parts) < 3:
-                raise CoarsenetError(f"im2rec: {path} line {n}: expected 'index<TAB>label<TAB>"
-                                     f"path', found {line.strip()[:60]!r}")
-            try:
-                yield int(parts[0]), [float(x) for x in parts[1:-1]], parts[-1]
-            except ValueError:
-                raise CoarsenetError(f"im2rec: {path} line {n}: bad index or label") from None
-
-
 def _encode(args, idx, labels, path):
     full = os.path.join(args.root, path)
     label = labels if args.pack_label or len(labels) > 1 else labels[0]
@@ -126,7 +111,7 @@ def _encode(args, idx, labels, path):
 
 def make_rec(args, lst: str) -> str:
     base = os.path.splitext(lst)[0]
-    rows = list(_read_lst(lst))
+    rows = list(recordio.read_lst(lst, "im2rec"))
     w = recordio.MXIndexedRecordIO(base + ".idx", base + ".rec", "w")
     from tqdm import tqdm
     with ThreadPoolExecutor(max(1, args.num_thread)) as pool, tqdm(

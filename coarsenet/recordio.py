@@ -304,3 +304,21 @@ def pack_img(header, img, quality: int = 95, img_fmt: str = ".jpg") -> bytes:
     """pack() of an image array (BGR order as OpenCV, HxWx3 or HxW uint8) encoded as JPEG/PNG."""
     from .image import _encode_array
     return pack(header, _encode_array(np.asarray(img), quality, img_fmt, from_bgr=True))
+
+
+def read_lst(path: str, who: str):
+    """Rows of an MXNet .lst file (im2rec's image list): index<TAB>label(s)<TAB>relative path.
+    Yields (index, [labels], path); a malformed line is a CoarsenetError naming `who`, the file
+    and the line."""
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            parts = line.strip().split("\t")
+            if not line.strip():
+                continue
+            if len(parts) < 3:
+                raise CoarsenetError(f"{who}: {path} line {n}: expected 'index<TAB>label<TAB>"
+                                     f"path', found {line.strip()[:60]!r}")
+            try:
+                yield int(parts[0]), [float(x) for x in parts[1:-1]], parts[-1]
+            except ValueError:
+                raise CoarsenetError(f"{who}: {path} line {n}: bad index or label") from None

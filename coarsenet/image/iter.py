@@ -21,22 +21,9 @@ from .pipeline import Prefetcher
 
 
 def _read_list(path: str, label_width: int):
-    """MXNet .lst lines: index<TAB>label(s)<TAB>relative path."""
-    items = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            parts = line.strip().split("\t")
-            if not line.strip():
-                continue
-            if len(parts) < 3:
-                raise CoarsenetError(f"ImageIter: {path} line {n}: expected 'index<TAB>label"
-                                     f"<TAB>path', found {line.strip()[:60]!r}")
-            try:
-                label = np.array([float(x) for x in parts[1:-1]], np.float32)
-            except ValueError:
-                raise CoarsenetError(f"ImageIter: {path} line {n}: bad label") from None
-            items.append((label, parts[-1]))
-    return items
+    """(label array, relative path) per .lst row."""
+    return [(np.array(labels, np.float32), rel) for _, labels, rel in
+            recordio.read_lst(path, "ImageIter")]
 
 
 class ImageIter(DataIter):
