@@ -11,13 +11,9 @@ from ..base import CoarsenetError
 from .rnn_cell import _GATES, BaseRNNCell, GRUCell, LSTMCell, RNNCell, _merge, _np, _steps
 
 
-class SequentialRNNCell(BaseRNNCell):
-    def __init__(self, params=None):
-        super().__init__("", params)
-        self._cells = []
-
-    def add(self, cell):
-        self._cells.append(cell)
+class _CellGroup(BaseRNNCell):
+    """A cell made of the cells in self._cells: their states, one after another, and their
+    weights packed and unpacked in turn."""
 
     @property
     def state_info(self):
@@ -35,6 +31,15 @@ class SequentialRNNCell(BaseRNNCell):
         for c in self._cells:
             args = c.pack_weights(args)
         return args
+
+
+class SequentialRNNCell(_CellGroup):
+    def __init__(self, params=None):
+        super().__init__("", params)
+        self._cells = []
+
+    def add(self, cell):
+        self._cells.append(cell)
 
     def __call__(self, inputs, states):
         pos, out_states = 0, []
@@ -135,27 +140,10 @@ class ResidualCell(ModifierCell):
         return out + inputs, new
 
 
-class BidirectionalCell(BaseRNNCell):
+class BidirectionalCell(_CellGroup):
     def __init__(self, l_cell, r_cell, params=None, output_prefix="bi_"):
         super().__init__("", params)
         self._cells, self._output_prefix = [l_cell, r_cell], output_prefix
-
-    @property
-    def state_info(self):
-        return [i for c in self._cells for i in c.state_info]
-
-    def begin_state(self, **kwargs):
-        return [s for c in self._cells for s in c.begin_state(**kwargs)]
-
-    def unpack_weights(self, args):
-        for c in self._cells:
-            args = c.unpack_weights(args)
-        return args
-
-    def pack_weights(self, args):
-        for c in self._cells:
-            args = c.pack_weights(args)
-        return args
 
     def __call__(self, inputs, states):
         raise CoarsenetError("BidirectionalCell cannot be stepped; use unroll")
