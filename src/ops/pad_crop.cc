@@ -59,6 +59,10 @@ void CheckPad(const PadParam& p, const cn::Shape& x) {
     if (p.mode == kReflect && w >= d)
       throw cn::Error(cn::Msg(what, ": reflect padding of axis ", k / 2, " needs widths below its"
                               " size ", d));
+    // Edge padding copies the border values: an empty axis has none to copy (the fuzzer found
+    // this read and wrote outside the arrays).
+    if (p.mode == kEdge && w > 0 && d == 0)
+      throw cn::Error(cn::Msg(what, ": edge padding of axis ", k / 2, " needs a non-empty axis"));
   }
 }
 

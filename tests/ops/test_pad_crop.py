@@ -107,3 +107,15 @@ def test_upsampling_errors():
                  "UpSampling", "4-D")
     y = cn.sym.UpSampling(cn.sym.Variable("x"), scale=2, sample_type="nearest", num_args=1)
     assert y.infer_shape(x=(1, 2, 3, 3))[1] == [(1, 2, 6, 6)]
+
+
+def test_edge_padding_of_an_empty_axis_is_an_error():
+    """Found by the fuzzer under AddressSanitizer: edge padding read and wrote outside the arrays
+    when the padded axis had no values to copy."""
+    for shape in [(1, 1, 0, 3), (1, 1, 3, 0)]:
+        x = cn.nd.array(np.zeros(shape, np.float32))
+        expect_error(lambda x=x: cn.nd.pad(x, mode="edge", pad_width=(0, 0, 0, 0, 1, 1, 1, 1)),
+                     "pad", "edge padding of axis", "non-empty axis")
+    x = cn.nd.array(np.zeros((1, 1, 0, 3), np.float32))  # constant padding is defined
+    y = cn.nd.pad(x, mode="constant", pad_width=(0, 0, 0, 0, 1, 1, 1, 1), constant_value=2.0)
+    np.testing.assert_array_equal(y.asnumpy(), np.full((1, 1, 2, 5), 2.0, np.float32))
