@@ -6,6 +6,7 @@ from .inception_bn import inception_bn
 from .lenet import lenet
 from .lstm_lm import lstm_lm
 from .mlp import mlp
+from .mobilenet import mobilenet
 from .resnet import resnet, resnet_cifar
 from .vgg import vgg
 
@@ -24,6 +25,7 @@ _MODELS = {
     "vgg11": (vgg, {"num_layers": 11}),
     "vgg16": (vgg, {"num_layers": 16}),
     "inception-bn": (inception_bn, {}),
+    "mobilenet": (mobilenet, {}),
     "lstm_lm": (lstm_lm, {}),
 }
 
