@@ -66,16 +66,17 @@ def _installed() -> bool:
     return probe.returncode == 0
 
 
-def _run_in_root(command: str, timeout: int, extra_files: dict | None = None):
-    """Runs a README command from the checkout's root, then removes what it wrote there."""
+def _run_in_root(command, timeout: int, extra_files: dict | None = None):
+    """Runs a README command (a shell line, or an argv list) from the checkout's root, then
+    removes what it wrote there."""
     before = set(ROOT.iterdir())
     checkpoints = ROOT / "checkpoints"
     had = set(checkpoints.iterdir()) if checkpoints.exists() else None
     for name, text in (extra_files or {}).items():
         (ROOT / name).write_text(text)
     try:
-        return subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True,
-                              timeout=timeout, env=_user_env())
+        return subprocess.run(command, shell=isinstance(command, str), cwd=ROOT,
+                              capture_output=True, text=True, timeout=timeout, env=_user_env())
     finally:
         for path in set(ROOT.iterdir()) - before:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
@@ -120,6 +121,5 @@ def test_readme_python_examples_run_in_order():
     """The Python blocks, run one after another in one fresh interpreter from the checkout's
     root, as a reader following the README would (later blocks use names from earlier ones)."""
     script = "\n".join(_blocks("python"))
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600, env=_user_env())
+    result = _run_in_root([sys.executable, "-c", script], timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
