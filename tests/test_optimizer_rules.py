@@ -1,24 +1,17 @@
 """The optimizers of coarsenet/optimizer_rules.py against real MXNet 1.9.1
 (tests/fixtures/mxnet/make_optimizer_rules.py made optimizer_rules.npz)."""
 import os
+import sys
 
 import numpy as np
 import pytest
 
 import coarsenet as cn
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fixtures", "mxnet"))
+from optimizer_cases import CASES  # noqa: E402  (the settings the fixture was made with)
+
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "mxnet", "optimizer_rules.npz")
-# The generator's settings, repeated here so the test reads on its own.
-CASES = {
-    "adagrad": {"learning_rate": 0.1, "eps": 1e-7},
-    "adadelta": {"rho": 0.9, "epsilon": 1e-5},
-    "adamax": {"learning_rate": 0.01},
-    "nadam": {"learning_rate": 0.01},
-    "ftrl": {"learning_rate": 0.1, "lamda1": 0.01, "beta": 1.0},
-    "signum": {"learning_rate": 0.01, "momentum": 0.9, "wd_lh": 0.01},
-    "ftml": {"learning_rate": 0.01},
-    "dcasgd": {"learning_rate": 0.1, "lamda": 0.04},
-}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
