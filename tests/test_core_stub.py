@@ -47,8 +47,10 @@ def test_python_constants_come_from_core():
 
 def test_version_is_defined_once_in_pyproject():
     # The checkout's coarsenet reads pyproject.toml; an installed one its build's version.txt,
-    # which CMake wrote from the same pyproject (SKBUILD_PROJECT_VERSION).
-    root = os.path.dirname(os.path.dirname(cn.__file__))
+    # which CMake wrote from the same pyproject (SKBUILD_PROJECT_VERSION). `pytest tests` imports
+    # the installed package (pytest puts tests/, not the root, on sys.path), so the pyproject to
+    # compare with is the one next to this test, not next to cn.__file__.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     text = open(os.path.join(root, "pyproject.toml"), encoding="utf-8").read()
     assert f'\nversion = "{cn.__version__}"\n' in text
     assert cn.__version__.count(".") == 2
