@@ -30,18 +30,17 @@ every other op its output elements.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .. import ops as _ops
 from ..base import CoarsenetError
-from ..graph import OP, Entry, Graph, Node, topological_order
+from ..graph import OP, Entry, Graph, topological_order
 from .mirror_chain import ChainSolution
+from .mirror_common import MirrorPlan, force_mirroring, measured, recompute_flops  # noqa: F401
+from .mirror_common import node_flops as _node_flops
 from .mirror_rewrite import Chain, build
 from .mirror_segments import segment_plan
-from .plan_memory import entry_bytes, plan_memory
-from .schedule import schedule
+from .plan_memory import entry_bytes
 
 MAX_BLOCKS = 100    # longer chains are solved over groups of neighbouring blocks
 LOW_TRIES = 3       # least-memory candidates measured with the planner for "min"
@@ -51,18 +50,6 @@ _KEEP_EXPENSIVE = (0.125, 0.25, 0.5, 0.75, 1.0)  # fractions of expensive output
 MAX_RECOMPUTE = 3.0  # candidates recompute at most this many forward passes (see _Analysis)
 
 
-@dataclass
-class MirrorPlan:
-    graph: Graph
-    arena_bytes: int
-    recompute_flops: int
-    recomputed_nodes: int
-    segments: int           # checkpoints kept by the forward pass
-    model_bytes: int = 0    # the memory the chain DP was given (0: no recomputation)
-    shapes: dict | None = None
-    dtypes: dict | None = None
-
-
 def mirror(graph: Graph, num_forward_heads: int, option, shapes: dict, dtypes: dict) -> Graph:
     """option: "auto" (or True), "min", or a budget in bytes for the planned arena."""
     return mirror_plan(graph, num_forward_heads, option, shapes, dtypes).graph
@@ -70,7 +57,8 @@ def mirror(graph: Graph, num_forward_heads: int, option, shapes: dict, dtypes: d
 
 def mirror_plan(graph: Graph, num_forward_heads: int, option, shapes: dict,
                 dtypes: dict) -> MirrorPlan:
-    """Like mirror(), returning the chosen candidate with its figures."""
+    """The chosen candidate: its graph with its shapes, dtypes, schedule and memory plan (the
+    pipeline binds these as they are) and its figures."""
     budget = _parse_option(option)
     an = _Analysis(graph, num_forward_heads, shapes, dtypes)
     plain = an.plain()
@@ -137,26 +125,6 @@ def pareto(plans: list) -> list:
     return out
 
 
-def recompute_flops(graph: Graph, shapes: dict) -> int:
-    """The cost proxy summed over the recompute nodes of `graph`."""
-    return sum(_node_flops(n, shapes, n.recompute_of) for n in graph.nodes
-               if n.kind == OP and n.recompute_of is not None)
-
-
-def force_mirroring(node: Node) -> bool | None:
-    """The node's force_mirroring attribute: True, False, or None when absent."""
-    value = node.attrs.get("force_mirroring", node.attrs.get("__force_mirroring__"))
-    if value is None:
-        return None
-    text = str(value).strip().lower()
-    if text in ("true", "1"):
-        return True
-    if text in ("false", "0"):
-        return False
-    raise CoarsenetError(f"node '{node.name}': force_mirroring must be 'True' or 'False', "
-                         f"found '{value}'")
-
-
 # ------------------------------------------------------------------------------- helpers
 
 
@@ -171,18 +139,6 @@ def _parse_option(option) -> int | str | None:
         return int(option)
     raise CoarsenetError(f"mirror must be 'auto', 'min' or a positive memory budget in bytes, "
                          f"found {option!r}")
-
-
-def _node_flops(node: Node, shapes: dict, original: Node) -> int:
-    outs = [shapes.get(Entry(original, j)) for j in range(original.num_outputs)]
-    elems = [int(np.prod(s, dtype=np.int64)) for s in outs if s is not None]
-    if node.op.flags & _ops.EXPENSIVE and original.num_inputs >= 2 and elems:
-        weight = shapes.get(original.inputs[1])
-        if weight:
-            return 2 * elems[0] * int(np.prod(weight[1:], dtype=np.int64))
-    return sum(elems)
-
-
 
 
 class _Analysis:
@@ -258,14 +214,9 @@ class _Analysis:
                    if cand is None else cand[2].ops(cand[3]))
             new, shapes, dtypes = build(self.graph, self.nh, self.rest, self.chain, ops,
                                         keep, self.force, self.shapes, self.dtypes)
-            sched = schedule(new, self.nh)
-            external = {e: ("grad", i) for i, e in enumerate(new.heads[self.nh:])}
-            plan = plan_memory(new, sched, shapes, dtypes, external)
-            copies = [n for n in sched.order if n.kind == OP and n.recompute_of is not None]
-            self.cache[key] = MirrorPlan(new, plan.arena_bytes, recompute_flops(new, shapes),
-                                       len(copies), sum(1 for o in ops if o[0] == "Fck"
-                                                        and o[2]),
-                                       0 if cand is None else cand[0], shapes, dtypes)
+            self.cache[key] = measured(new, self.nh, shapes, dtypes,
+                                       sum(1 for o in ops if o[0] == "Fck" and o[2]),
+                                       0 if cand is None else cand[0])
             self.source[id(self.cache[key])] = cand
         return self.cache[key]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from .. import ops as _ops
 from ..graph import BACKWARD, OP, BackwardCall, Entry, Graph, Node, topological_order
-from .plan_memory import entry_bytes, plan_memory
-from .schedule import schedule
+from .mirror_common import force_mirroring, measured, node_flops
+from .plan_memory import entry_bytes
 
 _KEEP_EXPENSIVE = (0.125, 0.25, 0.5, 0.75, 1.0)  # fractions of expensive outputs kept
 
@@ -56,8 +56,6 @@ class _Segments:
         fwd_set = set(self.fwd)
         self.rest = [n for n in graph.nodes if n.kind != "variable" and n not in fwd_set]
         heads = {e.node for e in graph.heads}
-        from .mirror import force_mirroring
-
         self.forced = {n: force_mirroring(n) for n in self.fwd}
         self.always_drop = {n for n in self.fwd if self.forced[n] is True and n not in heads}
         self.mirrorable = [n for n in self.fwd if n not in heads and self.forced[n] is not False]
@@ -89,10 +87,8 @@ class _Segments:
 
     def cost(self, k: int, j) -> int:
         """recompute_flops of candidate (k, j) without building it."""
-        from .mirror import _node_flops
-
         needed = _needed(self.rest, self.dropped(k, j))
-        return sum(_node_flops(n, self.shapes, n) for n in needed)
+        return sum(node_flops(n, self.shapes, n) for n in needed)
 
     def dropped(self, k: int, j) -> set:
         if k == 0:
@@ -116,14 +112,7 @@ class _Segments:
     def evaluate(self, k: int, j):
         new, shapes, dtypes = _rewrite(self.graph, self.nh, self.fwd, self.rest,
                                        self.dropped(k, j), self.shapes, self.dtypes)
-        sched = schedule(new, self.nh)
-        external = {e: ("grad", i) for i, e in enumerate(new.heads[self.nh:])}
-        plan = plan_memory(new, sched, shapes, dtypes, external)
-        copies = [n for n in sched.order if n.kind == OP and n.recompute_of is not None]
-        from .mirror import MirrorPlan, recompute_flops
-
-        return MirrorPlan(new, plan.arena_bytes, recompute_flops(new, shapes), len(copies), k,
-                          0, shapes, dtypes)
+        return measured(new, self.nh, shapes, dtypes, k, 0)
 
 
 def _needed(rest, dropped) -> set:

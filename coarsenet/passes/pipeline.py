@@ -2,13 +2,16 @@
 arrays, which variables want gradients ('write' / 'add') and the mirror option. Provides: one
 Plan (the final graph, its shapes, dtypes, schedule and memory plan) that an Executor binds.
 
-gradient -> infer_shape -> infer_type -> [mirror -> infer_shape -> infer_type] -> schedule ->
-plan_memory. `check(graph, shapes, dtypes)` runs after inference, before scheduling, so a bind
+gradient -> infer_shape -> infer_type -> schedule -> plan_memory, or with the mirror option
+gradient -> infer_shape -> infer_type -> mirror: the mirror pass schedules and plans each
+candidate it measures, and its choice (passes/mirror_common.MirrorPlan) is the Plan's graph,
+shapes, dtypes, schedule and memory plan as they are; nothing runs twice.
+`check(graph, shapes, dtypes)` runs after inference, before mirroring and scheduling, so a bind
 error (a missing array, a wrong shape) is reported as such rather than as a planning failure.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -16,7 +19,7 @@ from ..graph import Graph
 from .gradient import gradient
 from .infer_shape import infer_shape
 from .infer_type import infer_type
-from .mirror import mirror as mirror_pass
+from .mirror import mirror_plan
 from .plan_memory import MemoryPlan, plan_memory
 from .schedule import Schedule, schedule
 
@@ -44,24 +47,22 @@ def build_plan(graph: Graph, known_shapes: dict, known_types: dict, wrt: dict, m
         full, n_heads, grads, head_grads = graph, len(graph.heads), {}, [None] * len(graph.heads)
     shapes = infer_shape(full, known_shapes)
     dtypes = infer_type(full, known_types, default=np.float32)
-    if mirror is not None and wrt:
-        full = _apply_mirror(full, n_heads, mirror, shapes, dtypes)
-        # The mirrored graph's gradient heads are new entries, in the same order.
-        new_heads = iter(full.heads[n_heads:])
-        grads = {var: None if e is None else next(new_heads) for var, e in grads.items()}
-        shapes = infer_shape(full, known_shapes)
-        dtypes = infer_type(full, known_types, default=np.float32)
     if check is not None:
         check(full, shapes, dtypes)
+    if mirror is not None and wrt:
+        # The mirror pass measured its candidates by planning them: its choice comes with its
+        # shapes, dtypes, schedule and memory plan, used as they are.
+        chosen = mirror_plan(full, n_heads, mirror, shapes, dtypes)
+        names = [var.name for var, e in grads.items() if e is not None]
+        # The mirrored graph's gradient heads are new entries, in the same order.
+        new_heads = iter(chosen.graph.heads[n_heads:])
+        grads = {var: None if e is None else next(new_heads) for var, e in grads.items()}
+        memory = replace(chosen.memory, external={
+            e: ("grad", names[key[1]]) if isinstance(key, tuple) else key
+            for e, key in chosen.memory.external.items()})
+        return Plan(chosen.graph, n_heads, grads, head_grads, chosen.shapes, chosen.dtypes,
+                    chosen.schedule, memory)
     sched = schedule(full, n_heads)
     external = {e: ("grad", var.name) for var, e in grads.items() if e is not None}
     memory = plan_memory(full, sched, shapes, dtypes, external)
     return Plan(full, n_heads, grads, head_grads, shapes, dtypes, sched, memory)
-
-
-def _apply_mirror(graph, num_forward_heads, mirror, shapes, dtypes):
-    """Contract of passes/mirror.py: `mirror(graph, num_forward_heads, option, shapes, dtypes)
-    -> Graph` returns a new graph with the same heads in which backward nodes read recomputed
-    copies of some forward nodes (OP nodes with `recompute_of` set to the original); the
-    executor runs those in the backward range with is_recompute and the original's seed."""
-    return mirror_pass(graph, num_forward_heads, mirror, shapes, dtypes)
