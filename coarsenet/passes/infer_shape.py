@@ -1,19 +1,21 @@
 """infer_shape — requires: a Graph and the shapes known for some variables. Provides: a map
 Entry -> shape tuple (None where still unknown).
 
-Shapes propagate forward through each op's infer_shape, which may also fill unknown inputs
-(FullyConnected's weight from data and num_hidden); a filled variable shape then reaches the
-variable's other readers, so the sweep repeats until nothing changes. Backward nodes give each
-input gradient the shape of that input; head-gradient and zero variables copy their `like` entry.
+The shared fixed-point loop of infer_attr.py with each op's infer_shape as the rule (which may
+also fill unknown inputs: FullyConnected's weight from data and num_hidden); this module adds
+the starting shapes: given ones, else a variable's declared __shape__.
 """
 from __future__ import annotations
 
 import ast
 
 from ..base import CoarsenetError
-from ..graph import BACKWARD, OP, VARIABLE, Entry, Graph
+from ..graph import VARIABLE, Entry, Graph
+from .infer_attr import AttrRule, infer_attr
 
-_MAX_SWEEPS = 100
+# The shape rule of the shared fixed-point loop: None is unknown, shapes are tuples.
+SHAPE = AttrRule("shape", "shape", None, lambda s: s is not None,
+                 lambda node, ins, auxs: node.op.infer_shape(ins, auxs), normalize=tuple)
 
 
 def infer_shape(graph: Graph, known: dict | None = None) -> dict:
@@ -32,10 +34,7 @@ def infer_shape(graph: Graph, known: dict | None = None) -> dict:
                     f"declared __shape__ {declared}")
             shape = given if given is not None else declared
             shapes[Entry(node, 0)] = tuple(int(d) for d in shape) if shape is not None else None
-    for _ in range(_MAX_SWEEPS):
-        if not _sweep(graph, shapes):
-            break
-    return shapes
+    return infer_attr(graph, shapes, SHAPE)
 
 
 def _declared_shape(node):
@@ -49,54 +48,3 @@ def _declared_shape(node):
 
 def _compatible(a, b) -> bool:
     return tuple(int(x) for x in a) == tuple(int(x) for x in b)
-
-
-def _sweep(graph: Graph, shapes: dict) -> bool:
-    changed = False
-    for node in graph.nodes:
-        if node.kind == VARIABLE:
-            if node.like is not None and shapes.get(Entry(node, 0)) is None:
-                if shapes.get(node.like) is not None:
-                    shapes[Entry(node, 0)] = shapes[node.like]
-                    changed = True
-        elif node.kind == OP:
-            changed |= _infer_op(node, shapes)
-        elif node.kind == BACKWARD:
-            for i, e in enumerate(node.backward.forward.data_inputs()):
-                out = Entry(node, i)
-                if shapes.get(out) is None and shapes.get(e) is not None:
-                    shapes[out] = shapes[e]
-                    changed = True
-    return changed
-
-
-def _infer_op(node, shapes: dict) -> bool:
-    n_in = node.num_inputs
-    in_shapes = [shapes.get(e) for e in node.inputs[:n_in]]
-    aux_shapes = [shapes.get(e) for e in node.inputs[n_in:]]
-    try:
-        ins, outs, auxs = node.op.infer_shape(in_shapes, aux_shapes)
-    except CoarsenetError as err:
-        raise CoarsenetError(f"shape inference failed at node '{node.name}': {err}") from None
-    changed = False
-    slots = list(zip(node.inputs, list(ins) + list(auxs)))
-    names = list(node.op.input_names) + list(node.op.aux_names)
-    for (e, inferred), slot in zip(slots, names):
-        if inferred is None:
-            continue
-        inferred = tuple(inferred)
-        current = shapes.get(e)
-        if current is None:
-            shapes[e] = inferred
-            changed = True
-        elif current != inferred:
-            raise CoarsenetError(
-                f"shape inference failed at node '{node.name}' ({node.op.name}): input "
-                f"'{slot}' (from '{e.node.name}') has shape {current}, but the op expects "
-                f"{inferred}")
-    for j, inferred in enumerate(outs):
-        out = Entry(node, j)
-        if inferred is not None and shapes.get(out) is None:
-            shapes[out] = tuple(inferred)
-            changed = True
-    return changed
