@@ -135,10 +135,12 @@ class Executor:
         return view
 
     def _workspace(self, node):
+        """(the node's workspace in the arena or None, its size): the planner's figure, which
+        the Program uses as it is instead of asking the op again."""
         ws = self._plan.workspaces.get(node)
         if ws is None:
-            return None
-        return self._arena[ws[0]: ws[0] + ws[1]]
+            return None, 0
+        return self._arena[ws[0]: ws[0] + ws[1]], ws[1]
 
     def _build_program(self) -> None:
         self._program = _core.Program()
@@ -148,12 +150,13 @@ class Executor:
                 n_in = node.num_inputs
                 req = [REQ_INPLACE if Entry(node, j) in plan.shares else REQ_WRITE
                        for j in range(node.num_outputs)]
+                workspace, ws_bytes = self._workspace(node)
                 self._program.add_forward(
                     node.op, [self._array(e) for e in node.inputs[:n_in]],
                     [self._array(Entry(node, j)) for j in range(node.num_outputs)], req,
-                    [self._array(e) for e in node.inputs[n_in:]], self._workspace(node),
+                    [self._array(e) for e in node.inputs[n_in:]], workspace,
                     seed_key=self._seed_keys.get(node.recompute_of or node, 0),
-                    is_recompute=node.is_recompute)
+                    is_recompute=node.is_recompute, workspace_bytes=ws_bytes)
             elif node.kind == BACKWARD:
                 call = node.backward
                 fwd = call.forward
@@ -162,13 +165,14 @@ class Executor:
                     if r == REQ_WRITE and Entry(node, i) in plan.inplace:
                         req[i] = REQ_INPLACE
                 opt = lambda e: None if e is None else self._array(e)  # noqa: E731
+                workspace, ws_bytes = self._workspace(node)
                 self._program.add_backward(
                     node.op, [opt(e) for e in call.out_grads], [opt(e) for e in call.inputs],
                     [opt(e) for e in call.outputs],
                     [self._array(Entry(node, i)) if r else tuple(self._shapes[fwd.inputs[i]])
                      for i, r in enumerate(req)],
-                    req, [self._array(e) for e in fwd.aux_inputs()], self._workspace(node),
-                    seed_key=self._seed_keys[fwd])
+                    req, [self._array(e) for e in fwd.aux_inputs()], workspace,
+                    seed_key=self._seed_keys[fwd], workspace_bytes=ws_bytes)
 
     # ---------------------------------------------------------------- running
     def forward(self, is_train: bool = False, **inputs) -> list:

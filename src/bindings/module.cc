@@ -280,10 +280,12 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init<>())
       .def("add_forward", &Program::AddForward, py::arg("op"), py::arg("inputs"),
            py::arg("outputs"), py::arg("req"), py::arg("aux"), py::arg("workspace") = py::none(),
-           py::arg("seed_key") = 0, py::arg("is_recompute") = false)
+           py::arg("seed_key") = 0, py::arg("is_recompute") = false,
+           py::arg("workspace_bytes") = -1)
       .def("add_backward", &Program::AddBackward, py::arg("op"), py::arg("out_grads"),
            py::arg("inputs"), py::arg("outputs"), py::arg("in_grads"), py::arg("req"),
-           py::arg("aux"), py::arg("workspace") = py::none(), py::arg("seed_key") = 0)
+           py::arg("aux"), py::arg("workspace") = py::none(), py::arg("seed_key") = 0,
+           py::arg("workspace_bytes") = -1)
       .def("run", &Program::Run, py::arg("begin") = 0, py::arg("end") = -1,
            py::arg("is_train") = false, py::arg("step_seed") = 0)
       .def("__len__", &Program::size);

@@ -65,3 +65,47 @@ def test_mirror_gradient_heads_keep_their_variables():
     for var, e in plan.grads.items():
         assert var.kind == VARIABLE
         assert plan.memory.external[e] == ("grad", var.name)
+
+
+def test_executor_passes_the_planners_workspace_figure(monkeypatch):
+    """The Program gets each call's workspace size from the memory plan (the planner asked the
+    op once per node), not by asking the op again."""
+    from coarsenet import _core
+    import coarsenet.executor as executor
+
+    real, seen = _core.Program, []
+
+    class Recording:
+        def __init__(self):
+            self._p = real()
+
+        def add_forward(self, op, *args, **kw):
+            seen.append((op.name, kw["workspace_bytes"]))
+            return self._p.add_forward(op, *args, **kw)
+
+        def add_backward(self, op, *args, **kw):
+            seen.append((op.name, kw["workspace_bytes"]))
+            return self._p.add_backward(op, *args, **kw)
+
+        def __getattr__(self, name):
+            return getattr(self._p, name)
+
+    monkeypatch.setattr(executor._core, "Program", Recording)
+    exe = _net(1).simple_bind(grad_req="write", data=(2, 3, 5, 5), softmax_label=(2,))
+    planned = {n: ws[1] for n, ws in exe._plan.workspaces.items()}
+    assert any(planned.values())  # convolution needs scratch
+    assert seen == [(n.op.name, planned.get(n, 0)) for n in exe._sched.order
+                    if n.kind in ("op", "backward")]
+
+
+def test_program_uses_the_given_workspace_figure():
+    from coarsenet import _core, ops
+    from coarsenet.testing import expect_error
+
+    op = ops.make("Convolution", {"kernel": (3, 3), "num_filter": 2})
+    x, w = np.ones((1, 1, 5, 5), np.float32), np.ones((2, 1, 3, 3), np.float32)
+    b, y = np.zeros(2, np.float32), np.empty((1, 2, 3, 3), np.float32)
+    ws = np.empty(16, np.uint8)
+    expect_error(lambda: _core.Program().add_forward(op, [x, w, b], [y], [1], [], ws,
+                                                     workspace_bytes=1 << 20),
+                 "workspace of 16 bytes is smaller than the 1048576 bytes needed")
