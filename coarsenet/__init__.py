@@ -49,15 +49,16 @@ except ImportError as e:
         "coarsenet holds it. Install with `pip install .` (or build in place for development: "
         f"tools/build_inplace.sh). Import error: {e}") from None
 from . import ops, random  # noqa: E402,F401
-from . import ndarray  # noqa: E402
+from . import ndarray  # noqa: E402,F401
 from . import ndarray as nd  # noqa: E402,F401
-from . import symbol  # noqa: E402
+from . import symbol  # noqa: E402,F401
 from . import symbol as sym  # noqa: E402,F401
 from . import autograd  # noqa: E402,F401  (adds attach_grad / backward to NDArray)
 from . import callback, io, kvstore, lr_scheduler, metric, model, optimizer  # noqa: E402,F401
 from . import initializer, nn, gluon  # noqa: E402,F401
 from . import initializer as init  # noqa: E402,F401
 from . import cpp_extension, operator  # noqa: E402,F401
+from .sdk import get_cmake_dir, get_include, load_op_library  # noqa: E402,F401
 from . import datasets, model_zoo, viz  # noqa: E402,F401
 from . import mirror  # noqa: E402,F401  cn.mirror.tradeoff
 from . import image, recordio  # noqa: E402,F401  mx.image, mx.recordio
@@ -88,24 +89,6 @@ def _read_version() -> str:
 __version__ = _read_version()
 
 
-def get_include() -> str:
-    """Directory holding the op SDK headers (coarsenet/op.h) for building user ops."""
-    installed = _os.path.join(_PACKAGE_DIR, "include")
-    if _os.path.isdir(installed):
-        return installed
-    # A source checkout built with tools/build_inplace.sh keeps the headers under src/.
-    return _os.path.join(_os.path.dirname(_PACKAGE_DIR), "src", "include")
-
-
-def get_cmake_dir() -> str:
-    """Directory holding coarsenetConfig.cmake: put it in CMAKE_PREFIX_PATH (or pass it as
-    coarsenet_DIR) and `find_package(coarsenet CONFIG)` gives the target coarsenet::sdk."""
-    installed = _os.path.join(_PACKAGE_DIR, "cmake")
-    if _os.path.isdir(installed):
-        return installed
-    return _os.path.join(_os.path.dirname(_PACKAGE_DIR), "src", "cmake")
-
-
 def __getattr__(name: str):
     """Submodules not imported above (coarsenet.testing, coarsenet.passes, ...) load on first
     use, so `import coarsenet as cn; cn.testing.check_op(...)` works as documented without
@@ -127,22 +110,6 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     return _core.get_num_threads()
 
-
-def load_op_library(path: str) -> list[str]:
-    """Loads a plugin library of ops (built with the SDK); returns the op names it added.
-    Loading the same library again is harmless."""
-    names = _core.load_library(_os.fspath(path))
-    _on_ops_added()
-    return names
-
-
-def _on_ops_added() -> None:
-    """Regenerates the per-op wrappers in cn.nd (and cn.sym once loaded)."""
-    for hook in _ops_added_hooks:
-        hook()
-
-
-_ops_added_hooks: list = [ndarray._install_op_functions, symbol._install_op_functions]
 
 from . import random_functions as _random_functions  # noqa: E402  nd.random, sym.random
 

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 from . import _core
 from .base import CoarsenetError
+from .sdk import get_include, load_op_library
 
 # Like the core: optimised for this machine. Append e.g. "-march=x86-64" to extra_cflags for a
 # portable library (the last -march wins).
@@ -78,8 +79,6 @@ def _cpu_identity() -> str:
 
 
 def _sdk_headers() -> list[str]:
-    from . import get_include
-
     sdk = os.path.join(get_include(), "coarsenet")
     return sorted(os.path.join(sdk, f) for f in os.listdir(sdk))
 
@@ -125,8 +124,6 @@ def build(name: str, sources: Sequence[str], extra_cflags: Sequence[str] | None 
     for s in sources:
         if not os.path.isfile(s):
             raise CoarsenetError(f"cpp_extension: source file {s} of '{name}' not found")
-    from . import get_include
-
     cxx = _compiler()
     cflags = list(DEFAULT_CFLAGS) + ["-I" + get_include()] + list(extra_cflags or [])
     ldflags = list(extra_ldflags or [])
@@ -177,7 +174,5 @@ def load(name: str, sources: Sequence[str], extra_cflags: Sequence[str] | None =
          verbose: bool = False) -> list[str]:
     """Builds (or finds in the cache) and loads an op library; returns the names of its ops,
     which are then available as cn.nd.<Op>, cn.sym.<Op> and in cn.ops.list()."""
-    from . import load_op_library
-
     path = build(name, sources, extra_cflags, extra_ldflags, build_directory, verbose)
     return load_op_library(path)

@@ -1,16 +1,19 @@
 """The generated imperative op functions: cn.nd.<Op>(*inputs, **params) for every registered
 op (MXNet's calling conventions: inputs positionally or by name, params by keyword, out=),
-with a cache that skips param parsing on repeated calls."""
+with a cache that skips param parsing on repeated calls.
+
+Below ndarray.py: ndarray imports this module and hands `install` its array class and call
+functions, so the dependency runs one way (the generated functions keep them in closures: no
+lookup is added to a call)."""
 from __future__ import annotations
 
 import numpy as np
 
 from . import ops as _ops
 from .base import CoarsenetError
-from .ndarray import NDArray, _call, _op_call, array
 
 
-def _split_args(op_name: str, param_names: set, args: tuple, kwargs: dict):
+def _split_args(NDArray, array, param_names: set, args: tuple, kwargs: dict):
     """Separates NDArray inputs (positional or by name) from op parameters."""
     named, params = {}, {}
     for key, value in kwargs.items():
@@ -49,21 +52,25 @@ _CALL_ONLY_KWARGS = ("out", "name", "ctx", "attr")
 _fast_calls: dict = {}
 
 
-def _cacheable(kwargs: dict) -> bool:
+def _cacheable(NDArray, kwargs: dict) -> bool:
     """True when every keyword is an op parameter (no array passed by name, no out=)."""
     return not any(isinstance(v, (NDArray, np.ndarray)) or k in _CALL_ONLY_KWARGS
                    for k, v in kwargs.items())
 
 
-def _make_op_function(op_name: str):
+def _make_op_function(op_name: str, NDArray, _call, _op_call, array):
     param_names = set(_ops.info(op_name).param_names())
+
+    def _is_input(value) -> bool:
+        return isinstance(value, (NDArray, np.ndarray))
+
     variadic = "num_args" in param_names
 
     def slow_path(args, kwargs):
         out = kwargs.pop("out", None)
         for key in _CALL_ONLY_KWARGS[1:]:
             kwargs.pop(key, None)
-        positional, named, params = _split_args(op_name, param_names, args, kwargs)
+        positional, named, params = _split_args(NDArray, array, param_names, args, kwargs)
         if variadic and "num_args" not in params:
             params["num_args"] = len(positional) + len(named)
         call = _op_call(_ops.make(op_name, params))
@@ -80,7 +87,7 @@ def _make_op_function(op_name: str):
         if call is not None:
             return _call(call, args)
         call, inputs, out = slow_path(args, dict(kwargs))
-        if key is not None and _cacheable(kwargs):
+        if key is not None and _cacheable(NDArray, kwargs):
             if len(_fast_calls) >= 4096:
                 _fast_calls.clear()
             _fast_calls[key] = call
@@ -89,9 +96,8 @@ def _make_op_function(op_name: str):
     return op_function
 
 
-def _is_input(value) -> bool:
-    return isinstance(value, (NDArray, np.ndarray))
-
-
-def install(module) -> None:
-    _ops.install_functions(module, _make_op_function)
+def install(module, NDArray, call, op_call, array) -> None:
+    """module.<op> for every registered op. NDArray: the array class; call(op_call, inputs,
+    out=None) runs a prepared call; op_call(op) prepares one; array(x) wraps numpy data."""
+    _ops.install_functions(
+        module, lambda op_name: _make_op_function(op_name, NDArray, call, op_call, array))

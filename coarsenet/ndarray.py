@@ -14,6 +14,7 @@ import numpy as np
 
 from . import binary_dispatch as _binary_dispatch
 from . import mxnet_format as _mxnet_format
+from . import nd_functions as _nd_functions
 from . import ops as _ops
 from . import random as _random
 from .base import CoarsenetError
@@ -369,16 +370,13 @@ def _call(call: _OpCall, inputs: list, out=None):
     return outputs[0] if call.visible == 1 else outputs[: call.visible]
 
 
-# The generated functions cn.nd.<op>(...) live in nd_functions.py, which needs NDArray and
-# _call from above.
-from . import nd_functions as _nd_functions  # noqa: E402
-
-
 def _install_op_functions() -> None:
-    _nd_functions.install(sys.modules[__name__])
+    """The generated functions cn.nd.<op>(...) (nd_functions.py), given NDArray and _call."""
+    _nd_functions.install(sys.modules[__name__], NDArray, _call, _op_call, array)
 
 
 _install_op_functions()
+_ops.on_ops_added(_install_op_functions)  # again when a plugin library adds ops
 maximum, minimum, power = _binary_dispatch.make_functions(
     NDArray, invoke, lambda a, b: a.shape == b.shape, "arrays (broadcast if shapes differ)")
 

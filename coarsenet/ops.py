@@ -127,3 +127,18 @@ def install_functions(module, make_function) -> None:
             fn.__doc__ = info(op_name).docstring()
             fn._generated = True
             setattr(module, op_name, fn)
+
+
+# Callbacks run when a plugin library adds ops (cn.nd and cn.sym regenerate their functions);
+# the front ends register here, below them, so the registry never imports them.
+_ops_added_hooks: builtins.list = []
+
+
+def on_ops_added(hook) -> None:
+    """Registers hook() to run after a library adds ops (sdk.load_op_library)."""
+    _ops_added_hooks.append(hook)
+
+
+def ops_added() -> None:
+    for hook in _ops_added_hooks:
+        hook()

@@ -1,13 +1,17 @@
 """The generated symbolic op functions: cn.sym.<Op>(*inputs, name=, attr=, **params) for every
-registered op (inputs positionally, as one list, or by name; params by keyword)."""
+registered op (inputs positionally, as one list, or by name; params by keyword).
+
+Below symbol.py, which imports this module and hands `install` its Symbol class and _invoke."""
 from __future__ import annotations
 
 from . import ops as _ops
 from .base import CoarsenetError
-from .symbol import Symbol, _invoke
 
 
-def _make_op_function(op_name: str):
+def _make_op_function(op_name: str, Symbol, _invoke):
+    def _is_input(value) -> bool:
+        return isinstance(value, Symbol)
+
     def op_function(*args, name=None, attr=None, **kwargs):
         if args and not isinstance(args[-1], (Symbol, list, tuple)):
             args = _ops.positional_params(op_name, args, _is_input, kwargs)
@@ -24,9 +28,7 @@ def _make_op_function(op_name: str):
     return op_function
 
 
-def _is_input(value) -> bool:
-    return isinstance(value, Symbol)
-
-
-def install(module) -> None:
-    _ops.install_functions(module, _make_op_function)
+def install(module, Symbol, invoke) -> None:
+    """module.<op> for every registered op; invoke(op_name, inputs, params, name=, attr=,
+    named=) makes the node."""
+    _ops.install_functions(module, lambda op_name: _make_op_function(op_name, Symbol, invoke))

@@ -13,8 +13,11 @@ import warnings
 import numpy as np
 
 from . import binary_dispatch as _binary_dispatch
+from . import bind as _bind
 from . import ops as _ops
+from . import sym_functions as _sym_functions
 from .base import CoarsenetError, attr_str, dtype_code
+from .context import check_usable
 from .graph import OP, VARIABLE, Entry, Graph, Node
 from .graph_json import graph_from_json, graph_to_json, save_text_atomic
 from .passes.infer_shape import infer_shape as _infer_shape
@@ -221,22 +224,16 @@ class Symbol:
         """Infers shapes and dtypes from the given input shapes, allocates arguments, gradients
         (grad_req 'write' / 'add' / 'null', or per name) and aux states, and binds. The MXNet
         device and sharing arguments are accepted and ignored (one host device, one arena)."""
-        from .bind import simple_bind
-        from .context import check_usable
-
         check_usable(ctx)
-        return simple_bind(self, grad_req=grad_req, type_dict=type_dict, mirror=mirror,
+        return _bind.simple_bind(self, grad_req=grad_req, type_dict=type_dict, mirror=mirror,
                            shapes=shapes)
 
     def bind(self, ctx=None, args=None, args_grad=None, grad_req="write", aux_states=None,
              mirror=None, **kwargs):
         """Binds to the given arrays (list in list_arguments order, or dict); they are used in
         place, not copied. Arguments without a gradient array get grad_req 'null'."""
-        from .bind import bind
-        from .context import check_usable
-
         check_usable(ctx)
-        return bind(self, args, args_grad, grad_req, aux_states, mirror=mirror)
+        return _bind.bind(self, args, args_grad, grad_req, aux_states, mirror=mirror)
 
     # ---------------------------------------------------------------- arithmetic
     # Node names as MXNet's operators make them (`a + b` is _plus0, `x * 2` is _mulscalar0), so
@@ -390,16 +387,13 @@ def _invoke(op_name: str, inputs: list, params: dict, name=None, attr=None,
     return Symbol([Entry(node, j) for j in range(op.num_visible_outputs)])
 
 
-# The generated functions cn.sym.<op>(...) live in sym_functions.py, which needs Symbol and
-# _invoke from above.
-from . import sym_functions as _sym_functions  # noqa: E402
-
-
 def _install_op_functions() -> None:
-    _sym_functions.install(sys.modules[__name__])
+    """The generated functions cn.sym.<op>(...) (sym_functions.py), given Symbol and _invoke."""
+    _sym_functions.install(sys.modules[__name__], Symbol, _invoke)
 
 
 _install_op_functions()
+_ops.on_ops_added(_install_op_functions)  # again when a plugin library adds ops
 
 
 # Two symbols take the elementwise op (shapes are not known yet), as in MXNet.
