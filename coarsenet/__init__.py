@@ -53,7 +53,7 @@ from . import ndarray  # noqa: E402,F401
 from . import ndarray as nd  # noqa: E402,F401
 from . import symbol  # noqa: E402,F401
 from . import symbol as sym  # noqa: E402,F401
-from . import autograd  # noqa: E402,F401  (adds attach_grad / backward to NDArray)
+from . import autograd  # noqa: E402,F401  (also gives NDArray.backward its tape walk)
 from . import callback, io, kvstore, lr_scheduler, metric, model, optimizer  # noqa: E402,F401
 from . import initializer, nn, gluon  # noqa: E402,F401
 from . import initializer as init  # noqa: E402,F401

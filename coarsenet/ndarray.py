@@ -8,40 +8,18 @@ right dtype without copying it.
 from __future__ import annotations
 
 import sys
-import threading
 
 import numpy as np
 
 from . import binary_dispatch as _binary_dispatch
+from . import autograd_state as _autograd_state
 from . import mxnet_format as _mxnet_format
 from . import nd_functions as _nd_functions
 from . import ops as _ops
 from . import random as _random
+from .autograd_state import hooks  # noqa: F401  (per-thread recording state, read per call)
 from .base import CoarsenetError
 from .context import check_usable
-
-
-class _Hooks(threading.local):
-    """What autograd plugs into the imperative path (kept here to avoid an import cycle).
-
-    Per thread, as in MXNet: a thread running inference must not see another thread's
-    `record()` (Dropout on, BatchNorm statistics updated), and two recording threads must not
-    append to each other's tapes. The class attributes are each new thread's defaults.
-    Read on every op call: `training` is the is_train flag given to ops;
-    `record(op, inputs, outputs, seed)` is set while recording; `replay(op, in_arrays,
-    aux_arrays, is_train) -> (seed, outputs)` replaces the op call while a checkpointed segment
-    is recomputed (same seeds, is_recompute=True).
-    """
-
-    training = False
-    record = None
-    replay = None
-
-    def is_training(self) -> bool:
-        return self.training
-
-
-hooks = _Hooks()
 
 
 class NDArray:
@@ -98,6 +76,21 @@ class NDArray:
     @property
     def grad(self):
         return self._grad
+
+    # ---- autograd (the tape is coarsenet.autograd's; the state shared with it, autograd_state)
+    def attach_grad(self, grad_req: str = "write", stype=None) -> None:
+        """Allocates a zero gradient buffer (x.grad) and makes x a leaf of later recordings."""
+        _autograd_state.mark_variable(self, NDArray(np.zeros_like(self._data)), grad_req)
+
+    def detach(self) -> NDArray:
+        """The same data, cut from the tape."""
+        return NDArray(self._data)
+
+    def backward(self, out_grad=None, retain_graph: bool = False,
+                 train_mode: bool = True) -> None:
+        """Accumulates d(self)/d(variable) into the .grad of every variable it depends on."""
+        _autograd_state.backward([self], None if out_grad is None else [out_grad],
+                                 retain_graph, train_mode)
 
     def copy(self) -> NDArray:
         return NDArray(self._data.copy())

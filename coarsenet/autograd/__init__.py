@@ -5,21 +5,22 @@
         y = net(x)
     y.backward()          # x.grad now holds dy/dx
 
-The recording state lives in `coarsenet.ndarray.hooks` (attributes read on every op call), one
-per thread as in MXNet. The tape itself is in tape.py, checkpointing in checkpoint.py.
+The recording state lives in `coarsenet.autograd_state.hooks` (attributes read on every op call),
+one per thread as in MXNet; NDArray's attach_grad / backward / detach are its own methods, built
+on autograd_state, which reaches backward() here once this package is loaded. The tape itself is
+in tape.py, checkpointing in checkpoint.py.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import ndarray as _nd
+from .. import autograd_state as _state
 from ..base import CoarsenetError
 from ..ndarray import NDArray
 from .checkpoint import checkpoint  # noqa: F401
 from .tape import _backward, _Leaf, _record, record_custom  # noqa: F401
 
-_GRAD_REQS = ("write", "add", "null")
-_hooks = _nd.hooks
+_hooks = _state.hooks
 _KEEP = object()
 
 
@@ -97,23 +98,8 @@ def mark_variables(variables, gradients, grad_reqs="write") -> None:
             f"mark_variables: expected as many gradients and grad_reqs as variables "
             f"({len(variables)}), found {len(gradients)} and {len(reqs)}")
     for x, g, req in zip(variables, gradients, reqs):
-        if req not in _GRAD_REQS:
-            raise CoarsenetError(f"grad_req must be one of {_GRAD_REQS}, found {req!r}")
-        if g.shape != x.shape:
-            raise CoarsenetError(
-                f"mark_variables: gradient shape {g.shape} != variable shape {x.shape}")
-        x._grad, x._grad_req = g, req
-        x._tape = None if req == "null" else _Leaf(g._data, req)
+        _state.mark_variable(x, g, req)
 
-
-def _attach_grad(self: NDArray, grad_req: str = "write", stype=None) -> None:
-    """Allocates a zero gradient buffer (x.grad) and makes x a leaf of later recordings."""
-    mark_variables([self], [NDArray(np.zeros_like(self._data))], grad_req)
-
-
-def _detach(self: NDArray) -> NDArray:
-    """The same data, cut from the tape."""
-    return NDArray(self._data)
 
 def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: bool = True) -> None:
     """Accumulates d(heads)/d(variable) into the .grad of every variable they depend on."""
@@ -129,11 +115,6 @@ def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: boo
         if isinstance(h._tape, _Leaf):
             raise CoarsenetError("backward: the head is a variable itself, not a recorded result")
     _backward(heads, list(head_grads), retain_graph)
-
-
-def _ndarray_backward(self: NDArray, out_grad=None, retain_graph: bool = False,
-                      train_mode: bool = True) -> None:
-    backward([self], None if out_grad is None else [out_grad], retain_graph, train_mode)
 
 
 def grad(heads, variables, head_grads=None, retain_graph=None, create_graph: bool = False,
@@ -167,6 +148,4 @@ def grad(heads, variables, head_grads=None, retain_graph=None, create_graph: boo
     return results[0] if single else results
 
 
-NDArray.attach_grad = _attach_grad
-NDArray.backward = _ndarray_backward
-NDArray.detach = _detach
+_state.set_backward(backward)  # NDArray.backward's walk (autograd_state sits below NDArray)

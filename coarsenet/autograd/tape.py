@@ -18,20 +18,12 @@ import numpy as np
 
 from .. import ndarray as _nd
 from .. import ops as _ops
+from ..autograd_state import Leaf as _Leaf  # noqa: F401  (checkpoint and autograd import it here)
+from ..autograd_state import hooks as _hooks
 from ..base import REQ_ADD, REQ_NULL, REQ_WRITE, CoarsenetError
 from ..ndarray import NDArray
 
 _NO_AUX: list = []
-_hooks = _nd.hooks
-
-
-class _Leaf:
-    """The tape entry of an array with an attached gradient: its buffer and how to fill it."""
-
-    __slots__ = ("grad", "req")
-
-    def __init__(self, grad: np.ndarray, req: str):
-        self.grad, self.req = grad, req
 
 
 class _Node:
