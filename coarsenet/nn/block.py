@@ -10,24 +10,12 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import ndarray as _nd
+from .. import symbol as _sym
 from ..base import CoarsenetError
 from .parameter import DeferredInitializationError, Parameter, ParameterDict, _assign
+from ._io import load_params, save_params
+from .hybrid import CachedGraph, check_hybridize_options
 from .shape_trace import ShapeNamespace, ShapeOnly
-
-# MXNet's hybridize options that change nothing here (every graph is bound once per input shape
-# with a static memory plan already): accepted so MXNet scripts run; anything else is an error.
-HYBRIDIZE_NOOP_OPTIONS = frozenset({"static_alloc", "static_shape", "inline_limit",
-                                    "forward_bulk_size", "backward_bulk_size", "clear",
-                                    "partition_if_dynamic"})
-
-
-def check_hybridize_options(kwargs: dict) -> None:
-    """Rejects keyword arguments hybridize() does not know instead of silently ignoring them."""
-    unknown = sorted(set(kwargs) - HYBRIDIZE_NOOP_OPTIONS - {"mirror"})
-    if unknown:
-        known = ", ".join(["mirror", *sorted(HYBRIDIZE_NOOP_OPTIONS)])
-        raise CoarsenetError(f"hybridize: unknown keyword argument(s) {', '.join(unknown)}; "
-                             f"expected {known}")
 
 _global_counts: dict[str, int] = {}
 
@@ -125,16 +113,12 @@ class Block:
 
     def save_parameters(self, filename: str) -> None:
         """Writes an MXNet .params file keyed by structural names (as Gluon does)."""
-        from ._io import save_params
-
         save_params(filename, {k: p.data().asnumpy()
                                for k, p in self._collect_params_with_prefix().items()})
 
     def load_parameters(self, filename: str, ctx=None, allow_missing: bool = False,
                         ignore_extra: bool = False) -> None:
         """Reads save_parameters files, and files keyed by full names (`arg:dense0_weight`)."""
-        from ._io import load_params
-
         loaded = load_params(filename)
         structural = self._collect_params_with_prefix()
         if loaded and not any(k in structural for k in loaded):
@@ -170,8 +154,6 @@ class HybridBlock(Block):
     def hybridize(self, active: bool = True, **kwargs) -> None:
         """Traces this block into a graph at the next call and runs that graph from then on
         (kwargs: mirror=..., passed to simple_bind)."""
-        from .hybrid import CachedGraph
-
         self._hybrid = CachedGraph(self, **kwargs) if active else None
         if not active:
             super().hybridize(False)
@@ -180,9 +162,7 @@ class HybridBlock(Block):
         if isinstance(x, ShapeOnly):
             return self._trace_shapes(x, *args)
         if not isinstance(x, _nd.NDArray):
-            from ..symbol import Symbol
-
-            if not isinstance(x, Symbol):
+            if not isinstance(x, _sym.Symbol):
                 raise CoarsenetError(f"{self.name}: expected an NDArray input, found "
                                      f"{type(x).__name__} (wrap numpy data with cn.nd.array)")
             return self._trace_symbol(x, *args)
@@ -224,10 +204,8 @@ class HybridBlock(Block):
         return self._hybrid.export(path, epoch, format)
 
     def _trace_symbol(self, x, *args):
-        from .. import symbol as sym
-
         params = {k: p.var() for k, p in self._reg_params.items()}
-        return self.hybrid_forward(sym, x, *args, **params)
+        return self.hybrid_forward(_sym, x, *args, **params)
 
     def hybrid_forward(self, F, x, *args, **params):  # noqa: N803 - Gluon's name
         raise NotImplementedError(f"{type(self).__name__} must define hybrid_forward")

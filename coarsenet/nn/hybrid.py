@@ -14,21 +14,27 @@ import traceback
 
 import numpy as np
 
-from .. import autograd
+from .. import autograd, mxnet_format, symbol
 from ..base import CoarsenetError
 from ..ndarray import NDArray
-from .block import check_hybridize_options
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _symbol_module():
-    try:
-        from .. import symbol
-    except ImportError:
-        raise CoarsenetError("hybridize needs coarsenet.symbol (the graph layer), which this "
-                             "build lacks") from None
-    return symbol
+# MXNet's hybridize options that change nothing here (every graph is bound once per input shape
+# with a static memory plan already): accepted so MXNet scripts run; anything else is an error.
+HYBRIDIZE_NOOP_OPTIONS = frozenset({"static_alloc", "static_shape", "inline_limit",
+                                    "forward_bulk_size", "backward_bulk_size", "clear",
+                                    "partition_if_dynamic"})
+
+
+def check_hybridize_options(kwargs: dict) -> None:
+    """Rejects keyword arguments hybridize() does not know instead of silently ignoring them."""
+    unknown = sorted(set(kwargs) - HYBRIDIZE_NOOP_OPTIONS - {"mirror"})
+    if unknown:
+        known = ", ".join(["mirror", *sorted(HYBRIDIZE_NOOP_OPTIONS)])
+        raise CoarsenetError(f"hybridize: unknown keyword argument(s) {', '.join(unknown)}; "
+                             f"expected {known}")
 
 
 class CachedGraph:
@@ -43,7 +49,7 @@ class CachedGraph:
 
     # ---------------------------------------------------------------- tracing
     def _trace(self, inputs: list) -> None:
-        sym = _symbol_module()
+        sym = symbol
         block = self.block
         if any(not p._shape_known() or p._data is None for p in block.collect_params().values()):
             block.infer_shape(*inputs)  # deferred parameter shapes from one shape trace
@@ -121,8 +127,6 @@ class CachedGraph:
         autograd.record_custom(inputs + params, outputs, executor_backward)
 
     def export(self, path: str, epoch: int = 0, format: str = "mxnet") -> str:  # noqa: A002
-        from .. import mxnet_format
-
         if self.symbol is None or not self.executors:
             raise CoarsenetError(f"export: run {self.block.name} once after hybridize() so "
                                  "it is traced")
@@ -134,10 +138,11 @@ class CachedGraph:
         for name in self.symbol.list_auxiliary_states():
             arrays[f"aux:{name}"] = params[name].data().asnumpy()
         if format == "onnx":
-            from .. import onnx
+            # Loaded on use: coarsenet.onnx stays unloaded until something needs it.
+            from ..onnx._export import export_model
 
             last_call = next(reversed(self.executors))  # ((shape, dtype, taped), ...) per input
-            return onnx.export_model(self.symbol, arrays, [k[0] for k in last_call],
+            return export_model(self.symbol, arrays, [k[0] for k in last_call],
                                      [np.dtype(k[1]) for k in last_call],
                                      onnx_file_path=f"{path}.onnx")
         self.symbol.save(f"{path}-symbol.json")

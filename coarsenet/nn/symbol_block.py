@@ -10,10 +10,11 @@ block uses: executors cached per input shape, one tape node under autograd.recor
 """
 from __future__ import annotations
 
+from .. import symbol as _sym
 from ..base import CoarsenetError
 from ..ndarray import NDArray
 from .block import HybridBlock
-from .hybrid import CachedGraph, _symbol_module
+from .hybrid import CachedGraph
 
 
 class SymbolBlock(HybridBlock):
@@ -21,7 +22,7 @@ class SymbolBlock(HybridBlock):
 
     def __init__(self, outputs, inputs, params=None):
         super().__init__(prefix="", params=params)
-        sym = _symbol_module()
+        sym = _sym
         outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         self._symbol = outputs[0] if len(outputs) == 1 else sym.Group(outputs)
@@ -42,7 +43,7 @@ class SymbolBlock(HybridBlock):
     def imports(symbol_file: str, input_names, param_file: str | None = None, ctx=None,
                 allow_missing: bool = False, ignore_extra: bool = False) -> SymbolBlock:
         """A SymbolBlock from `prefix-symbol.json` and, if given, its `.params` file."""
-        sym = _symbol_module()
+        sym = _sym
         names = [input_names] if isinstance(input_names, str) else list(input_names)
         block = SymbolBlock(sym.load(symbol_file), [sym.var(n) for n in names])
         if param_file is not None:

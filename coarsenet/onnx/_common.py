@@ -59,3 +59,31 @@ def as_tuple(value, n: int | None = None, fill=None) -> tuple:
     if isinstance(value, (int, float)):
         return tuple([value] * (n or 1))
     return tuple(value)
+
+
+# ---------------------------------------------------------------- export translators
+# (here, below _export.py and the _export_* translator modules that register into it)
+
+_TRANSLATORS: dict = {}
+
+
+class Unsupported(Exception):
+    """Raised by a translator for params it cannot express in ONNX; collected, not fatal."""
+
+
+def register_export(op_name: str, translator=None):
+    """Registers translator(exporter, node, inputs, outputs) for `op_name` (decorator form too).
+
+    inputs / outputs are ONNX value names; the translator calls exporter.add(...) and
+    exporter.const(...). This is how a user op (built with the SDK) maps to a custom-domain node:
+        register_export("MyOp", lambda ex, node, i, o: ex.add("MyOp", i, o, node.name,
+                                                            domain="my.domain", scale=2.0))
+    """
+    def wrap(fn):
+        _TRANSLATORS[op_name] = fn
+        return fn
+    return wrap(translator) if translator is not None else wrap
+
+
+class _Unmapped(Exception):
+    """A node the importer cannot express; collected, not fatal."""

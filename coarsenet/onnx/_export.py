@@ -18,28 +18,9 @@ from ..base import CoarsenetError
 from ..graph import OP, VARIABLE, Entry
 from ..passes.infer_shape import infer_shape
 from ..passes.infer_type import infer_type
-from ._common import onnx_module, opset_range
-
-_TRANSLATORS: dict = {}
-
-
-class Unsupported(Exception):
-    """Raised by a translator for params it cannot express in ONNX; collected, not fatal."""
-
-
-def register_export(op_name: str, translator=None):
-    """Registers translator(exporter, node, inputs, outputs) for `op_name` (decorator form too).
-
-    inputs / outputs are ONNX value names; the translator calls exporter.add(...) and
-    exporter.const(...). This is how a user op (built with the SDK) maps to a custom-domain node:
-        register_export("MyOp", lambda ex, node, i, o: ex.add("MyOp", i, o, node.name,
-                                                            domain="my.domain", scale=2.0))
-    """
-    def wrap(fn):
-        _TRANSLATORS[op_name] = fn
-        return fn
-    return wrap(translator) if translator is not None else wrap
-
+from . import _export_math, _export_ops, _export_tensor  # noqa: F401  (they register)
+from ._common import _TRANSLATORS, Unsupported, onnx_module, opset_range  # noqa: F401
+from ._common import register_export  # noqa: F401  (cn.onnx.register_export)
 
 class _Exporter:
     """What translators see: shapes/dtypes of entries, node and initializer builders."""
@@ -156,7 +137,6 @@ def build_model(sym, params, in_shapes, in_types=np.float32, opset_version=None,
                 dynamic_input_shapes=None):
     """The ONNX ModelProto for export_model (not written, not checked)."""
     onnx = onnx_module()
-    from . import _export_math, _export_ops, _export_tensor  # noqa: F401  (registration)
 
     low, high = opset_range()
     opset = high if opset_version is None else int(opset_version)

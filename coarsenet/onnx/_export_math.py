@@ -1,8 +1,7 @@
 """Translators for elementwise, broadcast, scalar and unary math and for reductions."""
 from __future__ import annotations
 
-from ._common import param
-from ._export import Unsupported, register_export
+from ._common import Unsupported, param, register_export
 
 _BINARY = {
     "Add": ("_plus", "_Plus", "_add", "elemwise_add", "broadcast_add", "broadcast_plus"),

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import as_tuple, param
-from ._export import Unsupported, register_export
+from ._common import Unsupported, as_tuple, param, register_export
 
 
 def _reg(*names):

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import param
-from ._export import Unsupported, register_export
+from ._common import Unsupported, param, register_export
 
 
 def _reg(*names):

@@ -14,12 +14,9 @@ import os
 import numpy as np
 
 from ..base import CoarsenetError
-from ._common import onnx_module
+from . import _import_ops, _import_tensor
+from ._common import _Unmapped, onnx_module  # noqa: F401
 from ._custom import custom_import
-
-
-class _Unmapped(Exception):
-    """A node the importer cannot express; collected, not fatal."""
 
 
 class Importer:
@@ -105,8 +102,6 @@ def _load_model(onnx, model):
 
 def _build(model_file):
     onnx = onnx_module()
-    from . import _import_ops, _import_tensor
-
     model = _load_model(onnx, model_file)
     im = Importer(onnx, model)
     graph = model.graph

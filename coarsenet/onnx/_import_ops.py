@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._import import _Unmapped
+from ._common import _Unmapped
 
 TRANSLATORS: dict = {}
 

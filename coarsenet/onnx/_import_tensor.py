@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._import import _Unmapped
+from ._common import _Unmapped
 from ._import_ops import TRANSLATORS, _reg
 
 _ACT = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softrelu",
