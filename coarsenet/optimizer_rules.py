@@ -12,7 +12,7 @@ import numpy as np
 
 from . import random as _random
 from .base import CoarsenetError
-from .optimizer import Optimizer, _array
+from .optimizer_base import Optimizer, _array
 
 
 class _DecayBeforeClip(Optimizer):
