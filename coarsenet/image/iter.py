@@ -13,9 +13,9 @@ import numpy as np
 
 from .. import recordio
 from ..base import CoarsenetError
-from ..io import DataBatch, DataDesc, DataIter
+from ..io_base import DataBatch, DataDesc, DataIter
 from ..ndarray import NDArray
-from . import _decode_array, _np
+from .core import _decode_array, _np
 from .augment import CreateAugmenter, ForceResizeAug
 from .pipeline import Prefetcher
 

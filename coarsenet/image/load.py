@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from ..base import CoarsenetError
-from . import _np, center_crop, resize_short
+from .core import _np, center_crop, resize_short
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..base import CoarsenetError
 from ..ndarray import NDArray
-from . import _np, _resize_np
+from .core import _np, _resize_np
 
 __all__ = [
     "crop",

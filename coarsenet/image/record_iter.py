@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import recordio
 from ..base import CoarsenetError
-from ..io import DataBatch, DataDesc, DataIter
+from ..io_base import DataBatch, DataDesc, DataIter
 from ..ndarray import NDArray
 from . import _decode_array, _resize_np
 from .pipeline import Prefetcher
