@@ -1,8 +1,9 @@
 """Executor: a symbol bound to arrays, planned once, run many times.
 
-Binding takes the Plan of passes/pipeline.py (gradient, infer_shape, infer_type, optional
-mirror, schedule, plan_memory), allocates ONE arena for every activation, activation gradient and workspace, and
-records every op call with its arrays fixed in a `_core.Program`. forward() and backward() are
+Binding takes the Plan of passes/pipeline.py (gradient, infer_shape, infer_type, then schedule
+and plan_memory, or the mirror pass's already planned choice), allocates ONE arena for every
+activation, activation gradient and workspace, and records every op call with its arrays and
+its planned workspace size fixed in a `_core.Program`. forward() and backward() are
 then one C++ loop each over a range of that program (the GIL is released, per-op overhead is a
 few microseconds). Training and inference forward share the same calls; only `is_train` differs.
 """
@@ -15,6 +16,7 @@ from . import random as _random
 from .base import REQ_INPLACE, REQ_WRITE, CoarsenetError
 from .graph import BACKWARD, HEAD_GRAD, OP, ZEROS, Entry
 from .ndarray import NDArray
+from .passes.mirror_common import recompute_flops
 from .passes.pipeline import build_plan
 
 
@@ -331,8 +333,6 @@ def _mirror_stats(graph, shapes) -> dict:
     copies = [n for n in graph.nodes if n.kind == OP and n.is_recompute]
     if not copies:
         return {"recomputed_nodes": 0, "recompute_flops": 0}
-    from .passes.mirror import recompute_flops
-
     return {"recomputed_nodes": len(copies), "recompute_flops": recompute_flops(graph, shapes)}
 
 
