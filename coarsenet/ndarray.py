@@ -11,13 +11,13 @@ import sys
 
 import numpy as np
 
-from . import binary_dispatch as _binary_dispatch
 from . import autograd_state as _autograd_state
+from . import binary_dispatch as _binary_dispatch
 from . import mxnet_format as _mxnet_format
 from . import nd_functions as _nd_functions
 from . import ops as _ops
 from . import random as _random
-from .autograd_state import hooks  # noqa: F401  (per-thread recording state, read per call)
+from .autograd_state import hooks  # the per-thread recording state, read on every op call
 from .base import CoarsenetError
 from .context import check_usable
 
