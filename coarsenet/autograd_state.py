@@ -54,18 +54,18 @@ def mark_variable(x, grad, req: str) -> None:
     x._tape = None if req == "null" else Leaf(grad._data, req)
 
 
-class _Engine:
-    # The backward walk over the tape: coarsenet.autograd.backward, registered when that
-    # package loads (coarsenet's __init__ imports it). The tape records NDArrays and runs op
-    # backward passes, so it sits above ndarray; NDArray.backward reaches it through here.
-    backward = None
+def _not_loaded(*args):
+    raise CoarsenetError("backward needs coarsenet.autograd, which is not loaded")
+
+
+class Engine:
+    """The backward walk over the tape: coarsenet.autograd.backward(heads, head_grads,
+    retain_graph, train_mode), registered when that package loads (coarsenet's __init__ imports
+    it). The tape records NDArrays and runs op backward passes, so it sits above ndarray;
+    NDArray.backward calls it through here (no extra call on the way)."""
+
+    backward = staticmethod(_not_loaded)
 
 
 def set_backward(fn) -> None:
-    _Engine.backward = fn
-
-
-def backward(heads, head_grads, retain_graph: bool, train_mode: bool) -> None:
-    if _Engine.backward is None:
-        raise CoarsenetError("backward needs coarsenet.autograd, which is not loaded")
-    _Engine.backward(heads, head_grads, retain_graph, train_mode)
+    Engine.backward = staticmethod(fn)

@@ -89,8 +89,8 @@ class NDArray:
     def backward(self, out_grad=None, retain_graph: bool = False,
                  train_mode: bool = True) -> None:
         """Accumulates d(self)/d(variable) into the .grad of every variable it depends on."""
-        _autograd_state.backward([self], None if out_grad is None else [out_grad],
-                                 retain_graph, train_mode)
+        _autograd_state.Engine.backward([self], None if out_grad is None else [out_grad],
+                                        retain_graph, train_mode)
 
     def copy(self) -> NDArray:
         return NDArray(self._data.copy())

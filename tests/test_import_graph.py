@@ -215,3 +215,16 @@ def test_every_module_imports_alone():
                          input="\n".join(names), capture_output=True, text=True, env=env,
                          timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_ndarray_defines_its_autograd_methods():
+    """attach_grad / backward / detach are NDArray's own (coarsenet.autograd no longer adds
+    them from outside); autograd only registers its backward walk in autograd_state."""
+    from coarsenet import autograd_state
+    from coarsenet.ndarray import NDArray
+
+    for name in ("attach_grad", "backward", "detach"):
+        method = vars(NDArray)[name]
+        assert (method.__module__, method.__qualname__) == ("coarsenet.ndarray",
+                                                            f"NDArray.{name}")
+    assert autograd_state.Engine.backward is coarsenet.autograd.backward
