@@ -16,7 +16,7 @@ from . import binary_dispatch as _binary_dispatch
 from . import mxnet_format as _mxnet_format
 from . import ops as _ops
 from . import random as _random
-from .base import CoarsenetError
+from .base import CoarsenetError, check_fits_in_memory
 from .context import check_usable
 
 
@@ -255,12 +255,12 @@ def array(source, ctx=None, dtype=None) -> NDArray:
 
 def empty(shape, ctx=None, dtype=np.float32) -> NDArray:
     check_usable(ctx)
-    return NDArray(np.empty(shape, dtype=dtype))
+    return NDArray(np.empty(check_fits_in_memory("nd.empty", shape, dtype), dtype=dtype))
 
 
 def zeros(shape, ctx=None, dtype=np.float32) -> NDArray:
     check_usable(ctx)
-    return NDArray(np.zeros(shape, dtype=dtype))
+    return NDArray(np.zeros(check_fits_in_memory("nd.zeros", shape, dtype), dtype=dtype))
 
 
 def ones(shape, ctx=None, dtype=np.float32) -> NDArray:
