@@ -241,26 +241,36 @@ class _Analysis:
         self._limit = MAX_RECOMPUTE * max(self.forward_flops, 1)
         self._bytes = (out_bytes, kept_bytes, flops)
         found = []
-        for q in DP_KEEP_EXPENSIVE:
-            found += self._solve(q)
+        for q in DP_KEEP_EXPENSIVE:  # kept outputs pay off at the low-memory end only
+            found += self._solve(q, spans=(4, 1) if q == 0 else (4,))
         self.cands = []
         for cand in sorted(found, key=lambda x: (x[0], x[1])):
             if not self.cands or cand[1] < self.cands[-1][1]:
                 self.cands.append(cand)
         if not self.cands:  # nothing within the limit: the least-recompute plan of all
             sol = self._last_solution
-            self.cands = [(self._top, 0.0, sol, len(sol.T[0]) - 1, 0.0)]
+            self.cands = [(self._top, 0.0, sol, len(sol.T[0]) - 1, 0.0, c)]
+        # "min" also looks at the chain cut at every articulation point: its finer blocks
+        # reach a smaller arena at the low end (ResNet-50: 294 vs 328 MiB), though its model
+        # overcounts (an add's output counted as held), so it is not mixed into the curve.
+        fine = Chain(self.fwd, _articulation(self.fwd), out_bytes, kept_bytes, flops,
+                     MAX_BLOCKS, merge=False)
+        self.fine_cands = []
+        if len(fine.blocks) > len(c.blocks):
+            for cand in sorted(self._solve(0.0, fine, (4,)), key=lambda x: (x[0], x[1])):
+                if not self.fine_cands or cand[1] < self.fine_cands[-1][1]:
+                    self.fine_cands.append(cand)
         self.cache: dict = {}
         self.source: dict = {}  # id(plan) -> its candidate
 
-    def _solve(self, q: float) -> list:
+    def _solve(self, q: float, chain=None, spans=(4, 1)) -> list:
         """The DP's candidates when the forward pass keeps the fraction q of the expensive
         outputs (most recompute saved per byte first) until their block's backward (the DP's
         held bytes: taken by the block's first forward, freed by its backward), recomputing
         a block skips them, so its cost drops. Two solves: one over the whole range, one four times
         finer over its first quarter (the low-memory end, where a slot's rounding matters
         most); slots: as many as keep the O(L^3 S) solve well under a second."""
-        c, (out_bytes, kept_bytes, flops) = self.chain, self._bytes
+        c, (out_bytes, kept_bytes, flops) = chain or self.chain, self._bytes
         held = set(self.expensive[:round(q * len(self.expensive))])
         if q and not held:
             return []
@@ -275,7 +285,7 @@ class _Analysis:
         if not q:
             self._top = top
         found = []
-        for span in (top / 4, top):
+        for span in (top / k for k in spans):
             slot = max(1, int(-(-span // S)))
 
             def slots(xs, slot=slot):
@@ -283,7 +293,7 @@ class _Analysis:
 
             sol = ChainSolution(uf, slots(c.wa), slots(wabar), slots(mb), S + 2, slots(hold))
             t0 = sol.T[0]
-            found += [(m * slot, float(t0[m]), sol, m, q) for m in range(len(t0))
+            found += [(m * slot, float(t0[m]), sol, m, q, c) for m in range(len(t0))
                       if np.isfinite(t0[m]) and t0[m] <= self._limit]
             if not q:
                 self._last_solution = sol
@@ -299,10 +309,11 @@ class _Analysis:
         key = None if cand is None else (id(cand[2]), cand[3], q)
         if key not in self.cache:
             keep = self.keep | set(self.expensive[:round(q * len(self.expensive))])
-            L = len(self.chain.blocks)
+            chain = self.chain if cand is None else cand[5]
+            L = len(chain.blocks)
             ops = ([("Fall", i, True) for i in range(L)] + [("B", i) for i in reversed(range(L))]
                    if cand is None else cand[2].ops(cand[3]))
-            new, shapes, dtypes = build(self.graph, self.nh, self.rest, self.chain, ops,
+            new, shapes, dtypes = build(self.graph, self.nh, self.rest, chain, ops,
                                         keep, self.force, self.shapes, self.dtypes)
             sched = schedule(new, self.nh)
             external = {e: ("grad", i) for i, e in enumerate(new.heads[self.nh:])}
@@ -337,7 +348,7 @@ class _Analysis:
     def lowest(self) -> list:
         """The plans of the fewest slots: the model's memory is approximate, so the smallest
         planned arena is looked for among a few."""
-        return [self.evaluate(m) for m in self.cands[:LOW_TRIES]]
+        return [self.evaluate(m) for m in self.cands[:LOW_TRIES] + self.fine_cands[:LOW_TRIES]]
 
     def within(self, budget: int, smallest: MirrorPlan) -> MirrorPlan:
         """The least recompute found among the plans that fit: the arena grows with the DP's
