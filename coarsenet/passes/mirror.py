@@ -4,11 +4,14 @@ which backward nodes read recomputed copies of some forward nodes instead of the
 (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost"). The input graph is never
 mutated; its forward nodes are shared, its backward nodes are rebuilt.
 
-How it works. The forward nodes are cut into a chain of blocks at articulation points
-(mirror_rewrite.Chain); per block: its forward cost, the bytes of its output, of what its
-backward reads, and of its backward's working set. mirror_chain solves the optimal schedule
-(Rotor's dynamic program) for every memory at once, at two resolutions; the memories where the
-least recompute drops are the candidates. A candidate's operation sequence becomes a graph in
+How it works. The forward nodes are cut into a chain of blocks at articulation points whose
+value backward reads (mirror_rewrite.Chain); per block: its forward cost, the bytes of its
+output, of what its backward reads, and of its backward's working set. mirror_chain solves the
+optimal schedule (Rotor's dynamic program) for every memory at once, at two resolutions, and
+again with a fraction q (1/4, 1/2) of the expensive outputs kept from the forward pass to their
+block's backward (held bytes in the DP; a recomputed block skips those ops); the memories where
+the least recompute drops, over all q, are the candidates. "min" also measures the lowest
+candidates of the chain cut at every articulation point (finer blocks, a looser model). A candidate's operation sequence becomes a graph in
 which backward reads generations of copies (`Node.recompute_of`), possibly copies made from
 copies (multi-level); schedule + plan_memory measure its real arena. The model's memory is an
 approximation of the planner's, so the choice is made on measured arenas:
@@ -199,8 +202,6 @@ def _node_flops(node: Node, shapes: dict, original: Node) -> int:
         if weight:
             return 2 * elems[0] * int(np.prod(weight[1:], dtype=np.int64))
     return sum(elems)
-
-
 
 
 class _Analysis:
