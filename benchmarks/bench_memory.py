@@ -261,7 +261,7 @@ def resnet152_table(plot: str | None = None) -> None:
     solve = time.perf_counter() - t0
     plain = exe.memory_stats()["planned_bytes"]
     print(f"ResNet-152, 224x224, batch 32: planned training memory (no run); chain of "
-          f"{len(an.chain.blocks)} blocks, DP solves (two resolutions) in {solve:.2f} s")
+          f"{len(an.chain.blocks)} blocks, chain analysis and DP solves in {solve:.2f} s")
     print(f"  {'mirror':>16s} {'arena GiB':>10s} {'vs none':>8s} {'recompute (fwd passes)':>23s}"
           f" {'recomputed':>10s} {'plan s':>7s}")
     for label, option in (("none", None), ("min", "min"), ("1/8 budget", plain // 8),

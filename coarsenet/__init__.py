@@ -48,6 +48,8 @@ except ImportError as e:
         f"coarsenet's compiled module _core is missing: neither {_PACKAGE_DIR} nor an installed "
         "coarsenet holds it. Install with `pip install .` (or build in place for development: "
         f"tools/build_inplace.sh). Import error: {e}") from None
+if _core.kernel_variant()["error"]:  # a bad COARSENET_KERNEL_ISA (src/core/kernel_variant.h)
+    raise _core.CoarsenetError(_core.kernel_variant()["error"])
 from . import ops, random  # noqa: E402,F401
 from . import ndarray  # noqa: E402,F401
 from . import ndarray as nd  # noqa: E402,F401

@@ -41,3 +41,31 @@ def attr_str(value) -> str:
     if value is None:
         return "None"
     return str(value)
+
+
+def physical_memory() -> int:
+    """This machine's physical memory in bytes (a very large number where it cannot be read)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def check_fits_in_memory(what: str, shape, dtype):
+    """`shape` as a tuple, after checking that one array of it fits in the machine's memory: a
+    CoarsenetError naming `what`, the shape and the size instead of numpy's MemoryError (or an
+    overcommitted allocation that the OOM killer ends later)."""
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    size = np.dtype(dtype).itemsize
+    for d in dims:
+        if int(d) < 0:
+            raise CoarsenetError(f"{what}: shape {dims} has a negative dimension")
+        size *= int(d)
+    limit = physical_memory()
+    if size > limit:
+        raise CoarsenetError(f"{what}: an array of shape {dims} ({np.dtype(dtype).name}) needs "
+                             f"{size / 2**30:.1f} GiB, more than this machine's "
+                             f"{limit / 2**30:.1f} GiB")
+    return dims

@@ -3,11 +3,10 @@ caller's arrays), with MXNet's ways of giving grad_req and arrays (str / list / 
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
-from .base import CoarsenetError
+from .base import CoarsenetError, physical_memory
 from .executor import Executor
 from .ndarray import NDArray
 from .passes.infer_type import infer_type
@@ -61,20 +60,13 @@ def simple_bind(symbol, grad_req="write", type_dict=None, mirror=None, shapes=No
     return Executor(symbol, args, grads, reqs, aux, mirror=mirror)
 
 
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
-
-
 def _check_memory(arrays: list) -> None:
     """Shapes come from params (possibly a loaded file's, e.g. num_filter=2**32+1): arrays that
     cannot fit in the machine's memory are a CoarsenetError naming the largest, not a
     MemoryError (or an overcommitted allocation that the OOM killer ends later)."""
     sizes = [(math.prod(int(d) for d in s) * np.dtype(t).itemsize, n, s) for n, s, t in arrays]
     total = sum(size for size, _, _ in sizes)
-    limit = _physical_memory()
+    limit = physical_memory()
     if total > limit:
         size, name, shape = max(sizes, key=lambda x: x[0])
         raise CoarsenetError(f"simple_bind: the arrays need {total / 2**30:.1f} GiB, more than "

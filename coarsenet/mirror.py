@@ -12,7 +12,7 @@ least memory to no recomputation; the one mirror="auto" picks has "auto": True.
 """
 from __future__ import annotations
 
-from .passes.mirror import knee, pareto, tradeoff_plans
+from .passes.mirror import auto, pareto, tradeoff_plans
 
 
 def tradeoff(symbol, shapes: dict, type_dict: dict | None = None, points: int = 10) -> list:
@@ -23,7 +23,7 @@ def tradeoff(symbol, shapes: dict, type_dict: dict | None = None, points: int = 
     plans, forward = tradeoff_plans(exe._graph, len(symbol.list_outputs()), exe._shapes,
                                     exe._dtypes, points)
     plans = pareto(plans)
-    chosen = knee(plans)
+    chosen = auto(plans, forward)
     return [{"budget": p.model_bytes, "planned_bytes": p.arena_bytes,
              "recompute_flops": p.recompute_flops,
              "recompute_passes": p.recompute_flops / max(forward, 1),

@@ -18,7 +18,7 @@ from . import nd_functions as _nd_functions
 from . import ops as _ops
 from . import random as _random
 from .autograd_state import hooks  # the per-thread recording state, read on every op call
-from .base import CoarsenetError
+from .base import CoarsenetError, check_fits_in_memory
 from .context import check_usable
 
 
@@ -249,12 +249,12 @@ def array(source, ctx=None, dtype=None) -> NDArray:
 
 def empty(shape, ctx=None, dtype=np.float32) -> NDArray:
     check_usable(ctx)
-    return NDArray(np.empty(shape, dtype=dtype))
+    return NDArray(np.empty(check_fits_in_memory("nd.empty", shape, dtype), dtype=dtype))
 
 
 def zeros(shape, ctx=None, dtype=np.float32) -> NDArray:
     check_usable(ctx)
-    return NDArray(np.zeros(shape, dtype=dtype))
+    return NDArray(np.zeros(check_fits_in_memory("nd.zeros", shape, dtype), dtype=dtype))
 
 
 def ones(shape, ctx=None, dtype=np.float32) -> NDArray:

@@ -329,6 +329,61 @@ def test_checkpoint_replays_dropout_mask():
     assert_close(x.grad.asnumpy(), kept * 2.0, 1e-12, 1e-12, "same mask in recompute")
 
 
+@needs("Activation")
+def test_checkpoint_keeps_none_of_the_segments_activations():
+    """Without checkpoint the tape holds relu's output (its backward reads it); inside a
+    checkpointed segment nothing does: it is freed after forward and recomputed."""
+    import gc
+    import weakref
+
+    x, w1, w2 = arr((4, 3), 1), arr((5, 3), 2), arr((2, 5), 3)
+    w1.attach_grad()
+    refs = []
+
+    def block(x):
+        h = cn.nd.Activation(fc(x, w1), act_type="relu")
+        refs.append(weakref.ref(h._data))
+        return fc(h, w2)
+
+    grads = []
+    for use_checkpoint in (False, True):
+        refs.clear()
+        with autograd.record():
+            y = autograd.checkpoint(block, x) if use_checkpoint else block(x)
+        gc.collect()
+        assert (refs[0]() is None) == use_checkpoint
+        y.backward()
+        assert len(refs) == 1 + use_checkpoint  # the backward ran the segment again
+        grads.append(w1.grad.asnumpy().copy())
+    assert_close(grads[1], grads[0], 1e-12, 1e-12, "checkpoint grad")
+
+
+@needs("BatchNorm", "Dropout")
+def test_checkpoint_of_dropout_and_batch_norm_equals_the_plain_run():
+    """One segment with Dropout and BatchNorm: under the same seed, the output, every
+    gradient and the running statistics equal the run without checkpoint."""
+    def run(use_checkpoint):
+        x, w = arr((6, 4), 1), arr((3, 4), 2)
+        gamma, beta = arr((3,), 3), arr((3,), 4)
+        mean, var = cn.nd.zeros((3,), dtype=np.float64), cn.nd.ones((3,), dtype=np.float64)
+        for a in (x, w, gamma, beta):
+            a.attach_grad()
+
+        def block(x):
+            h = cn.nd.Dropout(fc(x, w), p=0.5)
+            return cn.nd.BatchNorm(h, gamma, beta, mean, var, fix_gamma=False)
+
+        cn.random.seed(11)
+        with autograd.record():
+            y = autograd.checkpoint(block, x) if use_checkpoint else block(x)
+        y.backward(cn.nd.array(np.random.default_rng(5).uniform(-1, 1, y.shape)))
+        return [a.asnumpy().copy() for a in (y, x.grad, w.grad, gamma.grad, beta.grad,
+                                            mean, var)]
+
+    for got, want in zip(run(True), run(False)):
+        assert_close(got, want, 1e-12, 1e-12, "checkpointed Dropout + BatchNorm")
+
+
 @needs("BlockGrad")
 def test_block_grad_gives_zero():
     x, w = arr((2, 3)), arr((1, 3))

@@ -30,7 +30,9 @@ def _commands() -> list[str]:
     return [part.strip() for line in lines if line for part in line.split(" && ")]
 
 
-INSTALL_AND_TEST = {"pip install .", 'pip install ".[test,dist,onnx]"', "pytest tests"}
+INSTALL_AND_TEST = {"pip install .", 'pip install ".[test,dist,onnx]"', "pytest tests",
+                    "pip wheel . --no-deps -C cmake.define.COARSENET_NATIVE=OFF "
+                    "-C build-dir=build/portable"}
 TRAIN = "python -m coarsenet train"
 MPI_TRAIN = "mpiexec -n 2 python -m coarsenet train --kvstore dist_sync"
 MPI_HOSTS_TRAIN = "mpiexec -f hosts -n 8 python -m coarsenet train --kvstore dist_sync"

@@ -4,15 +4,19 @@ which backward nodes read recomputed copies of some forward nodes instead of the
 (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost"). The input graph is never
 mutated; its forward nodes are shared, its backward nodes are rebuilt.
 
-How it works. The forward nodes are cut into a chain of blocks at articulation points
-(mirror_rewrite.Chain); per block: its forward cost, the bytes of its output, of what its
-backward reads, and of its backward's working set. mirror_chain solves the optimal schedule
-(Rotor's dynamic program) for every memory at once, at two resolutions; the memories where the
-least recompute drops are the candidates. A candidate's operation sequence becomes a graph in
+How it works. The forward nodes are cut into a chain of blocks at articulation points whose
+value backward reads (mirror_rewrite.Chain); per block: its forward cost, the bytes of its
+output, of what its backward reads, and of its backward's working set. mirror_chain solves the
+optimal schedule (Rotor's dynamic program) for every memory at once, at two resolutions, and
+again with a fraction q (1/4, 1/2) of the expensive outputs kept from the forward pass to their
+block's backward (held bytes in the DP; a recomputed block skips those ops); the memories where
+the least recompute drops, over all q, are the candidates. "min" also measures the lowest
+candidates of the chain cut at every articulation point (finer blocks, a looser model). A candidate's operation sequence becomes a graph in
 which backward reads generations of copies (`Node.recompute_of`), possibly copies made from
 copies (multi-level); schedule + plan_memory measure its real arena. The model's memory is an
 approximation of the planner's, so the choice is made on measured arenas:
-  - "auto": the knee of the measured curve (see knee());
+  - "auto": the knee of the measured curve, or where less memory is reachable for at most
+    AUTO_PASSES forward passes of recompute, that plan (see auto());
   - "min": the smallest arena among the few least-memory candidates;
   - an int budget in bytes: no recomputation if the plain plan fits, else the largest
     candidate that fits (bisection over the DP's memory), compared with the single-level
@@ -47,7 +51,10 @@ LOW_TRIES = 3       # least-memory candidates measured with the planner for "min
 CURVE_POINTS = 10   # candidates measured for "auto" and tradeoff()
 REFINE_PLANS = 2     # the largest fitting plans whose expensive-output variants are measured
 _KEEP_EXPENSIVE = (0.125, 0.25, 0.5, 0.75, 1.0)  # fractions of expensive outputs kept
+DP_KEEP_EXPENSIVE = (0.0, 0.25, 0.5)  # the same, solved for by the DP
 MAX_RECOMPUTE = 3.0  # candidates recompute at most this many forward passes (see _Analysis)
+AUTO_PASSES = 0.5    # "auto" takes the least memory within this recompute if below the knee
+AUTO_TRIES = 6       # candidates measured for that least memory
 
 
 def mirror(graph: Graph, num_forward_heads: int, option, shapes: dict, dtypes: dict) -> Graph:
@@ -82,7 +89,7 @@ def mirror_plan(graph: Graph, num_forward_heads: int, option, shapes: dict,
         if single is not None and single.recompute_flops < chosen.recompute_flops:
             return single  # keeping expensive outputs inside segments beat whole blocks
         return chosen
-    chosen = knee(an.curve(smallest))
+    chosen = auto(an.curve(smallest), an.forward_flops)
     if chosen.recompute_flops == 0:
         return chosen
     # The knee's arena is the budget: keep expensive outputs where that recomputes less.
@@ -99,6 +106,20 @@ def tradeoff_plans(graph: Graph, num_forward_heads: int, shapes: dict, dtypes: d
     lows = an.lowest()
     smallest = min([an.plain()] + lows, key=lambda p: (p.arena_bytes, p.recompute_flops))
     return an.curve(smallest, points), an.forward_flops
+
+
+def auto(curve: list, forward_flops: int) -> MirrorPlan:
+    """mirror="auto": the knee of the curve, unless a plan recomputing at most AUTO_PASSES
+    forward passes (a training step costs about three, so at most about 1/6 more time) needs
+    less memory. The knee alone depends on the curve's far ends: on ResNet-152 the many
+    cheap savings near no recomputation pull it to 5.3x less memory at 0.37 passes while 6x
+    costs 0.48."""
+    pts = pareto(curve)
+    chosen = knee(pts)
+    cheap = [p for p in pts if p.recompute_flops <= AUTO_PASSES * forward_flops]
+    if cheap and cheap[0].arena_bytes < chosen.arena_bytes:
+        return cheap[0]
+    return chosen
 
 
 def knee(curve: list) -> MirrorPlan:
@@ -164,55 +185,94 @@ class _Analysis:
         self.forward_flops = sum(flops.values())
         self.chain = c = Chain(self.fwd, _articulation(self.fwd), out_bytes, kept_bytes, flops,
                                    MAX_BLOCKS)
-        L = len(c.blocks)
-        # Slots: as many as keep the O(L^3 S) solve well under a second. Two solves: one over
-        # the whole range, one four times finer over its first quarter (the low-memory end,
-        # where a slot's rounding matters most).
-        S = int(np.clip(1e7 / (L ** 3 / 6 + L * L + 1), 48, 512))
-        top = sum(c.wabar) + max(b - w for b, w in zip(c.mb, c.wabar))
-        # Candidates: (model bytes, recompute, solution, slots) where the least recompute
+        # Expensive outputs by recompute saved per byte kept, most first (block outputs are
+        # checkpoints already: the DP decides about those).
+        outs = set(c.out)
+        self.expensive = sorted(
+            (n for n in self.fwd if n.op.flags & _ops.EXPENSIVE and n not in self.keep
+             and n not in self.force and out_bytes[n] and n not in outs),
+            key=lambda n: -flops[n] / out_bytes[n])
+        # Candidates: (model bytes, recompute, solution, slots, q) where the least recompute
         # drops. Below a few forward passes of recompute the arena barely shrinks
         # (parameters, gradients and workspaces stay) while the copies multiply
         # (quadratically at the very least memory), so plans costing more than
         # MAX_RECOMPUTE forward passes are not considered.
-        limit = MAX_RECOMPUTE * max(self.forward_flops, 1)
+        self._limit = MAX_RECOMPUTE * max(self.forward_flops, 1)
+        self._bytes = (out_bytes, kept_bytes, flops)
         found = []
-        for span in (top / 4, top):
-            slot = max(1, int(-(-span // S)))
-
-            def slots(xs, slot=slot):
-                return [-(-int(x) // slot) for x in xs]
-
-            sol = ChainSolution(c.uf, slots(c.wa), slots(c.wabar), slots(c.mb), S + 2)
-            t0 = sol.T[0]
-            found += [(m * slot, float(t0[m]), sol, m) for m in range(len(t0))
-                      if np.isfinite(t0[m]) and t0[m] <= limit]
+        for q in DP_KEEP_EXPENSIVE:  # kept outputs pay off at the low-memory end only
+            found += self._solve(q, spans=(4, 1) if q == 0 else (4,))
         self.cands = []
         for cand in sorted(found, key=lambda x: (x[0], x[1])):
             if not self.cands or cand[1] < self.cands[-1][1]:
                 self.cands.append(cand)
         if not self.cands:  # nothing within the limit: the least-recompute plan of all
-            self.cands = [(top, 0.0, sol, len(sol.T[0]) - 1)]
+            sol = self._last_solution
+            self.cands = [(self._top, 0.0, sol, len(sol.T[0]) - 1, 0.0, c)]
+        # "min" also looks at the chain cut at every articulation point: its finer blocks
+        # reach a smaller arena at the low end (ResNet-50: 294 vs 328 MiB), though its model
+        # overcounts (an add's output counted as held), so it is not mixed into the curve.
+        fine = Chain(self.fwd, _articulation(self.fwd), out_bytes, kept_bytes, flops,
+                     MAX_BLOCKS, merge=False)
+        self.fine_cands = []
+        if len(fine.blocks) > len(c.blocks):
+            for cand in sorted(self._solve(0.0, fine, (4,)), key=lambda x: (x[0], x[1])):
+                if not self.fine_cands or cand[1] < self.fine_cands[-1][1]:
+                    self.fine_cands.append(cand)
         self.cache: dict = {}
         self.source: dict = {}  # id(plan) -> its candidate
-        # Expensive outputs by recompute saved per byte kept, most first.
-        self.expensive = sorted(
-            (n for n in self.fwd if n.op.flags & _ops.EXPENSIVE and n not in self.keep
-             and n not in self.force and out_bytes[n]),
-            key=lambda n: -flops[n] / out_bytes[n])
+
+    def _solve(self, q: float, chain=None, spans=(4, 1)) -> list:
+        """The DP's candidates when the forward pass keeps the fraction q of the expensive
+        outputs (most recompute saved per byte first) until their block's backward (the DP's
+        held bytes: taken by the block's first forward, freed by its backward), recomputing
+        a block skips them, so its cost drops. Two solves: one over the whole range, one four times
+        finer over its first quarter (the low-memory end, where a slot's rounding matters
+        most); slots: as many as keep the O(L^3 S) solve well under a second."""
+        c, (out_bytes, kept_bytes, flops) = chain or self.chain, self._bytes
+        held = set(self.expensive[:round(q * len(self.expensive))])
+        if q and not held:
+            return []
+        inner = [sum(kept_bytes[n] for n in b if n in held) for b in c.blocks]
+        uf = [u - sum(flops[n] for n in b if n in held) for u, b in zip(c.uf, c.blocks)]
+        wabar = [max(w - e, 1) for w, e in zip(c.wabar, inner)]
+        mb = [m - e for m, e in zip(c.mb, inner)]
+        hold = [sum(out_bytes[n] for n in b if n in held) for b in c.blocks]
+        L = len(c.blocks)
+        S = int(np.clip(1e7 / (L ** 3 / 6 + L * L + 1), 48, 512))
+        top = sum(wabar) + sum(hold) + max(b - w for b, w in zip(mb, wabar))
+        if not q:
+            self._top = top
+        found = []
+        for span in (top / k for k in spans):
+            slot = max(1, int(-(-span // S)))
+
+            def slots(xs, slot=slot):
+                return [-(-int(x) // slot) for x in xs]
+
+            sol = ChainSolution(uf, slots(c.wa), slots(wabar), slots(mb), S + 2, slots(hold))
+            t0 = sol.T[0]
+            found += [(m * slot, float(t0[m]), sol, m, q, c) for m in range(len(t0))
+                      if np.isfinite(t0[m]) and t0[m] <= self._limit]
+            if not q:
+                self._last_solution = sol
+        return found
 
     def evaluate(self, cand, q: float = 0.0) -> MirrorPlan:
         """The plan of a candidate (None: no recomputation), built and planned; q: the
         fraction of the expensive outputs (those saving most recompute per byte first) that
         the forward pass keeps, so that recomputed blocks read them instead of running the
         op again (a choice inside blocks the chain model does not make)."""
+        if cand is not None and not q:
+            q = cand[4]  # the fraction the DP solved this candidate for
         key = None if cand is None else (id(cand[2]), cand[3], q)
         if key not in self.cache:
             keep = self.keep | set(self.expensive[:round(q * len(self.expensive))])
-            L = len(self.chain.blocks)
+            chain = self.chain if cand is None else cand[5]
+            L = len(chain.blocks)
             ops = ([("Fall", i, True) for i in range(L)] + [("B", i) for i in reversed(range(L))]
                    if cand is None else cand[2].ops(cand[3]))
-            new, shapes, dtypes = build(self.graph, self.nh, self.rest, self.chain, ops,
+            new, shapes, dtypes = build(self.graph, self.nh, self.rest, chain, ops,
                                         keep, self.force, self.shapes, self.dtypes)
             self.cache[key] = measured(new, self.nh, shapes, dtypes,
                                        sum(1 for o in ops if o[0] == "Fck" and o[2]),
@@ -242,7 +302,7 @@ class _Analysis:
     def lowest(self) -> list:
         """The plans of the fewest slots: the model's memory is approximate, so the smallest
         planned arena is looked for among a few."""
-        return [self.evaluate(m) for m in self.cands[:LOW_TRIES]]
+        return [self.evaluate(m) for m in self.cands[:LOW_TRIES] + self.fine_cands[:LOW_TRIES]]
 
     def within(self, budget: int, smallest: MirrorPlan) -> MirrorPlan:
         """The least recompute found among the plans that fit: the arena grows with the DP's
@@ -265,6 +325,11 @@ class _Analysis:
         wanted = np.geomspace(max(lo, 1), max(hi, 1), points)
         picks = {min(range(len(self.cands)), key=lambda i: abs(self.cands[i][0] - w))
                  for w in wanted}
+        # For auto(): the least DP memories within AUTO_PASSES of recompute. A few: the
+        # planner's arena varies by +-10% between neighbouring memories of the model.
+        cheap = [i for i, c in enumerate(self.cands)
+                 if c[1] <= AUTO_PASSES * self.forward_flops]
+        picks.update(cheap[:AUTO_TRIES])
         plans = {id(p): p for p in [self.evaluate(self.cands[i]) for i in sorted(picks)]
                  + [smallest, self.plain()]}
         return sorted(plans.values(), key=lambda p: (p.arena_bytes, p.recompute_flops))

@@ -23,6 +23,15 @@ C(s, t, m): least recompute for the backward of blocks s..t, a[s-1] available, m
     ck:   min over s < s' <= t of  uf[s..s'-1] + C(s', t, m - wa[s'-1]) + C(s, s'-1, m)
           if the forward sweep fits: m >= wa[s] and m >= wa[k-1] + wa[k], s < k < s'
 T(s, m): the same for the suffix s..L-1 during the forward pass, with forward costs 0.
+
+Held bytes (optional `hold[i]`, 0 by default): memory block i takes from its first forward
+until its backward, whatever the schedule (the outputs of expensive ops the forward pass keeps
+so that recomputing the block skips them; wabar and mb exclude them). C's memory m then
+excludes hold[s..t] (held by the caller); after the backward of s'..t their hold is free:
+    ck:   ... + C(s, s'-1, m + hold[s'..t])
+and the forward pass acquires hold[s..s'-1] when it runs those blocks:
+    T ck: T(s', m - wa[s'-1] - hold[s..s'-1]) + C(s, s'-1, m - hold[s..s'-1])
+    T all: T(s+1, m - wabar[s] - hold[s]), backward of s needing mb[s] + hold[s].
 """
 from __future__ import annotations
 
@@ -34,13 +43,15 @@ INF = np.inf
 class ChainSolution:
     """The solved tables; `cost(m)` and `ops(m)` for any memory m (slots) <= S."""
 
-    def __init__(self, uf, wa, wabar, mb, slots: int):
+    def __init__(self, uf, wa, wabar, mb, slots: int, hold=None):
         self.uf = np.asarray(uf, dtype=np.float64)
         self.wa = np.asarray(wa, dtype=np.int64)
         self.wabar = np.asarray(wabar, dtype=np.int64)
         self.mb = np.asarray(mb, dtype=np.int64)
         self.S = int(slots)
         self.L = len(self.uf)
+        self.hold = np.zeros(self.L, np.int64) if hold is None else np.asarray(hold, np.int64)
+        self.hcum = np.concatenate([[0], np.cumsum(self.hold)])
         _solve(self)
 
     def cost(self, m: int) -> float:
@@ -69,13 +80,14 @@ class ChainSolution:
             choice = int(self.Tch[s, m])
             if choice < 0:  # keep a-bar[s], solve the rest, then backward of s
                 out.append(("Fall", s, True))
-                self._top(s + 1, m - int(self.wabar[s]), out)
+                self._top(s + 1, m - int(self.wabar[s] + self.hold[s]), out)
                 out.append(("B", s))
                 return
             sp = s + choice  # checkpoint a[sp-1] during the forward pass
+            held = int(self.hcum[sp] - self.hcum[s])
             out += [("Fn", k, True) for k in range(s, sp - 1)] + [("Fck", sp - 1, True)]
-            self._top(sp, m - int(self.wa[sp - 1]), out)
-            self._rec(s, sp - 1, m, out)
+            self._top(sp, m - int(self.wa[sp - 1]) - held, out)
+            self._rec(s, sp - 1, m - held, out)
             return
 
     def _rec(self, s: int, t: int, m: int, out: list) -> None:
@@ -91,7 +103,7 @@ class ChainSolution:
         sp = s + choice
         out += [("Fn", k, False) for k in range(s, sp - 1)] + [("Fck", sp - 1, False)]
         self._rec(sp, t, m - int(self.wa[sp - 1]), out)
-        self._rec(s, sp - 1, m, out)
+        self._rec(s, sp - 1, min(m + int(self.hcum[t + 1] - self.hcum[sp]), self.S), out)
 
 
 def _shift(row: np.ndarray, by: int) -> np.ndarray:
@@ -104,7 +116,7 @@ def _shift(row: np.ndarray, by: int) -> np.ndarray:
 
 def _solve(sol: ChainSolution) -> None:
     L, S = sol.L, sol.S
-    uf, wa, wabar, mb = sol.uf, sol.wa, sol.wabar, sol.mb
+    uf, wa, wabar, mb, hold, hcum = sol.uf, sol.wa, sol.wabar, sol.mb, sol.hold, sol.hcum
     m = np.arange(S + 1)
     pref = np.concatenate([[0.0], np.cumsum(uf)])
     # sweep[s, e]: the memory a forward sweep over blocks s..e (keeping nothing) needs.
@@ -135,7 +147,12 @@ def _solve(sol: ChainSolution) -> None:
         choice = np.full(best.shape, -1, dtype=np.int32)
         k = np.arange(1, d + 1)
         sp = s[:, None] + k[None, :]                                  # (n, d)
-        total = (sh_a[sp, t[:, None]] + C[s[:, None], sp - 1]
+        if hcum[-1]:  # after the backward of sp..t their held bytes are free for s..sp-1
+            freed = np.minimum(m + (hcum[t + 1][:, None] - hcum[sp])[..., None], S)
+            first = C[s[:, None, None], (sp - 1)[..., None], freed]
+        else:
+            first = C[s[:, None], sp - 1]
+        total = (sh_a[sp, t[:, None]] + first
                  + (pref[sp] - pref[s][:, None])[..., None])          # (n, d, S+1)
         total[m[None, None, :] < sweep[s[:, None], sp - 1][..., None]] = INF
         kbest = np.argmin(total, axis=1)                              # (n, S+1)
@@ -147,14 +164,16 @@ def _solve(sol: ChainSolution) -> None:
     # The forward pass: the suffix s..L-1, forward operations free.
     T = np.full((L, S + 1), INF)
     Tch = np.full((L, S + 1), -1, dtype=np.int32)
-    T[L - 1] = np.where(fits_b[L - 1], 0.0, INF)
+    fits_t = m[None, :] >= (mb + hold)[:, None]
+    T[L - 1] = np.where(fits_t[L - 1], 0.0, INF)
     for s in range(L - 2, -1, -1):
-        best = np.where(fits_b[s], _shift(T[s + 1], int(wabar[s])), INF)
+        best = np.where(fits_t[s], _shift(T[s + 1], int(wabar[s] + hold[s])), INF)
         choice = np.full(S + 1, -1, dtype=np.int32)
         sps = np.arange(s + 1, L)
-        shifted = np.stack([_shift(T[sp], int(wa[sp - 1])) for sp in sps])
-        total = shifted + C[s, sps - 1]
-        total[m[None, :] < sweep[s, sps - 1][:, None]] = INF
+        held = hcum[sps] - hcum[s]  # acquired by the forward pass over s..sp-1
+        shifted = np.stack([_shift(T[sp], int(wa[sp - 1] + h)) for sp, h in zip(sps, held)])
+        total = shifted + np.stack([_shift(C[s, sp - 1], int(h)) for sp, h in zip(sps, held)])
+        total[m[None, :] < (sweep[s, sps - 1] + held)[:, None]] = INF
         kb = np.argmin(total, axis=0)
         vb = total[kb, m]
         better = vb < best
@@ -163,17 +182,20 @@ def _solve(sol: ChainSolution) -> None:
     sol.C, sol.Cch, sol.T, sol.Tch = C, Cch, T, Tch
 
 
-def simulate(ops: list, uf, wa, wabar, mb) -> tuple[float, int]:
+def simulate(ops: list, uf, wa, wabar, mb, hold=None) -> tuple[float, int]:
     """(recompute cost, peak memory) of an operation sequence under the model; raises
     ValueError on an invalid sequence. For tests and for checking a solution."""
     L = len(uf)
+    hold = np.zeros(L, np.int64) if hold is None else np.asarray(hold, np.int64)
+    holding: set = set()  # blocks whose held bytes are taken (first forward to backward)
     ck: dict = {}      # i -> slots of a[i] held as a checkpoint
     full: set = set()  # blocks whose a-bar is held
     transient = None   # (i, slots) of a Fn output not yet read
     cost, peak, next_b = 0.0, 0, L - 1
 
     def held():
-        return sum(ck.values()) + sum(int(wabar[i]) for i in full)
+        return (sum(ck.values()) + sum(int(wabar[i]) for i in full)
+                + sum(int(hold[i]) for i in holding))
 
     for op in ops:
         if op[0] == "B":
@@ -183,6 +205,7 @@ def simulate(ops: list, uf, wa, wabar, mb) -> tuple[float, int]:
                 raise ValueError(f"invalid {op}")
             peak = max(peak, held() - int(wabar[i]) + int(mb[i]))
             full.discard(i)
+            holding.discard(i)
             ck.pop(i - 1, None)  # its input checkpoint is no longer needed
             next_b -= 1
             continue
@@ -190,6 +213,8 @@ def simulate(ops: list, uf, wa, wabar, mb) -> tuple[float, int]:
         have = i == 0 or i - 1 in ck or i - 1 in full or (transient or (None,))[0] == i - 1
         if not have or i > next_b:
             raise ValueError(f"invalid {op}")
+        if first:
+            holding.add(i)
         extra = int(wabar[i]) if kind == "Fall" else int(wa[i])
         in_t = transient[1] if transient else 0
         peak = max(peak, held() + in_t + extra)

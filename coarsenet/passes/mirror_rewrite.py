@@ -24,10 +24,15 @@ from ..graph import BACKWARD, BackwardCall, Entry, Graph, Node
 
 class Chain:
     def __init__(self, fwd: list, articulation: list, out_bytes: dict, kept_bytes: dict,
-                 flops: dict, max_blocks: int):
+                 flops: dict, max_blocks: int, merge: bool = True):
         """kept_bytes[n]: the bytes of n's outputs that backward reads (what keeping the
         block's internals holds); out_bytes[n]: all its outputs."""
-        cuts = [p for p, a in enumerate(articulation) if a and p < len(fwd) - 1]
+        # A cut after a node whose output backward does not read (an add before its ReLU)
+        # would let the model count that output as held by the block (Rotor's a-bar includes
+        # a) when the planner frees it at once: such a block is merged with the next one
+        # (merge=False: cut at every articulation point).
+        cuts = [p for p, a in enumerate(articulation)
+                if a and p < len(fwd) - 1 and (kept_bytes[fwd[p]] > 0 or not merge)]
         blocks, start = [], 0
         for p in cuts:
             blocks.append(fwd[start:p + 1])

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "coarsenet/op.h"
 #include "core/host_services.h"
 #include "core/registry.h"
@@ -189,6 +191,21 @@ inline void CheckReq(const OpInstance& op, const std::vector<int32_t>& req, size
             std::to_string(req.size()));
   for (int32_t r : req)
     if (r < CN_REQ_NULL || r > CN_REQ_ADD) op.Fail("request codes are 0 (null), 1 (write), 2 (inplace), 3 (add)");
+}
+
+// The machine's physical memory: no single call may ask for more. Shapes come from params (a
+// loaded file's num_filter, tile's reps), and an allocation beyond it is a user error to name, not
+// a MemoryError from numpy or an overcommitted buffer the OOM killer ends later.
+inline uint64_t PhysicalMemoryBytes() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : ~uint64_t(0);
+}
+
+inline void CheckFitsInMemory(const OpInstance& op, uint64_t bytes, const std::string& what) {
+  uint64_t limit = PhysicalMemoryBytes();
+  if (bytes > limit)
+    op.Fail(what + " needs " + std::to_string(bytes >> 20) + " MiB, more than this machine's " +
+            std::to_string(limit >> 20) + " MiB of memory");
 }
 
 // Scratch for imperative calls: grows, never shrinks; one per thread.

@@ -12,6 +12,7 @@
 #include "bindings/program.h"
 #include "coarsenet/op.h"
 #include "core/host_services.h"
+#include "core/kernel_variant.h"
 #include "core/registry.h"
 
 namespace py = pybind11;
@@ -110,8 +111,17 @@ py::list Invoke(const OpInstance& op, const py::list& inputs, const py::list& au
   op.InferType(ti, to, ta);
   py::list outputs;
   std::vector<cn_tensor> out(so.size());
+  uint64_t out_bytes = 0;
   for (size_t i = 0; i < so.size(); ++i) {
     if (so[i].ndim < 0) op.Fail("could not infer the shape of output '" + op.output_names()[i] + "'");
+    uint64_t bytes = cn::DTypeSize(to[i] < 0 ? CN_FLOAT32 : to[i]);
+    for (int d = 0; d < so[i].ndim; ++d)  // saturating: any overflow is "too large" anyway
+      if (__builtin_mul_overflow(bytes, uint64_t(so[i].dims[d]), &bytes)) bytes = ~uint64_t(0);
+    if (__builtin_add_overflow(out_bytes, bytes, &out_bytes)) out_bytes = ~uint64_t(0);
+  }
+  CheckFitsInMemory(op, out_bytes, "the outputs (first of shape " +
+                    (so.empty() ? std::string("()") : cn::Shape(so[0]).str()) + ")");
+  for (size_t i = 0; i < so.size(); ++i) {
     std::vector<py::ssize_t> dims(so[i].dims, so[i].dims + so[i].ndim);
     py::array a(DTypeOf(op, to[i] < 0 ? CN_FLOAT32 : to[i]), dims);
     out[i] = cn_tensor{a.mutable_data(), to[i] < 0 ? CN_FLOAT32 : to[i], so[i].ndim, {}};
@@ -120,6 +130,7 @@ py::list Invoke(const OpInstance& op, const py::list& inputs, const py::list& au
   }
   std::vector<int32_t> req(so.size(), CN_REQ_WRITE);
   uint64_t need = op.WorkspaceBytes(si, so, false, CallDtype(ti, to));
+  CheckFitsInMemory(op, need, "the scratch workspace");
   void* ws = need ? Scratch(need) : nullptr;
   cn_op_ctx ctx = MakeCtx(is_train, false, seed);
   {
@@ -195,6 +206,19 @@ PYBIND11_MODULE(_core, m) {
         "The dtype code an op call's scratch is sized in: its first input's, else its first "
         "output's (-1 unknown).");
   m.def("list_ops", [] { return Registry::Get().Names(); });
+  m.def(
+      "kernel_variant",
+      [] {
+        const cn::core::KernelVariant& v = cn::core::ActiveKernelVariant();
+        py::dict d;
+        d["isa"] = v.isa;
+        d["library"] = v.library;
+        d["reason"] = v.reason;
+        d["error"] = v.error;
+        return d;
+      },
+      "Which build of the built-in ops runs: isa ('native', 'x86-64-v3' or 'x86-64-v4'), the "
+      "module they come from, why, and an error for a bad COARSENET_KERNEL_ISA value.");
   m.def("op_info", &OpInfo);
   m.def("load_library", [](const std::string& path) { return Registry::Get().LoadLibrary(path); });
   m.def("_set_custom_op_factory", &cn::bindings::SetCustomOpFactory,

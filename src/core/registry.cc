@@ -11,6 +11,7 @@
 
 #include "coarsenet/op.h"
 #include "core/host_services.h"
+#include "core/kernel_variant.h"
 
 namespace cn::core {
 namespace {
@@ -125,12 +126,32 @@ std::vector<std::string> Registry::LoadLibrary(const std::string& path) {
 }
 
 void RegisterBuiltinOps() {
-  Collector collector;
-  cn_registrar registrar{sizeof(cn_registrar), &collector, &CollectOp};
+  // In a portable build on an AVX-512 CPU the x86-64-v4 build of the ops replaces _core's own
+  // (core/kernel_variant.h); ops it does not provide stay _core's.
+  Collector variant;
+  std::set<std::string> provided;
+  if (cn_plugin_entry_fn entry = SelectKernelVariant()) {
+    cn_registrar registrar{sizeof(cn_registrar), &variant, &CollectOp};
+    cn_error err{};
+    if (entry(HostServices(), &registrar, CN_ABI_VERSION_MAJOR, &err) == 0) {
+      for (const cn_op_def& def : variant.defs) provided.insert(def.name);
+    } else {
+      KernelVariant& active = ActiveKernelVariant();
+      active.isa = "x86-64-v3";
+      active.library.clear();
+      active.reason = "the x86-64-v4 ops failed to register: " + std::string(err.message);
+      variant.defs.clear();
+    }
+  }
+  Collector own;
+  cn_registrar registrar{sizeof(cn_registrar), &own, &CollectOp};
   cn_error err{};
   if (cn::RegisterAll(HostServices(), &registrar, &err) != 0)
     throw OpError(std::string("registering built-in ops failed: ") + err.message);
-  Registry::Get().AddLibraryOps("", collector.defs);
+  std::vector<cn_op_def> defs = variant.defs;
+  for (const cn_op_def& def : own.defs)
+    if (!provided.count(def.name)) defs.push_back(def);
+  Registry::Get().AddLibraryOps("", defs);
 }
 
 // ---------------------------------------------------------------- OpInstance

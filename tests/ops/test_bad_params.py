@@ -108,3 +108,16 @@ def test_batchnorm_training_on_an_empty_batch_keeps_moving_stats():
     assert outs[0].shape == (0, 3, 2, 2)
     np.testing.assert_array_equal(mean, 0.25)
     np.testing.assert_array_equal(var, 2.0)
+
+
+@pytest.mark.parametrize("make, fragments", [
+    (lambda: cn.nd.tile(cn.nd.ones((2, 2)), reps=(2**20, 2**20)),
+     ["tile", "outputs", "(2097152, 2097152)", "MiB of memory"]),
+    (lambda: cn.nd.broadcast_to(cn.nd.ones((1, 1)), shape=(2**22, 2**22)),
+     ["broadcast_to", "outputs", "MiB of memory"]),
+    (lambda: cn.nd.zeros((2**22, 2**22)), ["nd.zeros", "(4194304, 4194304)", "GiB"]),
+    (lambda: cn.nd.empty(2**42, dtype=np.float64), ["nd.empty", "(4398046511104,)", "float64"]),
+])
+def test_arrays_larger_than_the_machine_are_a_clear_error_not_a_memory_error(make, fragments):
+    # Small inputs whose params ask for outputs of 16-64 TiB: named before numpy is asked.
+    expect_error(make, *fragments)

@@ -222,3 +222,35 @@ def test_budget_plan_recomputes_no_more_than_the_single_level_search():
     chosen, single = mirror_plan(*args), segment_plan(*args)
     assert chosen.arena_bytes <= budget
     assert single is None or chosen.recompute_flops <= single.recompute_flops
+
+
+def test_100_unit_residual_net_at_a_quarter_budget_recomputes_no_more_than_before():
+    """The 100-unit residual net at 1/4 of its no-mirror arena: recompute <= 2899728, what
+    the pass chose before its chain DP took kept expensive outputs into account (measured
+    at commit d25d384 with this exact configuration); it now plans 2635496."""
+    net = res_chain(100, channels=4)
+    exe = bind(net, None, batch=2, size=8)
+    budget = exe.memory_stats()["planned_bytes"] // 4
+    plan = mirror_plan(exe._graph, len(net.list_outputs()), budget, exe._shapes, exe._dtypes)
+    assert plan.arena_bytes <= budget
+    assert 0 < plan.recompute_flops <= 2899728
+
+
+def test_auto_is_the_knee_or_less_memory_within_half_a_forward_pass():
+    from coarsenet.passes.mirror import AUTO_PASSES, MirrorPlan, auto, knee
+
+    def curve(points):
+        return [MirrorPlan(None, a, r, 0, 0) for a, r in points]
+
+    forward = 100
+    # A curve measured on ResNet-152 (arena in 10 MiB, recompute in % of a forward pass):
+    # the knee (100, 37) has more memory than the least within half a forward pass.
+    steep = curve([(60, 91), (69, 82), (74, 65), (87, 48), (100, 37), (116, 33), (145, 30),
+                   (210, 22), (300, 18), (400, 9), (528, 0)])
+    assert knee(steep).arena_bytes == 100
+    assert auto(steep, forward).arena_bytes == 87
+    assert auto(steep, forward).recompute_flops <= AUTO_PASSES * forward
+    # Every plan below the knee costs more than half a forward pass: the knee.
+    flat = curve([(10, 300), (12, 200), (14, 120), (40, 90), (64, 45), (100, 0)])
+    assert auto(flat, forward) is knee(flat)
+    assert knee(flat).recompute_flops > AUTO_PASSES * forward
