@@ -20,3 +20,7 @@ from . import gluon_data as data
 sys.modules[__name__ + ".data"] = data
 for _sub in ("dataset", "sampler", "dataloader", "vision", "vision.transforms", "vision.datasets"):
     sys.modules[f"{__name__}.data.{_sub}"] = sys.modules[f"{data.__name__}.{_sub}"]
+
+from . import gluon_utils as utils  # gluon.utils: split_and_load, clip_global_norm, download
+
+sys.modules[__name__ + ".utils"] = utils
