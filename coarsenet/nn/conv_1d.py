@@ -42,6 +42,9 @@ class Conv1D(HybridBlock):
                                         allow_deferred_init=True) if use_bias else None
             self.act = Activation(activation, prefix=activation + "_") if activation else None
 
+    def _name_hint(self) -> str:
+        return "conv"
+
     def _trace_shapes(self, x, *args):
         # The op sees the weight as 4-D; the 1-D weight's input channels come from x directly.
         if x.shape is not None and len(x.shape) == 3 and 0 in self.weight.shape:
@@ -63,6 +66,9 @@ class Conv1D(HybridBlock):
 
 
 class _Pool1D(HybridBlock):
+    def _name_hint(self) -> str:
+        return "pool"
+
     def __init__(self, pool_size, strides, padding, ceil_mode, pool_type, layout,
                  count_include_pad=None, **kwargs):
         super().__init__(**kwargs)
@@ -98,6 +104,9 @@ class _GlobalPool(HybridBlock):
     """Max or mean over every spatial axis, keeping them as size 1 (MXNet's output shape)."""
 
     ndim = 1
+
+    def _name_hint(self) -> str:
+        return "pool"
 
     def __init__(self, pool_type: str, layout: str, **kwargs):
         super().__init__(**kwargs)
