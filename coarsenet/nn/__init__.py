@@ -15,3 +15,4 @@ from .conv_1d import (  # noqa: F401,E402
     AvgPool1D, Conv1D, GlobalAvgPool1D, GlobalAvgPool3D, GlobalMaxPool1D, GlobalMaxPool3D,
     MaxPool1D)
 from .lambda_layers import HybridLambda, Lambda  # noqa: F401,E402
+from .conv_3d import AvgPool3D, Conv3D, MaxPool3D  # noqa: F401,E402
