@@ -160,6 +160,16 @@ class Block:
             return
         _assign(structural, loaded, filename, allow_missing, ignore_extra)
 
+    def save_params(self, filename: str) -> None:
+        """MXNet's deprecated legacy format: full names without this block's prefix (the
+        format of MXNet's published model zoo files). Prefer save_parameters."""
+        self.collect_params().save(filename, strip_prefix=self.prefix)
+
+    def load_params(self, filename: str, ctx=None, allow_missing: bool = False,
+                    ignore_extra: bool = False) -> None:
+        """MXNet's deprecated name of load_parameters (which reads both formats)."""
+        self.load_parameters(filename, ctx, allow_missing, ignore_extra)
+
     def hybridize(self, active: bool = True, **kwargs) -> None:
         check_hybridize_options(kwargs)
         for child in self._children.values():

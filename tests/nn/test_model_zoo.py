@@ -70,6 +70,8 @@ def test_mxnet_weights_load_and_give_mxnet_output(name, tmp_path):
     # model's prefix. A model with another prefix (a second instance) loads them.
     legacy = {full[len(net.prefix):]: p.data() for full, p in net.collect_params().items()}
     cn.nd.save(str(tmp_path / "legacy.params"), legacy)
+    net.save_params(str(tmp_path / "legacy2.params"))  # MXNet's deprecated writer: same keys
+    assert sorted(cn.nd.load(str(tmp_path / "legacy2.params"))) == sorted(legacy)
     fresh = make(prefix="another_")
     fresh.load_parameters(str(tmp_path / "legacy.params"))
     assert_close(fresh(data).asnumpy(), expected, 1e-4, 1e-4, f"{name} legacy-file output")
