@@ -9,6 +9,7 @@
 
 #include "bindings/call_args.h"
 #include "bindings/custom_op.h"
+#include "bindings/imperative.h"
 #include "bindings/program.h"
 #include "coarsenet/op.h"
 #include "core/host_services.h"
@@ -78,61 +79,6 @@ void Backward(const OpInstance& op, const py::list& out_grads, const py::list& i
               ax.views.data(), ws);
 }
 
-py::dtype DTypeOf(const OpInstance& op, int code) {
-  switch (code) {
-    case CN_FLOAT32: return py::dtype::of<float>();
-    case CN_FLOAT64: return py::dtype::of<double>();
-    case CN_FLOAT16: return py::dtype("float16");
-    case CN_UINT8: return py::dtype::of<uint8_t>();
-    case CN_INT32: return py::dtype::of<int32_t>();
-    case CN_INT8: return py::dtype::of<int8_t>();
-    case CN_INT64: return py::dtype::of<int64_t>();
-  }
-  op.Fail("cannot allocate an output of dtype code " + std::to_string(code));
-}
-
-// The imperative path in one crossing: infer output shapes and dtypes from the inputs, allocate
-// the outputs, run forward. Returns every output (visible ones first).
-py::list Invoke(const OpInstance& op, const py::list& inputs, const py::list& aux, bool is_train,
-                uint64_t seed) {
-  auto in = Pack(op, inputs, op.input_names().size(), "inputs", op.input_names(), false, false);
-  auto ax = Pack(op, aux, op.aux_names().size(), "auxiliary states", op.aux_names(), true, false);
-  std::vector<cn_shape> si(in.views.size()), so, sa(ax.views.size());
-  std::vector<int32_t> ti(in.views.size()), to, ta;
-  for (size_t i = 0; i < si.size(); ++i) {
-    si[i] = ShapeOf(in.views[i]);
-    ti[i] = in.views[i].dtype;
-  }
-  for (size_t i = 0; i < sa.size(); ++i) sa[i] = ShapeOf(ax.views[i]);
-  std::vector<cn_shape> given = si;
-  op.InferShape(si, so, sa);
-  for (size_t i = 0; i < si.size(); ++i)
-    if (!SameShape(si[i], in.views[i]))
-      op.Fail("input '" + op.input_names()[i] + "' expected shape " + cn::Shape(si[i]).str() +
-              ", found " + ShapeStr(in.views[i]));
-  op.InferType(ti, to, ta);
-  py::list outputs;
-  std::vector<cn_tensor> out(so.size());
-  for (size_t i = 0; i < so.size(); ++i) {
-    if (so[i].ndim < 0) op.Fail("could not infer the shape of output '" + op.output_names()[i] + "'");
-    std::vector<py::ssize_t> dims(so[i].dims, so[i].dims + so[i].ndim);
-    py::array a(DTypeOf(op, to[i] < 0 ? CN_FLOAT32 : to[i]), dims);
-    out[i] = cn_tensor{a.mutable_data(), to[i] < 0 ? CN_FLOAT32 : to[i], so[i].ndim, {}};
-    std::copy(so[i].dims, so[i].dims + so[i].ndim, out[i].dims);
-    outputs.append(a);
-  }
-  std::vector<int32_t> req(so.size(), CN_REQ_WRITE);
-  const int32_t plan = PlanThreads(0);
-  uint64_t need = op.WorkspaceBytes(si, so, false, CallDtype(ti, to), plan);
-  void* ws = need ? Scratch(need) : nullptr;
-  cn_op_ctx ctx = MakeCtx(is_train, false, seed, plan);
-  {
-    py::gil_scoped_release release;
-    op.Forward(ctx, in.views.data(), out.data(), req.data(), ax.views.data(), ws);
-  }
-  return outputs;
-}
-
 py::dict OpInfo(const std::string& name) {
   auto entry = Registry::Get().Find(name);
   py::dict d;
@@ -173,6 +119,7 @@ PYBIND11_MODULE(_core, m) {
 
   cn::core::RegisterBuiltinOps();
   cn::bindings::RegisterCustomOp();
+  cn::bindings::RegisterImperative(m);
 
   m.attr("ABI_VERSION_MAJOR") = CN_ABI_VERSION_MAJOR;
   m.attr("ABI_VERSION_MINOR") = CN_ABI_VERSION_MINOR;
