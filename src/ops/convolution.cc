@@ -151,9 +151,10 @@ void InferShape(const ConvolutionParam& p, cn::ShapeContext& s) {
 
 // Scratch elements of the call's dtype (float32 calls get half the bytes of float64 ones).
 size_t WorkspaceElems(const ConvolutionParam& p, const std::vector<cn::Shape>& in,
-                      const std::vector<cn::Shape>& out, bool backward) {
+                      const std::vector<cn::Shape>& out, bool backward, int threads) {
   if (Is3D(p)) return 0;  // the direct 3-D loops keep their accumulators on the heap
   cn::conv::Geom g = MakeGeom(p, in[kData]);
+  g.threads = threads;
   return g.n == 0 ? 0 : g.WorkspaceElems(backward);  // an empty batch runs no kernel
 }
 
@@ -168,6 +169,7 @@ void ForwardImpl(const ConvolutionParam& p, const cn::ForwardArgs& a) {
     return;
   }
   cn::conv::Geom g = MakeGeom(p, a.in[kData].shape());
+  g.threads = a.ctx.threads;  // as the workspace was sized
   if (g.n == 0) return;  // an empty batch: nothing to write (the kernels divide work by n)
   const DType* bias = p.no_bias ? nullptr : a.in[kBias].ptr<DType>();
   cn::conv::Forward(g, a.in[kData].ptr<DType>(), a.in[kWeight].ptr<DType>(), bias,
@@ -191,6 +193,7 @@ void BackwardImpl(const ConvolutionParam& p, const cn::BackwardArgs& a) {
     return;
   }
   cn::conv::Geom g = MakeGeom(p, a.in[kData].shape());
+  g.threads = a.ctx.threads;  // as the workspace was sized
   if (g.n == 0) {  // an empty batch: weight and bias gradients are zero sums
     for (int i : {int(kWeight), int(kBias)}) {
       if (i == kBias && p.no_bias) continue;
@@ -235,5 +238,5 @@ CN_REGISTER_OP(Convolution, ConvolutionParam)
     .forward(Forward)
     .backward(Backward)
     .backward_needs(Needs)
-    .workspace_elems(WorkspaceElems)
+    .workspace_elems_threads(WorkspaceElems)
     .flags(CN_FLAG_EXPENSIVE);
