@@ -105,12 +105,48 @@ def __getattr__(name: str):
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used by op kernels and GEMM."""
+    """Threads used by op kernels and GEMM from now on (GEMMs inside a parallel kernel loop
+    stay single-threaded). Executors bound earlier keep the plans (and workspace) they were
+    bound with: their kernels split work as planned and the new count runs it."""
+    import numbers
+
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise CoarsenetError(f"set_num_threads: expected an integer >= 1, found {n!r}")
     _core.set_num_threads(int(n))
 
 
 def get_num_threads() -> int:
     return _core.get_num_threads()
+
+
+def thread_info() -> dict:
+    """The thread settings in effect: num_threads (what kernels plan for), omp_max_threads,
+    blas_threads, and measured inside a parallel kernel loop: parallel_team (its threads) and
+    blas_threads_in_parallel (1: no nested BLAS threads)."""
+    return _core.thread_info()
+
+
+def _threads_from_env() -> None:
+    """The thread count at import, as users of OpenMP and MXNet expect: OMP_NUM_THREADS (its
+    first entry when it lists several levels), else MXNET_CPU_WORKER_NTHREADS, else OpenMP's
+    default (the machine's cores). A value that is not a positive integer is ignored with a
+    warning naming the variable, like OpenMP runtimes do, rather than failing the import."""
+    import warnings
+
+    for var in ("OMP_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS"):
+        raw = _os.environ.get(var, "").strip()
+        if not raw:
+            continue
+        first = raw.split(",")[0].strip()
+        if first.isdigit() and int(first) >= 1:
+            _core.set_num_threads(int(first))
+            return
+        warnings.warn(f"coarsenet: ignoring {var}={raw!r}: expected a positive integer",
+                      RuntimeWarning, stacklevel=3)
+    _core.set_num_threads(_core.get_num_threads())  # OpenBLAS follows OpenMP's default
+
+
+_threads_from_env()
 
 
 from . import random_functions as _random_functions  # noqa: E402  nd.random, sym.random

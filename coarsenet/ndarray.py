@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+from . import _core
 from . import autograd_state as _autograd_state
 from . import binary_dispatch as _binary_dispatch
 from . import mxnet_format as _mxnet_format
@@ -133,8 +134,8 @@ class NDArray:
     # ---- arithmetic through the registered elementwise ops
     def _binary(self, other, same_op, broadcast_op, scalar_op):
         if isinstance(other, NDArray):
-            name = same_op if other.shape == self.shape else broadcast_op
-            return _call(_plain_call(name), [self, other])
+            name = same_op if other._data.shape == self._data.shape else broadcast_op
+            return _call(_plain_calls.get(name) or _plain_call(name), [self, other])
         if isinstance(other, np.ndarray):
             return self._binary(array(other, dtype=self.dtype), same_op, broadcast_op, scalar_op)
         return invoke(scalar_op, [self], {"scalar": float(other)})
@@ -331,7 +332,11 @@ def _plain_call(name: str) -> _OpCall:
 
 
 def _call(call: _OpCall, inputs: list, out=None):
-    """The imperative op call: check inputs, run forward in C++, wrap outputs, tell autograd."""
+    """The imperative op call: check inputs, run forward in C++, wrap outputs, tell autograd.
+    Unrecorded calls without out= take one C++ entry for all of it (_core.imperative_call)."""
+    if out is None and hooks.record is None and hooks.replay is None:
+        return _core.imperative_call(call.op, inputs, hooks.training,
+                                     _random.next_seed() if call.random else 0)
     op = call.op
     if len(inputs) != len(call.names):
         raise CoarsenetError(
@@ -361,6 +366,9 @@ def _call(call: _OpCall, inputs: list, out=None):
             target[:] = value._data
         return out
     return outputs[0] if call.visible == 1 else outputs[: call.visible]
+
+
+_core._set_ndarray_type(NDArray)  # what _core.imperative_call unwraps and returns
 
 
 def _install_op_functions() -> None:

@@ -77,7 +77,9 @@ def _alias_groups(order) -> dict:
     for node in order:
         for i, target in node.alias.items():
             parent[find(Entry(node, i))] = find(target)
-    return {e: find(e) for e in parent}
+    # Roots too: the first writer of an accumulated gradient is a root, and it must land in the
+    # same (possibly bound) storage as the entries that add into it.
+    return {e: find(e) for e in list(parent) + list(parent.values())}
 
 
 def _external_entries(graph, order, groups, external: dict) -> dict:
