@@ -5,7 +5,8 @@ count, 2 by default). Prints figures; asserts nothing about time.
 
 Cases (the issue's): 2-layer LSTM and GRU, input 512, hidden 512, seq 35, batch 32, forward +
 backward and inference; --long adds seq 2000, hidden 256, batch 16 (LSTM, 1 layer), where the
-reserve (what backward keeps) is reported too. Both sides use float32 and equal weights; the
+reserve (what backward keeps) is reported too, and the planned arena and time of a bound
+executor without mirror and with mirror="auto" (the op's in-op sqrt(T) recomputation). Both sides use float32 and equal weights; the
 outputs are compared so a wrong kernel cannot look fast.
 """
 from __future__ import annotations
@@ -77,6 +78,31 @@ def case(torch, mode, T, N, I, H, L, repeat):
     return rows, err, outs[-1].nbytes
 
 
+def mirror_case(T, N, I, H, repeat):
+    """Planned arena and forward+backward time of one bound LSTM, without and with mirror."""
+    out = cn.sym.RNN(cn.sym.Variable("data"), cn.sym.Variable("rnn_parameters"),
+                     cn.sym.Variable("rnn_state"), cn.sym.Variable("rnn_state_cell"),
+                     mode="lstm", state_size=H, num_layers=1, name="rnn")
+    rows, grads = [], []
+    for mirror in (None, "auto"):
+        ex = out.simple_bind(cn.cpu(), mirror=mirror, data=(T, N, I))
+        rng = np.random.default_rng(0)  # the same values in both executors
+        for a in ex.arg_dict.values():
+            a[:] = rng.uniform(-0.1, 0.1, a.shape)
+
+        def step(ex=ex):
+            ex.forward(is_train=True)
+            ex.backward()
+
+        rows.append((mirror, ex.memory_stats()["planned_bytes"], median_time(step, repeat)))
+        grads.append(ex.grad_dict["rnn_parameters"].asnumpy().copy())
+    (_, m0, t0), (_, m1, t1) = rows
+    print(f"lstm L1 T{T} N{N} H{H} planned arena: no mirror {m0 / 2**20:.1f} MiB, "
+          f"{t0 * 1e3:.0f} ms; mirror=auto {m1 / 2**20:.1f} MiB ({m1 / m0:.3f}x), "
+          f"{t1 * 1e3:.0f} ms ({t1 / t0:.2f}x); gradients bitwise equal: "
+          f"{bool(np.array_equal(grads[0], grads[1]))}")
+
+
 def main():
     import torch
 
@@ -98,6 +124,8 @@ def main():
             print(f"{name:42s} {ours * 1e3:13.1f} {theirs * 1e3:9.1f} {ours / theirs:6.2f}")
         print(f"{'':42s} max |output - torch| {err:.2e}; reserve kept for backward "
               f"{reserve / 2**20:.1f} MiB")
+    if args.long:
+        mirror_case(2000, 16, 256, 256, args.repeat)
 
 
 if __name__ == "__main__":
