@@ -47,6 +47,9 @@ struct BwdBufs {
 };
 
 // Steps of segment [tb, te) backward: dh / dc carry the state gradients between steps.
+// Without projection a step is ONE parallel region over blocks of hidden units: each thread
+// first folds the previous step's recurrent gradient into its units of dh (its columns of
+// dAh_prev Wh), then runs its units' gates; the last step's product is folded in at the end.
 template <typename DType>
 void BackwardSteps(const Geom& g, const DType* w, const int64_t* len, const DType* dY, int64_t l,
                    int64_t d, int64_t tb, int64_t te, const SegRes<DType>& r,
@@ -55,67 +58,97 @@ void BackwardSteps(const Geom& g, const DType* w, const int64_t* len, const DTyp
   const DType *wh = w + g.Wh(l, d), *wr = w + g.Wr(l, d);
   const DType lo = static_cast<DType>(g.cmin), hi = static_cast<DType>(g.cmax);
   DType *dh = b.dh, *dc = b.dc;
+  const int64_t blocks = g.proj ? 1 : UnitBlocks(g);
+  int64_t prev = -1;  // the step whose dAh is not yet folded into dh
+  // dh[:, u0:u1] += (dAh of step tp) Wh[:, u0:u1] for the rows running at tp.
+  auto fold = [&](int64_t tp, int64_t u0, int64_t u1, bool split) {
+    const DType* dah = b.dAh + (tp - tb) * N * GH;
+    if (split)
+      ParGemm(false, false, N, u1 - u0, GH, DType(1), dah, GH, wh + u0, HO, DType(0), b.tmp + u0,
+              HO);
+    else
+      cn::Gemm(false, false, N, u1 - u0, GH, DType(1), dah, GH, wh + u0, HO, DType(0),
+               b.tmp + u0, HO);
+    for (int64_t n = 0; n < N; ++n) {
+      if (len && tp >= len[n]) continue;
+      for (int64_t j = u0; j < u1; ++j) dh[n * HO + j] += b.tmp[n * HO + j];
+    }
+  };
   for (int64_t s = te - tb - 1; s >= 0; --s) {
     const int64_t t = d ? te - 1 - s : tb + s, lt = t - tb;
     DType* dt = g.proj ? b.dHall + lt * N * HO : b.dt;  // gradient of h after step t
-    for (int64_t n = 0; n < N; ++n) {
-      const bool valid = !len || t < len[n];
-      const DType* dyr = dY + (t * N + n) * ystride + d * HO;
-      for (int64_t j = 0; j < HO; ++j) dt[n * HO + j] = valid ? dh[n * HO + j] + dyr[j] : DType(0);
-    }
+    // dt = dh + dY for output columns [o0, o1) of the running rows.
+    auto gather = [&](int64_t o0, int64_t o1) {
+      for (int64_t n = 0; n < N; ++n) {
+        const bool valid = !len || t < len[n];
+        const DType* dyr = dY + (t * N + n) * ystride + d * HO;
+        for (int64_t j = o0; j < o1; ++j)
+          dt[n * HO + j] = valid ? dh[n * HO + j] + dyr[j] : DType(0);
+      }
+    };
     const DType* dhpre = dt;  // gradient of o*tanh(c)
-    if (g.proj) {
-      ParGemm(false, false, N, H, HO, DType(1), dt, HO, wr, H, DType(0), b.dhpre, H);
-      dhpre = b.dhpre;
-    }
-    cn::ParallelFor(N, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t n = b0; n < b1; ++n) {
-        const int64_t row = lt * N + n;
-        DType *dax = b.dAx + row * GH, *dah = b.dAh + row * GH;
-        if (len && t >= len[n]) {  // frozen: gradients pass through untouched
-          std::fill(dax, dax + GH, DType(0));
-          if (g.gru()) std::fill(dah, dah + GH, DType(0));
-          continue;
+    // The gates of hidden units [u0, u1) of batch row n.
+    auto units = [&](int64_t n, int64_t u0, int64_t u1) {
+      const int64_t row = lt * N + n;
+      DType *dax = b.dAx + row * GH, *dah = b.dAh + row * GH;
+      if (len && t >= len[n]) {  // frozen: gradients pass through untouched
+        for (int64_t q = 0; q < g.G; ++q) {
+          std::fill(dax + q * H + u0, dax + q * H + u1, DType(0));
+          if (g.gru()) std::fill(dah + q * H + u0, dah + q * H + u1, DType(0));
         }
-        const DType* gr = r.gates + row * S;
-        DType* dhb = dh + n * HO;
-        for (int64_t j = 0; j < HO; ++j) dhb[j] = 0;
-        for (int64_t j = 0; j < H; ++j) {
-          if (g.lstm()) {
-            DType i = gr[j], f = gr[H + j], gg = gr[2 * H + j], o = gr[3 * H + j];
-            DType cv = r.cell[row * H + j], tc = std::tanh(cv), dhp = dhpre[n * H + j];
-            DType dcc = dc[n * H + j] + dhp * o * (DType(1) - tc * tc);
-            if (g.clip && !(cv > lo && cv < hi)) dcc = 0;  // clipped: no gradient through c
-            dax[j] = dcc * gg * i * (DType(1) - i);
-            dax[H + j] = dcc * r.cprev[row * H + j] * f * (DType(1) - f);
-            dax[2 * H + j] = dcc * i * (DType(1) - gg * gg);
-            dax[3 * H + j] = dhp * tc * o * (DType(1) - o);
-            dc[n * H + j] = dcc * f;
-          } else if (g.gru()) {
-            DType rg = gr[j], z = gr[H + j], nn = gr[2 * H + j], hn = gr[3 * H + j];
-            DType dht = dt[n * HO + j], hp = r.hprev[row * HO + j];
-            DType dan = dht * (DType(1) - z) * (DType(1) - nn * nn);
-            DType dar = dan * hn * rg * (DType(1) - rg);
-            DType daz = dht * (hp - nn) * z * (DType(1) - z);
-            dax[j] = dah[j] = dar;
-            dax[H + j] = dah[H + j] = daz;
-            dax[2 * H + j] = dan;
-            dah[2 * H + j] = dan * rg;
-            dhb[j] = dht * z;
-          } else {
-            DType hv = gr[j], dht = dt[n * HO + j];
-            dax[j] = g.mode == kRnnRelu ? (hv > 0 ? dht : DType(0)) : dht * (DType(1) - hv * hv);
-          }
+        return;
+      }
+      const DType* gr = r.gates + row * S;
+      DType* dhb = dh + n * HO;
+      if (g.proj) std::fill(dhb, dhb + HO, DType(0));
+      for (int64_t j = u0; j < u1; ++j) {
+        if (!g.proj) dhb[j] = 0;
+        if (g.lstm()) {
+          DType i = gr[j], f = gr[H + j], gg = gr[2 * H + j], o = gr[3 * H + j];
+          DType cv = r.cell[row * H + j], tc = std::tanh(cv), dhp = dhpre[n * H + j];
+          DType dcc = dc[n * H + j] + dhp * o * (DType(1) - tc * tc);
+          if (g.clip && !(cv > lo && cv < hi)) dcc = 0;  // clipped: no gradient through c
+          dax[j] = dcc * gg * i * (DType(1) - i);
+          dax[H + j] = dcc * r.cprev[row * H + j] * f * (DType(1) - f);
+          dax[2 * H + j] = dcc * i * (DType(1) - gg * gg);
+          dax[3 * H + j] = dhp * tc * o * (DType(1) - o);
+          dc[n * H + j] = dcc * f;
+        } else if (g.gru()) {
+          DType rg = gr[j], z = gr[H + j], nn = gr[2 * H + j], hn = gr[3 * H + j];
+          DType dht = dt[n * HO + j], hp = r.hprev[row * HO + j];
+          DType dan = dht * (DType(1) - z) * (DType(1) - nn * nn);
+          DType dar = dan * hn * rg * (DType(1) - rg);
+          DType daz = dht * (hp - nn) * z * (DType(1) - z);
+          dax[j] = dah[j] = dar;
+          dax[H + j] = dah[H + j] = daz;
+          dax[2 * H + j] = dan;
+          dah[2 * H + j] = dan * rg;
+          dhb[j] = dht * z;
+        } else {
+          DType hv = gr[j], dht = dt[n * HO + j];
+          dax[j] = g.mode == kRnnRelu ? (hv > 0 ? dht : DType(0)) : dht * (DType(1) - hv * hv);
         }
       }
-    });
-    ParGemm(false, false, N, HO, GH, DType(1), b.dAh + lt * N * GH, GH, wh, HO, DType(0), b.tmp,
-            HO);
-    for (int64_t n = 0; n < N; ++n) {
-      if (len && t >= len[n]) continue;
-      for (int64_t j = 0; j < HO; ++j) dh[n * HO + j] += b.tmp[n * HO + j];
+    };
+    if (!g.proj) {
+      cn::ParallelFor(blocks, 1, [&](int64_t i0, int64_t i1) {
+        const int64_t u0 = UnitEdge(g, i0, blocks), u1 = UnitEdge(g, i1, blocks);
+        if (prev >= 0) fold(prev, u0, u1, false);
+        gather(u0, u1);
+        for (int64_t n = 0; n < N; ++n) units(n, u0, u1);
+      });
+    } else {  // LSTMP: dh (HO columns) and the gates (H units) do not split alike
+      if (prev >= 0) fold(prev, 0, HO, true);
+      gather(0, HO);
+      ParGemm(false, false, N, H, HO, DType(1), dt, HO, wr, H, DType(0), b.dhpre, H);
+      dhpre = b.dhpre;
+      cn::ParallelFor(N, 1, [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) units(n, 0, H);
+      });
     }
+    prev = t;
   }
+  if (prev >= 0) fold(prev, 0, HO, true);
 }
 
 // dY: (T*N, D*HO) gradient of this layer's output; dhy/dcy: final-state gradients or nullptr.

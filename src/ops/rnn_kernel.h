@@ -161,9 +161,24 @@ struct FwdBufs {
   }
 };
 
+// How many blocks of hidden units the per-step work is split into (one per thread), and block
+// i's first unit (multiples of 16 so each thread's columns stay aligned).
+inline int64_t UnitBlocks(const Geom& g) {
+  const double work = static_cast<double>(g.N) * static_cast<double>(g.GH()) *
+                      static_cast<double>(g.HO);
+  return work < double(1 << 20) ? 1 : std::max<int64_t>(1, std::min<int64_t>(cn::NumThreads(),
+                                                                             g.H / 16));
+}
+inline int64_t UnitEdge(const Geom& g, int64_t i, int64_t blocks) {
+  return i >= blocks ? g.H : (g.H * i / blocks) / 16 * 16;
+}
+
 // Steps [tb, te) of one direction from the state in f.h / f.c (updated in place), the segment's
 // input projection already in f.xw. Writes the segment's reserve rows `r` and, when y is not
 // null, the layer output (rows of D*HO values, this direction's columns [d*HO, (d+1)*HO)).
+// Without projection a step is ONE parallel region: each thread multiplies the previous state
+// (read from the reserve copy) by its own hidden units' rows of Wh, then runs those units' gates;
+// each region start wakes the sleeping pool threads, which costs milliseconds on a loaded machine.
 template <typename DType>
 void ForwardSeg(const Geom& g, const DType* w, const int64_t* len, int64_t l, int64_t d,
                 int64_t tb, int64_t te, const FwdBufs<DType>& f, const SegRes<DType>& r, DType* y) {
@@ -171,66 +186,83 @@ void ForwardSeg(const Geom& g, const DType* w, const int64_t* len, int64_t l, in
   const DType *wh = w + g.Wh(l, d), *wr = w + g.Wr(l, d), *bh = w + g.Bh(l, d);
   const DType lo = static_cast<DType>(g.cmin), hi = static_cast<DType>(g.cmax);
   DType *h = f.h, *c = f.c, *rr = f.rr;
+  const int64_t blocks = UnitBlocks(g);
   for (int64_t s = 0; s < te - tb; ++s) {
     const int64_t t = d ? te - 1 - s : tb + s, lt = t - tb;
+    const DType* hp = r.hprev + lt * N * HO;
     std::copy(h, h + N * HO, r.hprev + lt * N * HO);
     if (g.lstm()) std::copy(c, c + N * H, r.cprev + lt * N * H);
-    ParGemm(false, true, N, GH, HO, DType(1), h, HO, wh, HO, DType(0), f.hg, GH);
-    cn::ParallelFor(N, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t row = lt * N + b;
-        DType* yr = y ? y + (t * N + b) * ystride + d * HO : nullptr;
-        DType* gr = r.gates + row * S;
-        if (len && t >= len[b]) {  // past this sequence's end: state frozen, output zero
-          if (yr) std::fill(yr, yr + HO, DType(0));
-          std::fill(gr, gr + S, DType(0));
-          if (g.lstm()) std::copy(c + b * H, c + (b + 1) * H, r.cell + row * H);
-          continue;
-        }
-        const DType *ax = f.xw + row * GH, *ah = f.hg + b * GH;
-        DType* hb = h + b * HO;
-        for (int64_t j = 0; j < H; ++j) {
-          DType hv;
-          if (g.lstm()) {
-            DType i = Sigmoid(ax[j] + ah[j]), fg = Sigmoid(ax[H + j] + ah[H + j]);
-            DType gg = std::tanh(ax[2 * H + j] + ah[2 * H + j]);
-            DType o = Sigmoid(ax[3 * H + j] + ah[3 * H + j]);
-            DType cn = fg * c[b * H + j] + i * gg;
-            if (g.clip) {
-              if (std::isnan(cn) && g.clip_nan) cn = lo;
-              cn = cn < lo ? lo : (cn > hi ? hi : cn);  // NaN passes through unless clip_nan
-            }
-            c[b * H + j] = cn;
-            r.cell[row * H + j] = cn;
-            gr[j] = i, gr[H + j] = fg, gr[2 * H + j] = gg, gr[3 * H + j] = o;
-            hv = o * std::tanh(cn);
-            if (g.proj) {
-              rr[b * H + j] = hv;
-              continue;
-            }
-          } else if (g.gru()) {
-            DType rg = Sigmoid(ax[j] + ah[j]), z = Sigmoid(ax[H + j] + ah[H + j]);
-            DType hn = ah[2 * H + j] + bh[2 * H + j];
-            DType n = std::tanh(ax[2 * H + j] + rg * hn);
-            hv = (DType(1) - z) * n + z * hb[j];
-            gr[j] = rg, gr[H + j] = z, gr[2 * H + j] = n, gr[3 * H + j] = hn;
-          } else {
-            DType a = ax[j] + ah[j];
-            hv = g.mode == kRnnRelu ? (a > 0 ? a : DType(0)) : std::tanh(a);
-            gr[j] = hv;
+    // Hidden units [u0, u1) of batch row b.
+    auto units = [&](int64_t b, int64_t u0, int64_t u1) {
+      const int64_t row = lt * N + b;
+      DType* yr = y && !g.proj ? y + (t * N + b) * ystride + d * HO : nullptr;
+      DType* gr = r.gates + row * S;
+      if (len && t >= len[b]) {  // past this sequence's end: state frozen, output zero
+        if (yr) std::fill(yr + u0, yr + u1, DType(0));
+        for (int64_t q = 0; q < S / H; ++q) std::fill(gr + q * H + u0, gr + q * H + u1, DType(0));
+        if (g.lstm()) std::copy(c + b * H + u0, c + b * H + u1, r.cell + row * H + u0);
+        return;
+      }
+      const DType *ax = f.xw + row * GH, *ah = f.hg + b * GH;
+      DType* hb = h + b * HO;
+      for (int64_t j = u0; j < u1; ++j) {
+        DType hv;
+        if (g.lstm()) {
+          DType i = Sigmoid(ax[j] + ah[j]), fg = Sigmoid(ax[H + j] + ah[H + j]);
+          DType gg = std::tanh(ax[2 * H + j] + ah[2 * H + j]);
+          DType o = Sigmoid(ax[3 * H + j] + ah[3 * H + j]);
+          DType cn = fg * c[b * H + j] + i * gg;
+          if (g.clip) {
+            if (std::isnan(cn) && g.clip_nan) cn = lo;
+            cn = cn < lo ? lo : (cn > hi ? hi : cn);  // NaN passes through unless clip_nan
           }
-          hb[j] = hv;
-          if (yr) yr[j] = hv;
+          c[b * H + j] = cn;
+          r.cell[row * H + j] = cn;
+          gr[j] = i, gr[H + j] = fg, gr[2 * H + j] = gg, gr[3 * H + j] = o;
+          hv = o * std::tanh(cn);
+          if (g.proj) {
+            rr[b * H + j] = hv;
+            continue;
+          }
+        } else if (g.gru()) {
+          DType rg = Sigmoid(ax[j] + ah[j]), z = Sigmoid(ax[H + j] + ah[H + j]);
+          DType hn = ah[2 * H + j] + bh[2 * H + j];
+          DType n = std::tanh(ax[2 * H + j] + rg * hn);
+          hv = (DType(1) - z) * n + z * hp[b * HO + j];
+          gr[j] = rg, gr[H + j] = z, gr[2 * H + j] = n, gr[3 * H + j] = hn;
+        } else {
+          DType a = ax[j] + ah[j];
+          hv = g.mode == kRnnRelu ? (a > 0 ? a : DType(0)) : std::tanh(a);
+          gr[j] = hv;
         }
+        hb[j] = hv;
+        if (yr) yr[j] = hv;
       }
+    };
+    if (!g.proj) {
+      cn::ParallelFor(blocks, 1, [&](int64_t i0, int64_t i1) {
+        const int64_t u0 = UnitEdge(g, i0, blocks), u1 = UnitEdge(g, i1, blocks);
+        for (int64_t q = 0; q < g.G; ++q)  // gate q's rows u0..u1 of Wh
+          cn::Gemm(false, true, N, u1 - u0, HO, DType(1), hp, HO, wh + (q * H + u0) * HO, HO,
+                   DType(0), f.hg + q * H + u0, GH);
+        for (int64_t b = 0; b < N; ++b) units(b, u0, u1);
+      });
+      continue;
+    }
+    // Projection (LSTMP): h' = Wr (o * tanh(c')) needs every unit, so three regions.
+    ParGemm(false, true, N, GH, HO, DType(1), hp, HO, wh, HO, DType(0), f.hg, GH);
+    cn::ParallelFor(N, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) units(b, 0, H);
     });
-    if (g.proj) {  // h' = Wr (o * tanh(c')) for the rows still running
-      ParGemm(false, true, N, HO, H, DType(1), rr, H, wr, H, DType(0), f.tmp, HO);
-      for (int64_t b = 0; b < N; ++b) {
-        if (len && t >= len[b]) continue;
-        std::copy(f.tmp + b * HO, f.tmp + (b + 1) * HO, h + b * HO);
-        if (y) std::copy(f.tmp + b * HO, f.tmp + (b + 1) * HO, y + (t * N + b) * ystride + d * HO);
+    ParGemm(false, true, N, HO, H, DType(1), rr, H, wr, H, DType(0), f.tmp, HO);
+    for (int64_t b = 0; b < N; ++b) {
+      DType* yr = y ? y + (t * N + b) * ystride + d * HO : nullptr;
+      if (len && t >= len[b]) {
+        if (yr) std::fill(yr, yr + HO, DType(0));
+        continue;
       }
+      std::copy(f.tmp + b * HO, f.tmp + (b + 1) * HO, h + b * HO);
+      if (yr) std::copy(f.tmp + b * HO, f.tmp + (b + 1) * HO, yr);
     }
   }
 }

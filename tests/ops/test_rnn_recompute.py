@@ -111,3 +111,30 @@ def test_mirror_sets_recompute_and_gradients_match():
     for n in g0:
         np.testing.assert_array_equal(g0[n], g1[n], err_msg=n)
     assert m1["planned_bytes"] < m0["planned_bytes"]
+
+
+@pytest.mark.parametrize("mode,proj", [("lstm", None), ("gru", None), ("lstm", 64)])
+def test_threaded_unit_blocks_equal_one_thread(mode, proj):
+    # Large enough (N * 4H * H >= 2^20) that each step is split into blocks of hidden units
+    # across 2 threads; the result must equal the single-block run and the NumPy reference.
+    T, N, I, H = 3, 8, 5, 192
+    rng = np.random.default_rng(9)
+    inputs = inputs_for(mode, T, N, I, H, 1, True, proj, [3, 1, 0, 2, 3, 3, 1, 2], np.float64,
+                        rng)
+    params = dict(mode=mode, state_size=H, num_layers=1, bidirectional=True, state_outputs=True,
+                  use_sequence_length=True)
+    if proj:
+        params["projection_size"] = proj
+    before = cn.get_num_threads()
+    try:
+        cn.set_num_threads(1)
+        one = forward_backward(params, inputs, 1, seed=0)
+        cn.set_num_threads(2)
+        two = forward_backward(params, inputs, 1, seed=0)
+    finally:
+        cn.set_num_threads(before)
+    for a, b in zip(one[0][:3] + one[1][:-1], two[0][:3] + two[1][:-1]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    ref = rnn_ref(*inputs, **params)
+    np.testing.assert_allclose(two[0][0], ref[0] if isinstance(ref, (list, tuple)) else ref,
+                               rtol=1e-10, atol=1e-12)
