@@ -56,7 +56,7 @@ void BackwardSteps(const Geom& g, const DType* w, const int64_t* len, const DTyp
                    const BwdBufs<DType>& b) {
   const int64_t N = g.N, H = g.H, HO = g.HO, GH = g.GH(), S = g.S(), ystride = g.D * HO;
   const DType *wh = w + g.Wh(l, d), *wr = w + g.Wr(l, d);
-  const DType lo = static_cast<DType>(g.cmin), hi = static_cast<DType>(g.cmax);
+  const DType lo_ = static_cast<DType>(g.cmin), hi_ = static_cast<DType>(g.cmax);
   DType *dh = b.dh, *dc = b.dc;
   const int64_t blocks = g.proj ? 1 : UnitBlocks(g);
   int64_t prev = -1;  // the step whose dAh is not yet folded into dh
@@ -100,33 +100,48 @@ void BackwardSteps(const Geom& g, const DType* w, const int64_t* len, const DTyp
       }
       const DType* gr = r.gates + row * S;
       DType* dhb = dh + n * HO;
+      const int64_t H = g.H;  // locals, not captured references, so the loops vectorise
+      const DType lo = lo_, hi = hi_;
       if (g.proj) std::fill(dhb, dhb + HO, DType(0));
-      for (int64_t j = u0; j < u1; ++j) {
-        if (!g.proj) dhb[j] = 0;
-        if (g.lstm()) {
+      else std::fill(dhb + u0, dhb + u1, DType(0));
+      if (g.lstm()) {
+        const DType *cl = r.cell + row * H, *cp = r.cprev + row * H, *dhp = dhpre + n * H;
+        DType* dcb = dc + n * H;
+        const bool clip = g.clip;
+#pragma omp simd
+        for (int64_t j = u0; j < u1; ++j) {
           DType i = gr[j], f = gr[H + j], gg = gr[2 * H + j], o = gr[3 * H + j];
-          DType cv = r.cell[row * H + j], tc = std::tanh(cv), dhp = dhpre[n * H + j];
-          DType dcc = dc[n * H + j] + dhp * o * (DType(1) - tc * tc);
-          if (g.clip && !(cv > lo && cv < hi)) dcc = 0;  // clipped: no gradient through c
+          DType cv = cl[j], tc = Tanh(cv);
+          DType dcc = dcb[j] + dhp[j] * o * (DType(1) - tc * tc);
+          if (clip && !(cv > lo && cv < hi)) dcc = 0;  // clipped: no gradient through c
           dax[j] = dcc * gg * i * (DType(1) - i);
-          dax[H + j] = dcc * r.cprev[row * H + j] * f * (DType(1) - f);
+          dax[H + j] = dcc * cp[j] * f * (DType(1) - f);
           dax[2 * H + j] = dcc * i * (DType(1) - gg * gg);
-          dax[3 * H + j] = dhp * tc * o * (DType(1) - o);
-          dc[n * H + j] = dcc * f;
-        } else if (g.gru()) {
+          dax[3 * H + j] = dhp[j] * tc * o * (DType(1) - o);
+          dcb[j] = dcc * f;
+        }
+      } else if (g.gru()) {
+        const DType *dtn = dt + n * HO, *hpn = r.hprev + row * HO;
+#pragma omp simd
+        for (int64_t j = u0; j < u1; ++j) {
           DType rg = gr[j], z = gr[H + j], nn = gr[2 * H + j], hn = gr[3 * H + j];
-          DType dht = dt[n * HO + j], hp = r.hprev[row * HO + j];
+          DType dht = dtn[j], hp = hpn[j];
           DType dan = dht * (DType(1) - z) * (DType(1) - nn * nn);
           DType dar = dan * hn * rg * (DType(1) - rg);
           DType daz = dht * (hp - nn) * z * (DType(1) - z);
-          dax[j] = dah[j] = dar;
-          dax[H + j] = dah[H + j] = daz;
+          dax[j] = dar, dah[j] = dar;
+          dax[H + j] = daz, dah[H + j] = daz;
           dax[2 * H + j] = dan;
           dah[2 * H + j] = dan * rg;
           dhb[j] = dht * z;
-        } else {
-          DType hv = gr[j], dht = dt[n * HO + j];
-          dax[j] = g.mode == kRnnRelu ? (hv > 0 ? dht : DType(0)) : dht * (DType(1) - hv * hv);
+        }
+      } else {
+        const DType* dtn = dt + n * HO;
+        const bool relu = g.mode == kRnnRelu;
+#pragma omp simd
+        for (int64_t j = u0; j < u1; ++j) {
+          DType hv = gr[j], dht = dtn[j];
+          dax[j] = relu ? (hv > 0 ? dht : DType(0)) : dht * (DType(1) - hv * hv);
         }
       }
     };

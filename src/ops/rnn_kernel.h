@@ -18,8 +18,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "coarsenet/op.h"
+#include "kernels/fast_math.h"
 
 namespace rnn {
 
@@ -111,8 +113,10 @@ SegRes<DType> ResAt(const Geom& g, DType* base, int64_t rows, int64_t row0) {
           base + rows * (S + HO + H) + row0 * H};
 }
 
-template <typename DType>
-inline DType Sigmoid(DType x) { return DType(1) / (DType(1) + std::exp(-x)); }
+// float: polynomial exp / tanh that GCC vectorises (libm's are scalar calls, and the gates'
+// transcendentals cost more than the per-step GEMM); float64 keeps libm.
+using cn_fast::Sigmoid;
+using cn_fast::Tanh;
 
 // C = alpha op(A) op(B) + beta C with C's columns split across the host's threads, each block one
 // single-threaded BLAS call. OpenBLAS's own threaded level-3 synchronises its threads with
@@ -183,8 +187,8 @@ template <typename DType>
 void ForwardSeg(const Geom& g, const DType* w, const int64_t* len, int64_t l, int64_t d,
                 int64_t tb, int64_t te, const FwdBufs<DType>& f, const SegRes<DType>& r, DType* y) {
   const int64_t N = g.N, H = g.H, HO = g.HO, GH = g.GH(), S = g.S(), ystride = g.D * HO;
-  const DType *wh = w + g.Wh(l, d), *wr = w + g.Wr(l, d), *bh = w + g.Bh(l, d);
-  const DType lo = static_cast<DType>(g.cmin), hi = static_cast<DType>(g.cmax);
+  const DType *wh = w + g.Wh(l, d), *wr = w + g.Wr(l, d), *bh_ = w + g.Bh(l, d);
+  const DType lo_ = static_cast<DType>(g.cmin), hi_ = static_cast<DType>(g.cmax);
   DType *h = f.h, *c = f.c, *rr = f.rr;
   const int64_t blocks = UnitBlocks(g);
   for (int64_t s = 0; s < te - tb; ++s) {
@@ -205,39 +209,56 @@ void ForwardSeg(const Geom& g, const DType* w, const int64_t* len, int64_t l, in
       }
       const DType *ax = f.xw + row * GH, *ah = f.hg + b * GH;
       DType* hb = h + b * HO;
-      for (int64_t j = u0; j < u1; ++j) {
-        DType hv;
-        if (g.lstm()) {
-          DType i = Sigmoid(ax[j] + ah[j]), fg = Sigmoid(ax[H + j] + ah[H + j]);
-          DType gg = std::tanh(ax[2 * H + j] + ah[2 * H + j]);
-          DType o = Sigmoid(ax[3 * H + j] + ah[3 * H + j]);
-          DType cn = fg * c[b * H + j] + i * gg;
-          if (g.clip) {
-            if (std::isnan(cn) && g.clip_nan) cn = lo;
-            cn = cn < lo ? lo : (cn > hi ? hi : cn);  // NaN passes through unless clip_nan
+      // Locals, not the lambda's captured references: a store through a DType* could alias
+      // those, which keeps the loops below from vectorising.
+      const int64_t H = g.H;
+      const DType lo = lo_, hi = hi_;
+      const DType* bh = bh_;
+      if (g.lstm()) {
+        DType *cb = c + b * H, *cl = r.cell + row * H, *ho = g.proj ? rr + b * H : hb;
+        const bool clip_nan = g.clip_nan;
+        // Two instances: the clipping selects keep GCC from vectorising the common loop.
+        // flatten: the exp / tanh polynomials must be inlined for the loop to vectorise.
+        auto run = [&](auto clip_tag) __attribute__((flatten)) {
+          constexpr bool kClip = decltype(clip_tag)::value;
+#pragma omp simd
+          for (int64_t j = u0; j < u1; ++j) {
+            DType i = Sigmoid(ax[j] + ah[j]), fg = Sigmoid(ax[H + j] + ah[H + j]);
+            DType gg = Tanh(ax[2 * H + j] + ah[2 * H + j]);
+            DType o = Sigmoid(ax[3 * H + j] + ah[3 * H + j]);
+            DType cn = fg * cb[j] + i * gg;
+            if constexpr (kClip) {  // NaN passes through unless clip_nan
+              DType cc = cn < lo ? lo : (cn > hi ? hi : cn);
+              cn = (clip_nan && cn != cn) ? lo : cc;
+            }
+            cb[j] = cn;
+            cl[j] = cn;
+            gr[j] = i, gr[H + j] = fg, gr[2 * H + j] = gg, gr[3 * H + j] = o;
+            ho[j] = o * Tanh(cn);
           }
-          c[b * H + j] = cn;
-          r.cell[row * H + j] = cn;
-          gr[j] = i, gr[H + j] = fg, gr[2 * H + j] = gg, gr[3 * H + j] = o;
-          hv = o * std::tanh(cn);
-          if (g.proj) {
-            rr[b * H + j] = hv;
-            continue;
-          }
-        } else if (g.gru()) {
+        };
+        if (g.clip) run(std::true_type{}); else run(std::false_type{});
+      } else if (g.gru()) {
+        const DType* hpb = hp + b * HO;
+#pragma omp simd
+        for (int64_t j = u0; j < u1; ++j) {
           DType rg = Sigmoid(ax[j] + ah[j]), z = Sigmoid(ax[H + j] + ah[H + j]);
           DType hn = ah[2 * H + j] + bh[2 * H + j];
-          DType n = std::tanh(ax[2 * H + j] + rg * hn);
-          hv = (DType(1) - z) * n + z * hp[b * HO + j];
+          DType n = Tanh(ax[2 * H + j] + rg * hn);
+          hb[j] = (DType(1) - z) * n + z * hpb[j];
           gr[j] = rg, gr[H + j] = z, gr[2 * H + j] = n, gr[3 * H + j] = hn;
-        } else {
-          DType a = ax[j] + ah[j];
-          hv = g.mode == kRnnRelu ? (a > 0 ? a : DType(0)) : std::tanh(a);
-          gr[j] = hv;
         }
-        hb[j] = hv;
-        if (yr) yr[j] = hv;
+      } else {
+        const bool relu = g.mode == kRnnRelu;
+#pragma omp simd
+        for (int64_t j = u0; j < u1; ++j) {
+          DType a = ax[j] + ah[j];
+          DType hv = relu ? (a > 0 ? a : DType(0)) : Tanh(a);
+          gr[j] = hv;
+          hb[j] = hv;
+        }
       }
+      if (yr) std::copy(hb + u0, hb + u1, yr + u0);
     };
     if (!g.proj) {
       cn::ParallelFor(blocks, 1, [&](int64_t i0, int64_t i1) {
