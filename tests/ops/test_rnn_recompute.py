@@ -138,3 +138,19 @@ def test_threaded_unit_blocks_equal_one_thread(mode, proj):
     ref = rnn_ref(*inputs, **params)
     np.testing.assert_allclose(two[0][0], ref[0] if isinstance(ref, (list, tuple)) else ref,
                                rtol=1e-10, atol=1e-12)
+
+
+def test_fused_recompute_pass_sets_the_param_and_honours_force_mirroring():
+    from coarsenet.passes.fused_recompute import fused_recompute
+
+    out = cn.sym.RNN(cn.sym.Variable("data"), cn.sym.Variable("p"), cn.sym.Variable("s"),
+                     mode="gru", state_size=4, num_layers=1, name="rnn")
+    graph = out._graph()
+    rnn_node = [n for n in graph.nodes if n.kind == "op"][0]
+    new = fused_recompute(graph)
+    copied = [n for n in new.nodes if n.kind == "op"][0]
+    assert copied is not rnn_node and copied.params["recompute"] == "True"
+    assert "recompute" not in rnn_node.params  # the input graph is not mutated
+    assert {v.name for v in new.variables()} == {"data", "p", "s"}
+    rnn_node.attrs["force_mirroring"] = "False"
+    assert fused_recompute(graph) is graph
