@@ -409,3 +409,4 @@ _install_op_functions()
 # Two symbols take the elementwise op (shapes are not known yet), as in MXNet.
 maximum, minimum, power = _binary_dispatch.make_functions(Symbol, _invoke, lambda a, b: None,
                                                           "symbols")
+_binary_dispatch.install_extra(globals(), Symbol, _invoke, lambda a, b: None, "symbols")
