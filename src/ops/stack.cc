@@ -13,7 +13,9 @@ struct StackParam {
   int num_args;
   static void Declare(cn::ParamDecl<StackParam>& d) {
     d.field("axis", &StackParam::axis, 0, "The new axis's position in the result.");
-    d.field("num_args", &StackParam::num_args, 0, "Number of inputs to be stacked.").required();
+    d.field("num_args", &StackParam::num_args, 0, "Number of inputs to be stacked.")
+        .required()
+        .range(1, 65536);  // a name is made per input: bound the count
   }
 };
 
