@@ -17,7 +17,24 @@ META = json.loads((HERE / "op_semantics.json").read_text())
 ARRAYS = np.load(HERE / "op_semantics.npz")
 
 
+def _update(name):
+    """As the generator: two steps with out=the weight(s); returns every input afterwards."""
+    fn = getattr(cn.nd, name)
+
+    def run(*arrays, **params):
+        if name.startswith("multi_"):
+            targets = list(arrays[::3 if "mom" in name else 2])
+        else:
+            targets = arrays[0]
+        for _ in range(2):
+            fn(*arrays, out=targets, **params)
+        return list(arrays)
+    return run
+
+
 def _fn(name):
+    if name.startswith("upd:"):
+        return _update(name[4:])
     grad = name.startswith("grad:")
     fn = cn.nd
     for part in name.split(":")[-1].split("."):
@@ -40,8 +57,9 @@ def test_matches_mxnet(i):
     inputs = [cn.nd.array(ARRAYS[f"c{i}_in{j}"], dtype=ARRAYS[f"c{i}_in{j}"].dtype)
               for j in range(case["n_in"])]
     params = dict(case["params"])
-    if "shape" in params:
-        params["shape"] = tuple(params["shape"])
+    for key in ("shape", "lrs", "wds"):
+        if key in params:
+            params[key] = tuple(params[key])
     fn = _fn(case["fn"])
     if case.get("error"):
         with pytest.raises(CoarsenetError):
