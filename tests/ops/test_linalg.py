@@ -54,3 +54,44 @@ def test_namespaces_and_errors():
     ex = y.simple_bind(x=(2, 3))
     out = ex.forward(x=np.arange(6, dtype=np.float32).reshape(2, 3))[0].asnumpy()
     np.testing.assert_allclose(out, [[5, 14], [14, 50]])
+
+
+def spd(i, shape, rng):
+    m = rng.uniform(-1, 1, size=shape)
+    return m @ np.swapaxes(m, -1, -2) + shape[-1] * np.eye(shape[-1])
+
+
+@pytest.mark.parametrize("lower", [True, False])
+def test_potrf(lower):
+    def ref(a, lower=True):
+        L = np.linalg.cholesky((a + np.swapaxes(a, -1, -2)) / 2)
+        return L if lower else np.swapaxes(L, -1, -2)
+    check_op("_linalg_potrf", [(3, 3)], dict(lower=lower), ref, input_fn=spd)
+    check_op("_linalg_potrf", [(2, 4, 4)], dict(lower=lower), ref, input_fn=spd)
+
+
+@pytest.mark.parametrize("transpose,rightside,lower", [(False, False, True), (True, False, True),
+                                                       (False, True, False), (True, True, False),
+                                                       (False, False, False)])
+def test_trsm(transpose, rightside, lower):
+    def tri(i, shape, rng):
+        if i != 0:
+            return None
+        a = rng.uniform(-1, 1, size=shape) + 3 * np.eye(shape[-1])
+        return a  # the other triangle is noise the op must ignore
+
+    def ref(a, b, transpose=False, rightside=False, lower=True, alpha=1.0):
+        t = np.tril(a) if lower else np.triu(a)
+        m = np.swapaxes(t, -1, -2) if transpose else t
+        if rightside:
+            return alpha * b @ np.linalg.inv(m)
+        return alpha * np.linalg.solve(m, b)
+    b = (2, 3) if rightside else (3, 2)
+    params = dict(transpose=transpose, rightside=rightside, lower=lower, alpha=0.5)
+    check_op("_linalg_trsm", [(3, 3), b], params, ref, input_fn=tri)
+    check_op("_linalg_trsm", [(2, 3, 3), (2,) + b], params, ref, input_fn=tri)
+
+
+def test_potrf_not_positive_definite():
+    expect_error(lambda: cn.nd.linalg.potrf(cn.nd.array([[1.0, 2.0], [2.0, 1.0]])), "potrf",
+                 "positive definite")
