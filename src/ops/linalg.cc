@@ -80,7 +80,9 @@ void BatchGemm(bool ta, bool tb, const DType* a, Mat ma, const DType* b, Mat mb,
   for (int64_t i = 0; i < ma.batch; ++i) {
     if (m == 0 || n == 0) continue;
     if (k == 0) {
-      for (int64_t j = 0; j < m * n; ++j) c[i * m * n + j] *= beta;
+      // An empty product: C = beta C, where beta = 0 must not read C (it may be uninitialised).
+      for (int64_t j = 0; j < m * n; ++j)
+        c[i * m * n + j] = beta == DType(0) ? DType(0) : beta * c[i * m * n + j];
       continue;
     }
     cn::Gemm(ta, tb, m, n, k, alpha, a + i * ma.rows * ma.cols, ma.cols,

@@ -148,7 +148,7 @@ struct AdamParam : Common {
     DeclareCommon(d);
     d.field("beta1", &AdamParam::beta1, 0.9f, "Decay rate of the first moment.").range(0, 1);
     d.field("beta2", &AdamParam::beta2, 0.999f, "Decay rate of the second moment.").range(0, 1);
-    d.field("epsilon", &AdamParam::epsilon, 1e-8f, "Keeps the division finite.").finite();
+    d.field("epsilon", &AdamParam::epsilon, 1e-8f, "Keeps the division finite.").range(0, 1e30);
     d.field("lazy_update", &AdamParam::lazy_update, true, "Accepted; dense arrays update fully.");
   }
 };
@@ -168,7 +168,7 @@ struct RMSPropParam : Common {
     DeclareCommon(d);
     d.field("gamma1", &RMSPropParam::gamma1, 0.95f, "Decay rate of the squared gradient.")
         .range(0, 1);
-    d.field("epsilon", &RMSPropParam::epsilon, 1e-8f, "Keeps the division finite.").finite();
+    d.field("epsilon", &RMSPropParam::epsilon, 1e-8f, "Keeps the division finite.").range(0, 1e30);
     d.field("clip_weights", &RMSPropParam::clip_weights, -1.0f,
             "Clip weights to [-c, c]; negative: no clipping.")
         .finite();
@@ -180,7 +180,7 @@ struct RMSPropAlexParam : RMSPropParam {
     d.field("gamma1", &RMSPropAlexParam::gamma1, 0.95f, "Decay rate of the squared gradient.")
         .range(0, 1);
     d.field("gamma2", &RMSPropAlexParam::gamma2, 0.9f, "Decay rate of the update.").range(0, 1);
-    d.field("epsilon", &RMSPropAlexParam::epsilon, 1e-8f, "Keeps the division finite.").finite();
+    d.field("epsilon", &RMSPropAlexParam::epsilon, 1e-8f, "Keeps the division finite.").range(0, 1e30);
     d.field("clip_weights", &RMSPropAlexParam::clip_weights, -1.0f,
             "Clip weights to [-c, c]; negative: no clipping.")
         .finite();
