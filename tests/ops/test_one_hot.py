@@ -31,3 +31,13 @@ def test_onehot_encode():
         return one_hot_ref(idx, like.shape[1])
     check_op("onehot_encode", [(4,), (4, 3)], {}, ref,
              input_fn=lambda i, s, rng: rng.integers(0, 4, size=s).astype(float) if i == 0 else None)
+
+
+def test_onehot_encode_fills_out_like_mxnet():
+    arr = cn.nd.zeros((3, 4))
+    res = cn.nd.onehot_encode(cn.nd.array([1, 3, 7]), out=arr)
+    assert res is arr
+    assert arr.asnumpy().tolist() == [[0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
+    other = cn.nd.zeros((2, 2))
+    cn.nd.onehot_encode(cn.nd.array([0, 1]), other)  # positional form, also in place
+    assert other.asnumpy().tolist() == [[1, 0], [0, 1]]
