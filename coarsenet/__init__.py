@@ -185,6 +185,9 @@ _ops_added_hooks: list = [ndarray._install_op_functions, symbol._install_op_func
 from . import random_functions as _random_functions  # noqa: E402  nd.random, sym.random
 
 _random_functions.install()
+from . import linalg_functions as _linalg_functions  # noqa: E402  nd.linalg, sym.linalg
+
+_linalg_functions.install()
 
 from . import ndarray_fluent as _ndarray_fluent  # noqa: E402  x.exp(), x.abs(), ...
 

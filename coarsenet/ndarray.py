@@ -388,6 +388,8 @@ def _install_op_functions() -> None:
 _install_op_functions()
 maximum, minimum, power = _binary_dispatch.make_functions(
     NDArray, invoke, lambda a, b: a.shape == b.shape, "arrays (broadcast if shapes differ)")
+_binary_dispatch.install_extra(globals(), NDArray, invoke, lambda a, b: a.shape == b.shape,
+                               "arrays (broadcast if shapes differ)")
 
 
 # ---------------------------------------------------------------- MXNet NDArray files

@@ -363,7 +363,11 @@ _ARITH_HINTS = {"elemwise_add": "_plus", "elemwise_sub": "_minus", "elemwise_mul
 
 def _invoke(op_name: str, inputs: list, params: dict, name=None, attr=None,
             named: dict | None = None, hint: str | None = None) -> Symbol:
-    params = {k: v for k, v in params.items() if v is not None}
+    # None means "not given", except for a param whose default is not None (topk's axis=-1:
+    # axis=None there flattens, as in MXNet).
+    keeps_none = {p.name for p in _ops.info(op_name).params
+                  if "None" in p.type and p.default not in (None, "None")}
+    params = {k: v for k, v in params.items() if v is not None or k in keeps_none}
     if "num_args" in _ops.info(op_name).param_names() and "num_args" not in params:
         params["num_args"] = len(inputs)
     op = _ops.make(op_name, params)
@@ -405,3 +409,4 @@ _install_op_functions()
 # Two symbols take the elementwise op (shapes are not known yet), as in MXNet.
 maximum, minimum, power = _binary_dispatch.make_functions(Symbol, _invoke, lambda a, b: None,
                                                           "symbols")
+_binary_dispatch.install_extra(globals(), Symbol, _invoke, lambda a, b: None, "symbols")
