@@ -177,3 +177,28 @@ def test_bad_input_errors_name_the_op():
         cn.nd._image_resize(cn.nd.ones((2, 2, 3)), size=(3, 3), interp=2)
     with pytest.raises(CoarsenetError, match="size"):
         cn.nd.image.resize(cn.nd.ones((2, 2, 3)), (0, 3))
+
+
+def _bilinear_ref(x, size):
+    """Slow OpenCV-style bilinear resize of HWC / NHWC x to size (w, h)."""
+    nw, nh = size
+    h, w = x.shape[-3], x.shape[-2]
+    out = np.zeros(x.shape[:-3] + (nh, nw, x.shape[-1]))
+    for i in range(nh):
+        for j in range(nw):
+            fy, fx = (i + 0.5) * h / nh - 0.5, (j + 0.5) * w / nw - 0.5
+            y0, x0 = int(np.floor(fy)), int(np.floor(fx))
+            dy, dx = fy - y0, fx - x0
+
+            def px(a, b):
+                return x[..., min(max(a, 0), h - 1), min(max(b, 0), w - 1), :]
+            out[..., i, j, :] = ((1 - dy) * ((1 - dx) * px(y0, x0) + dx * px(y0, x0 + 1))
+                                 + dy * ((1 - dx) * px(y0 + 1, x0) + dx * px(y0 + 1, x0 + 1)))
+    return out
+
+
+@pytest.mark.parametrize("shape", [(4, 5, 3), (2, 3, 4, 1)])
+def test_to_tensor_and_resize_check_op(shape):
+    check_op("_image_to_tensor", [shape], {}, lambda x: np.moveaxis(x, -1, -3) / 255, grad=False)
+    check_op("_image_resize", [shape], {"size": (7, 2)}, lambda x, size: _bilinear_ref(x, size),
+             grad=False)
