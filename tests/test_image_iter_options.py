@@ -126,8 +126,7 @@ def test_random_warp_is_seeded_and_keeps_shape():
     assert not np.array_equal(a, c)
 
 
-@pytest.mark.parametrize("kw", [{"brightness": 0.2}, {"random_resized_crop": True},
-                                {"pca_noise": 0.1}, {"random_h": 10},
+@pytest.mark.parametrize("kw", [{"random_resized_crop": True}, {"random_s": 5}, {"random_h": 10},
                                 {"max_random_contrast": 0.3}, {"path_imglist": "x.lst"},
                                 {"aug_seq": "det_aug_default"}, {"shuffle_chunk_size": 64}])
 def test_unsupported_options_are_refused_by_name(kw):
@@ -144,5 +143,45 @@ def test_unknown_and_no_effect_options():
     with pytest.raises(CoarsenetError, match="min_crop_size"):
         _run(max_crop_size=20, min_crop_size=4)  # larger than the 6x7 record
     # defaults of unsupported options and device/logging options are accepted
-    data, _, _ = _run(verbose=False, ctx="gpu", device_id=0, brightness=0.0, mean_a=0.0)
+    data, _, _ = _run(verbose=False, ctx="gpu", device_id=0, random_l=0, mean_a=0.0)
     np.testing.assert_allclose(data, MX["plain_data"], atol=1)
+
+
+def _u8(x):
+    return np.clip(np.rint(x), 0, 255)
+
+
+@pytest.mark.parametrize("opt", ["brightness", "contrast", "saturation", "pca_noise"])
+def test_color_jitter_follows_its_formula(opt):
+    """Each option alone: every image is the plain crop through the option's formula for one
+    draw (solved for from the output), the draw lies in range, and a seed repeats it."""
+    plain = np.concatenate(_run()[0])[:7].astype(np.float64)
+    got = np.concatenate(_run(**{opt: 0.3}, seed=2)[0])[:7].astype(np.float64)
+    again = np.concatenate(_run(**{opt: 0.3}, seed=2)[0])[:7]
+    np.testing.assert_array_equal(got, again)
+    gray_w = np.array([0.299, 0.587, 0.114])[:, None, None]
+    changed = 0
+    for x, y in zip(plain, got):
+        if opt == "brightness":
+            a = (x * y).sum() / (x * x).sum()  # least squares for y = a * x
+            assert 0.7 - 0.01 <= a <= 1.3 + 0.01
+            ref = _u8(x * a)
+        elif opt == "contrast":
+            g = (x * gray_w).sum(0).mean()
+            a = ((x - g) * (y - g)).sum() / ((x - g) ** 2).sum()
+            assert 0.7 - 0.01 <= a <= 1.3 + 0.01
+            ref = _u8(x * a + g * (1 - a))
+        elif opt == "saturation":
+            g = (x * gray_w).sum(0, keepdims=True)
+            a = ((x - g) * (y - g)).sum() / ((x - g) ** 2).sum()
+            assert 0.7 - 0.01 <= a <= 1.3 + 0.01
+            ref = _u8(x * a + g * (1 - a))
+        else:  # one RGB offset per image, where no pixel clipped
+            inside = (y > 0) & (y < 255)
+            shift = np.array([np.median((y - x)[c][inside[c]]) for c in range(3)])
+            ref = _u8(x + shift[:, None, None])
+        # the draw is solved for from rounded pixels: allow one grey level, and two where the
+        # solved factor's error is amplified (bright pixels)
+        assert np.abs(ref - y).max() <= 2, opt
+        changed += not np.array_equal(x, y)
+    assert changed >= 5  # the option did something to nearly every image

@@ -5,7 +5,10 @@ max_shear_ratio / random scale / aspect ratio / max_img_size / min_img_size, bor
 fill_value) -> pad (fill_value) -> crop: either a square of random side in
 [min_crop_size, max_crop_size] resized to data_shape, or a data_shape crop (random or centre; an
 image smaller than data_shape is first scaled up, height then width, keeping its aspect ratio,
-as MXNet does) -> mirror / rand_mirror -> (x - mean) / std * scale, CHW.
+as MXNet does) -> colour: brightness, contrast, saturation (each a factor 1 + U(-v, v), in
+that order) and pca_noise (AlexNet lighting with ImageNet's eigenvectors), each result rounded
+and clipped to uint8 as OpenCV's saturate_cast does -> mirror / rand_mirror ->
+(x - mean) / std * scale, CHW.
 
 The warp follows MXNet's matrix formula and OpenCV's warpAffine sampling (checked against
 MXNet's output for fixed `rotate`, min/max_img_size). Options MXNet has that we do not implement (colour jitter, HSL, PCA
@@ -24,7 +27,6 @@ from . import _resize_np
 # other value raises an error naming the parameter (a silently ignored option is a wrong answer).
 UNSUPPORTED = {
     "random_resized_crop": False, "max_random_area": 1.0, "min_random_area": 1.0,
-    "brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "pca_noise": 0.0,
     "random_h": 0, "random_s": 0, "random_l": 0, "max_random_contrast": 0.0,
     "max_random_illumination": 0.0, "mean_a": 0.0, "std_a": 1.0, "path_imglist": "",
     "aug_seq": "aug_default", "shuffle_chunk_size": 0, "shuffle_chunk_seed": 0,
@@ -108,6 +110,32 @@ def _warp_affine(img, inv, nw: int, nh: int, fill: int, nearest: bool):
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+_GRAY = np.array([0.299, 0.587, 0.114], np.float32)
+_EIGVAL = np.array([55.46, 4.794, 1.148], np.float32)
+_EIGVEC = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
+                    [-0.5836, -0.6948, 0.4203]], np.float32)
+
+
+def _color(img, rng, p):
+    """Brightness, contrast, saturation jitter and PCA lighting noise on an RGB uint8 image."""
+    def u8(x):
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    if p["brightness"] > 0:
+        img = u8(img * np.float32(1 + rng.uniform(-p["brightness"], p["brightness"])))
+    if p["contrast"] > 0:
+        a = np.float32(1 + rng.uniform(-p["contrast"], p["contrast"]))
+        gray = float((img.astype(np.float32) @ _GRAY).mean())
+        img = u8(img * a + np.float32(gray * (1 - a)))
+    if p["saturation"] > 0:
+        a = np.float32(1 + rng.uniform(-p["saturation"], p["saturation"]))
+        x = img.astype(np.float32)
+        img = u8(x * a + (x @ _GRAY)[..., None] * (1 - a))
+    if p["pca_noise"] > 0:
+        alpha = rng.normal(0, p["pca_noise"], 3).astype(np.float32)
+        img = u8(img + _EIGVEC @ (alpha * _EIGVAL))
+    return img
+
+
 def _pad(img, pad: int, fill: int):
     h, w, c = img.shape
     out = np.full((h + 2 * pad, w + 2 * pad, c), fill, img.dtype)
@@ -162,6 +190,11 @@ def augment(img, rng, p, normalize: bool = True) -> np.ndarray:
         else:
             y0, x0 = (h - oh) // 2, (w - ow) // 2
         img = img[y0:y0 + oh, x0:x0 + ow]
+    if p["brightness"] > 0 or p["contrast"] > 0 or p["saturation"] > 0 or p["pca_noise"] > 0:
+        if img.shape[2] != 3:
+            raise CoarsenetError("ImageRecordIter: brightness/contrast/saturation/pca_noise need "
+                                 "3-channel images")
+        img = _color(img, rng, p)
     if p["mirror"] or (p["rand_mirror"] and rng.random() < 0.5):
         img = img[:, ::-1]
     if c == 1 and img.shape[2] == 3:

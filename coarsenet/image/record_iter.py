@@ -34,9 +34,13 @@ class ImageRecordIter(DataIter):
                  part_index=0, data_name="data", label_name="softmax_label", dtype="float32",
                  skip_corrupt=False, mirror=False, pad=0, fill_value=255, rotate=-1,
                  max_rotate_angle=0, max_shear_ratio=0.0, max_img_size=1e10, min_img_size=0.0,
-                 max_crop_size=-1, min_crop_size=-1, seed_aug=None, **kwargs):
+                 max_crop_size=-1, min_crop_size=-1, seed_aug=None, brightness=0.0,
+                 contrast=0.0, saturation=0.0, pca_noise=0.0, **kwargs):
         super().__init__(batch_size)
         check_params(kwargs)
+        if min(brightness, contrast, saturation, pca_noise) < 0:
+            raise CoarsenetError("ImageRecordIter: brightness, contrast, saturation and "
+                                 "pca_noise must be >= 0")
         if pad < 0 or not 0 <= fill_value <= 255 or max_rotate_angle < 0 or max_shear_ratio < 0:
             raise CoarsenetError(f"ImageRecordIter: need pad >= 0, 0 <= fill_value <= 255, "
                                  f"max_rotate_angle >= 0, max_shear_ratio >= 0; got pad={pad}, "
@@ -78,7 +82,9 @@ class ImageRecordIter(DataIter):
                    "fill_value": fill_value, "rotate": rotate,
                    "max_rotate_angle": max_rotate_angle, "max_shear_ratio": max_shear_ratio,
                    "max_img_size": max_img_size, "min_img_size": min_img_size,
-                   "max_crop_size": max_crop_size, "min_crop_size": min_crop_size}
+                   "max_crop_size": max_crop_size, "min_crop_size": min_crop_size,
+                   "brightness": brightness, "contrast": contrast, "saturation": saturation,
+                   "pca_noise": pca_noise}
         if np.any(self._p["std"] == 0):
             raise CoarsenetError("ImageRecordIter: std_r/g/b must be non-zero")
         self.label_width, self.shuffle, self.seed = label_width, shuffle, seed
