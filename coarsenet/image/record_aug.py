@@ -111,6 +111,10 @@ def _warp_affine(img, inv, nw: int, nh: int, fill: int, nearest: bool):
 
 
 _GRAY = np.array([0.299, 0.587, 0.114], np.float32)
+# MXNet's colour jitter runs on OpenCV's BGR pixels with the R, G, B luma weights in that
+# order, so its "gray" weighs R by 0.114 and B by 0.299; kept, so results match MXNet's
+# (tests/test_image_iter_options.py fits MXNet's own output with these weights).
+_GRAY_MX = np.array([0.114, 0.587, 0.299], np.float32)
 _EIGVAL = np.array([55.46, 4.794, 1.148], np.float32)
 _EIGVEC = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
                     [-0.5836, -0.6948, 0.4203]], np.float32)
@@ -124,12 +128,12 @@ def _color(img, rng, p):
         img = u8(img * np.float32(1 + rng.uniform(-p["brightness"], p["brightness"])))
     if p["contrast"] > 0:
         a = np.float32(1 + rng.uniform(-p["contrast"], p["contrast"]))
-        gray = float((img.astype(np.float32) @ _GRAY).mean())
+        gray = float((img.astype(np.float32) @ _GRAY_MX).mean())
         img = u8(img * a + np.float32(gray * (1 - a)))
     if p["saturation"] > 0:
         a = np.float32(1 + rng.uniform(-p["saturation"], p["saturation"]))
         x = img.astype(np.float32)
-        img = u8(x * a + (x @ _GRAY)[..., None] * (1 - a))
+        img = u8(x * a + (x @ _GRAY_MX)[..., None] * (1 - a))
     if p["pca_noise"] > 0:
         alpha = rng.normal(0, p["pca_noise"], 3).astype(np.float32)
         img = u8(img + _EIGVEC @ (alpha * _EIGVAL))
