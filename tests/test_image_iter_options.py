@@ -16,7 +16,8 @@ from coarsenet.base import CoarsenetError
 
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "mxnet", "recordio")
 REC = os.path.join(FIX, "opts.rec")
-MX = np.load(os.path.join(FIX, "mx_imgrec_opts.npz"))
+with np.load(os.path.join(FIX, "mx_imgrec_opts.npz")) as _z:
+    MX = dict(_z)  # read once: no open file held for the whole session
 
 # the cases of make_imgrec_options.CASES (copied: that module imports mxnet)
 CASES = {

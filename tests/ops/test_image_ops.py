@@ -10,8 +10,9 @@ from coarsenet import autograd
 from coarsenet.base import CoarsenetError
 from coarsenet.testing import check_op, expect_error
 
-FIX = np.load(os.path.join(os.path.dirname(__file__), "..", "fixtures", "mxnet",
-                           "image_ops.npz"))
+with np.load(os.path.join(os.path.dirname(__file__), "..", "fixtures", "mxnet",
+                          "image_ops.npz")) as _z:
+    FIX = dict(_z)  # read once: no open file held for the whole session
 # name -> (nd.image function, params): the fixture's cases
 CASES = {
     "to_tensor_u8": ("to_tensor", {}),
@@ -39,14 +40,14 @@ def test_matches_mxnet(name):
     fn, params = CASES[name]
     x = FIX[name + "_in"]
     f = getattr(cn.nd.image, fn)
-    if name + "_rejected" in FIX.files:  # MXNet only flips single images; we flip batches too
+    if name + "_rejected" in FIX:  # MXNet only flips single images; we flip batches too
         ref = np.stack([getattr(cn.nd.image, fn)(cn.nd.array(im, dtype=x.dtype)).asnumpy()
                         for im in x])
         np.testing.assert_array_equal(f(cn.nd.array(x, dtype=x.dtype), **params).asnumpy(), ref)
         return
     want = FIX[name + "_out"]
     a = cn.nd.array(x, dtype=x.dtype)
-    grad = name + "_grad" in FIX.files
+    grad = name + "_grad" in FIX
     if grad:
         a.attach_grad()
         with autograd.record():
