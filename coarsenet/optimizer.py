@@ -8,7 +8,6 @@ wd_mult 0 by default, and symbol attributes __lr_mult__ / __wd_mult__ override b
 """
 from __future__ import annotations
 
-import abc
 
 import numpy as np
 
@@ -21,7 +20,7 @@ def _array(x) -> np.ndarray:
     return x.asnumpy() if hasattr(x, "asnumpy") else x
 
 
-class Optimizer(abc.ABC):
+class Optimizer:
     """Base class; `create(name, **kwargs)` makes one by its registered (lowercase) name."""
 
     registry: dict[str, type] = {}
@@ -129,10 +128,11 @@ class Optimizer(abc.ABC):
             g += wd * w
         self._step(index, w, g, state)
 
-    @abc.abstractmethod
     def _step(self, index, w: np.ndarray, g: np.ndarray, state) -> None:
         """Applies the rule to weight w with the prepared gradient g (rescaled, clipped, with
-        coupled weight decay added); both may be updated in place."""
+        coupled weight decay added); both may be updated in place. A subclass defines this or
+        overrides update() itself (MXNet's extension point)."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither update() nor _step()")
 
 
 @Optimizer.register
@@ -274,3 +274,7 @@ def get_updater(optimizer: Optimizer) -> Updater:
 register = Optimizer.register  # mx.optimizer.register(klass), MXNet's decorator
 
 from . import optimizer_rules  # noqa: F401  registers AdaGrad, Adamax, Nadam, Ftrl, SGLD, ...
+from .optimizer_rules import (DCASGD, FTML, SGLD, AdaDelta, AdaGrad, Adamax,  # noqa: E402,F401
+                              Ftrl, Nadam, Signum)
+from . import optimizer_lbsgd  # noqa: E402,F401  registers LBSGD
+from .optimizer_lbsgd import LBSGD  # noqa: E402,F401
