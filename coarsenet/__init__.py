@@ -70,6 +70,7 @@ from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus  #
 from . import rnn  # noqa: E402,F401  legacy mx.rnn cells, BucketSentenceIter
 from . import monitor, profiler  # noqa: E402,F401  mx.mon.Monitor, mx.profiler
 from . import monitor as mon  # noqa: E402,F401
+from .attribute import AttrScope  # noqa: E402,F401  mx.AttrScope
 
 
 
