@@ -115,3 +115,11 @@ def test_new_names_resolve_through_the_alias():
 
     assert importlib.import_module("mxnet.monitor").Monitor is mx.mon.Monitor
     assert importlib.import_module("mxnet.profiler") is mx.profiler
+
+
+def test_broadcast_to_method_takes_any_int_sequence():
+    x = mx.nd.array(np.arange(3, dtype=np.float32).reshape(3, 1))
+    out = x.broadcast_to(np.array([2, 3, 4]))  # numpy ints, one more axis (MXNet's method)
+    np.testing.assert_array_equal(out.asnumpy(), np.broadcast_to(np.arange(3).reshape(3, 1),
+                                                                 (2, 3, 4)))
+    assert x.broadcast_like(mx.nd.zeros((3, 5))).shape == (3, 5)

@@ -47,3 +47,21 @@ def test_example_script_runs_unchanged(tmp_path):
                        env=dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, example])),
                        check=False, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_module_mnist_mlp_runs_unchanged(tmp_path):
+    """example/module/mnist_mlp.py: Module's own loop, fit, iter_predict, predict and score,
+    on small MNIST-format files placed where the script looks (no download)."""
+    import shutil
+
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    from mxnet_scoreboard import synthetic_mnist
+
+    work = tmp_path / "module"
+    shutil.copytree(os.path.join(SRC, "example", "module"), work)
+    synthetic_mnist(str(work))
+    p = subprocess.run([sys.executable, "-m", "coarsenet", "run", str(work / "mnist_mlp.py")],
+                       cwd=work, env=dict(os.environ, PYTHONPATH=REPO), check=False,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "validation Accuracy:" in p.stdout and "Epoch[1] Validation-accuracy" in p.stderr
