@@ -18,6 +18,19 @@ def _as_list(x) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
+def check_label_shapes(labels, preds, wrap: bool = False, shape: bool = False):
+    """MXNet's helper for metric authors: raises unless labels and preds have as many entries
+    (or, with shape=True, the same shape); wrap=True turns a single array into a list."""
+    got = (labels.shape, preds.shape) if shape else (len(labels), len(preds))
+    if got[0] != got[1]:
+        raise CoarsenetError(f"Shape of labels {got[0]} does not match shape of predictions "
+                             f"{got[1]}")
+    if wrap:
+        labels = [labels] if hasattr(labels, "asnumpy") else labels
+        preds = [preds] if hasattr(preds, "asnumpy") else preds
+    return labels, preds
+
+
 class EvalMetric:
     """Subclasses define _update_one(label, pred) for one pair of numpy arrays, or override
     update(labels, preds) itself (MXNet's extension point)."""

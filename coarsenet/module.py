@@ -165,6 +165,10 @@ class Module(BaseModule):
             for i, name in enumerate(self.param_names):
                 self._kvstore.init(i, self._arg_params[name])
         self.optimizer_initialized = True
+        preload = getattr(self, "_preload_opt_states", None)
+        if preload is not None:  # Module.load(..., load_optimizer_states=True)
+            self.load_optimizer_states(preload)
+            self._preload_opt_states = None
 
     # ---------------------------------------------------------------- steps
     def forward(self, data_batch: DataBatch, is_train=None):
@@ -239,6 +243,33 @@ class Module(BaseModule):
 
         arg, aux = self.get_params()
         model.save_checkpoint(prefix, epoch, self.symbol, arg, aux)
+        if save_optimizer_states:
+            self.save_optimizer_states(f"{prefix}-{int(epoch):04d}.states")
+
+    def save_optimizer_states(self, fname):
+        """Writes the optimizer states (coarsenet's .npz format, not MXNet's pickle)."""
+        self._require("init_optimizer()", self.optimizer_initialized)
+        from .atomic_file import write_atomic
+
+        data = self._updater.get_states()
+        try:
+            write_atomic(fname, lambda f: f.write(data), binary=True)
+        except OSError as e:
+            raise CoarsenetError(f"save_optimizer_states: cannot write '{fname}': {e}") from None
+
+    def load_optimizer_states(self, fname):
+        self._require("init_optimizer()", self.optimizer_initialized)
+        with open(fname, "rb") as f:
+            self._updater.set_states(f.read())
+
+    def borrow_optimizer(self, shared_module):
+        """Uses shared_module's optimizer, updater (states) and kvstore."""
+        if not shared_module.optimizer_initialized:
+            raise CoarsenetError("Module.borrow_optimizer: the shared module has no optimizer "
+                                 "yet (call its init_optimizer() first)")
+        self._optimizer, self._updater = shared_module._optimizer, shared_module._updater
+        self._kvstore = shared_module._kvstore
+        self.optimizer_initialized = True
 
     @staticmethod
     def load(prefix, epoch, load_optimizer_states=False, **kwargs) -> Module:
@@ -247,6 +278,8 @@ class Module(BaseModule):
         sym, arg, aux = model.load_checkpoint(prefix, epoch)
         mod = Module(sym, **kwargs)
         mod._checkpoint_params = (arg, aux)  # used by init_params when none are given
+        if load_optimizer_states:  # read by init_optimizer
+            mod._preload_opt_states = f"{prefix}-{int(epoch):04d}.states"
         return mod
 
 

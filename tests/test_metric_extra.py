@@ -95,3 +95,12 @@ def test_reset_local_keeps_the_global_value():
     assert m.get_global()[1] == 5.0
     m.reset()
     assert math.isnan(m.get_global()[1])
+
+
+def test_check_label_shapes():
+    a, b = cn.nd.zeros((3,)), cn.nd.zeros((3,))
+    assert cn.metric.check_label_shapes(a, b, wrap=True, shape=True) == ([a], [b])
+    with pytest.raises(cn.CoarsenetError, match="does not match"):
+        cn.metric.check_label_shapes([a], [a, b])
+    with pytest.raises(cn.CoarsenetError, match="does not match"):
+        cn.metric.check_label_shapes(a, cn.nd.zeros((4,)), shape=True)
