@@ -32,7 +32,11 @@ class _State:
         self.run = False  # set_state('run') and not stopped
         self.paused = False
         self.recording = False  # what the executor checks: run and not paused
-        self.events: list = []  # (name, category, start_us, duration_us, bytes)
+        self.imperative = False  # what autograd's backward checks
+        self.events: list = []  # (name, category, start_us, duration_us, bytes): the trace
+        # {name: [count, total_ms, min_ms, max_ms, bytes]}: the aggregate table, kept apart
+        # from the trace (dump() empties the trace, dumps(reset=True) the table), as MXNet.
+        self.aggregate: dict = {}
         self.lock = threading.Lock()
         self.t0 = time.perf_counter()
         self.saved_replay = None
@@ -71,6 +75,7 @@ def _update_recording() -> None:
 
     on = state.run and not state.paused
     state.recording = on and _symbolic()
+    state.imperative = on and _imperative()
     # The hooks are per thread; the class attribute is every thread's default, and this
     # thread's own value is set too (it may hold one already).
     hooks, cls = nd.hooks, type(nd.hooks)
@@ -109,9 +114,18 @@ def resume(profile_process="worker") -> None:
 
 
 def _record(name: str, category: str, start: float, end: float, nbytes: int) -> None:
+    ms = (end - start) * 1e3
     with state.lock:
-        state.events.append((name, category, (start - state.t0) * 1e6, (end - start) * 1e6,
-                             nbytes))
+        state.events.append((name, category, (start - state.t0) * 1e6, ms * 1e3, nbytes))
+        row = state.aggregate.get(name)
+        if row is None:
+            state.aggregate[name] = [1, ms, ms, ms, nbytes]
+        else:
+            row[0] += 1
+            row[1] += ms
+            row[2] = min(row[2], ms)
+            row[3] = max(row[3], ms)
+            row[4] += nbytes
 
 
 def _replay(op, in_arrays, aux_arrays, is_train):
@@ -128,6 +142,16 @@ def _replay(op, in_arrays, aux_arrays, is_train):
     end = time.perf_counter()
     _record(op.name, "operator", start, end, sum(int(r.nbytes) for r in results))
     return seed, results
+
+
+clock = time.perf_counter
+
+
+def record_backward(op, start: float, in_grads) -> None:
+    """Autograd ran op's backward (imperative profiling): named as MXNet names it."""
+    end = time.perf_counter()
+    _record(f"_backward_{op.name}", "operator", start, end,
+            sum(int(g.nbytes) for g in in_grads if g is not None))
 
 
 def _nondeterministic() -> int:
@@ -184,23 +208,6 @@ def _report(monitor, exe, node) -> None:
 
 
 # ---------------------------------------------------------------- output
-def _aggregate() -> dict:
-    """{name: [count, total_ms, min_ms, max_ms, bytes]} over the recorded ops."""
-    table: dict = {}
-    for name, _cat, _start, dur, nbytes in state.events:
-        ms = dur / 1000.0
-        row = table.get(name)
-        if row is None:
-            table[name] = [1, ms, ms, ms, nbytes]
-        else:
-            row[0] += 1
-            row[1] += ms
-            row[2] = min(row[2], ms)
-            row[3] = max(row[3], ms)
-            row[4] += nbytes
-    return table
-
-
 def dumps(reset=False, format="table", sort_by="total", ascending=False) -> str:  # noqa: A002
     """The aggregate statistics as MXNet prints them (format='table') or as JSON."""
     keys = {"total": 1, "avg": None, "min": 2, "max": 3, "count": 0}
@@ -211,9 +218,9 @@ def dumps(reset=False, format="table", sort_by="total", ascending=False) -> str:
         raise CoarsenetError(f"profiler.dumps: format must be 'table' or 'json', found "
                              f"'{format}'")
     with state.lock:
-        table = _aggregate()
+        table = {name: list(row) for name, row in state.aggregate.items()}
         if reset:
-            state.events = []
+            state.aggregate = {}
 
     def sort_key(item):
         row = item[1]

@@ -16,6 +16,7 @@ def _stopped():
     profiler.pause()
     profiler.resume()
     profiler.dumps(reset=True)
+    profiler.state.events = []
 
 
 def _executor():
@@ -52,7 +53,9 @@ def test_records_executor_and_imperative_ops(tmp_path):
     fc = ops[0]
     assert fc["dur"] >= 0 and fc["args"]["bytes"] == 2 * 4 * 4
     assert all(b["ts"] >= a["ts"] for a, b in zip(ops, ops[1:]))
-    assert profiler.dumps().count("FullyConnected") == 0  # dump(finished=True) forgot them
+    assert profiler.state.events == []  # dump(finished=True) emptied the trace ...
+    assert "FullyConnected" in profiler.dumps(reset=True)  # ... not the table (as MXNet)
+    assert "FullyConnected" not in profiler.dumps()  # reset=True emptied that
 
 
 def test_pause_and_resume():
@@ -95,7 +98,7 @@ def test_off_means_the_usual_single_loop(monkeypatch):
     exe.forward(is_train=True)
     exe.backward()
     assert mx.nd.hooks.replay is None and type(mx.nd.hooks).replay is None
-    assert profiler.state.events == []
+    assert profiler.state.events == [] and profiler.state.aggregate == {}
 
 
 def test_results_are_the_same_when_profiled():
@@ -110,3 +113,18 @@ def test_results_are_the_same_when_profiled():
     profiler.set_state("stop")
     np.testing.assert_array_equal(plain, profiled)
     assert r.shape == (5,)
+
+
+def test_gluon_training_step_records_forward_and_backward():
+    net = mx.gluon.nn.Dense(3, in_units=4)
+    net.initialize()
+    profiler.set_config(profile_all=True, aggregate_stats=True)
+    x = mx.nd.ones((2, 4))
+    profiler.set_state("run")
+    with mx.autograd.record():
+        loss = net(x).sum()
+    loss.backward()
+    profiler.set_state("stop")
+    table = profiler.dumps()
+    assert "FullyConnected" in table and "_backward_FullyConnected" in table
+    assert "_backward_sum" in table
