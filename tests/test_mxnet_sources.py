@@ -49,22 +49,28 @@ def test_example_script_runs_unchanged(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
 
 
-def test_module_mnist_mlp_runs_unchanged(tmp_path):
-    """example/module/mnist_mlp.py: Module's own loop, fit, iter_predict, predict and score,
-    on small MNIST-format files placed where the script looks (no download)."""
+@pytest.mark.parametrize("folder,script,expect", [
+    # Module's own loop, fit, iter_predict, predict and score
+    ("module", "mnist_mlp.py", "validation Accuracy:"),
+    # a user BaseModule subclass (StochasticDepthModule) inside a SequentialModule
+    ("stochastic-depth", "sd_mnist.py", "Epoch[1] Validation-accuracy"),
+])
+def test_module_examples_run_unchanged(folder, script, expect, tmp_path):
+    """example scripts of the Module family on small MNIST-format files placed where they
+    look (no download)."""
     import shutil
 
     sys.path.insert(0, os.path.join(REPO, "tools"))
     from mxnet_scoreboard import synthetic_mnist
 
-    work = tmp_path / "module"
-    shutil.copytree(os.path.join(SRC, "example", "module"), work)
-    synthetic_mnist(str(work))
-    p = subprocess.run([sys.executable, "-m", "coarsenet", "run", str(work / "mnist_mlp.py")],
+    work = tmp_path / folder
+    shutil.copytree(os.path.join(SRC, "example", folder), work)
+    synthetic_mnist(str(work), train=500, test=200)
+    p = subprocess.run([sys.executable, "-m", "coarsenet", "run", str(work / script)],
                        cwd=work, env=dict(os.environ, PYTHONPATH=REPO), check=False,
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
-    assert "validation Accuracy:" in p.stdout and "Epoch[1] Validation-accuracy" in p.stderr
+    assert expect in p.stdout + p.stderr and "Epoch[1] Validation-accuracy" in p.stderr
 
 
 def test_profiler_tutorial_runs_block_by_block(tmp_path):

@@ -55,6 +55,9 @@ SCRIPTS = {
     "bdk_synthetic_sgld": ("bayesian-methods/bdk_demo.py", ["-d", "2"], None),
     "lipnet_beamsearch": ("gluon/lipnet/tests/test_beamsearch.py", [], None),
     "module_mnist_mlp": ("module/mnist_mlp.py", [], synthetic_mnist),
+    # a user BaseModule subclass (StochasticDepthModule) chained in a SequentialModule
+    "stochastic_depth_mnist": ("stochastic-depth/sd_mnist.py", [],
+                               lambda work: synthetic_mnist(work, 500, 200)),
 }
 
 
