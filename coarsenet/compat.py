@@ -31,6 +31,12 @@ _RENAMES = {
     "mxnet.kv": "coarsenet.kvstore",
     "mxnet.gluon.nn": "coarsenet.nn",
     "mxnet.mon": "coarsenet.monitor",
+    "mxnet.visualization": "coarsenet.viz",
+    "mxnet.module.base_module": "coarsenet.base_module",
+    "mxnet.module.module": "coarsenet.module",
+    "mxnet.module.bucketing_module": "coarsenet.bucketing_module",
+    "mxnet.module.sequential_module": "coarsenet.sequential_module",
+    "mxnet.module.python_module": "coarsenet.python_module",
 }
 
 

@@ -115,6 +115,13 @@ def test_new_names_resolve_through_the_alias():
 
     assert importlib.import_module("mxnet.monitor").Monitor is mx.mon.Monitor
     assert importlib.import_module("mxnet.profiler") is mx.profiler
+    assert importlib.import_module("mxnet.visualization").plot_network is mx.viz.plot_network
+    assert importlib.import_module("mxnet.attribute").AttrScope is mx.AttrScope
+    for path, name in (("mxnet.module.base_module", "BaseModule"),
+                       ("mxnet.module.sequential_module", "SequentialModule"),
+                       ("mxnet.module.python_module", "PythonLossModule"),
+                       ("mxnet.module.module", "Module")):
+        assert getattr(importlib.import_module(path), name) is getattr(mx.mod, name)
 
 
 def test_broadcast_to_method_takes_any_int_sequence():
