@@ -296,3 +296,5 @@ def _create_kvstore(kvstore):
 from .bucketing_module import BucketingModule  # noqa: F401  mx.mod.BucketingModule
 from .python_module import PythonLossModule, PythonModule  # noqa: E402,F401
 from .sequential_module import SequentialModule  # noqa: E402,F401
+# MXNet's submodule names, as attributes of mx.module (mx.module.base_module.BaseModule)
+from . import base_module, bucketing_module, python_module, sequential_module  # noqa: E402,F401

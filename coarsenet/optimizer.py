@@ -327,3 +327,4 @@ from .optimizer_rules import (DCASGD, FTML, SGLD, AdaDelta, AdaGrad, Adamax,  # 
                               Ftrl, Nadam, Signum)
 from . import optimizer_lbsgd  # noqa: E402,F401  registers LBSGD
 from .optimizer_lbsgd import LBSGD  # noqa: E402,F401
+from .optimizer_layerwise import LAMB, LARS, ccSGD  # noqa: E402,F401  registers them

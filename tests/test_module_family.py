@@ -221,3 +221,22 @@ def test_optimizer_states_round_trip_through_a_checkpoint(tmp_path):
     assert c._updater is a._updater
     with pytest.raises(mx.CoarsenetError, match="set_states"):
         a._updater.set_states(b"not an archive")
+
+
+def test_callbacks_module_checkpoint_log_validation_and_progress_bar(tmp_path, caplog):
+    import logging
+
+    mod = mx.mod.Module(C.whole(mx))
+    prefix = str(tmp_path / "m")
+    with caplog.at_level(logging.INFO):
+        mod.fit(it(), eval_data=it(), num_epoch=2, progress_bar=False,
+                arg_params=C.nd_params(mx, PARAMS, PARAMS),
+                epoch_end_callback=mx.callback.module_checkpoint(mod, prefix, period=2,
+                                                                 save_optimizer_states=True),
+                eval_end_callback=mx.callback.LogValidationMetricsCallback(),
+                batch_end_callback=mx.callback.ProgressBar(total=4, length=8))
+    assert os.path.exists(prefix + "-0002.params") and os.path.exists(prefix + "-0002.states")
+    assert not os.path.exists(prefix + "-0001.params")
+    assert "[====----] 50%" in caplog.text
+    assert caplog.text.count("Epoch[1] Validation-accuracy") == 2  # fit's log and the callback
+    assert mx.module.base_module.BaseModule is mx.mod.BaseModule

@@ -68,7 +68,7 @@ def test_lbsgd_holds_the_step_until_batch_scale_gradients_are_summed():
 
 def test_optimizer_classes_are_module_attributes():
     for name in ("AdaGrad", "AdaDelta", "Adamax", "Nadam", "Ftrl", "Signum", "FTML", "DCASGD",
-                 "SGLD", "LBSGD"):
+                 "SGLD", "LBSGD", "LAMB", "LARS", "ccSGD"):
         klass = getattr(cn.optimizer, name)
         assert isinstance(cn.optimizer.create(name.lower()), klass)
 
