@@ -34,7 +34,8 @@ class _State:
         self.recording = False  # what the executor checks: run and not paused
         self.imperative = False  # what autograd's backward checks
         self.events: list = []  # (name, category, start_us, duration_us, bytes): the trace
-        # {name: [count, total_ms, min_ms, max_ms, bytes]}: the aggregate table, kept apart
+        self.instants: list = []  # ready trace events of counters and markers
+        # {(category, name): [count, total_ms, min_ms, max_ms, bytes]}: the table, kept apart
         # from the trace (dump() empties the trace, dumps(reset=True) the table), as MXNet.
         self.aggregate: dict = {}
         self.lock = threading.Lock()
@@ -117,9 +118,9 @@ def _record(name: str, category: str, start: float, end: float, nbytes: int) -> 
     ms = (end - start) * 1e3
     with state.lock:
         state.events.append((name, category, (start - state.t0) * 1e6, ms * 1e3, nbytes))
-        row = state.aggregate.get(name)
+        row = state.aggregate.get((category, name))
         if row is None:
-            state.aggregate[name] = [1, ms, ms, ms, nbytes]
+            state.aggregate[(category, name)] = [1, ms, ms, ms, nbytes]
         else:
             row[0] += 1
             row[1] += ms
@@ -218,7 +219,7 @@ def dumps(reset=False, format="table", sort_by="total", ascending=False) -> str:
         raise CoarsenetError(f"profiler.dumps: format must be 'table' or 'json', found "
                              f"'{format}'")
     with state.lock:
-        table = {name: list(row) for name, row in state.aggregate.items()}
+        table = {key: list(row) for key, row in state.aggregate.items()}
         if reset:
             state.aggregate = {}
 
@@ -226,11 +227,16 @@ def dumps(reset=False, format="table", sort_by="total", ascending=False) -> str:
         row = item[1]
         return row[1] / row[0] if sort_by == "avg" else row[keys[sort_by]]
 
-    rows = sorted(table.items(), key=sort_key, reverse=not ascending)
+    # One section per category (domain): MXNet's "operator" first, then the user domains.
+    sections: dict = {"operator": []}
+    for (category, name), row in sorted(table.items(), key=sort_key, reverse=not ascending):
+        sections.setdefault(category, []).append((name, row))
     if format == "json":
-        return json.dumps({"Time": {"operator": {
+        return json.dumps({"Time": {cat: {
             name: {"Count": r[0], "Total": r[1], "Min": r[2], "Max": r[3], "Avg": r[1] / r[0],
-                   "Bytes": r[4]} for name, r in rows}}, "Unit": {"Time": "ms"}})
+                   "Bytes": r[4]} for name, r in rows} for cat, rows in sections.items()},
+            "Unit": {"Time": "ms"}})
+    rows = sections["operator"]
     lines = ["", "Profile Statistics:", "\tNote the difference in units for different entries."]
     if state.config.get("profile_memory") and rows:
         total = sum(r[4] for _, r in rows)
@@ -244,15 +250,20 @@ def dumps(reset=False, format="table", sort_by="total", ascending=False) -> str:
         lines.append(f"{'Memory: cpu/0':<30}{count:>11}    {min(sizes):>13.4f}    "
                      f"{max(sizes):>13.4f}    {total / count / 1000.0:>13.4f}")
         lines.append("")
-    lines += ["operator", "=================",
-              f"{'Name':<30}{'Total Count':>11}    {'Time (ms)':>13}    {'Min Time (ms)':>13}    "
-              f"{'Max Time (ms)':>13}    {'Avg Time (ms)':>13}",
-              f"{'----':<30}{'-----------':>11}    {'---------':>13}    {'-------------':>13}    "
-              f"{'-------------':>13}    {'-------------':>13}"]
-    for name, (count, total, lo, hi, _nb) in rows:
-        lines.append(f"{name:<30}{count:>11}    {total:>13.4f}    {lo:>13.4f}    {hi:>13.4f}    "
-                     f"{total / count:>13.4f}")
+    lines += ["operator", "=================", _TIME_HEADER, _TIME_RULE]
+    for category, section in sections.items():
+        if category != "operator":
+            lines += ["", category, "=================", _TIME_HEADER, _TIME_RULE]
+        for name, (count, total, lo, hi, _nb) in section:
+            lines.append(f"{name:<30}{count:>11}    {total:>13.4f}    {lo:>13.4f}    "
+                         f"{hi:>13.4f}    {total / count:>13.4f}")
     return "\n".join(lines) + "\n\n"
+
+
+_TIME_HEADER = (f"{'Name':<30}{'Total Count':>11}    {'Time (ms)':>13}    {'Min Time (ms)':>13}    "
+                f"{'Max Time (ms)':>13}    {'Avg Time (ms)':>13}")
+_TIME_RULE = (f"{'----':<30}{'-----------':>11}    {'---------':>13}    {'-------------':>13}    "
+              f"{'-------------':>13}    {'-------------':>13}")
 
 
 def _trace() -> dict:
@@ -260,6 +271,7 @@ def _trace() -> dict:
     for name, cat, start, dur, nbytes in state.events:
         events.append({"name": name, "cat": cat, "ph": "X", "ts": round(start, 3),
                        "dur": round(dur, 3), "pid": 0, "tid": 0, "args": {"bytes": nbytes}})
+    events += state.instants
     return {"traceEvents": events, "displayTimeUnit": "ms"}
 
 
@@ -270,7 +282,7 @@ def dump(finished=True, profile_process="worker") -> None:
     with state.lock:
         trace = _trace()
         if finished:
-            state.events = []
+            state.events, state.instants = [], []
     with open(path, "w", encoding="utf-8") as f:
         json.dump(trace, f)
     if finished:
@@ -280,3 +292,6 @@ def dump(finished=True, profile_process="worker") -> None:
 def dump_profile() -> None:
     """MXNet's deprecated name for dump()."""
     dump(True)
+
+
+from .profiler_objects import Counter, Domain, Event, Frame, Marker, Task  # noqa: E402,F401

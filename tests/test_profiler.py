@@ -16,7 +16,7 @@ def _stopped():
     profiler.pause()
     profiler.resume()
     profiler.dumps(reset=True)
-    profiler.state.events = []
+    profiler.state.events, profiler.state.instants = [], []
 
 
 def _executor():
@@ -128,3 +128,34 @@ def test_gluon_training_step_records_forward_and_backward():
     table = profiler.dumps()
     assert "FullyConnected" in table and "_backward_FullyConnected" in table
     assert "_backward_sum" in table
+
+
+def test_domains_tasks_counters_and_markers(tmp_path):
+    path = tmp_path / "t.json"
+    profiler.set_config(filename=str(path), profile_all=True, aggregate_stats=True)
+    domain = profiler.Domain("mydomain")
+    task = domain.new_task("load")
+    counter = domain.new_counter("queue", 5)
+    profiler.set_state("run")
+    with task:
+        mx.nd.ones((2,)) + 1
+    frame = profiler.Frame(domain, "step")
+    frame.start()
+    frame.stop()
+    counter += 3
+    counter.decrement()
+    domain.new_marker("here").mark("global")
+    profiler.set_state("stop")
+    task.start()
+    task.stop()  # not running: not recorded
+    table = profiler.dumps()
+    section = table[table.index("mydomain\n"):]
+    assert "load" in section and "step" in section
+    assert [ln.split()[1] for ln in section.splitlines() if ln.startswith("load")] == ["1"]
+    profiler.dump()
+    events = json.loads(path.read_text())["traceEvents"]
+    counts = [e["args"]["queue"] for e in events if e["ph"] == "C"]
+    assert counts == [8, 7]  # the initial 5 was set before the profiler ran
+    assert any(e["ph"] == "i" and e["name"] == "here" and e["s"] == "g" for e in events)
+    with pytest.raises(mx.CoarsenetError, match="stop\\(\\) without start"):
+        profiler.Event("e").stop()
