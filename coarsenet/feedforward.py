@@ -70,11 +70,21 @@ class FeedForward:
                            last_batch_handle="roll_over" if is_train else "pad")
 
     def _module(self, data_iter, for_training: bool):
-        from .module import Module
+        from .module import BucketingModule, Module
 
         data_names = [d[0] for d in data_iter.provide_data]
         label_names = [d[0] for d in (data_iter.provide_label or [])]
-        mod = Module(self.symbol, data_names=data_names, label_names=label_names)
+        if callable(self.symbol) and not hasattr(self.symbol, "list_arguments"):
+            # symbol=sym_gen(bucket_key) -> Symbol: MXNet's bucketing form of FeedForward
+            key = getattr(data_iter, "default_bucket_key", None)
+            if key is None:
+                raise CoarsenetError("FeedForward: a symbol generator needs a bucketing "
+                                     "iterator (with default_bucket_key)")
+            gen = self.symbol
+            mod = BucketingModule(lambda k: (gen(k), data_names, label_names),
+                                  default_bucket_key=key)
+        else:
+            mod = Module(self.symbol, data_names=data_names, label_names=label_names)
         mod.bind(data_iter.provide_data, data_iter.provide_label if for_training else None,
                  for_training=for_training)
         return mod
@@ -191,6 +201,9 @@ class FeedForward:
         from .model import save_checkpoint
 
         self._check_params()
+        if not hasattr(self.symbol, "list_arguments"):
+            raise CoarsenetError("FeedForward.save: the model has a symbol generator, not one "
+                                 "symbol; save the parameters with nd.save instead")
         epoch = self.num_epoch if epoch is None else epoch
         if epoch is None:
             raise CoarsenetError("FeedForward.save: give epoch (num_epoch is not set)")

@@ -240,3 +240,43 @@ def test_callbacks_module_checkpoint_log_validation_and_progress_bar(tmp_path, c
     assert "[====----] 50%" in caplog.text
     assert caplog.text.count("Epoch[1] Validation-accuracy") == 2  # fit's log and the callback
     assert mx.module.base_module.BaseModule is mx.mod.BaseModule
+
+
+def test_feedforward_with_a_symbol_generator_buckets():
+    """MXNet's FeedForward(symbol=sym_gen) over a bucketing iterator: one parameter set for
+    every bucket (here sequences of 2 or 4 steps, averaged over time before the classifier)."""
+    def sym_gen(steps):
+        data = mx.sym.Variable("data")
+        pooled = mx.sym.mean(data, axis=1)
+        return mx.sym.SoftmaxOutput(mx.sym.FullyConnected(pooled, num_hidden=2, name="fc"),
+                                    name="softmax")
+
+    rng = np.random.default_rng(0)
+
+    class Buckets(mx.io.DataIter):
+        default_bucket_key = 4
+
+        def __init__(self):
+            super().__init__(8)
+            self.provide_data = [mx.io.DataDesc("data", (8, 4, 3))]
+            self.provide_label = [mx.io.DataDesc("softmax_label", (8,))]
+            self.reset()
+
+        def reset(self):
+            self.left = [4, 2, 4, 2]
+
+        def next(self):
+            if not self.left:
+                raise StopIteration
+            steps = self.left.pop()
+            x = rng.normal(size=(8, steps, 3)).astype(np.float32)
+            y = (x[:, :, 0].mean(axis=1) > 0).astype(np.float32)
+            return mx.io.DataBatch([mx.nd.array(x)], [mx.nd.array(y)], bucket_key=steps,
+                                   provide_data=[mx.io.DataDesc("data", x.shape)],
+                                   provide_label=[mx.io.DataDesc("softmax_label", (8,))])
+
+    ff = mx.model.FeedForward(sym_gen, num_epoch=15, learning_rate=0.5, momentum=0.9,
+                              initializer=mx.init.Xavier())
+    ff.fit(Buckets())
+    assert sorted(ff.arg_params) == ["fc_bias", "fc_weight"]
+    assert ff.score(Buckets()) > 0.8
