@@ -58,6 +58,8 @@ SCRIPTS = {
     # a user BaseModule subclass (StochasticDepthModule) chained in a SequentialModule
     "stochastic_depth_mnist": ("stochastic-depth/sd_mnist.py", [],
                                lambda work: synthetic_mnist(work, 500, 200)),
+    # a CustomOp whose infer_shape fills the label's shape from the data's
+    "numpy_ops_weighted_lr": ("numpy-ops/weighted_logistic_regression.py", [], None),
 }
 
 
