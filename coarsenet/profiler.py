@@ -164,7 +164,7 @@ def _nondeterministic() -> int:
 def run_program(exe, begin: int, end: int, is_train: bool, seed: int) -> None:
     """Runs program steps [begin, end) of an executor one op at a time, timing each (when the
     profiler records) and calling the executor's monitor callback after each forward op."""
-    from .graph import OP, Entry
+    from .graph import OP, VARIABLE, Entry
     from .ndarray import NDArray
 
     program, order = exe._program, exe._sched.order
@@ -174,8 +174,13 @@ def run_program(exe, begin: int, end: int, is_train: bool, seed: int) -> None:
         node = order[k]
         train = bool(is_train) or k >= exe._sched.num_forward
         if monitor is not None and monitor_all and node.kind == OP:
+            # MXNet's order: a variable input under its own name, then as <op>_<input>
             for j, name in enumerate(node.op.input_names):
-                monitor(f"{node.name}_{name}", NDArray(exe._array(node.inputs[j])))
+                source = node.inputs[j]
+                value = NDArray(exe._array(source))
+                if source.node.kind == VARIABLE:
+                    monitor(source.node.name, value)
+                monitor(f"{node.name}_{name}", value)
         start = time.perf_counter()
         program.run(k, k + 1, train, seed)
         stop = time.perf_counter()

@@ -280,3 +280,21 @@ def test_feedforward_with_a_symbol_generator_buckets():
     ff.fit(Buckets())
     assert sorted(ff.arg_params) == ["fc_bias", "fc_weight"]
     assert ff.score(Buckets()) > 0.8
+
+
+def test_monitor_all_reports_op_inputs_as_mxnet():
+    """MXNet 1.9.1 (subgraph fusion off) reports, for monitor_all=True on FullyConnected then
+    Activation: data, fc1_data, fc1_weight, fc1_weight, fc1_bias, fc1_bias, fc1_output,
+    r_input0, r_output, then the arguments. coarsenet names the Activation input by its
+    declared name (r_data) where MXNet says r_input0."""
+    x = mx.sym.Variable("data")
+    y = mx.sym.Activation(mx.sym.FullyConnected(x, num_hidden=2, name="fc1"), act_type="relu",
+                          name="r")
+    exe = y.simple_bind(data=(1, 3), grad_req="null")
+    mon = mx.mon.Monitor(1, pattern=".*", monitor_all=True)
+    mon.install(exe)
+    mon.tic()
+    exe.forward()
+    assert [k for _, k, _ in mon.toc()] == [
+        "data", "fc1_data", "fc1_weight", "fc1_weight", "fc1_bias", "fc1_bias", "fc1_output",
+        "r_data", "r_output", "data", "fc1_weight", "fc1_bias"]
