@@ -4,7 +4,8 @@ state) of the watched executors, every `interval` batches.
 install(exe) asks the executor to call back after each op with (name, array), names as
 MXNet's: `<node>_output` (`<node>_output<i>` for several outputs), the gradients a backward op
 writes as `<node>_backward_output<i>`, and with monitor_all=True the forward op inputs as
-`<node>_<input name>`. The executor then runs one op at a time while a callback is installed.
+`<node>_<input name>` (a variable input first under its own name, as MXNet). The executor runs
+one op at a time while a callback is installed.
 """
 from __future__ import annotations
 
