@@ -298,3 +298,31 @@ def test_monitor_all_reports_op_inputs_as_mxnet():
     assert [k for _, k, _ in mon.toc()] == [
         "data", "fc1_data", "fc1_weight", "fc1_weight", "fc1_bias", "fc1_bias", "fc1_output",
         "r_data", "r_output", "data", "fc1_weight", "fc1_bias"]
+
+
+def test_trainer_save_and_load_states(tmp_path):
+    from coarsenet.gluon import nn
+
+    def make():
+        mx.random.seed(3)
+        net = nn.Dense(2, in_units=3)
+        net.initialize(mx.init.Xavier())
+        return net, mx.gluon.Trainer(net.collect_params(), "adam", {"learning_rate": 0.1})
+
+    def step(net, trainer):
+        with mx.autograd.record():
+            loss = (net(mx.nd.ones((4, 3))) ** 2).sum()
+        loss.backward()
+        trainer.step(4)
+
+    a, ta = make()
+    step(a, ta)
+    ta.save_states(str(tmp_path / "t.states"))
+    b, tb = make()
+    for p, q in zip(a.collect_params().values(), b.collect_params().values()):
+        q.set_data(p.data())
+    tb.load_states(str(tmp_path / "t.states"))
+    step(a, ta)
+    step(b, tb)
+    for p, q in zip(a.collect_params().values(), b.collect_params().values()):
+        np.testing.assert_array_equal(p.data().asnumpy(), q.data().asnumpy())
