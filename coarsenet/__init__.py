@@ -70,6 +70,9 @@ from .base import CoarsenetError, MXNetError  # noqa: E402,F401
 from .executor import Executor  # noqa: E402,F401
 from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus  # noqa: E402,F401
 from . import rnn  # noqa: E402,F401  legacy mx.rnn cells, BucketSentenceIter
+from . import monitor, profiler  # noqa: E402,F401  mx.mon.Monitor, mx.profiler
+from . import monitor as mon  # noqa: E402,F401
+from .attribute import AttrScope  # noqa: E402,F401  mx.AttrScope
 
 
 

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from . import attribute as _attribute
 from . import binary_dispatch as _binary_dispatch
 from . import ops as _ops
 from .base import CoarsenetError, attr_str, dtype_code
@@ -105,24 +106,27 @@ class Symbol:
     # ---------------------------------------------------------------- attributes
     def attr(self, key: str):
         node = self._single("attr").node
+        if key in _attribute.HIDDEN_KEYS and key not in node.attrs:
+            key = f"__{key}__"  # stored as MXNet stores them
         return node.attrs.get(key, node.params.get(key))
 
     def list_attr(self) -> dict:
         node = self._single("list_attr").node
-        return {**node.params, **node.attrs}
+        return _attribute.with_plain_names({**node.params, **node.attrs})
 
     def attr_dict(self) -> dict:
         result = {}
         for node in self._graph().nodes:
             attrs = {**node.params, **node.attrs}
             if attrs:
-                result[node.name] = attrs
+                result[node.name] = _attribute.with_plain_names(attrs)
         return result
 
     def _set_attr(self, **kwargs) -> None:
         node = self._single("_set_attr").node
         for key, value in kwargs.items():
-            node.attrs[key] = attr_str(value)
+            hidden = key in _attribute.HIDDEN_KEYS  # stored as __key__, as MXNet does
+            node.attrs[f"__{key}__" if hidden else key] = attr_str(value)
 
     # ---------------------------------------------------------------- copy and compose
     def __copy__(self) -> Symbol:
@@ -309,7 +313,7 @@ def Variable(name: str, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype
     are stored as MXNet's hidden attributes (__shape__, __dtype__, ...)."""
     if not isinstance(name, str) or not name:
         raise CoarsenetError("Variable needs a non-empty string name")
-    attrs = {k: attr_str(v) for k, v in (attr or {}).items()}
+    attrs = {k: attr_str(v) for k, v in _attribute.current_attrs(attr).items()}
     if shape is not None:
         attrs["__shape__"] = attr_str(tuple(int(d) for d in shape))
     if lr_mult is not None:
@@ -383,7 +387,7 @@ def _invoke(op_name: str, inputs: list, params: dict, name=None, attr=None,
             raise CoarsenetError(f"{op_name} '{name}': unknown input '{key}'; inputs: "
                                  f"{', '.join(slots)}")
         entries[slots.index(key)] = value._single(f"input '{key}' of {op_name} '{name}'")
-    attrs = {k: attr_str(v) for k, v in (attr or {}).items()}
+    attrs = {k: attr_str(v) for k, v in _attribute.current_attrs(attr).items()}  # AttrScope
     params = {k: attr_str(v) for k, v in params.items()}
     for i, e in enumerate(entries):
         if e is None:
