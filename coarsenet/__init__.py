@@ -71,6 +71,9 @@ from .base import CoarsenetError, MXNetError  # noqa: E402,F401
 from .executor import Executor  # noqa: E402,F401
 from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus  # noqa: E402,F401
 from . import rnn  # noqa: E402,F401  legacy mx.rnn cells, BucketSentenceIter
+from . import monitor, profiler  # noqa: E402,F401  mx.mon.Monitor, mx.profiler
+from . import monitor as mon  # noqa: E402,F401
+from .attribute import AttrScope  # noqa: E402,F401  mx.AttrScope
 
 
 
@@ -152,6 +155,9 @@ _threads_from_env()
 from . import random_functions as _random_functions  # noqa: E402  nd.random, sym.random
 
 _random_functions.install()
+from . import linalg_functions as _linalg_functions  # noqa: E402  nd.linalg, sym.linalg
+
+_linalg_functions.install()
 
 from . import ndarray_fluent as _ndarray_fluent  # noqa: E402  x.exp(), x.abs(), ...
 

@@ -380,6 +380,8 @@ _install_op_functions()
 _ops.on_ops_added(_install_op_functions)  # again when a plugin library adds ops
 maximum, minimum, power = _binary_dispatch.make_functions(
     NDArray, invoke, lambda a, b: a.shape == b.shape, "arrays (broadcast if shapes differ)")
+_binary_dispatch.install_extra(globals(), NDArray, invoke, lambda a, b: a.shape == b.shape,
+                               "arrays (broadcast if shapes differ)")
 
 
 # ---------------------------------------------------------------- MXNet NDArray files

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import optimizer_rules  # noqa: F401  registers AdaGrad, Adamax, Nadam, Ftrl, SGLD, ...
+from .base import CoarsenetError
 from .optimizer_base import Optimizer, _array  # noqa: F401  (the base class, as in MXNet)
 
 
@@ -145,9 +145,65 @@ class Updater:
             self.states[index] = self.optimizer.create_state(index, weight)
         self.optimizer.update(index, weight, grad, self.states[index])
 
+    def get_states(self, dump_optimizer: bool = False) -> bytes:
+        """The optimizer states and update counts as bytes (an .npz archive, no pickle; MXNet
+        pickles here, so the two formats differ). dump_optimizer is not supported."""
+        if dump_optimizer:
+            raise CoarsenetError("Updater.get_states: dump_optimizer=True would pickle the "
+                                 "optimizer; coarsenet saves states only")
+        import io
+        import json
+
+        arrays, meta = {}, []
+        for k, (index, state) in enumerate(self.states.items()):
+            parts = state if isinstance(state, (tuple, list)) else [state]
+            kinds = []
+            for j, part in enumerate(parts):
+                if part is None:
+                    kinds.append(None)
+                else:
+                    arrays[f"s{k}_{j}"] = _array(part)
+                    kinds.append("array")
+            meta.append({"index": index, "tuple": isinstance(state, (tuple, list)),
+                         "parts": kinds,
+                         "count": self.optimizer._index_update_count.get(index)})
+        arrays["meta"] = np.array(json.dumps({"states": meta,
+                                              "num_update": self.optimizer.num_update}))
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    def set_states(self, states: bytes) -> None:
+        """Restores what get_states returned (also read back from a file)."""
+        import io
+        import json
+
+        try:
+            archive = np.load(io.BytesIO(states), allow_pickle=False)
+            meta = json.loads(str(archive["meta"]))
+        except Exception as e:  # noqa: BLE001  any unreadable input gets the same message
+            raise CoarsenetError(f"Updater.set_states: expected the bytes of get_states() (an "
+                                 f".npz archive), could not read them: {e}") from None
+        self.states = {}
+        for k, entry in enumerate(meta["states"]):
+            parts = [None if kind is None else np.array(archive[f"s{k}_{j}"])
+                     for j, kind in enumerate(entry["parts"])]
+            index = entry["index"]
+            self.states[index] = tuple(parts) if entry["tuple"] else parts[0]
+            if entry["count"] is not None:
+                self.optimizer._index_update_count[index] = entry["count"]
+        self.optimizer.num_update = meta["num_update"]
+
 
 def get_updater(optimizer: Optimizer) -> Updater:
     return Updater(optimizer)
 
 
 register = Optimizer.register  # mx.optimizer.register(klass), MXNet's decorator
+
+from . import optimizer_rules  # noqa: F401  registers AdaGrad, Adamax, Nadam, Ftrl, SGLD, ...
+from .optimizer_rules import (DCASGD, FTML, SGLD, AdaDelta, AdaGrad, Adamax,  # noqa: E402,F401
+                              Ftrl, Nadam, Signum)
+from . import optimizer_lbsgd  # noqa: E402,F401  registers LBSGD
+from .optimizer_lbsgd import LBSGD  # noqa: E402,F401
+from .optimizer_layerwise import LAMB, LARS, ccSGD  # noqa: E402,F401  registers them

@@ -3,8 +3,6 @@ namespace, with SGD, Adam, ...) and optimizer_rules.py (the other rules), which 
 it. See optimizer.py for what every rule has in common."""
 from __future__ import annotations
 
-import abc
-
 import numpy as np
 
 from .base import CoarsenetError
@@ -16,7 +14,7 @@ def _array(x) -> np.ndarray:
     return x.asnumpy() if hasattr(x, "asnumpy") else x
 
 
-class Optimizer(abc.ABC):
+class Optimizer:
     """Base class; `create(name, **kwargs)` makes one by its registered (lowercase) name."""
 
     registry: dict[str, type] = {}
@@ -124,7 +122,8 @@ class Optimizer(abc.ABC):
             g += wd * w
         self._step(index, w, g, state)
 
-    @abc.abstractmethod
     def _step(self, index, w: np.ndarray, g: np.ndarray, state) -> None:
         """Applies the rule to weight w with the prepared gradient g (rescaled, clipped, with
-        coupled weight decay added); both may be updated in place."""
+        coupled weight decay added); both may be updated in place. A subclass defines this or
+        overrides update() itself (MXNet's extension point)."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither update() nor _step()")

@@ -22,11 +22,19 @@ SOURCE_DIR = os.path.dirname(os.path.abspath(coarsenet.__file__))
 # Cycles that stay, each an explicit frozenset of the modules involved and the reason. Keep
 # this short; a listed cycle that no longer exists fails the test (remove it then).
 ALLOWED_CYCLES: dict = {
-    # mx.mod: module.py defines Module and re-exports BucketingModule, which subclasses Module.
-    # Not lazy, just not split yet: the Module family (BaseModule, Sequential/PythonModule) is
-    # being rewritten in parallel; the fix is bucketing_module importing Module from a module
-    # that does not re-export it (as io_base / optimizer_base do for mx.io / mx.optimizer).
-    frozenset({"coarsenet.module", "coarsenet.bucketing_module"}): "mx.mod namespace",
+    # MXNet namespaces whose module defines a base class AND re-exports, at its bottom, modules
+    # that subclass it (so each imports the other; such an "_extra" module cannot be imported
+    # first). Not lazy, only not split yet: most came with the Module-family / metric /
+    # initializer / profiler work merged in the same round. The fix is the one mx.io and
+    # mx.optimizer got (io_base.py, optimizer_base.py): the base moves to a lower module that
+    # both the namespace and the extensions import. Remove an entry when it is split.
+    frozenset({"coarsenet.module", "coarsenet.bucketing_module", "coarsenet.model",
+               "coarsenet.feedforward"}): "mx.mod / mx.model",
+    frozenset({"coarsenet.initializer", "coarsenet.initializer_extra"}): "mx.init",
+    frozenset({"coarsenet.metric", "coarsenet.metric_extra"}): "mx.metric",
+    frozenset({"coarsenet.optimizer", "coarsenet.optimizer_layerwise"}): "mx.optimizer (SGD)",
+    frozenset({"coarsenet.profiler", "coarsenet.profiler_objects"}): "mx.profiler",
+    frozenset({"coarsenet.test_utils", "coarsenet.test_utils_extra"}): "mx.test_utils",
 }
 
 

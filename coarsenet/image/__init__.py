@@ -10,7 +10,8 @@ filters antialias on downscaling where OpenCV's bilinear does not. Colour order 
 from __future__ import annotations
 
 from .. import ndarray as _ndarray
-from . import nd_image
+from .. import symbol as _symbol
+from . import nd_image, sym_image
 from .augment import *  # noqa: F403  the augmenters are mx.image.* names
 from .augment import CreateAugmenter  # noqa: F401
 from .core import *  # noqa: F403  imdecode, imread, imresize, crops, color_normalize, ...
@@ -18,3 +19,4 @@ from .core import _decode_array, _encode_array, _np, _resize_np  # noqa: F401  (
 from .iter import ImageDetIter, ImageIter  # noqa: F401
 
 _ndarray.image = nd_image  # MXNet's nd.image namespace
+_symbol.image = sym_image  # and sym.image

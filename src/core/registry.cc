@@ -229,11 +229,13 @@ void OpInstance::InferShape(std::vector<cn_shape>& in, std::vector<cn_shape>& ou
         if (s.dims[d] < 0)
           Fail(std::string(kind) + " '" + names[i] + "' inferred with a negative dim: (" + dims +
                ")");
-        too_big = too_big || __builtin_mul_overflow(n, static_cast<uint64_t>(s.dims[d]), &n);
+        // zero dims are skipped: NumPy refuses an empty array whose other dims overflow too
+        if (s.dims[d] != 0)
+          too_big = too_big || __builtin_mul_overflow(n, static_cast<uint64_t>(s.dims[d]), &n);
       }
       if (too_big || n > (uint64_t(1) << 59))
         Fail(std::string(kind) + " '" + names[i] + "' of shape (" + dims +
-             ") has more than 2^59 elements");
+             ") has more than 2^59 elements (counting its non-zero dims)");
     }
   };
   check(out, outputs_, "output");
