@@ -221,3 +221,12 @@ def test_gradient_of_a_variable_read_by_two_inplace_chains():
     t = np.tanh(x)
     assert_close(exe.grad_dict["data"].asnumpy(), og * (1 - t * t + t) * np.exp(x), 1e-12,
                  1e-12, "two branches summed")
+
+
+def test_an_infeasible_budget_is_an_error():
+    net = make_net()
+    x = arr((5, 8), 1)
+    x.attach_grad()
+    with autograd.record():
+        with pytest.raises(cn.base.CoarsenetError, match="smallest feasible budget"):
+            autograd.checkpoint(net, x, mirror=1)

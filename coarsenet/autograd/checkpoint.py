@@ -29,6 +29,10 @@ def checkpoint(fn: Callable, *args, mirror="min"):
     share one arena sized to the largest plan; between forward and backward only the segment's
     inputs and outputs are held. `checkpoint_stats(fn, *args)` returns their memory_stats().
 
+    Seeds: one per random op in the order fn calls them, as the imperative run draws them; a
+    hybridized block inside fn is traced into the segment, so its masks equal those of the
+    block run imperatively (a hybridized block's own executor draws one seed per call).
+
     Imperative (mirror=None, or fn cannot be traced: it calls nd ops on arrays it captures,
     runs Python control flow on values, returns non-arrays; `checkpoint_reason` says why):
     fn runs again op by op under recording during backward, with the first run's op seeds and

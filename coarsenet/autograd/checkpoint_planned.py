@@ -27,6 +27,7 @@ import numpy as np
 from .. import ndarray as _nd
 from .. import ops as _ops
 from .. import random as _random
+from ..base import CoarsenetError
 from ..graph import BACKWARD, OP
 from ..ndarray import NDArray
 from .tape import record_custom
@@ -157,7 +158,12 @@ def _bound(trace: _Trace, args, training, mirror):
     b = trace.bound.get(key)
     if b is not None and b.valid():
         return b
-    b = _Bound(trace, args, mirror)
+    try:
+        b = _Bound(trace, args, mirror)
+    except CoarsenetError:
+        if isinstance(mirror, int):
+            raise  # an infeasible budget is the caller's to fix
+        return None  # the graph does not bind: the imperative run reports any real error
     if b.exe is None:
         return None
     trace.bound[key] = b
@@ -213,7 +219,8 @@ class _Bound:
         prog.run(0, nf, training, 0)
         outputs = [NDArray(o._data.copy()) for o in exe.outputs[: trace.num_outputs]]
         params = [exe.arg_dict[n] for n in self.param_names]
-        saved = [x._data for x in args]  # what the tape holds: the inputs (and outputs)
+        saved = [x._data for x in args]  # all the closure holds: the inputs, output shapes
+        metas = [(o.shape, o.dtype) for o in outputs]
 
         def planned_backward(out_grads):
             self._load(saved)
@@ -222,8 +229,7 @@ class _Bound:
             prog.run(0, nf, training, 0)
             for a, value in zip(exe.aux_arrays, aux):  # statistics were updated by forward
                 np.copyto(a._data, value)
-            heads = [np.zeros(o.shape, o.dtype) if g is None else g
-                     for g, o in zip(out_grads, outputs)]
+            heads = [np.zeros(*m) if g is None else g for g, m in zip(out_grads, metas)]
             exe.backward([NDArray(h) for h in heads], is_train=training)
             names = trace.names + self.param_names
             return [exe.grad_dict[n]._data if n in exe.grad_dict else None for n in names]
