@@ -230,3 +230,25 @@ def test_an_infeasible_budget_is_an_error():
     with autograd.record():
         with pytest.raises(cn.base.CoarsenetError, match="smallest feasible budget"):
             autograd.checkpoint(net, x, mirror=1)
+
+
+def test_a_traceable_segment_inside_an_imperative_one():
+    """The inner segment runs op by op inside the outer's collection and recomputation, so the
+    outer replays its Dropout seeds: everything equals the plain run."""
+    def go(checkpoint):
+        net = make_net()
+        x, w = arr((5, 8), 1), arr((5, 4), 2)
+        x.attach_grad()
+        cn.random.seed(9)
+
+        def outer(a):  # reads a captured array: imperative
+            inner = autograd.checkpoint(net, a) if checkpoint else net(a)
+            return inner * cn.nd.Dropout(w, p=0.5)
+
+        with autograd.record():
+            y = autograd.checkpoint(outer, x) if checkpoint else outer(x)
+        y.backward()
+        return [y.asnumpy(), x.grad.asnumpy(), net[0].weight.grad().asnumpy()]
+
+    for g, w in zip(go(True), go(False)):
+        assert_close(g, w, 1e-12, 1e-12, "nested checkpoint")

@@ -40,7 +40,10 @@ def checkpoint(fn: Callable, *args, mirror="min"):
     """
     if _hooks.record is None or not any(isinstance(a, NDArray) for a in args):
         return fn(*args)  # not recording, or inside a symbolic trace (nested checkpoint)
-    if mirror is not None and args and all(isinstance(a, NDArray) for a in args):
+    # Inside another checkpoint's imperative run (its collection or recomputation hooks),
+    # op calls must go through those hooks so the outer segment sees and replays their seeds.
+    nested = _hooks.record is not _record or _hooks.replay is not None
+    if mirror is not None and not nested and all(isinstance(a, NDArray) for a in args):
         result = _planned.call(fn, list(args), mirror)
         if result is not _planned.UNTRACEABLE:
             return result
@@ -53,6 +56,8 @@ def checkpoint(fn: Callable, *args, mirror="min"):
         for x in inputs:
             if x._tape is not None:
                 externals[id(x)] = x
+        if outer is not _record:  # an enclosing checkpoint's collection: it replays them too
+            outer(op, inputs, outputs, seed)
 
     outer = _hooks.record
     _hooks.record = collect  # internal results get no tape entry, so they stay unrecorded
