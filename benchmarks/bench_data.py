@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,11 @@ def cn_iter(rec: str, threads: int):
                                  std_g=STD[1], std_b=STD[2], preprocess_threads=threads)
 
 
+def _cpu(who) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def rate(it) -> float:
     t, seen = time.time(), 0
     for b in it:
@@ -148,13 +154,24 @@ def main() -> None:
         tf = T.Compose([T.RandomResizedCrop(224), T.RandomFlipLeftRight(), T.ToTensor(),
                         T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
         ds = cn.gluon.data.vision.ImageFolderDataset(root).transform_first(tf)
-        rates = {}
+        rates, cpu_ms = {}, {}
         for workers in (0, 2):
+            m0, c0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
             dl = cn.gluon.data.DataLoader(ds, batch_size=32, num_workers=workers)
+            warm = sum(x.shape[0] for x, _ in dl)  # first epoch: workers start, blocks made
             t, seen = time.time(), 0
             for x, _ in dl:
                 seen += x.shape[0]
-            rates[workers] = seen / (time.time() - t)
+            rates[workers] = seen / (time.time() - t)  # second epoch only
+            m1 = _cpu(resource.RUSAGE_SELF)
+            dl._close_pool()  # a worker's CPU time is counted when it is reaped: both epochs
+            cpu_ms[workers] = 1e3 * (m1 - m0 + _cpu(resource.RUSAGE_CHILDREN) - c0) / (
+                seen + warm)
+        # CPU time per image, all processes together: meaningful even on a loaded machine
+        # (images/s there are not); its ratio bounds what 2 workers can gain on 2 idle cores
+        print(f"3. DataLoader CPU ms/image (main + workers): workers=0 {cpu_ms[0]:.1f}, "
+              f"workers=2 {cpu_ms[2]:.1f} (2 idle cores: at most "
+              f"x{2 * cpu_ms[0] / cpu_ms[2]:.2f})")
         mx_dl = run_mx(args.mxnet, MX_LOADER, root, 2)
         print(f"3. DataLoader images/s: workers=0 {rates[0]:.0f}, workers=2 {rates[2]:.0f} "
               f"(x{rates[2] / rates[0]:.2f}); MXNet Gluon DataLoader workers=2 "

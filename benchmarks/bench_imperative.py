@@ -28,6 +28,9 @@ def coarsenet_cases() -> dict:
         "FC 1x1 (cn.nd.FullyConnected)": lambda: cn.nd.FullyConnected(d, w, b, num_hidden=1),
         "FC 1x1 (C++ op.invoke only)": lambda: op.invoke([d._data, w._data, b._data], [], False, 0),
     }
+    if hasattr(cn._core, "imperative_call"):  # the fast path's C++ entry alone
+        cases["FC 1x1 (C++ imperative_call only)"] = lambda: cn._core.imperative_call(
+            op, [d, w, b], False, 0)
     if "elemwise_add" in cn.ops.list():
         cases["add 1 element (x + y)"] = lambda: x + y
         cases["add 1 element (cn.nd.elemwise_add)"] = lambda: cn.nd.elemwise_add(x, y)

@@ -5,12 +5,14 @@ count, 2 by default). Prints figures; asserts nothing about time.
 
 Cases (the issue's): 2-layer LSTM and GRU, input 512, hidden 512, seq 35, batch 32, forward +
 backward and inference; --long adds seq 2000, hidden 256, batch 16 (LSTM, 1 layer), where the
-reserve (what backward keeps) is reported too. Both sides use float32 and equal weights; the
+reserve (what backward keeps) is reported too, and the planned arena and time of a bound
+executor without mirror and with mirror="auto" (the op's in-op sqrt(T) recomputation). Both sides use float32 and equal weights; the
 outputs are compared so a wrong kernel cannot look fast.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -28,14 +30,17 @@ def packed(module, layers):
     return np.concatenate([p.detach().numpy().ravel() for p in ws + bs]).astype(np.float32)
 
 
-def median_time(fn, repeat):
-    fn()  # warm-up
-    times = []
+def paired_times(ours, theirs, repeat):
+    """Medians of alternating runs, so a change in machine load hits both sides alike."""
+    ours()
+    theirs()
+    a, b = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, out in ((ours, a), (theirs, b)):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return statistics.median(a), statistics.median(b)
 
 
 def case(torch, mode, T, N, I, H, L, repeat):
@@ -70,11 +75,38 @@ def case(torch, mode, T, N, I, H, L, repeat):
         with torch.no_grad():
             m(xt)
 
-    rows = [(f"{mode} L{L} T{T} N{N} H{H} fwd+bwd", median_time(cn_train, repeat),
-             median_time(torch_train, repeat)),
-            (f"{mode} L{L} T{T} N{N} H{H} inference", median_time(cn_infer, repeat),
-             median_time(torch_infer, repeat))]
+    rows = [(f"{mode} L{L} T{T} N{N} H{H} fwd+bwd", *paired_times(cn_train, torch_train, repeat)),
+            (f"{mode} L{L} T{T} N{N} H{H} inference", *paired_times(cn_infer, torch_infer,
+                                                                      repeat))]
     return rows, err, outs[-1].nbytes
+
+
+def mirror_case(T, N, I, H, repeat):
+    """Planned arena and forward+backward time of one bound LSTM, without and with mirror."""
+    out = cn.sym.RNN(cn.sym.Variable("data"), cn.sym.Variable("rnn_parameters"),
+                     cn.sym.Variable("rnn_state"), cn.sym.Variable("rnn_state_cell"),
+                     mode="lstm", state_size=H, num_layers=1, name="rnn")
+    exs = []
+    for mirror in (None, "auto"):
+        ex = out.simple_bind(cn.cpu(), mirror=mirror, data=(T, N, I))
+        rng = np.random.default_rng(0)  # the same values in both executors
+        for a in ex.arg_dict.values():
+            a[:] = rng.uniform(-0.1, 0.1, a.shape)
+        exs.append(ex)
+
+    def steps(ex):
+        def step():
+            ex.forward(is_train=True)
+            ex.backward()
+        return step
+
+    t0, t1 = paired_times(steps(exs[0]), steps(exs[1]), repeat)
+    m0, m1 = (ex.memory_stats()["planned_bytes"] for ex in exs)
+    grads = [ex.grad_dict["rnn_parameters"].asnumpy() for ex in exs]
+    print(f"lstm L1 T{T} N{N} H{H} planned arena: no mirror {m0 / 2**20:.1f} MiB, "
+          f"{t0 * 1e3:.0f} ms; mirror=auto {m1 / 2**20:.1f} MiB ({m1 / m0:.3f}x), "
+          f"{t1 * 1e3:.0f} ms ({t1 / t0:.2f}x); gradients bitwise equal: "
+          f"{bool(np.array_equal(grads[0], grads[1]))}")
 
 
 def main():
@@ -91,13 +123,16 @@ def main():
     if args.long:
         cases.append(("lstm", 2000, 16, 256, 256, 1))
     print(f"{'case':42s} {'coarsenet ms':>13s} {'torch ms':>9s} {'ratio':>6s}  "
-          f"(threads {args.threads}, median of {args.repeat})")
+          f"(threads {args.threads}, median of {args.repeat}, runs alternated; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     for mode, T, N, I, H, L in cases:
         rows, err, reserve = case(torch, mode, T, N, I, H, L, args.repeat)
         for name, ours, theirs in rows:
             print(f"{name:42s} {ours * 1e3:13.1f} {theirs * 1e3:9.1f} {ours / theirs:6.2f}")
         print(f"{'':42s} max |output - torch| {err:.2e}; reserve kept for backward "
               f"{reserve / 2**20:.1f} MiB")
+    if args.long:
+        mirror_case(2000, 16, 256, 256, args.repeat)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,9 @@ from .base import CoarsenetError, MXNetError  # noqa: E402,F401
 from .executor import Executor  # noqa: E402,F401
 from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus  # noqa: E402,F401
 from . import rnn  # noqa: E402,F401  legacy mx.rnn cells, BucketSentenceIter
+from . import monitor, profiler  # noqa: E402,F401  mx.mon.Monitor, mx.profiler
+from . import monitor as mon  # noqa: E402,F401
+from .attribute import AttrScope  # noqa: E402,F401  mx.AttrScope
 
 
 
@@ -122,12 +125,48 @@ def __getattr__(name: str):
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used by op kernels and GEMM."""
+    """Threads used by op kernels and GEMM from now on (GEMMs inside a parallel kernel loop
+    stay single-threaded). Executors bound earlier keep the plans (and workspace) they were
+    bound with: their kernels split work as planned and the new count runs it."""
+    import numbers
+
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise CoarsenetError(f"set_num_threads: expected an integer >= 1, found {n!r}")
     _core.set_num_threads(int(n))
 
 
 def get_num_threads() -> int:
     return _core.get_num_threads()
+
+
+def thread_info() -> dict:
+    """The thread settings in effect: num_threads (what kernels plan for), omp_max_threads,
+    blas_threads, and measured inside a parallel kernel loop: parallel_team (its threads) and
+    blas_threads_in_parallel (1: no nested BLAS threads)."""
+    return _core.thread_info()
+
+
+def _threads_from_env() -> None:
+    """The thread count at import, as users of OpenMP and MXNet expect: OMP_NUM_THREADS (its
+    first entry when it lists several levels), else MXNET_CPU_WORKER_NTHREADS, else OpenMP's
+    default (the machine's cores). A value that is not a positive integer is ignored with a
+    warning naming the variable, like OpenMP runtimes do, rather than failing the import."""
+    import warnings
+
+    for var in ("OMP_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS"):
+        raw = _os.environ.get(var, "").strip()
+        if not raw:
+            continue
+        first = raw.split(",")[0].strip()
+        if first.isdigit() and int(first) >= 1:
+            _core.set_num_threads(int(first))
+            return
+        warnings.warn(f"coarsenet: ignoring {var}={raw!r}: expected a positive integer",
+                      RuntimeWarning, stacklevel=3)
+    _core.set_num_threads(_core.get_num_threads())  # OpenBLAS follows OpenMP's default
+
+
+_threads_from_env()
 
 
 def load_op_library(path: str) -> list[str]:
@@ -149,6 +188,9 @@ _ops_added_hooks: list = [ndarray._install_op_functions, symbol._install_op_func
 from . import random_functions as _random_functions  # noqa: E402  nd.random, sym.random
 
 _random_functions.install()
+from . import linalg_functions as _linalg_functions  # noqa: E402  nd.linalg, sym.linalg
+
+_linalg_functions.install()
 
 from . import ndarray_fluent as _ndarray_fluent  # noqa: E402  x.exp(), x.abs(), ...
 

@@ -57,6 +57,14 @@ class BucketingModule(Module):
         self._exec, self._executors = module._exec, module._executors
         self._arg_params, self._aux_params = base._arg_params, base._aux_params
 
+    def install_monitor(self, mon) -> None:
+        """mx.mon.Monitor over every bucket's executors (and those of buckets bound later)."""
+        self._require("bind()", self.binded)
+        self._monitor = mon
+        for module in self._buckets.values():
+            for exe in module._executors.values():
+                mon.install(exe)
+
     def switch_bucket(self, bucket_key, data_shapes, label_shapes=None) -> None:
         """Binds (once) and selects the executor of bucket_key, sharing everything shareable."""
         self._require("bind()", self.binded)
@@ -99,6 +107,8 @@ class BucketingModule(Module):
         for name, shape in zip(symbol.list_auxiliary_states(), aux_shapes):
             aux[name] = base_exec.aux_dict[name]
         module._exec = Executor(symbol, args, grads, reqs, aux, shared_arena=base_exec._arena)
+        if self._monitor is not None:  # install_monitor covers buckets bound later too
+            self._monitor.install(module._exec)
         module._executors = {tuple(sorted(shapes.items())): module._exec}
         module.for_training, module.binded = self.for_training, True
         module._sync_param_refs()

@@ -1,7 +1,9 @@
-"""Training callbacks, MXNet style: Speedometer, do_checkpoint, log_train_metric."""
+"""Training callbacks, MXNet style: Speedometer, do_checkpoint, log_train_metric,
+module_checkpoint, LogValidationMetricsCallback, ProgressBar."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 
@@ -53,3 +55,45 @@ def log_train_metric(period: int, auto_reset: bool = False):
                 param.eval_metric.reset()
 
     return callback
+
+
+def module_checkpoint(mod, prefix: str, period: int = 1, save_optimizer_states: bool = False):
+    """An epoch-end callback saving `mod` (a Module) every `period` epochs as
+    prefix-symbol.json / prefix-EPOCH.params (and .states when asked)."""
+    period = int(max(1, period))
+
+    def _callback(iter_no, sym=None, arg=None, aux=None):
+        if (iter_no + 1) % period == 0:
+            mod.save_checkpoint(prefix, iter_no + 1, save_optimizer_states)
+
+    return _callback
+
+
+def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_cast=True):
+    """mx.callback.save_checkpoint, the same function as mx.model.save_checkpoint."""
+    from .model import save_checkpoint as save
+
+    save(prefix, epoch, symbol, arg_params, aux_params, remove_amp_cast)
+
+
+class LogValidationMetricsCallback:
+    """An eval-end callback logging each validation metric (Epoch[N] Validation-name=value)."""
+
+    def __call__(self, param) -> None:
+        if not param.eval_metric:
+            return
+        for name, value in param.eval_metric.get_name_value():
+            logging.info("Epoch[%d] Validation-%s=%f", param.epoch, name, value)
+
+
+class ProgressBar:
+    """A batch-end callback logging a text bar of nbatch / total."""
+
+    def __init__(self, total: int, length: int = 80):
+        self.bar_len, self.total = length, total
+
+    def __call__(self, param) -> None:
+        count = param.nbatch
+        filled = int(round(self.bar_len * count / float(self.total)))
+        percents = math.ceil(100.0 * count / float(self.total))
+        logging.info("[%s] %s%s\r", "=" * filled + "-" * (self.bar_len - filled), percents, "%")

@@ -30,6 +30,13 @@ _RENAMES = {
     "mxnet.init": "coarsenet.initializer",
     "mxnet.kv": "coarsenet.kvstore",
     "mxnet.gluon.nn": "coarsenet.nn",
+    "mxnet.mon": "coarsenet.monitor",
+    "mxnet.visualization": "coarsenet.viz",
+    "mxnet.module.base_module": "coarsenet.base_module",
+    "mxnet.module.module": "coarsenet.module",
+    "mxnet.module.bucketing_module": "coarsenet.bucketing_module",
+    "mxnet.module.sequential_module": "coarsenet.sequential_module",
+    "mxnet.module.python_module": "coarsenet.python_module",
 }
 
 
@@ -132,12 +139,12 @@ def alias_mxnet() -> types.ModuleType:
         _guard_missing(coarsenet, _PREFIX)
         # The short names MXNet scripts use as attributes name their long modules in messages.
         for short, long in (("nd", "ndarray"), ("sym", "symbol"), ("mod", "module"),
-                            ("init", "initializer"), ("kv", "kvstore")):
+                            ("init", "initializer"), ("kv", "kvstore"), ("mon", "monitor")):
             m = getattr(coarsenet, short, None)
             if isinstance(m, types.ModuleType):
                 _guard_missing(m, f"mxnet.{long}")
         for name in ("gluon", "io", "metric", "optimizer", "autograd", "random", "callback",
-                     "lr_scheduler", "model", "viz", "operator", "context"):
+                     "lr_scheduler", "model", "viz", "operator", "context", "profiler"):
             m = getattr(coarsenet, name, None)
             if isinstance(m, types.ModuleType):
                 _guard_missing(m, f"mxnet.{name}")

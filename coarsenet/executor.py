@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from . import profiler as _profiler
 from . import random as _random
 from .base import REQ_INPLACE, REQ_WRITE, CoarsenetError
 from .graph import BACKWARD, HEAD_GRAD, OP, ZEROS, Entry
@@ -35,6 +36,7 @@ class Executor:
         self.aux_dict = {n: aux[n] for n in self._aux_names}
         self.grad_dict = {n: grads[n] for n in self._arg_names if grads.get(n) is not None}
         self._grad_req = grad_req
+        self._monitor_callback = None  # (callback, monitor_all) from set_monitor_callback
         self._build()
 
     # ---------------------------------------------------------------- public arrays
@@ -184,7 +186,10 @@ class Executor:
                                      f"found {source.shape}")
             np.copyto(target, source, casting="unsafe")
         self._step_seed = _random.next_seed()
-        self._program.run(0, self._sched.num_forward, bool(is_train), self._step_seed)
+        if self._monitor_callback is None and not _profiler.state.recording:
+            self._program.run(0, self._sched.num_forward, bool(is_train), self._step_seed)
+        else:  # one op at a time, timed and/or reported (mx.profiler, mx.mon.Monitor)
+            _profiler.run_program(self, 0, self._sched.num_forward, is_train, self._step_seed)
         return self.outputs
 
     def backward(self, out_grads=None, is_train: bool = True) -> None:
@@ -210,7 +215,15 @@ class Executor:
                 np.copyto(buffer, data, casting="unsafe")
         for g in self._zero_grads:
             g.fill(0)
-        self._program.run(self._sched.num_forward, -1, bool(is_train), self._step_seed)
+        if self._monitor_callback is None and not _profiler.state.recording:
+            self._program.run(self._sched.num_forward, -1, bool(is_train), self._step_seed)
+        else:
+            _profiler.run_program(self, self._sched.num_forward, -1, is_train, self._step_seed)
+
+    def set_monitor_callback(self, callback, monitor_all: bool = False) -> None:
+        """callback(name, NDArray) after each forward op (MXNet's contract; mx.mon.Monitor);
+        with monitor_all the op inputs are reported too. None removes it."""
+        self._monitor_callback = None if callback is None else (callback, bool(monitor_all))
 
     def profile(self, is_train: bool = True, backward: bool = True) -> list:
         """Runs forward (and backward) one call at a time; returns [(op label, node name,

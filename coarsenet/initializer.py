@@ -211,3 +211,6 @@ def create(init) -> Initializer:
 
 
 Initializer.registry.update(zeros=Zero, ones=One)  # MXNet's aliases
+
+from .initializer_extra import (Bilinear, Load, LSTMBias, Mixed, Orthogonal,  # noqa: E402,F401
+                                register)

@@ -52,3 +52,7 @@ def save_checkpoint(prefix: str, epoch: int, symbol, arg_params: dict, aux_param
     saved = {f"arg:{k}": v for k, v in arg_params.items()}
     saved.update({f"aux:{k}": v for k, v in aux_params.items()})
     nd.save(_params_path(prefix, epoch), saved)
+
+
+from .base_module import BatchEndParam  # noqa: E402,F401  mx.model.BatchEndParam
+from .feedforward import FeedForward  # noqa: E402,F401  mx.model.FeedForward

@@ -7,16 +7,15 @@ bar (tqdm), metrics and checkpoint callbacks.
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 
 from . import initializer as init_mod
-from . import metric as metric_mod
 from . import optimizer as opt_mod
 from .base import CoarsenetError
+from .base_module import BaseModule, BatchEndParam  # noqa: F401  mx.mod.BatchEndParam
 from .io import DataBatch, DataDesc
-from .ndarray import NDArray, array
+from .ndarray import NDArray
 
 
 def _descs(shapes) -> list[DataDesc]:
@@ -27,7 +26,7 @@ def _descs(shapes) -> list[DataDesc]:
     return out
 
 
-class Module:
+class Module(BaseModule):
     def __init__(self, symbol, data_names=("data",), label_names=("softmax_label",), context=None,
                  fixed_param_names=None, logger=logging, work_load_list=None, mirror=None,
                  **_ignored):
@@ -50,6 +49,10 @@ class Module:
         self.param_names = [n for n in arguments if n not in inputs]
         self.aux_names = symbol.list_auxiliary_states()
         self.binded = self.params_initialized = self.optimizer_initialized = False
+        self.for_training = self.inputs_need_grad = False
+        self.output_names = symbol.list_outputs()
+        self.data_shapes, self.label_shapes = [], []
+        self._monitor = None
         self._exec = None
         self._arg_params = self._aux_params = None
         self._updater = None
@@ -67,6 +70,7 @@ class Module:
         if names != self.data_names:
             raise CoarsenetError(f"Module.bind: expected data {self.data_names}, found {names}")
         self.for_training = for_training
+        self.inputs_need_grad = bool(inputs_need_grad and for_training)
         reqs = {}
         for name in self.symbol.list_arguments():
             if name in self.param_names:
@@ -79,6 +83,8 @@ class Module:
         shapes = {d.name: d.shape for d in self.data_shapes + self.label_shapes}
         extra = {"mirror": self.mirror} if self.mirror is not None and for_training else {}
         self._exec = self.symbol.simple_bind(grad_req=reqs, **extra, **shapes)
+        if self._monitor is not None:
+            self._monitor.install(self._exec)
         self._executors = {tuple(sorted(shapes.items())): self._exec}
         self.binded = True
         if self.params_initialized:  # rebinding keeps the current parameters
@@ -92,10 +98,6 @@ class Module:
     @property
     def output_shapes(self):
         return [(name, o.shape) for name, o in zip(self.symbol.list_outputs(), self._exec.outputs)]
-
-    def _require(self, what: str, ok: bool):
-        if not ok:
-            raise CoarsenetError(f"Module: call {what} first")
 
     # ---------------------------------------------------------------- parameters
     def init_params(self, initializer=None, arg_params=None, aux_params=None,
@@ -163,6 +165,10 @@ class Module:
             for i, name in enumerate(self.param_names):
                 self._kvstore.init(i, self._arg_params[name])
         self.optimizer_initialized = True
+        preload = getattr(self, "_preload_opt_states", None)
+        if preload is not None:  # Module.load(..., load_optimizer_states=True)
+            self.load_optimizer_states(preload)
+            self._preload_opt_states = None
 
     # ---------------------------------------------------------------- steps
     def forward(self, data_batch: DataBatch, is_train=None):
@@ -197,6 +203,8 @@ class Module:
         key = tuple(sorted(shapes.items()))
         if key not in self._executors:
             self._executors[key] = self._exec.reshape(**shapes)
+            if self._monitor is not None:
+                self._monitor.install(self._executors[key])
         self._exec = self._executors[key]
 
     def backward(self, out_grads=None):
@@ -222,90 +230,12 @@ class Module:
     def update_metric(self, eval_metric, labels, pre_sliced=False):
         eval_metric.update(labels, self.get_outputs())
 
-    # ---------------------------------------------------------------- loops
-    def score(self, eval_data, eval_metric, num_batch=None, batch_end_callback=None,
-              reset=True, epoch=0):
-        eval_metric = metric_mod.create(eval_metric)
-        eval_metric.reset()
-        if reset:
-            eval_data.reset()
-        for i, batch in enumerate(eval_data):
-            if num_batch is not None and i == num_batch:
-                break
-            self.forward(batch, is_train=False)
-            outputs = self.get_outputs()
-            keep = batch.data[0].shape[0] - batch.pad
-            eval_metric.update([lbl[:keep] for lbl in batch.label],
-                               [o[:keep] for o in outputs[: len(batch.label)]])
-        return eval_metric.get_name_value()
-
-    def predict(self, eval_data, num_batch=None, merge_batches=True, reset=True,
-                always_output_list=False):
-        if reset:
-            eval_data.reset()
-        collected = []
-        for i, batch in enumerate(eval_data):
-            if num_batch is not None and i == num_batch:
-                break
-            self.forward(batch, is_train=False)
-            keep = batch.data[0].shape[0] - batch.pad
-            collected.append([o.asnumpy()[:keep].copy() for o in self.get_outputs()])
-        if not merge_batches:
-            return [[array(o, dtype=o.dtype) for o in outs] for outs in collected]
-        merged = [array(np.concatenate(parts), dtype=parts[0].dtype) for parts in zip(*collected)]
-        return merged if always_output_list or len(merged) > 1 else merged[0]
-
-    def fit(self, train_data, eval_data=None, eval_metric="acc", epoch_end_callback=None,
-            batch_end_callback=None, kvstore="local", optimizer="sgd",
-            optimizer_params=(("learning_rate", 0.01),), eval_end_callback=None,
-            eval_batch_end_callback=None, initializer=None, arg_params=None, aux_params=None,
-            allow_missing=False, force_rebind=False, force_init=False, begin_epoch=0,
-            num_epoch=None, validation_metric=None, monitor=None, progress_bar=None):
-        if num_epoch is None:
-            raise CoarsenetError("Module.fit: num_epoch is required")
-        self.bind(train_data.provide_data, train_data.provide_label, for_training=True,
-                  force_rebind=force_rebind)
-        self.init_params(initializer, arg_params, aux_params, allow_missing, force_init)
-        self.init_optimizer(kvstore, optimizer, optimizer_params)
-        eval_metric = metric_mod.create(eval_metric)
-        validation_metric = validation_metric or eval_metric
-        for epoch in range(begin_epoch, num_epoch):
-            start = time.time()
-            eval_metric.reset()
-            train_data.reset()
-            bar = _progress(progress_bar, self._kvstore, f"epoch {epoch + 1}",
-                            _samples_per_epoch(train_data))
-            for nbatch, batch in enumerate(train_data):
-                self.forward(batch, is_train=True)
-                self.backward()
-                self.update()
-                self.update_metric(eval_metric, batch.label)
-                if bar is not None:
-                    bar.update(batch.data[0].shape[0])
-                    # This worker's running metric: the bar is drawn on rank 0 only, so a
-                    # collective here would be made by one rank and hang (or abort) the job.
-                    bar.set_postfix(dict(eval_metric.get_name_value()), refresh=False)
-                for cb in _as_list(batch_end_callback):
-                    cb(BatchEndParam(epoch, nbatch, eval_metric, locals()))
-            if bar is not None:
-                bar.close()
-            for name, value in self._global_metric(eval_metric):
-                self.logger.info("Epoch[%d] Train-%s=%f", epoch, name, value)
-            self.logger.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - start)
-            arg, aux = self.get_params()
-            for cb in _as_list(epoch_end_callback):
-                cb(epoch, self.symbol, arg, aux)
-            if eval_data is not None:
-                for name, value in self.score(eval_data, validation_metric, epoch=epoch):
-                    self.logger.info("Epoch[%d] Validation-%s=%f", epoch, name, value)
-                for cb in _as_list(eval_end_callback):
-                    cb(BatchEndParam(epoch, 0, validation_metric, locals()))
-
-    def _global_metric(self, eval_metric):
-        """Metric values; summed over workers when training is distributed."""
-        if self._kvstore is None or getattr(self._kvstore, "num_workers", 1) == 1:
-            return eval_metric.get_name_value()
-        return self._kvstore.aggregate_metric(eval_metric)
+    def install_monitor(self, mon):
+        """Makes `mon` (mx.mon.Monitor) watch this module's executors."""
+        self._require("bind()", self.binded)
+        self._monitor = mon
+        for exe in self._executors.values():
+            mon.install(exe)
 
     # ---------------------------------------------------------------- files
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False):
@@ -313,6 +243,33 @@ class Module:
 
         arg, aux = self.get_params()
         model.save_checkpoint(prefix, epoch, self.symbol, arg, aux)
+        if save_optimizer_states:
+            self.save_optimizer_states(f"{prefix}-{int(epoch):04d}.states")
+
+    def save_optimizer_states(self, fname):
+        """Writes the optimizer states (coarsenet's .npz format, not MXNet's pickle)."""
+        self._require("init_optimizer()", self.optimizer_initialized)
+        from .atomic_file import write_atomic
+
+        data = self._updater.get_states()
+        try:
+            write_atomic(fname, lambda f: f.write(data), binary=True)
+        except OSError as e:
+            raise CoarsenetError(f"save_optimizer_states: cannot write '{fname}': {e}") from None
+
+    def load_optimizer_states(self, fname):
+        self._require("init_optimizer()", self.optimizer_initialized)
+        with open(fname, "rb") as f:
+            self._updater.set_states(f.read())
+
+    def borrow_optimizer(self, shared_module):
+        """Uses shared_module's optimizer, updater (states) and kvstore."""
+        if not shared_module.optimizer_initialized:
+            raise CoarsenetError("Module.borrow_optimizer: the shared module has no optimizer "
+                                 "yet (call its init_optimizer() first)")
+        self._optimizer, self._updater = shared_module._optimizer, shared_module._updater
+        self._kvstore = shared_module._kvstore
+        self.optimizer_initialized = True
 
     @staticmethod
     def load(prefix, epoch, load_optimizer_states=False, **kwargs) -> Module:
@@ -321,43 +278,9 @@ class Module:
         sym, arg, aux = model.load_checkpoint(prefix, epoch)
         mod = Module(sym, **kwargs)
         mod._checkpoint_params = (arg, aux)  # used by init_params when none are given
+        if load_optimizer_states:  # read by init_optimizer
+            mod._preload_opt_states = f"{prefix}-{int(epoch):04d}.states"
         return mod
-
-
-class BatchEndParam:
-    """What batch and epoch callbacks receive (MXNet's BatchEndParam fields)."""
-
-    def __init__(self, epoch, nbatch, eval_metric, locals_):
-        self.epoch, self.nbatch, self.eval_metric, self.locals = epoch, nbatch, eval_metric, locals_
-
-
-def _as_list(x) -> list:
-    if x is None:
-        return []
-    return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
-def _samples_per_epoch(data_iter) -> int | None:
-    """How many samples (padding included) an epoch of this iterator yields, if it knows."""
-    n, batch = getattr(data_iter, "num_data", None), getattr(data_iter, "batch_size", 0)
-    if n is None or batch < 1:
-        return None
-    handle = getattr(data_iter, "last_batch_handle", "pad")
-    if handle == "discard":
-        return n // batch * batch
-    return -(-n // batch) * batch if handle == "pad" else n
-
-
-def _progress(enabled, kvstore, desc, total=None):
-    """A tqdm bar on the first worker only; None when disabled or tqdm is missing. With the
-    epoch's sample count as total, tqdm shows the fraction done and an ETA."""
-    if enabled is False or (kvstore is not None and getattr(kvstore, "rank", 0) != 0):
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(desc=desc, total=total, unit="img", leave=False, dynamic_ncols=True)
 
 
 def _create_kvstore(kvstore):
@@ -371,3 +294,7 @@ def _create_kvstore(kvstore):
 
 
 from .bucketing_module import BucketingModule  # noqa: F401  mx.mod.BucketingModule
+from .python_module import PythonLossModule, PythonModule  # noqa: E402,F401
+from .sequential_module import SequentialModule  # noqa: E402,F401
+# MXNet's submodule names, as attributes of mx.module (mx.module.base_module.BaseModule)
+from . import base_module, bucketing_module, python_module, sequential_module  # noqa: E402,F401

@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 
+from . import _core
 from . import binary_dispatch as _binary_dispatch
 from . import mxnet_format as _mxnet_format
 from . import ops as _ops
@@ -139,8 +140,8 @@ class NDArray:
     # ---- arithmetic through the registered elementwise ops
     def _binary(self, other, same_op, broadcast_op, scalar_op):
         if isinstance(other, NDArray):
-            name = same_op if other.shape == self.shape else broadcast_op
-            return _call(_plain_call(name), [self, other])
+            name = same_op if other._data.shape == self._data.shape else broadcast_op
+            return _call(_plain_calls.get(name) or _plain_call(name), [self, other])
         if isinstance(other, np.ndarray):
             return self._binary(array(other, dtype=self.dtype), same_op, broadcast_op, scalar_op)
         return invoke(scalar_op, [self], {"scalar": float(other)})
@@ -337,7 +338,11 @@ def _plain_call(name: str) -> _OpCall:
 
 
 def _call(call: _OpCall, inputs: list, out=None):
-    """The imperative op call: check inputs, run forward in C++, wrap outputs, tell autograd."""
+    """The imperative op call: check inputs, run forward in C++, wrap outputs, tell autograd.
+    Unrecorded calls without out= take one C++ entry for all of it (_core.imperative_call)."""
+    if out is None and hooks.record is None and hooks.replay is None:
+        return _core.imperative_call(call.op, inputs, hooks.training,
+                                     _random.next_seed() if call.random else 0)
     op = call.op
     if len(inputs) != len(call.names):
         raise CoarsenetError(
@@ -369,6 +374,8 @@ def _call(call: _OpCall, inputs: list, out=None):
     return outputs[0] if call.visible == 1 else outputs[: call.visible]
 
 
+_core._set_ndarray_type(NDArray)  # what _core.imperative_call unwraps and returns
+
 # The generated functions cn.nd.<op>(...) live in nd_functions.py, which needs NDArray and
 # _call from above.
 from . import nd_functions as _nd_functions  # noqa: E402
@@ -381,6 +388,8 @@ def _install_op_functions() -> None:
 _install_op_functions()
 maximum, minimum, power = _binary_dispatch.make_functions(
     NDArray, invoke, lambda a, b: a.shape == b.shape, "arrays (broadcast if shapes differ)")
+_binary_dispatch.install_extra(globals(), NDArray, invoke, lambda a, b: a.shape == b.shape,
+                               "arrays (broadcast if shapes differ)")
 
 
 # ---------------------------------------------------------------- MXNet NDArray files

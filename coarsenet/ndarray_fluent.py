@@ -3,7 +3,7 @@ calls the op of the same name with the array as its first input (MXNet's list; a
 added only when coarsenet has the op and NDArray does not define the name itself)."""
 from __future__ import annotations
 
-_FLUENT = ["abs", "sign", "round", "rint", "fix", "floor", "ceil", "trunc", "zeros_like", "ones_like", "broadcast_axes", "repeat", "pad", "swapaxes", "split", "slice", "slice_axis", "slice_like", "take", "one_hot", "pick", "sort", "topk", "argsort", "argmax", "argmax_channel", "argmin", "clip", "expand_dims", "tile", "transpose", "flip", "diag", "nansum", "prod", "nanprod", "max", "min", "norm", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "degrees", "radians", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "exp", "expm1", "log", "log10", "log2", "log1p", "sqrt", "rsqrt", "cbrt", "rcbrt", "square", "reciprocal", "relu", "sigmoid", "softmax", "log_softmax", "softmin"]
+_FLUENT = ["abs", "sign", "round", "rint", "fix", "floor", "ceil", "trunc", "zeros_like", "ones_like", "broadcast_axes", "broadcast_like", "repeat", "pad", "swapaxes", "split", "slice", "slice_axis", "slice_like", "take", "one_hot", "pick", "sort", "topk", "argsort", "argmax", "argmax_channel", "argmin", "clip", "expand_dims", "tile", "transpose", "flip", "diag", "nansum", "prod", "nanprod", "max", "min", "norm", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "degrees", "radians", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "exp", "expm1", "log", "log10", "log2", "log1p", "sqrt", "rsqrt", "cbrt", "rcbrt", "square", "reciprocal", "relu", "sigmoid", "softmax", "log_softmax", "softmin"]
 
 
 def _method(op_name: str):
@@ -17,12 +17,26 @@ def _method(op_name: str):
     return method
 
 
+def _broadcast_to(self, shape):
+    """x.broadcast_to(shape) as MXNet's method: any sequence of ints (a numpy array too), and
+    an array of fewer dimensions is first given leading axes of length 1."""
+    from . import ndarray
+
+    shape = tuple(int(d) for d in shape)
+    x = self
+    if len(x.shape) < len(shape):
+        x = x.reshape((1,) * (len(shape) - len(x.shape)) + tuple(x.shape))
+    return ndarray.broadcast_to(x, shape=shape)
+
+
 def install() -> None:
     from . import ndarray
 
     for name in _FLUENT:
         if not hasattr(ndarray.NDArray, name) and callable(getattr(ndarray, name, None)):
             setattr(ndarray.NDArray, name, _method(name))
+    if not hasattr(ndarray.NDArray, "broadcast_to"):
+        ndarray.NDArray.broadcast_to = _broadcast_to
     install_comparisons()
 
 

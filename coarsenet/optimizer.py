@@ -8,7 +8,6 @@ wd_mult 0 by default, and symbol attributes __lr_mult__ / __wd_mult__ override b
 """
 from __future__ import annotations
 
-import abc
 
 import numpy as np
 
@@ -21,7 +20,7 @@ def _array(x) -> np.ndarray:
     return x.asnumpy() if hasattr(x, "asnumpy") else x
 
 
-class Optimizer(abc.ABC):
+class Optimizer:
     """Base class; `create(name, **kwargs)` makes one by its registered (lowercase) name."""
 
     registry: dict[str, type] = {}
@@ -129,10 +128,11 @@ class Optimizer(abc.ABC):
             g += wd * w
         self._step(index, w, g, state)
 
-    @abc.abstractmethod
     def _step(self, index, w: np.ndarray, g: np.ndarray, state) -> None:
         """Applies the rule to weight w with the prepared gradient g (rescaled, clipped, with
-        coupled weight decay added); both may be updated in place."""
+        coupled weight decay added); both may be updated in place. A subclass defines this or
+        overrides update() itself (MXNet's extension point)."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither update() nor _step()")
 
 
 @Optimizer.register
@@ -266,6 +266,55 @@ class Updater:
             self.states[index] = self.optimizer.create_state(index, weight)
         self.optimizer.update(index, weight, grad, self.states[index])
 
+    def get_states(self, dump_optimizer: bool = False) -> bytes:
+        """The optimizer states and update counts as bytes (an .npz archive, no pickle; MXNet
+        pickles here, so the two formats differ). dump_optimizer is not supported."""
+        if dump_optimizer:
+            raise CoarsenetError("Updater.get_states: dump_optimizer=True would pickle the "
+                                 "optimizer; coarsenet saves states only")
+        import io
+        import json
+
+        arrays, meta = {}, []
+        for k, (index, state) in enumerate(self.states.items()):
+            parts = state if isinstance(state, (tuple, list)) else [state]
+            kinds = []
+            for j, part in enumerate(parts):
+                if part is None:
+                    kinds.append(None)
+                else:
+                    arrays[f"s{k}_{j}"] = _array(part)
+                    kinds.append("array")
+            meta.append({"index": index, "tuple": isinstance(state, (tuple, list)),
+                         "parts": kinds,
+                         "count": self.optimizer._index_update_count.get(index)})
+        arrays["meta"] = np.array(json.dumps({"states": meta,
+                                              "num_update": self.optimizer.num_update}))
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    def set_states(self, states: bytes) -> None:
+        """Restores what get_states returned (also read back from a file)."""
+        import io
+        import json
+
+        try:
+            archive = np.load(io.BytesIO(states), allow_pickle=False)
+            meta = json.loads(str(archive["meta"]))
+        except Exception as e:  # noqa: BLE001  any unreadable input gets the same message
+            raise CoarsenetError(f"Updater.set_states: expected the bytes of get_states() (an "
+                                 f".npz archive), could not read them: {e}") from None
+        self.states = {}
+        for k, entry in enumerate(meta["states"]):
+            parts = [None if kind is None else np.array(archive[f"s{k}_{j}"])
+                     for j, kind in enumerate(entry["parts"])]
+            index = entry["index"]
+            self.states[index] = tuple(parts) if entry["tuple"] else parts[0]
+            if entry["count"] is not None:
+                self.optimizer._index_update_count[index] = entry["count"]
+        self.optimizer.num_update = meta["num_update"]
+
 
 def get_updater(optimizer: Optimizer) -> Updater:
     return Updater(optimizer)
@@ -274,3 +323,8 @@ def get_updater(optimizer: Optimizer) -> Updater:
 register = Optimizer.register  # mx.optimizer.register(klass), MXNet's decorator
 
 from . import optimizer_rules  # noqa: F401  registers AdaGrad, Adamax, Nadam, Ftrl, SGLD, ...
+from .optimizer_rules import (DCASGD, FTML, SGLD, AdaDelta, AdaGrad, Adamax,  # noqa: E402,F401
+                              Ftrl, Nadam, Signum)
+from . import optimizer_lbsgd  # noqa: E402,F401  registers LBSGD
+from .optimizer_lbsgd import LBSGD  # noqa: E402,F401
+from .optimizer_layerwise import LAMB, LARS, ccSGD  # noqa: E402,F401  registers them

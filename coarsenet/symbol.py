@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from . import attribute as _attribute
 from . import binary_dispatch as _binary_dispatch
 from . import ops as _ops
 from .base import CoarsenetError, attr_str, dtype_code
@@ -105,24 +106,27 @@ class Symbol:
     # ---------------------------------------------------------------- attributes
     def attr(self, key: str):
         node = self._single("attr").node
+        if key in _attribute.HIDDEN_KEYS and key not in node.attrs:
+            key = f"__{key}__"  # stored as MXNet stores them
         return node.attrs.get(key, node.params.get(key))
 
     def list_attr(self) -> dict:
         node = self._single("list_attr").node
-        return {**node.params, **node.attrs}
+        return _attribute.with_plain_names({**node.params, **node.attrs})
 
     def attr_dict(self) -> dict:
         result = {}
         for node in self._graph().nodes:
             attrs = {**node.params, **node.attrs}
             if attrs:
-                result[node.name] = attrs
+                result[node.name] = _attribute.with_plain_names(attrs)
         return result
 
     def _set_attr(self, **kwargs) -> None:
         node = self._single("_set_attr").node
         for key, value in kwargs.items():
-            node.attrs[key] = attr_str(value)
+            hidden = key in _attribute.HIDDEN_KEYS  # stored as __key__, as MXNet does
+            node.attrs[f"__{key}__" if hidden else key] = attr_str(value)
 
     # ---------------------------------------------------------------- copy and compose
     def __copy__(self) -> Symbol:
@@ -309,7 +313,7 @@ def Variable(name: str, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype
     are stored as MXNet's hidden attributes (__shape__, __dtype__, ...)."""
     if not isinstance(name, str) or not name:
         raise CoarsenetError("Variable needs a non-empty string name")
-    attrs = {k: attr_str(v) for k, v in (attr or {}).items()}
+    attrs = {k: attr_str(v) for k, v in _attribute.current_attrs(attr).items()}
     if shape is not None:
         attrs["__shape__"] = attr_str(tuple(int(d) for d in shape))
     if lr_mult is not None:
@@ -363,7 +367,11 @@ _ARITH_HINTS = {"elemwise_add": "_plus", "elemwise_sub": "_minus", "elemwise_mul
 
 def _invoke(op_name: str, inputs: list, params: dict, name=None, attr=None,
             named: dict | None = None, hint: str | None = None) -> Symbol:
-    params = {k: v for k, v in params.items() if v is not None}
+    # None means "not given", except for a param whose default is not None (topk's axis=-1:
+    # axis=None there flattens, as in MXNet).
+    keeps_none = {p.name for p in _ops.info(op_name).params
+                  if "None" in p.type and p.default not in (None, "None")}
+    params = {k: v for k, v in params.items() if v is not None or k in keeps_none}
     if "num_args" in _ops.info(op_name).param_names() and "num_args" not in params:
         params["num_args"] = len(inputs)
     op = _ops.make(op_name, params)
@@ -379,7 +387,7 @@ def _invoke(op_name: str, inputs: list, params: dict, name=None, attr=None,
             raise CoarsenetError(f"{op_name} '{name}': unknown input '{key}'; inputs: "
                                  f"{', '.join(slots)}")
         entries[slots.index(key)] = value._single(f"input '{key}' of {op_name} '{name}'")
-    attrs = {k: attr_str(v) for k, v in (attr or {}).items()}
+    attrs = {k: attr_str(v) for k, v in _attribute.current_attrs(attr).items()}  # AttrScope
     params = {k: attr_str(v) for k, v in params.items()}
     for i, e in enumerate(entries):
         if e is None:
@@ -405,3 +413,4 @@ _install_op_functions()
 # Two symbols take the elementwise op (shapes are not known yet), as in MXNet.
 maximum, minimum, power = _binary_dispatch.make_functions(Symbol, _invoke, lambda a, b: None,
                                                           "symbols")
+_binary_dispatch.install_extra(globals(), Symbol, _invoke, lambda a, b: None, "symbols")

@@ -1,9 +1,9 @@
 """`mx.test_utils`: the helpers MXNet scripts and tests import, with MXNet's signatures.
 
 Covered: assert_almost_equal, almost_equal, same, default_context, set_default_context,
-rand_shape_nd, rand_ndarray (dense), check_symbolic_forward. Not covered yet (an
-AttributeError names them): check_numeric_gradient, check_symbolic_backward,
-check_consistency, the dataset downloaders (get_mnist, ...).
+rand_shape_nd, rand_ndarray (dense), check_symbolic_forward, and (test_utils_extra.py)
+check_symbolic_backward, check_numeric_gradient, check_consistency, download, get_mnist,
+get_mnist_ubyte, get_mnist_iterator, get_cifar10.
 """
 from __future__ import annotations
 
@@ -83,3 +83,8 @@ def check_symbolic_forward(sym, location, expected, rtol=1e-4, atol=None, aux_st
     for name, out, exp in zip(sym.list_outputs(), outputs, expected):
         assert_almost_equal(out, _np(exp), rtol, atol, (name, "expected"), equal_nan)
     return outputs
+
+
+from .test_utils_extra import (check_consistency, check_numeric_gradient,  # noqa: E402,F401
+                               check_symbolic_backward, download, get_cifar10, get_mnist,
+                               get_mnist_iterator, get_mnist_ubyte)

@@ -1,4 +1,4 @@
-"""Looking at networks: a layer table (print_summary), graphviz dot text (plot_network) and
+"""Looking at networks: a layer table (print_summary), a graphviz graph (plot_network) and
 the planned memory of executors over their schedule (plot_memory)."""
 from __future__ import annotations
 
@@ -63,34 +63,117 @@ def print_summary(symbol, shape: dict | None = None, line_length: int = 100,
     return total
 
 
-def plot_network(symbol, title: str = "plot", shape: dict | None = None,
-                 hide_weights: bool = True) -> str:
-    """The network as graphviz dot text (render it with the graphviz package or `dot`).
-    With `shape`, edges are labelled with tensor shapes."""
+_WEIGHT_LIKE = ("_weight", "_bias", "_beta", "_gamma", "_moving_var", "_moving_mean",
+                "_running_var", "_running_mean")
+# MXNet's node colours: inputs, conv/fc, activations, batchnorm, pooling, reshaping, softmax,
+# everything else.
+_COLOURS = ("#8dd3c7", "#fb8072", "#ffffb3", "#bebada", "#80b1d3", "#fdb462", "#b3de69",
+            "#fccde5")
+
+
+def _tuple_text(text) -> str:
+    return "x".join(p.strip() for p in str(text).strip("()[] ").split(",") if p.strip())
+
+
+def _node_look(node) -> tuple[str, int, str]:
+    """(label, colour index, shape) of a node as MXNet's plot_network draws it."""
+    op, name, attrs = node["op"], node["name"], node.get("attrs", {})
+    if op == "null":
+        return name, 0, "oval"
+    if op == "Convolution":
+        stride = _tuple_text(attrs["stride"]) if "stride" in attrs else "1"
+        return f"Convolution\n{_tuple_text(attrs['kernel'])}/{stride}, {attrs['num_filter']}", \
+            1, "box"
+    if op == "FullyConnected":
+        return f"FullyConnected\n{attrs['num_hidden']}", 1, "box"
+    if op in ("Activation", "LeakyReLU"):
+        return f"{op}\n{attrs.get('act_type', 'Leaky' if op == 'LeakyReLU' else '')}", 2, "box"
+    if op == "BatchNorm":
+        return name, 3, "box"
+    if op == "Pooling":
+        kernel = _tuple_text(attrs["kernel"]) if "kernel" in attrs else "[]"
+        stride = _tuple_text(attrs["stride"]) if "stride" in attrs else "1"
+        return f"Pooling\n{attrs.get('pool_type', 'max')}, {kernel}/{stride}", 4, "box"
+    if op in ("Concat", "Flatten", "Reshape", "concat", "flatten", "reshape"):  # with aliases
+        return name, 5, "box"
+    if op == "Softmax":
+        return name, 6, "box"
+    return (attrs["op_type"] if op == "Custom" else name), 7, "box"
+
+
+def plot_network(symbol, title: str = "plot", save_format: str = "pdf", shape: dict | None = None,
+                 dtype: dict | None = None, node_attrs: dict | None = None,
+                 hide_weights: bool = True):
+    """The network as MXNet draws it: a graphviz.Digraph when the graphviz package is
+    installed (`.render()` draws it with Graphviz's `dot`), else the same graph's dot text.
+    Nodes are named after the graph's nodes, labelled with the op and its main parameters;
+    weight-like inputs are hidden (hide_weights); with `shape`, each edge is labelled with the
+    tensor's shape without the batch axis, and with `dtype` its type."""
     nodes = _graph(symbol)
     shapes = _output_shapes(symbol, shape) if shape else {}
-    arguments = set(symbol.list_arguments()) | set(symbol.list_auxiliary_states())
-    lines = [f'digraph "{title}" {{', "  node [shape=box, style=rounded];"]
-
-    def hidden(node):
-        return node["op"] == "null" and hide_weights and node["name"] in arguments and \
-            not (shape and node["name"] in shape)
-
-    for i, node in enumerate(nodes):
-        if hidden(node):
+    types = {}
+    if dtype:
+        internals = symbol.get_internals()
+        _, out_types, _ = internals.infer_type(**dtype)
+        types = dict(zip(internals.list_outputs(), out_types))
+    base = {"shape": "box", "fixedsize": "true", "width": "1.3", "height": "0.8034",
+            "style": "filled", **(node_attrs or {})}
+    hidden = set()
+    vertices = []  # (name, label, attributes)
+    for node in nodes:
+        if node["op"] == "null" and node["name"].endswith(_WEIGHT_LIKE):
+            if hide_weights:
+                hidden.add(node["name"])
             continue
-        label = node["name"] if node["op"] == "null" else f"{node['op']}\\n{node['name']}"
-        lines.append(f'  n{i} [label="{label}"];')
-    for i, node in enumerate(nodes):
+        label, colour, form = _node_look(node)
+        attrs = dict(base, fillcolor=_COLOURS[colour])
+        if form == "oval":
+            attrs["shape"] = "oval"
+        vertices.append((node["name"], label, attrs))
+    edges = []  # (op name, input name, attributes): drawn from the op back to its input
+    for node in nodes:
+        if node["op"] == "null":
+            continue
         for src, index, *_ in node["inputs"]:
-            if hidden(nodes[src]):
+            source = nodes[src]
+            if source["name"] in hidden:
                 continue
-            src_name = nodes[src]["name"]
-            edge_shape = shapes.get(f"{src_name}_output") or shapes.get(f"{src_name}_output{index}")
-            if nodes[src]["op"] == "null":
-                edge_shape = (shape or {}).get(src_name)
-            label = f' [label="{"x".join(map(str, edge_shape))}"]' if edge_shape else ""
-            lines.append(f"  n{src} -> n{i}{label};")
+            key = source["name"]
+            if source["op"] != "null":
+                n_out = int(source.get("attrs", {}).get("num_outputs", 1))
+                key += "_output" + (str(n_out - 1) if "num_outputs" in source.get("attrs", {})
+                                    else "")
+            label = ""
+            if shape and shapes.get(key) is not None:
+                label = "x".join(str(d) for d in shapes[key][1:])
+            if dtype and types.get(key) is not None:
+                label += ("\n" if label else "") + np.dtype(types[key]).name
+            edges.append((node["name"], source["name"],
+                          {"dir": "back", "arrowtail": "open", "label": label}))
+    try:
+        from graphviz import Digraph
+    except ImportError:
+        return _dot_text(title, vertices, edges)
+    dot = Digraph(name=title, format=save_format)
+    for name, label, attrs in vertices:
+        dot.node(name=name, label=label, **attrs)
+    for head, tail, attrs in edges:
+        dot.edge(tail_name=head, head_name=tail, **attrs)
+    return dot
+
+
+def _dot_text(title, vertices, edges) -> str:
+    """The same graph as dot source, when the graphviz package is missing."""
+    def q(text):
+        return '"' + str(text).replace('"', '\\"').replace("\n", "\\n") + '"'
+
+    def attr_list(attrs):
+        return ", ".join(f"{k}={q(v)}" for k, v in attrs.items())
+
+    lines = [f"digraph {q(title)} {{"]
+    lines += [f"  {q(name)} [label={q(label)}, {attr_list(attrs)}];"
+              for name, label, attrs in vertices]
+    lines += [f"  {q(head)} -> {q(tail)} [{attr_list(attrs)}];" for head, tail, attrs in edges]
     lines.append("}")
     return "\n".join(lines)
 

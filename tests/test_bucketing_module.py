@@ -96,3 +96,17 @@ def test_training_lowers_the_loss_across_buckets():
 def test_needs_default_bucket_key():
     with pytest.raises(cn.base.CoarsenetError, match="default_bucket_key"):
         cn.mod.BucketingModule(make_sym_gen())
+
+
+def test_monitor_watches_every_bucket():
+    rng = np.random.default_rng(2)
+    mod = cn.mod.BucketingModule(make_sym_gen(), default_bucket_key=6)
+    mod.bind([("data", (BATCH, 6))], [("softmax_label", (BATCH, 6))])
+    mod.init_params(cn.init.Uniform(0.3))
+    mon = cn.mon.Monitor(1, pattern="pred_output")
+    mod.install_monitor(mon)
+    for key in (6, 3):  # bucket 3 is bound after install_monitor
+        mon.tic()
+        mod.forward(batch(rng, key), is_train=False)
+        stats = mon.toc()
+        assert [name for _, name, _ in stats] == ["pred_output"]

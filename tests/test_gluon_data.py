@@ -245,3 +245,42 @@ def test_mxnet_import_paths():
     from coarsenet.gluon.data.vision.datasets import CIFAR10
     assert DataLoader is gdata.DataLoader and CIFAR10 is gdata.vision.CIFAR10
     assert cn.gluon.data.vision.transforms is T
+
+
+def test_worker_blocks_match_default_batchify_and_are_reused():
+    """The workers' shared-memory path (stacking straight into a reused block) gives what
+    default_batchify_fn gives, and a freed block is reused instead of a new one made."""
+    from coarsenet.gluon_data.dataloader import default_batchify_fn
+    from coarsenet.gluon_data.shm_blocks import MainBlocks, WorkerBlocks
+    rng = np.random.RandomState(0)
+    cases = [
+        [rng.rand(3, 4).astype(np.float32) for _ in range(5)],
+        [(rng.randint(0, 255, (2, 3)).astype(np.uint8), i, 0.5 * i) for i in range(4)],
+        [(cn.nd.array(rng.rand(2)), np.float64(i)) for i in range(3)],
+    ]
+    wb, mb = WorkerBlocks(), MainBlocks()
+    try:
+        for samples in cases:
+            want = default_batchify_fn(samples)
+            for desc in (wb.put_samples(samples), wb.put(want)):
+                got = mb.take(desc)
+                wb.release(desc[0])
+                got, want_t = (got, want) if isinstance(want, tuple) else ((got,), (want,))
+                assert len(got) == len(want_t)
+                for g, w in zip(got, want_t):
+                    assert g.dtype == w.dtype and g.shape == w.shape
+                    np.testing.assert_array_equal(g.asnumpy(), w)
+        made = len(wb._all)
+        for _ in range(3):  # a freed block that fits is reused: no new block
+            desc = wb.put_samples(cases[1])
+            mb.take(desc)
+            wb.release(desc[0])
+        assert len(wb._all) == made
+        kept = mb.take(wb.put_samples(cases[0]))  # the caller's copy outlives the block's reuse
+        wb.release(wb.put_samples(cases[0])[0])
+        np.testing.assert_array_equal(kept.asnumpy(), np.stack(cases[0]))
+        with pytest.raises(ValueError, match="same shape"):
+            wb.put_samples([np.zeros(2), np.zeros(3)])
+    finally:
+        mb.close(unlink=True)
+        wb.close()

@@ -88,7 +88,7 @@ def test_nd_image():
     assert outs == {IMG[0, 0, 0], IMG[0, -1, 0]}
     with pytest.raises(CoarsenetError, match="normalize: mean has 2 values"):
         cn.nd.image.normalize(t, (1, 2), 1)
-    with pytest.raises(CoarsenetError, match="to_tensor: expected"):
+    with pytest.raises(CoarsenetError, match="to_tensor: input .data. expected"):
         cn.nd.image.to_tensor(IMG[0])
 
 

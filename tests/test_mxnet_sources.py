@@ -47,3 +47,57 @@ def test_example_script_runs_unchanged(tmp_path):
                        env=dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, example])),
                        check=False, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+@pytest.mark.parametrize("folder,script,expect", [
+    # Module's own loop, fit, iter_predict, predict and score
+    ("module", "mnist_mlp.py", "validation Accuracy:"),
+    # a user BaseModule subclass (StochasticDepthModule) inside a SequentialModule
+    ("stochastic-depth", "sd_mnist.py", "Epoch[1] Validation-accuracy"),
+])
+def test_module_examples_run_unchanged(folder, script, expect, tmp_path):
+    """example scripts of the Module family on small MNIST-format files placed where they
+    look (no download)."""
+    import shutil
+
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    from mxnet_scoreboard import synthetic_mnist
+
+    work = tmp_path / folder
+    shutil.copytree(os.path.join(SRC, "example", folder), work)
+    synthetic_mnist(str(work), train=500, test=200)
+    p = subprocess.run([sys.executable, "-m", "coarsenet", "run", str(work / script)],
+                       cwd=work, env=dict(os.environ, PYTHONPATH=REPO), check=False,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert expect in p.stdout + p.stderr and "Epoch[1] Validation-accuracy" in p.stderr
+
+
+def test_profiler_tutorial_runs_block_by_block(tmp_path):
+    """performance/backend/profiler.md, every block, with small MNIST-format files placed
+    where gluon.data.vision.MNIST looks (HOME is a scratch folder: no download)."""
+    import gzip
+    import shutil
+
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    from mxnet_scoreboard import synthetic_mnist
+
+    synthetic_mnist(str(tmp_path / "raw"), train=256, test=64)
+    mnist = tmp_path / "home" / ".mxnet" / "datasets" / "mnist"
+    mnist.mkdir(parents=True)
+    for f in (tmp_path / "raw" / "data").iterdir():
+        with open(f, "rb") as src, gzip.open(mnist / (f.name + ".gz"), "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    runner = os.path.join(REPO, "tools", "mxnet_tutorial_blocks.py")
+    tutorial = os.path.join(TUTORIALS, "performance", "backend", "profiler.md")
+    p = subprocess.run([sys.executable, runner, "--coarsenet", tutorial], cwd=tmp_path,
+                       env=dict(os.environ, PYTHONPATH=REPO, MPLBACKEND="Agg",
+                                HOME=str(tmp_path / "home")),
+                       check=False, capture_output=True, text=True, timeout=300)
+    results = [json.loads(ln[len("@@RESULT "):]) for ln in p.stdout.splitlines()
+               if ln.startswith("@@RESULT ")]
+    assert len(results) == 1, p.stderr[-2000:]
+    assert results[0]["blocks"] == 11 and results[0]["failures"] == []
+    assert "_backward_Convolution" in p.stdout  # the training step's backward was timed
+    trace = json.loads((tmp_path / "profile_output.json").read_text())
+    assert any(e["ph"] == "X" and e["dur"] >= 0 for e in trace["traceEvents"])

@@ -21,11 +21,45 @@ import tempfile
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _write_idx(path: str, array) -> None:
+    """An MNIST idx file (big-endian dims after a magic naming the type and rank)."""
+    import numpy as np
+
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    with open(path, "wb") as f:
+        f.write(bytes([0, 0, 0x08, array.ndim]))
+        f.write(np.array(array.shape, dtype=">i4").tobytes())
+        f.write(array.tobytes())
+
+
+def synthetic_mnist(workdir: str, train: int = 1000, test: int = 200) -> None:
+    """Small learnable MNIST-format files in workdir/data (MXNet's example/module layout): each
+    class lights a different band of rows, plus noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    data = os.path.join(workdir, "data")
+    os.makedirs(data, exist_ok=True)
+    for prefix, n in (("train", train), ("t10k", test)):
+        labels = rng.integers(0, 10, size=n)
+        images = rng.integers(0, 60, size=(n, 28, 28))
+        for i, c in enumerate(labels):
+            images[i, 2 + 2 * c: 4 + 2 * c, 4:24] = 255
+        _write_idx(os.path.join(data, f"{prefix}-images-idx3-ubyte"), images)
+        _write_idx(os.path.join(data, f"{prefix}-labels-idx1-ubyte"), labels)
+
+
 # name: (script path under example/, arguments, setup(workdir) or None)
 SCRIPTS = {
     "lstm_crf": ("gluon/lstm_crf/lstm_crf.py", [], None),
     "bdk_synthetic_sgld": ("bayesian-methods/bdk_demo.py", ["-d", "2"], None),
     "lipnet_beamsearch": ("gluon/lipnet/tests/test_beamsearch.py", [], None),
+    "module_mnist_mlp": ("module/mnist_mlp.py", [], synthetic_mnist),
+    # a user BaseModule subclass (StochasticDepthModule) chained in a SequentialModule
+    "stochastic_depth_mnist": ("stochastic-depth/sd_mnist.py", [],
+                               lambda work: synthetic_mnist(work, 500, 200)),
+    # a CustomOp whose infer_shape fills the label's shape from the data's
+    "numpy_ops_weighted_lr": ("numpy-ops/weighted_logistic_regression.py", [], None),
 }
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import ndarray as _nd
 from .. import ops as _ops
+from .. import profiler as _profiler
 from ..base import REQ_ADD, REQ_NULL, REQ_WRITE, CoarsenetError
 from ..ndarray import NDArray
 
@@ -199,8 +200,11 @@ def _run_node(node: _Node, out_grads: list, walk: _Walk) -> None:
             buf, r = fixups[-1][1], REQ_WRITE
         in_grads.append(buf)
         req.append(r)
+    start = _profiler.clock() if _profiler.state.imperative else None  # mx.profiler on
     op.backward(out_grads, node.saved_in, node.saved_out, in_grads, req, node.aux,
                 is_train=node.is_train, seed=node.seed)
+    if start is not None:
+        _profiler.record_backward(op, start, in_grads)
     for target, extra in fixups:
         target += extra
 

@@ -2,34 +2,29 @@
 
 Workers (forked where the platform allows, so the dataset is inherited, not pickled) receive
 batch indices on their own queue (batch i goes to worker i % num_workers, so with a fixed seed
-the same worker makes the same batch each run), build the batch with batchify_fn, and write
-every array into a fresh multiprocessing.shared_memory block. Only the block names, shapes and
-dtypes travel back through the result queue; the main process maps the block (on Linux the
-array views the mapping, no copy; elsewhere it copies) and unlinks it. A worker exception comes back as its formatted traceback and is raised as
-CoarsenetError; a worker that dies (killed, segfault) is noticed by polling exit codes, so the
-main process never waits forever (`timeout` bounds each wait too).
+the same worker makes the same batch each run), build the batch with batchify_fn, and pack its
+arrays into a shared-memory block the worker keeps and reuses (shm_blocks.py says why). Only
+the block name and the arrays' layout travel back through the result queue; the main process
+copies the arrays out of its long-lived mapping and returns the block to the worker. A worker
+exception comes back as its formatted traceback and is raised as CoarsenetError; a worker that
+dies (killed, segfault) is noticed by polling exit codes, so the main process never waits
+forever (`timeout` bounds each wait too).
 """
 from __future__ import annotations
 
-import mmap
 import multiprocessing as mp
-import os
 import queue
 import random
 import traceback
-from multiprocessing import resource_tracker, shared_memory
+from multiprocessing import resource_tracker
 
 import numpy as np
 
 from ..base import CoarsenetError
 from ..ndarray import NDArray
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
-
-
-def _as_numpy(x):
-    if isinstance(x, NDArray):
-        return x.asnumpy()
-    return np.asarray(x)
+from .shm_blocks import MainBlocks, WorkerBlocks
+from .shm_blocks import as_numpy as _as_numpy
 
 
 def default_batchify_fn(data):
@@ -42,60 +37,6 @@ def default_batchify_fn(data):
     return arr
 
 
-def _to_shm(obj):
-    """Nested batch -> picklable description with every array in shared memory."""
-    if isinstance(obj, (tuple, list)):
-        return ("seq", type(obj) is tuple, [_to_shm(o) for o in obj])
-    arr = np.ascontiguousarray(_as_numpy(obj))
-    shm = shared_memory.SharedMemory(create=True, size=max(1, arr.nbytes))
-    np.ndarray(arr.shape, arr.dtype, buffer=shm.buf)[...] = arr
-    name = shm.name
-    shm.close()
-    # The main process owns (and unlinks) the block from here on.
-    resource_tracker.unregister(shm._name, "shared_memory")
-    return ("shm", name, arr.shape, arr.dtype.str)
-
-
-def _from_shm(desc):
-    if desc[0] == "seq":
-        items = [_from_shm(d) for d in desc[2]]
-        return tuple(items) if desc[1] else items
-    _, name, shape, dtype = desc
-    path = "/dev/shm/" + name.lstrip("/")
-    if os.path.exists(path):
-        # Linux: map the block and unlink its name at once; the pages live as long as the
-        # array that views them, so the batch is not copied a second time.
-        fd = os.open(path, os.O_RDWR)
-        try:
-            mm = mmap.mmap(fd, os.fstat(fd).st_size)
-        finally:
-            os.close(fd)
-            os.unlink(path)
-        count = int(np.prod(shape, dtype=np.int64))
-        return NDArray(np.frombuffer(mm, np.dtype(dtype), count=count).reshape(shape))
-    shm = shared_memory.SharedMemory(name=name)
-    try:
-        arr = np.ndarray(shape, np.dtype(dtype), buffer=shm.buf).copy()
-    finally:
-        shm.close()
-        shm.unlink()
-    return NDArray(arr)
-
-
-def _release(desc):
-    """Unlinks the blocks of a batch that will never be read (iterator abandoned)."""
-    if desc[0] == "seq":
-        for d in desc[2]:
-            _release(d)
-        return
-    try:
-        shm = shared_memory.SharedMemory(name=desc[1])
-        shm.close()
-        shm.unlink()
-    except FileNotFoundError:
-        pass
-
-
 def _wrap(batch):
     if isinstance(batch, (tuple, list)):
         items = [_wrap(b) for b in batch]
@@ -103,19 +44,30 @@ def _wrap(batch):
     return batch if isinstance(batch, NDArray) else NDArray(np.asarray(batch))
 
 
-def _worker_loop(dataset, batchify_fn, index_q, result_q, seed):
+def _worker_loop(dataset, batchify_fn, index_q, result_q, seed, wid):
     random.seed(seed)
     np.random.seed(seed % (2 ** 32))
-    while True:
-        job = index_q.get()
-        if job is None:
-            return
-        epoch, bid, indices = job
-        try:
-            batch = batchify_fn([dataset[i] for i in indices])
-            result_q.put((epoch, bid, "ok", _to_shm(batch)))
-        except Exception:  # noqa: BLE001 - the traceback is re-raised in the main process
-            result_q.put((epoch, bid, "err", traceback.format_exc()))
+    blocks = WorkerBlocks()
+    try:
+        while True:
+            job = index_q.get()
+            if job is None:
+                return
+            if job[0] == "free":  # the main process copied a batch out of this block
+                blocks.release(job[1])
+                continue
+            _, epoch, bid, indices = job
+            try:
+                samples = [dataset[i] for i in indices]
+                flat = not (isinstance(samples[0], tuple)
+                            and any(isinstance(f, (tuple, list)) for f in samples[0]))
+                desc = (blocks.put_samples(samples) if batchify_fn is default_batchify_fn
+                        and flat else blocks.put(batchify_fn(samples)))
+                result_q.put((epoch, bid, wid, "ok", desc))
+            except Exception:  # noqa: BLE001 - the traceback is re-raised in the main process
+                result_q.put((epoch, bid, wid, "err", traceback.format_exc()))
+    finally:
+        blocks.close()
 
 
 class _WorkerPool:
@@ -124,16 +76,32 @@ class _WorkerPool:
 
     def __init__(self, dataset, batchify_fn, n: int):
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        # one resource tracker for the main process and the workers (else each forked worker
+        # would start its own, which unlinks the worker's blocks when it exits)
+        resource_tracker.ensure_running()
+        self.blocks = MainBlocks()
         self.result_q = ctx.Queue()
         self.index_qs = [ctx.Queue() for _ in range(n)]
         base = int(np.random.randint(0, 2 ** 31))
         self.workers = [ctx.Process(target=_worker_loop, daemon=True, args=(
-            dataset, batchify_fn, self.index_qs[w], self.result_q, base + w)) for w in range(n)]
+            dataset, batchify_fn, self.index_qs[w], self.result_q, base + w, w))
+            for w in range(n)]
         for w in self.workers:
             w.start()
 
     def dead(self):
         return [w for w in self.workers if w.exitcode is not None]
+
+    def take(self, wid: int, desc):
+        """The batch in worker wid's block, copied out; the block goes back to the worker."""
+        try:
+            return self.blocks.take(desc)
+        finally:
+            self.free(wid, desc)
+
+    def free(self, wid: int, desc) -> None:
+        if self.workers:
+            self.index_qs[wid].put(("free", desc[0]))
 
     def shutdown(self):
         if not self.workers:
@@ -145,13 +113,8 @@ class _WorkerPool:
             if w.is_alive():
                 w.terminate()
                 w.join(timeout=1.0)
-        while True:  # results nobody will read: free their shared memory
-            try:
-                _, _, kind, payload = self.result_q.get_nowait()
-            except (queue.Empty, OSError, EOFError):
-                break
-            if kind == "ok":
-                _release(payload)
+        # the workers unlinked their blocks when they stopped; a dead worker's are removed here
+        self.blocks.close(unlink=True)
         self.workers = []
 
 
@@ -168,7 +131,8 @@ class _MultiWorkerIter:
     def _send(self):
         if self._sent < len(self._batches):
             w = self._sent % len(self._workers)
-            self._pool.index_qs[w].put((self._epoch, self._sent, self._batches[self._sent]))
+            self._pool.index_qs[w].put(("job", self._epoch, self._sent,
+                                        self._batches[self._sent]))
             self._sent += 1
 
     def __iter__(self):
@@ -184,7 +148,7 @@ class _MultiWorkerIter:
         waited = 0.0
         while self._next not in self._ready:
             try:
-                epoch, bid, kind, payload = self._pool.result_q.get(timeout=0.2)
+                epoch, bid, wid, kind, payload = self._pool.result_q.get(timeout=0.2)
             except queue.Empty:
                 waited += 0.2
                 dead = self._pool.dead()
@@ -198,22 +162,23 @@ class _MultiWorkerIter:
                 continue
             if epoch != self._epoch:  # left over from an abandoned epoch
                 if kind == "ok":
-                    _release(payload)
+                    self._pool.free(wid, payload)
                 continue
-            self._ready[bid] = (kind, payload)
-        kind, payload = self._ready.pop(self._next)
+            self._ready[bid] = (wid, kind, payload)
+        wid, kind, payload = self._ready.pop(self._next)
         self._next += 1
         if kind == "err":
             self._fail(f"DataLoader: a worker raised while making batch {self._next - 1}:\n"
                        f"{payload}")
-        self._send()
-        return _from_shm(payload)
+        batch = self._pool.take(wid, payload)  # first, so the worker sees its block freed
+        self._send()                           # before the next job
+        return batch
 
     def __del__(self):
         try:
-            for kind, payload in self._ready.values():
+            for wid, kind, payload in self._ready.values():
                 if kind == "ok":
-                    _release(payload)
+                    self._pool.free(wid, payload)
         except Exception:  # noqa: BLE001,S110 - interpreter shutdown
             pass
 

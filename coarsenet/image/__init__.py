@@ -236,9 +236,11 @@ def copyMakeBorder(src, top: int, bot: int, left: int, right: int, type: int = 0
 
 
 from .. import ndarray as _ndarray
-from . import nd_image
+from .. import symbol as _symbol
+from . import nd_image, sym_image
 from .augment import *  # noqa: F403  the augmenters are mx.image.* names
 from .augment import CreateAugmenter  # noqa: F401
 
 _ndarray.image = nd_image  # MXNet's nd.image namespace
+_symbol.image = sym_image  # and sym.image
 from .iter import ImageDetIter, ImageIter  # noqa: F401

@@ -1,8 +1,6 @@
 """MXNet's `mx.io.ImageRecordIter`: batches of decoded, augmented images from a `.rec` file.
 
-Per sample, in MXNet's order: decode (RGB) -> resize shorter side to `resize` -> random scale
-and aspect ratio -> crop to data_shape (random or centre; an image smaller than the crop is
-first scaled up so its short side fits) -> random mirror -> (x - mean) / std * scale, CHW.
+The per-sample augmentation (MXNet's order and formulas) is in record_aug.py.
 Each sample draws from its own generator seeded by (seed, epoch, position in the epoch), so a
 run is repeatable whatever the thread timing. num_parts / part_index give each worker a
 contiguous share of the records (every record lands in exactly one part).
@@ -19,52 +17,9 @@ from .. import recordio
 from ..base import CoarsenetError
 from ..io import DataBatch, DataDesc, DataIter
 from ..ndarray import NDArray
-from . import _decode_array, _resize_np
+from . import _decode_array
+from .record_aug import augment, check_params
 from .pipeline import Prefetcher
-
-
-def _augment(img, rng, p) -> np.ndarray:
-    """One HxWx3 uint8 image -> CHW float array, following the module docstring."""
-    c, oh, ow = p["data_shape"]
-    interp = p["inter_method"]
-    if p["resize"] > 0:
-        h, w = img.shape[:2]
-        s = p["resize"]
-        nw, nh = (s, int(s * h / w)) if h > w else (int(s * w / h), s)
-        img = _resize_np(img, nw, nh, interp)
-    lo, hi = p["min_random_scale"], p["max_random_scale"]
-    amax, amin = p["max_aspect_ratio"], p["min_aspect_ratio"]
-    if lo != 1.0 or hi != 1.0 or amax > 0:
-        scale = rng.uniform(lo, hi)
-        ratio = rng.uniform(amin, amax) if amin is not None else rng.uniform(1 - amax, 1 + amax)
-        h, w = img.shape[:2]
-        nw = max(1, round(w * scale * np.sqrt(ratio)))
-        nh = max(1, round(h * scale / np.sqrt(ratio)))
-        img = _resize_np(img, nw, nh, interp)
-    h, w = img.shape[:2]
-    if h < oh or w < ow:  # scale up so the crop fits
-        f = max(oh / h, ow / w)
-        img = _resize_np(img, max(ow, int(np.ceil(w * f))), max(oh, int(np.ceil(h * f))), interp)
-        h, w = img.shape[:2]
-    if p["rand_crop"]:
-        y0, x0 = int(rng.integers(0, h - oh + 1)), int(rng.integers(0, w - ow + 1))
-    else:
-        y0, x0 = (h - oh) // 2, (w - ow) // 2
-    img = img[y0:y0 + oh, x0:x0 + ow]
-    if p["rand_mirror"] and rng.random() < 0.5:
-        img = img[:, ::-1]
-    if c == 1 and img.shape[2] == 3:
-        img = (img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
-    out = np.moveaxis(img, 2, 0)
-    if p["dtype"] != "float32":
-        return out.astype(p["dtype"])
-    out = out.astype(np.float32)
-    if p["mean_img"] is not None:
-        out = out - p["mean_img"]
-    else:
-        out = out - p["mean"][:c, None, None]
-    out = out / p["std"][:c, None, None]
-    return out * p["scale"] if p["scale"] != 1.0 else out
 
 
 class ImageRecordIter(DataIter):
@@ -77,8 +32,20 @@ class ImageRecordIter(DataIter):
                  std_g=1.0, std_b=1.0, mean_img=None, scale=1.0, inter_method=1,
                  preprocess_threads=4, prefetch_buffer=4, round_batch=True, num_parts=1,
                  part_index=0, data_name="data", label_name="softmax_label", dtype="float32",
-                 skip_corrupt=False, **kwargs):
+                 skip_corrupt=False, mirror=False, pad=0, fill_value=255, rotate=-1,
+                 max_rotate_angle=0, max_shear_ratio=0.0, max_img_size=1e10, min_img_size=0.0,
+                 max_crop_size=-1, min_crop_size=-1, seed_aug=None, brightness=0.0,
+                 contrast=0.0, saturation=0.0, pca_noise=0.0, **kwargs):
         super().__init__(batch_size)
+        check_params(kwargs)
+        if min(brightness, contrast, saturation, pca_noise) < 0:
+            raise CoarsenetError("ImageRecordIter: brightness, contrast, saturation and "
+                                 "pca_noise must be >= 0")
+        if pad < 0 or not 0 <= fill_value <= 255 or max_rotate_angle < 0 or max_shear_ratio < 0:
+            raise CoarsenetError(f"ImageRecordIter: need pad >= 0, 0 <= fill_value <= 255, "
+                                 f"max_rotate_angle >= 0, max_shear_ratio >= 0; got pad={pad}, "
+                                 f"fill_value={fill_value}, max_rotate_angle={max_rotate_angle}, "
+                                 f"max_shear_ratio={max_shear_ratio}")
         if len(data_shape) != 3 or data_shape[0] not in (1, 3) or min(data_shape) < 1:
             raise CoarsenetError(f"ImageRecordIter: data_shape must be (C, H, W) with C 1 or 3, "
                                  f"got {data_shape}")
@@ -105,31 +72,32 @@ class ImageRecordIter(DataIter):
                                  f"(part {part_index} of {num_parts})")
         self._f = open(self.path_imgrec, "rb")  # noqa: SIM115 - shared by workers via pread
         self._size = os.fstat(self._f.fileno()).st_size
-        mimg = None
-        if mean_img:
-            from ..ndarray import load
-            if not os.path.exists(mean_img):
-                raise CoarsenetError(f"ImageRecordIter: mean_img {mean_img} not found (coarsenet "
-                                     "does not compute it; save the mean CHW image with nd.save)")
-            loaded = load(mean_img)
-            arr = next(iter(loaded.values())) if isinstance(loaded, dict) else loaded[0]
-            mimg = arr.asnumpy().astype(np.float32)
         self._p = {"data_shape": tuple(data_shape), "resize": resize, "rand_crop": rand_crop,
                    "rand_mirror": rand_mirror, "min_random_scale": min_random_scale,
                    "max_random_scale": max_random_scale, "max_aspect_ratio": max_aspect_ratio,
                    "min_aspect_ratio": min_aspect_ratio, "inter_method": inter_method,
                    "mean": np.array([mean_r, mean_g, mean_b], np.float32),
-                   "std": np.array([std_r, std_g, std_b], np.float32), "mean_img": mimg,
-                   "scale": scale, "dtype": dtype}
+                   "std": np.array([std_r, std_g, std_b], np.float32), "mean_img": None,
+                   "scale": scale, "dtype": dtype, "mirror": mirror, "pad": pad,
+                   "fill_value": fill_value, "rotate": rotate,
+                   "max_rotate_angle": max_rotate_angle, "max_shear_ratio": max_shear_ratio,
+                   "max_img_size": max_img_size, "min_img_size": min_img_size,
+                   "max_crop_size": max_crop_size, "min_crop_size": min_crop_size,
+                   "brightness": brightness, "contrast": contrast, "saturation": saturation,
+                   "pca_noise": pca_noise}
         if np.any(self._p["std"] == 0):
             raise CoarsenetError("ImageRecordIter: std_r/g/b must be non-zero")
         self.label_width, self.shuffle, self.seed = label_width, shuffle, seed
+        self.seed_aug = seed if seed_aug is None else seed_aug
         self.round_batch, self.skip_corrupt = round_batch, skip_corrupt
         self.data_name, self.label_name = data_name, label_name
         self._depth = prefetch_buffer
         self._pool = ThreadPoolExecutor(preprocess_threads, thread_name_prefix="coarsenet-decode")
         self._epoch = -1
         self._pre = None
+        self._overflow = 0  # records of this epoch already served by last epoch's wrapped batch
+        if mean_img:
+            self._p["mean_img"] = self._mean_image(str(mean_img))
         self.reset()
 
     @property
@@ -143,8 +111,8 @@ class ImageRecordIter(DataIter):
                                                                   self.label_width)
         return [DataDesc(self.label_name, shape, np.float32)]
 
-    def _sample(self, pos: int, offset: int):
-        rng = np.random.default_rng([self.seed, self._epoch_seed, pos])
+    def _sample(self, pos: int, offset: int, normalize: bool = True):
+        rng = np.random.default_rng([self.seed_aug, self._epoch_seed, pos])
         got = recordio.read_record_at(self._f.fileno(), self._size, offset, self.path_imgrec)
         if got is None:
             raise CoarsenetError(f"ImageRecordIter {self.path_imgrec}: no record at offset "
@@ -155,7 +123,7 @@ class ImageRecordIter(DataIter):
         label = np.zeros(self.label_width, np.float32)
         lab = np.atleast_1d(np.asarray(header.label, np.float32))
         label[:min(lab.size, self.label_width)] = lab[:self.label_width]
-        return _augment(img, rng, self._p), label
+        return augment(img, rng, self._p, normalize), label
 
     def _safe_sample(self, pos: int, offset: int):
         try:
@@ -168,8 +136,10 @@ class ImageRecordIter(DataIter):
     def _make_batch(self, b: int):
         idx = self._order[b * self.batch_size:(b + 1) * self.batch_size]
         pad = self.batch_size - len(idx)
-        if pad and self.round_batch:  # fill from the start of the epoch's order, as MXNet
-            idx = np.concatenate([idx, np.resize(self._order, pad)])
+        wrapped = 0
+        if pad and self.round_batch:  # fill from the start of the order; next epoch skips them
+            idx = np.concatenate([idx, np.resize(self._full_order, pad)])
+            wrapped = pad
         results = list(self._pool.map(self._safe_sample, range(b * self.batch_size,
                                                                  b * self.batch_size + len(idx)),
                                       [self._offsets[i] for i in idx]))
@@ -189,7 +159,33 @@ class ImageRecordIter(DataIter):
             label = label[:, 0]
         batch = DataBatch([NDArray(data)], [NDArray(label)], pad=pad, index=idx,
                           provide_data=self.provide_data, provide_label=self.provide_label)
-        return batch, skipped
+        return batch, skipped, wrapped
+
+    def _mean_image(self, path: str) -> np.ndarray:
+        """MXNet's mean_img: loaded if the file exists, else the mean of every augmented (not
+        normalised) CHW image of this part, saved there as {"mean_img": float32 array}."""
+        from ..ndarray import array, load, save
+        c, h, w = self._p["data_shape"]
+        if os.path.exists(path):
+            loaded = load(path)
+            arr = next(iter(loaded.values())) if isinstance(loaded, dict) else loaded[0]
+            arr = arr.asnumpy().astype(np.float32)
+            if arr.shape != (c, h, w):
+                raise CoarsenetError(f"ImageRecordIter: mean_img {path} has shape {arr.shape}, "
+                                     f"expected data_shape {(c, h, w)}")
+            return arr
+        warnings.warn(f"ImageRecordIter: cannot find {path}: computing the mean image over "
+                      f"{len(self._offsets)} records", stacklevel=3)
+        self._epoch_seed = 2**31 - 1  # an augmentation stream of its own, never a real epoch
+        total = np.zeros((c, h, w), np.float64)
+        chunk = 256
+        for start in range(0, len(self._offsets), chunk):  # bounded memory on any file size
+            pos = range(start, min(start + chunk, len(self._offsets)))
+            for img, _ in self._pool.map(lambda i: self._sample(i, self._offsets[i], False), pos):
+                total += img
+        mean = (total / len(self._offsets)).astype(np.float32)
+        save(path, {"mean_img": array(mean)})
+        return mean
 
     def reset(self) -> None:
         if self._pre is not None:
@@ -200,12 +196,16 @@ class ImageRecordIter(DataIter):
         order = np.arange(n)
         if self.shuffle:
             np.random.default_rng([self.seed, self._epoch]).shuffle(order)
-        self._order = order
-        n_batches = -(-n // self.batch_size)
+        # round_batch as MXNet: records the last epoch's final batch wrapped around to are not
+        # served again at the start of this one (only after an epoch that was read to its end)
+        skip, self._overflow = self._overflow % n, 0
+        self._full_order, self._order = order, order[skip:]
+        n_batches = -(-len(self._order) // self.batch_size)
         self._pre = Prefetcher(self._make_batch, n_batches, self._depth)
 
     def next(self) -> DataBatch:
-        batch, skipped = self._pre.get()
+        batch, skipped, wrapped = self._pre.get()
+        self._overflow = wrapped
         for msg in skipped:
             warnings.warn(f"ImageRecordIter: skipping a bad record: {msg}", stacklevel=2)
         return batch

@@ -11,3 +11,8 @@ from .parameter import DeferredInitializationError, Parameter, ParameterDict  # 
 from .symbol_block import SymbolBlock  # noqa: F401
 from .trainer import Trainer  # noqa: F401
 from .activations import ELU, GELU, SELU, PReLU, Swish  # noqa: F401,E402
+from .conv_1d import (  # noqa: F401,E402
+    AvgPool1D, Conv1D, GlobalAvgPool1D, GlobalAvgPool3D, GlobalMaxPool1D, GlobalMaxPool3D,
+    MaxPool1D)
+from .lambda_layers import HybridLambda, Lambda  # noqa: F401,E402
+from .conv_3d import AvgPool3D, Conv3D, MaxPool3D  # noqa: F401,E402

@@ -15,8 +15,11 @@ class Activation(HybridBlock):
     """Applies act_type ('relu', 'sigmoid', 'tanh', 'softrelu', 'softsign')."""
 
     def __init__(self, activation: str, **kwargs):
+        self._act_type = activation  # before Block.__init__: the name hint is the act type
         super().__init__(**kwargs)
-        self._act_type = activation
+
+    def _name_hint(self) -> str:
+        return self._act_type
 
     def hybrid_forward(self, F, x):  # noqa: N803
         return F.Activation(x, act_type=self._act_type)
@@ -171,6 +174,9 @@ class _Conv(HybridBlock):
 
     op_name = "Convolution"
 
+    def _name_hint(self) -> str:  # MXNet names every convolution block conv<N>_
+        return "conv"
+
     def __init__(self, channels, kernel_size, strides=(1, 1), padding=(0, 0), dilation=(1, 1),
                  groups=1, layout="NCHW", in_channels=0, activation=None, use_bias=True,
                  weight_initializer=None, bias_initializer="zeros", output_padding=None,
@@ -216,6 +222,9 @@ class Conv2DTranspose(_Conv):
 
 
 class _Pool(HybridBlock):
+    def _name_hint(self) -> str:  # MXNet names every pooling block pool<N>_
+        return "pool"
+
     def __init__(self, pool_size, strides, padding, ceil_mode, global_pool, pool_type,
                  count_include_pad=None, **kwargs):
         super().__init__(**kwargs)

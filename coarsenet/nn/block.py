@@ -53,10 +53,17 @@ class _BlockScope:
         return prefix, ParameterDict(prefix if params is None else params.prefix, params)
 
     def __enter__(self):
+        # As MXNet: a block made with prefix='' opens no scope of its own, so the blocks made
+        # inside count their names in the enclosing scope (AlexNet's output is dense2, after
+        # the two Dense layers of its prefix-less `features`).
+        if self.block._empty_prefix:
+            return self
         self.old, _BlockScope.current = _BlockScope.current, self
         return self
 
     def __exit__(self, *exc):
+        if self.block._empty_prefix:
+            return
         _BlockScope.current = self.old
 
 
@@ -64,10 +71,15 @@ class Block:
     """Base of all layers: owns Parameters (`self.params.get`) and child blocks."""
 
     def __init__(self, prefix: str | None = None, params: ParameterDict | None = None):
-        self._prefix, self._params = _BlockScope.create(prefix, params, type(self).__name__.lower())
+        self._empty_prefix = prefix == ""
+        self._prefix, self._params = _BlockScope.create(prefix, params, self._name_hint())
         self._scope = _BlockScope(self)
         self._children: OrderedDict[str, Block] = OrderedDict()
         self._reg_params: OrderedDict[str, Parameter] = OrderedDict()
+
+    def _name_hint(self) -> str:
+        """The name hint of automatic prefixes (MXNet's: 'conv' for every convolution)."""
+        return type(self).__name__.lower()
 
     def __setattr__(self, name, value):
         if isinstance(value, Block):
@@ -140,9 +152,23 @@ class Block:
         if loaded and not any(k in structural for k in loaded):
             full = {k.split(":", 1)[-1]: v for k, v in loaded.items()}
             params = dict(self.collect_params().items())
+            if not any(k in params for k in full):
+                # MXNet's legacy save_params files (the published model zoo weights) store
+                # names without the model's own prefix: 'conv0_weight' for 'resnetv10_conv0_...'.
+                full = {self.prefix + k: v for k, v in full.items()}
             _assign(params, full, filename, allow_missing, ignore_extra)
             return
         _assign(structural, loaded, filename, allow_missing, ignore_extra)
+
+    def save_params(self, filename: str) -> None:
+        """MXNet's deprecated legacy format: full names without this block's prefix (the
+        format of MXNet's published model zoo files). Prefer save_parameters."""
+        self.collect_params().save(filename, strip_prefix=self.prefix)
+
+    def load_params(self, filename: str, ctx=None, allow_missing: bool = False,
+                    ignore_extra: bool = False) -> None:
+        """MXNet's deprecated name of load_parameters (which reads both formats)."""
+        self.load_parameters(filename, ctx, allow_missing, ignore_extra)
 
     def hybridize(self, active: bool = True, **kwargs) -> None:
         check_hybridize_options(kwargs)

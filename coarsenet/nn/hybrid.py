@@ -38,6 +38,7 @@ class CachedGraph:
         check_hybridize_options(options)
         self.block, self.mirror = block, mirror
         self.symbol = None
+        self.present: tuple | None = None  # which positional inputs were not None at the trace
         self.data_names: list[str] = []
         self.executors: dict = {}
 
@@ -47,9 +48,11 @@ class CachedGraph:
         block = self.block
         if any(not p._shape_known() or p._data is None for p in block.collect_params().values()):
             block.infer_shape(*inputs)  # deferred parameter shapes from one shape trace
-        self.data_names = ["data"] if len(inputs) == 1 else [f"data{i}" for i in
-                                                               range(len(inputs))]
-        placeholders = [sym.var(n) for n in self.data_names]
+        # Optional inputs passed as None (a loss's sample_weight) stay None in the trace.
+        self.present = tuple(x is not None for x in inputs)
+        names = ["data"] if len(inputs) == 1 else [f"data{i}" for i in range(len(inputs))]
+        placeholders = [sym.var(n) if x is not None else None for n, x in zip(names, inputs)]
+        self.data_names = [n for n, x in zip(names, inputs) if x is not None]
         try:
             out = block._trace_symbol(*placeholders)
         except Exception as err:  # noqa: BLE001 - re-raised with the offending line
@@ -93,6 +96,12 @@ class CachedGraph:
     def __call__(self, *inputs):
         if self.symbol is None:
             self._trace(list(inputs))
+        if self.present is not None and tuple(x is not None for x in inputs) != self.present:
+            raise CoarsenetError(
+                f"hybridized block '{self.block.name}' was traced with inputs present "
+                f"{self.present} (False: None) and is now called with "
+                f"{tuple(x is not None for x in inputs)}; call hybridize() again to retrace")
+        inputs = tuple(x for x in inputs if x is not None)
         exe = self._executor(list(inputs))
         exe.forward(is_train=autograd.is_training(),
                     **{n: x for n, x in zip(self.data_names, inputs)})

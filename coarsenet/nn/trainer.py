@@ -93,3 +93,18 @@ class Trainer:
                 raise CoarsenetError(f"Trainer: parameter '{p.name}' is not initialized "
                                      "(run a forward pass first)")
             self._updater(i, p.grad(), p.data())
+
+    def save_states(self, fname) -> None:
+        """Writes the optimizer states (coarsenet's .npz format, not MXNet's pickle)."""
+        from ..atomic_file import write_atomic
+
+        data = self._updater.get_states()
+        try:
+            write_atomic(fname, lambda f: f.write(data), binary=True)
+        except OSError as e:
+            raise CoarsenetError(f"Trainer.save_states: cannot write '{fname}': {e}") from None
+
+    def load_states(self, fname) -> None:
+        """Restores what save_states wrote."""
+        with open(fname, "rb") as f:
+            self._updater.set_states(f.read())

@@ -2,7 +2,7 @@
 arrays, which variables want gradients ('write' / 'add') and the mirror option. Provides: one
 Plan (the final graph, its shapes, dtypes, schedule and memory plan) that an Executor binds.
 
-gradient -> infer_shape -> infer_type -> [mirror -> infer_shape -> infer_type] -> schedule ->
+[fused_recompute] -> gradient -> infer_shape -> infer_type -> [mirror -> infer_shape -> infer_type] -> schedule ->
 plan_memory. `check(graph, shapes, dtypes)` runs after inference, before scheduling, so a bind
 error (a missing array, a wrong shape) is reported as such rather than as a planning failure.
 """
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import Graph
+from .fused_recompute import fused_recompute
 from .gradient import gradient
 from .infer_shape import infer_shape
 from .infer_type import infer_type
@@ -36,6 +37,8 @@ class Plan:
 def build_plan(graph: Graph, known_shapes: dict, known_types: dict, wrt: dict, mirror=None,
                check=None) -> Plan:
     """wrt: {variable Node: 'write' | 'add'}; known_*: {variable name: shape / dtype}."""
+    if mirror is not None and wrt:
+        graph = fused_recompute(graph)  # fused ops (RNN) recompute inside themselves
     if wrt:
         gg = gradient(graph, wrt)
         full, n_heads, grads, head_grads = (gg.graph, gg.num_forward_heads, gg.grads,

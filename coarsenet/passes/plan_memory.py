@@ -77,9 +77,9 @@ def _alias_groups(order) -> dict:
     for node in order:
         for i, target in node.alias.items():
             parent[find(Entry(node, i))] = find(target)
-    # Roots too: a group's root must learn that the group lives in an outside array (the
-    # gradient of a variable read twice), or it gets arena storage and the sum is lost.
-    return {e: find(e) for e in [*parent, *parent.values()]}
+    # Roots too: the first writer of an accumulated gradient is a root, and it must land in the
+    # same (possibly bound) storage as the entries that add into it.
+    return {e: find(e) for e in list(parent) + list(parent.values())}
 
 
 def _external_entries(graph, order, groups, external: dict) -> dict:

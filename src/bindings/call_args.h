@@ -224,7 +224,14 @@ inline int32_t CallDtype(const std::vector<int32_t>& in, const std::vector<int32
   return -1;
 }
 
-inline uint64_t WorkspaceFor(const OpInstance& op, const std::vector<cn_tensor>& in,
+// The thread count a call plans for: `requested` when positive, else the current setting.
+inline int32_t PlanThreads(int32_t requested) {
+  return requested > 0 ? requested : cn::core::GetNumThreads();
+}
+
+// Scratch bytes of one call whose kernels plan for `threads` threads (see PlanThreads).
+inline uint64_t WorkspaceFor(const OpInstance& op, int32_t threads,
+                      const std::vector<cn_tensor>& in,
                       const std::vector<cn_tensor>& out, bool backward,
                       const std::vector<cn_tensor>* in_grads = nullptr,
                       const std::vector<cn_tensor>* out_grads = nullptr) {
@@ -243,7 +250,8 @@ inline uint64_t WorkspaceFor(const OpInstance& op, const std::vector<cn_tensor>&
   std::vector<int32_t> in_codes, out_codes;
   for (auto& t : in) in_codes.push_back(t.dtype);
   for (auto& t : out) out_codes.push_back(t.dtype);
-  return op.WorkspaceBytes(full_in, full_out, backward, CallDtype(in_codes, out_codes));
+  return op.WorkspaceBytes(full_in, full_out, backward, CallDtype(in_codes, out_codes),
+                          threads);
 }
 
 inline void* WorkspacePtr(const OpInstance& op, const py::object& workspace, uint64_t needed) {
@@ -255,8 +263,10 @@ inline void* WorkspacePtr(const OpInstance& op, const py::object& workspace, uin
   return a.mutable_data();
 }
 
-inline cn_op_ctx MakeCtx(bool is_train, bool is_recompute, uint64_t seed) {
-  return cn_op_ctx{sizeof(cn_op_ctx), is_train, is_recompute, seed, cn::core::HostServices()};
+// `threads` must be the count the call's workspace was sized with (WorkspaceFor).
+inline cn_op_ctx MakeCtx(bool is_train, bool is_recompute, uint64_t seed, int32_t threads) {
+  return cn_op_ctx{sizeof(cn_op_ctx), is_train, is_recompute, seed, cn::core::HostServices(),
+                   threads};
 }
 
 }  // namespace cn::bindings

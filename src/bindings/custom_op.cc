@@ -183,15 +183,25 @@ int Signature(const void* state, cn_signature* sig, cn_error*) {
   return 0;
 }
 
-// Like MXNet, the prop infers shapes only once every input shape is known.
+// As MXNet, the prop is asked once the first input's shape is known, with unknown inputs given
+// as empty shapes (MXNet's "unknown"), so it can fill them (a label shaped like the data).
+// While some input is unknown, an empty shape it returns means "still unknown", not a scalar.
 int InferShape(const void* state, cn_shape* in, cn_shape* out, cn_shape* aux, cn_error* err) {
   const CustomState& s = S(state);
-  for (size_t i = 0; i < s.in.size(); ++i)
-    if (in[i].ndim < 0) return 0;
+  bool partial = false;
+  for (size_t i = 0; i < s.in.size(); ++i) partial = partial || in[i].ndim < 0;
+  if (s.in.empty() || in[0].ndim < 0) return 0;
   return WithPython(s.op_type, err, [&] {
     py::list shapes;
-    for (size_t i = 0; i < s.in.size(); ++i) shapes.append(ShapeTuple(in[i]));
-    py::tuple r = s.impl.attr("infer_shape")(shapes);
+    for (size_t i = 0; i < s.in.size(); ++i)
+      shapes.append(in[i].ndim < 0 ? py::object(py::list()) : ShapeTuple(in[i]));
+    py::tuple r;
+    try {
+      r = s.impl.attr("infer_shape")(shapes);
+    } catch (py::error_already_set&) {
+      if (!partial) throw;
+      return;  // a prop that needs every input shape: ask again once they are known
+    }
     py::list ri = r[0], ro = r[1], ra = r[2];
     if (ri.size() != s.in.size() || ro.size() != s.out.size() || ra.size() != s.aux.size())
       throw cn::Error(cn::Msg("infer_shape returned ", ri.size(), " input, ", ro.size(),
@@ -199,9 +209,13 @@ int InferShape(const void* state, cn_shape* in, cn_shape* out, cn_shape* aux, cn
                               ", ", s.out.size(), " and ", s.aux.size()));
     cn::ShapeContext ctx(in, int(s.in.size()), s.in_c.data(), out, int(s.out.size()),
                          s.out_c.data(), aux, int(s.aux.size()), s.aux_c.data());
-    for (size_t i = 0; i < s.in.size(); ++i) ctx.SetInput(int(i), ToShape(ri[i]));
-    for (size_t i = 0; i < s.out.size(); ++i) ctx.SetOutput(int(i), ToShape(ro[i]));
-    for (size_t i = 0; i < s.aux.size(); ++i) ctx.SetAux(int(i), ToShape(ra[i]));
+    auto known = [&](const py::handle& shape) { return !partial || py::len(shape) > 0; };
+    for (size_t i = 0; i < s.in.size(); ++i)
+      if (known(ri[i])) ctx.SetInput(int(i), ToShape(ri[i]));
+    for (size_t i = 0; i < s.out.size(); ++i)
+      if (known(ro[i])) ctx.SetOutput(int(i), ToShape(ro[i]));
+    for (size_t i = 0; i < s.aux.size(); ++i)
+      if (known(ra[i])) ctx.SetAux(int(i), ToShape(ra[i]));
   });
 }
 

@@ -9,6 +9,7 @@
 
 #include "bindings/call_args.h"
 #include "bindings/custom_op.h"
+#include "bindings/imperative.h"
 #include "bindings/program.h"
 #include "coarsenet/op.h"
 #include "core/host_services.h"
@@ -33,21 +34,23 @@ std::shared_ptr<OpInstance> MakeOp(const std::string& name, const py::dict& attr
 
 void Forward(const OpInstance& op, const py::list& inputs, const py::list& outputs,
              const std::vector<int32_t>& req, const py::list& aux, const py::object& workspace,
-             bool is_train, bool is_recompute, uint64_t seed) {
+             bool is_train, bool is_recompute, uint64_t seed, int32_t threads) {
   auto in = Pack(op, inputs, op.input_names().size(), "inputs", op.input_names(), false, false);
   auto out = Pack(op, outputs, op.output_names().size(), "outputs", op.output_names(), true, false);
   auto ax = Pack(op, aux, op.aux_names().size(), "auxiliary states", op.aux_names(), true, false);
   CheckReq(op, req, op.output_names().size(), "outputs");
   CheckShapes(op, in.views, nullptr, out.views, nullptr, ax.views);
-  void* ws = WorkspacePtr(op, workspace, WorkspaceFor(op, in.views, out.views, false));
-  cn_op_ctx ctx = MakeCtx(is_train, is_recompute, seed);
+  const int32_t plan = PlanThreads(threads);
+  void* ws = WorkspacePtr(op, workspace, WorkspaceFor(op, plan, in.views, out.views, false));
+  cn_op_ctx ctx = MakeCtx(is_train, is_recompute, seed, plan);
   py::gil_scoped_release release;
   op.Forward(ctx, in.views.data(), out.views.data(), req.data(), ax.views.data(), ws);
 }
 
 void Backward(const OpInstance& op, const py::list& out_grads, const py::list& inputs,
               const py::list& outputs, const py::list& in_grads, const std::vector<int32_t>& req,
-              const py::list& aux, const py::object& workspace, bool is_train, uint64_t seed) {
+              const py::list& aux, const py::object& workspace, bool is_train, uint64_t seed,
+              int32_t threads) {
   size_t n_in = op.input_names().size(), n_out = op.output_names().size();
   auto og = Pack(op, out_grads, n_out, "output gradients", op.output_names(), false, true);
   auto in = Pack(op, inputs, n_in, "inputs", op.input_names(), false, true);
@@ -68,76 +71,13 @@ void Backward(const OpInstance& op, const py::list& out_grads, const py::list& i
       op.Fail("backward needs the gradient of output '" + op.output_names()[i] + "'");
   }
   CheckShapes(op, in.views, &ig.views, out.views, &og.views, ax.views);
-  void* ws = WorkspacePtr(op, workspace,
-                          WorkspaceFor(op, in.views, out.views, true, &ig.views, &og.views));
-  cn_op_ctx ctx = MakeCtx(is_train, false, seed);
+  const int32_t plan = PlanThreads(threads);
+  void* ws = WorkspacePtr(op, workspace, WorkspaceFor(op, plan, in.views, out.views, true,
+                                                      &ig.views, &og.views));
+  cn_op_ctx ctx = MakeCtx(is_train, false, seed, plan);
   py::gil_scoped_release release;
   op.Backward(ctx, og.views.data(), in.views.data(), out.views.data(), ig.views.data(), req.data(),
               ax.views.data(), ws);
-}
-
-py::dtype DTypeOf(const OpInstance& op, int code) {
-  switch (code) {
-    case CN_FLOAT32: return py::dtype::of<float>();
-    case CN_FLOAT64: return py::dtype::of<double>();
-    case CN_FLOAT16: return py::dtype("float16");
-    case CN_UINT8: return py::dtype::of<uint8_t>();
-    case CN_INT32: return py::dtype::of<int32_t>();
-    case CN_INT8: return py::dtype::of<int8_t>();
-    case CN_INT64: return py::dtype::of<int64_t>();
-  }
-  op.Fail("cannot allocate an output of dtype code " + std::to_string(code));
-}
-
-// The imperative path in one crossing: infer output shapes and dtypes from the inputs, allocate
-// the outputs, run forward. Returns every output (visible ones first).
-py::list Invoke(const OpInstance& op, const py::list& inputs, const py::list& aux, bool is_train,
-                uint64_t seed) {
-  auto in = Pack(op, inputs, op.input_names().size(), "inputs", op.input_names(), false, false);
-  auto ax = Pack(op, aux, op.aux_names().size(), "auxiliary states", op.aux_names(), true, false);
-  std::vector<cn_shape> si(in.views.size()), so, sa(ax.views.size());
-  std::vector<int32_t> ti(in.views.size()), to, ta;
-  for (size_t i = 0; i < si.size(); ++i) {
-    si[i] = ShapeOf(in.views[i]);
-    ti[i] = in.views[i].dtype;
-  }
-  for (size_t i = 0; i < sa.size(); ++i) sa[i] = ShapeOf(ax.views[i]);
-  std::vector<cn_shape> given = si;
-  op.InferShape(si, so, sa);
-  for (size_t i = 0; i < si.size(); ++i)
-    if (!SameShape(si[i], in.views[i]))
-      op.Fail("input '" + op.input_names()[i] + "' expected shape " + cn::Shape(si[i]).str() +
-              ", found " + ShapeStr(in.views[i]));
-  op.InferType(ti, to, ta);
-  py::list outputs;
-  std::vector<cn_tensor> out(so.size());
-  uint64_t out_bytes = 0;
-  for (size_t i = 0; i < so.size(); ++i) {
-    if (so[i].ndim < 0) op.Fail("could not infer the shape of output '" + op.output_names()[i] + "'");
-    uint64_t bytes = cn::DTypeSize(to[i] < 0 ? CN_FLOAT32 : to[i]);
-    for (int d = 0; d < so[i].ndim; ++d)  // saturating: any overflow is "too large" anyway
-      if (__builtin_mul_overflow(bytes, uint64_t(so[i].dims[d]), &bytes)) bytes = ~uint64_t(0);
-    if (__builtin_add_overflow(out_bytes, bytes, &out_bytes)) out_bytes = ~uint64_t(0);
-  }
-  CheckFitsInMemory(op, out_bytes, "the outputs (first of shape " +
-                    (so.empty() ? std::string("()") : cn::Shape(so[0]).str()) + ")");
-  for (size_t i = 0; i < so.size(); ++i) {
-    std::vector<py::ssize_t> dims(so[i].dims, so[i].dims + so[i].ndim);
-    py::array a(DTypeOf(op, to[i] < 0 ? CN_FLOAT32 : to[i]), dims);
-    out[i] = cn_tensor{a.mutable_data(), to[i] < 0 ? CN_FLOAT32 : to[i], so[i].ndim, {}};
-    std::copy(so[i].dims, so[i].dims + so[i].ndim, out[i].dims);
-    outputs.append(a);
-  }
-  std::vector<int32_t> req(so.size(), CN_REQ_WRITE);
-  uint64_t need = op.WorkspaceBytes(si, so, false, CallDtype(ti, to));
-  CheckFitsInMemory(op, need, "the scratch workspace");
-  void* ws = need ? Scratch(need) : nullptr;
-  cn_op_ctx ctx = MakeCtx(is_train, false, seed);
-  {
-    py::gil_scoped_release release;
-    op.Forward(ctx, in.views.data(), out.data(), req.data(), ax.views.data(), ws);
-  }
-  return outputs;
 }
 
 py::dict OpInfo(const std::string& name) {
@@ -180,6 +120,7 @@ PYBIND11_MODULE(_core, m) {
 
   cn::core::RegisterBuiltinOps();
   cn::bindings::RegisterCustomOp();
+  cn::bindings::RegisterImperative(m);
 
   m.attr("ABI_VERSION_MAJOR") = CN_ABI_VERSION_MAJOR;
   m.attr("ABI_VERSION_MINOR") = CN_ABI_VERSION_MINOR;
@@ -225,6 +166,16 @@ PYBIND11_MODULE(_core, m) {
         "Used by coarsenet.operator: (op_type, kwargs) -> the Python side of a Custom op.");
   m.def("set_num_threads", &cn::core::SetNumThreads);
   m.def("get_num_threads", &cn::core::GetNumThreads);
+  m.def("thread_info", [] {
+    cn::core::ThreadInfo t = cn::core::GetThreadInfo();
+    py::dict d;
+    d["num_threads"] = t.num_threads;
+    d["omp_max_threads"] = t.omp_max_threads;
+    d["blas_threads"] = t.blas_threads;
+    d["parallel_team"] = t.parallel_team;
+    d["blas_threads_in_parallel"] = t.blas_threads_in_parallel;
+    return d;
+  }, "Thread settings now (see cn.thread_info).");
 
   py::class_<OpInstance, std::shared_ptr<OpInstance>>(m, "Op")
       .def(py::init(&MakeOp), py::arg("name"), py::arg("attrs") = py::dict())
@@ -281,33 +232,35 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "workspace_bytes",
           [](const OpInstance& op, const ShapeList& in, const ShapeList& out, bool backward,
-             int32_t dtype) {
+             int32_t dtype, int32_t threads) {
             std::vector<cn_shape> si, so;
             for (auto& s : in) si.push_back(ToShape(op, s));
             for (auto& s : out) so.push_back(ToShape(op, s));
-            return op.WorkspaceBytes(si, so, backward, dtype);
+            return op.WorkspaceBytes(si, so, backward, dtype, PlanThreads(threads));
           },
           py::arg("in_shapes"), py::arg("out_shapes"), py::arg("backward") = false,
-          py::arg("dtype") = -1,
+          py::arg("dtype") = -1, py::arg("threads") = 0,
           "Scratch bytes for one call; dtype is the call's dtype code (its first input's; -1 "
-          "unknown: sized for the widest).")
+          "unknown: sized for the widest); threads: what its kernels plan for (0: the current "
+          "count; calls made with that workspace must pass the same).")
       .def("invoke", &Invoke, py::arg("inputs"), py::arg("aux"), py::arg("is_train") = false,
            py::arg("seed") = 0, "Allocates the outputs and runs forward; returns all outputs.")
       .def("forward", &Forward, py::arg("inputs"), py::arg("outputs"), py::arg("req"),
            py::arg("aux"), py::arg("workspace") = py::none(), py::arg("is_train") = false,
-           py::arg("is_recompute") = false, py::arg("seed") = 0)
+           py::arg("is_recompute") = false, py::arg("seed") = 0, py::arg("threads") = 0)
       .def("backward", &Backward, py::arg("out_grads"), py::arg("inputs"), py::arg("outputs"),
            py::arg("in_grads"), py::arg("req"), py::arg("aux"), py::arg("workspace") = py::none(),
-           py::arg("is_train") = true, py::arg("seed") = 0);
+           py::arg("is_train") = true, py::arg("seed") = 0, py::arg("threads") = 0);
 
   py::class_<Program>(m, "Program")
       .def(py::init<>())
       .def("add_forward", &Program::AddForward, py::arg("op"), py::arg("inputs"),
            py::arg("outputs"), py::arg("req"), py::arg("aux"), py::arg("workspace") = py::none(),
-           py::arg("seed_key") = 0, py::arg("is_recompute") = false)
+           py::arg("seed_key") = 0, py::arg("is_recompute") = false, py::arg("threads") = 0)
       .def("add_backward", &Program::AddBackward, py::arg("op"), py::arg("out_grads"),
            py::arg("inputs"), py::arg("outputs"), py::arg("in_grads"), py::arg("req"),
-           py::arg("aux"), py::arg("workspace") = py::none(), py::arg("seed_key") = 0)
+           py::arg("aux"), py::arg("workspace") = py::none(), py::arg("seed_key") = 0,
+           py::arg("threads") = 0)
       .def("run", &Program::Run, py::arg("begin") = 0, py::arg("end") = -1,
            py::arg("is_train") = false, py::arg("step_seed") = 0)
       .def("__len__", &Program::size);

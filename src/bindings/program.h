@@ -16,6 +16,7 @@ class Program {
     std::shared_ptr<OpInstance> op;
     bool backward, is_recompute;
     uint64_t seed_key;
+    int32_t threads;  // what its workspace was sized for: the kernels plan for this many
     TensorPack og, in, out, ig, aux;
     std::vector<int32_t> req;
     void* workspace;
@@ -24,14 +25,15 @@ class Program {
 
   int AddForward(std::shared_ptr<OpInstance> op, const py::list& inputs, const py::list& outputs,
                  const std::vector<int32_t>& req, const py::list& aux, const py::object& workspace,
-                 uint64_t seed_key, bool is_recompute) {
+                 uint64_t seed_key, bool is_recompute, int32_t threads) {
     Call c;
+    c.threads = PlanThreads(threads);
     c.in = Pack(*op, inputs, op->input_names().size(), "inputs", op->input_names(), false, false);
     c.out = Pack(*op, outputs, op->output_names().size(), "outputs", op->output_names(), true, false);
     c.aux = Pack(*op, aux, op->aux_names().size(), "auxiliary states", op->aux_names(), true, false);
     CheckReq(*op, req, op->output_names().size(), "outputs");
     CheckShapes(*op, c.in.views, nullptr, c.out.views, nullptr, c.aux.views);
-    uint64_t need = WorkspaceFor(*op, c.in.views, c.out.views, false);
+    uint64_t need = WorkspaceFor(*op, c.threads, c.in.views, c.out.views, false);
     c.is_recompute = is_recompute;
     return Append(std::move(c), std::move(op), false, req, workspace, need, seed_key);
   }
@@ -39,8 +41,9 @@ class Program {
   int AddBackward(std::shared_ptr<OpInstance> op, const py::list& out_grads,
                   const py::list& inputs, const py::list& outputs, const py::list& in_grads,
                   const std::vector<int32_t>& req, const py::list& aux,
-                  const py::object& workspace, uint64_t seed_key) {
+                  const py::object& workspace, uint64_t seed_key, int32_t threads) {
     Call c;
+    c.threads = PlanThreads(threads);
     size_t n_in = op->input_names().size(), n_out = op->output_names().size();
     c.og = Pack(*op, out_grads, n_out, "output gradients", op->output_names(), false, true);
     c.in = Pack(*op, inputs, n_in, "inputs", op->input_names(), false, true);
@@ -49,7 +52,7 @@ class Program {
     c.aux = Pack(*op, aux, op->aux_names().size(), "auxiliary states", op->aux_names(), true, true);
     CheckReq(*op, req, n_in, "input gradients");
     CheckShapes(*op, c.in.views, &c.ig.views, c.out.views, &c.og.views, c.aux.views);
-    uint64_t need = WorkspaceFor(*op, c.in.views, c.out.views, true, &c.ig.views, &c.og.views);
+    uint64_t need = WorkspaceFor(*op, c.threads, c.in.views, c.out.views, true, &c.ig.views, &c.og.views);
     c.is_recompute = false;
     return Append(std::move(c), std::move(op), true, req, workspace, need, seed_key);
   }
@@ -61,7 +64,8 @@ class Program {
     py::gil_scoped_release release;
     for (int i = begin; i < end; ++i) {
       const Call& c = calls_[i];
-      cn_op_ctx ctx = MakeCtx(is_train, c.is_recompute, cn::RandomBits(step_seed, c.seed_key));
+      cn_op_ctx ctx = MakeCtx(is_train, c.is_recompute, cn::RandomBits(step_seed, c.seed_key),
+                              c.threads);
       if (c.backward)
         c.op->Backward(ctx, c.og.views.data(), c.in.views.data(), c.out.views.data(),
                        c.ig.views.data(), c.req.data(), c.aux.views.data(), c.workspace);

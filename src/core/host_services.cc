@@ -24,6 +24,7 @@ void scipy_cblas_dgemm(int order, int trans_a, int trans_b, int m, int n, int k,
                        const double* a, int lda, const double* b, int ldb, double beta, double* c,
                        int ldc);
 void scipy_openblas_set_num_threads(int num_threads);
+int scipy_openblas_get_num_threads(void);
 typedef void (*openblas_dojob_callback)(int thread_num, void* jobdata, int dojob_data);
 typedef void (*openblas_threads_callback)(int sync, openblas_dojob_callback dojob, int numjobs,
                                           size_t jobdata_elsize, void* jobdata, int dojob_data);
@@ -133,6 +134,28 @@ void SetNumThreads(int n) {
 int GetNumThreads() {
   int n = g_num_threads.load();
   return n > 0 ? n : omp_get_max_threads();
+}
+
+ThreadInfo GetThreadInfo() {
+  HostServices();  // the BLAS callback and team settings are in place, as for any op call
+  ThreadInfo info;
+  info.num_threads = GetNumThreads();
+  info.omp_max_threads = omp_get_max_threads();
+  info.blas_threads = scipy_openblas_get_num_threads();
+  // What a kernel sees inside a parallel_for body: a team of num_threads, a one-thread BLAS.
+  std::atomic<int> team{0}, blas{0};
+  struct Probe {
+    std::atomic<int>* team;
+    std::atomic<int>* blas;
+  } probe{&team, &blas};
+  ParallelFor(1 << 20, 1, [](void* user, int64_t, int64_t) {
+    auto* p = static_cast<Probe*>(user);
+    p->team->store(omp_get_num_threads());
+    p->blas->store(scipy_openblas_get_num_threads());
+  }, &probe);
+  info.parallel_team = team.load();
+  info.blas_threads_in_parallel = blas.load();
+  return info;
 }
 
 }  // namespace cn::core

@@ -229,11 +229,13 @@ void OpInstance::InferShape(std::vector<cn_shape>& in, std::vector<cn_shape>& ou
         if (s.dims[d] < 0)
           Fail(std::string(kind) + " '" + names[i] + "' inferred with a negative dim: (" + dims +
                ")");
-        too_big = too_big || __builtin_mul_overflow(n, static_cast<uint64_t>(s.dims[d]), &n);
+        // zero dims are skipped: NumPy refuses an empty array whose other dims overflow too
+        if (s.dims[d] != 0)
+          too_big = too_big || __builtin_mul_overflow(n, static_cast<uint64_t>(s.dims[d]), &n);
       }
       if (too_big || n > (uint64_t(1) << 59))
         Fail(std::string(kind) + " '" + names[i] + "' of shape (" + dims +
-             ") has more than 2^59 elements");
+             ") has more than 2^59 elements (counting its non-zero dims)");
     }
   };
   check(out, outputs_, "output");
@@ -268,13 +270,19 @@ void OpInstance::InferType(std::vector<int32_t>& in, std::vector<int32_t>& out,
 
 uint64_t OpInstance::WorkspaceBytes(const std::vector<cn_shape>& in,
                                     const std::vector<cn_shape>& out, bool backward,
-                                    int32_t dtype) const {
+                                    int32_t dtype, int32_t threads) const {
   uint64_t bytes = 0;
   cn_error err{};
-  if (op_->def.workspace_elems) {
+  // A library built before ABI 1.3 left the field zero (CollectOp), but only its declared
+  // minor version says the field is its own.
+  const bool by_threads = op_->def.abi_minor >= 3 && op_->def.workspace_elems_threads;
+  if (by_threads || op_->def.workspace_elems) {
     uint64_t elems = 0;
-    if (op_->def.workspace_elems(state_, in.data(), out.data(), backward, &elems, &err) != 0)
-      Fail(err.message);
+    int rc = by_threads ? op_->def.workspace_elems_threads(state_, in.data(), out.data(),
+                                                           backward, threads, &elems, &err)
+                        : op_->def.workspace_elems(state_, in.data(), out.data(), backward,
+                                                   &elems, &err);
+    if (rc != 0) Fail(err.message);
     const uint64_t size = cn::DTypeSize(dtype);
     if (elems > UINT64_MAX / size)
       Fail("workspace of " + std::to_string(elems) + " elements overflows 64 bits");

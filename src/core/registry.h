@@ -76,9 +76,10 @@ class OpInstance {
   void InferType(std::vector<int32_t>& in, std::vector<int32_t>& out,
                  std::vector<int32_t>& aux) const;
   // Scratch bytes for one call; `dtype` is the call's (first input's) dtype, which sizes ops
-  // that state their scratch in elements (unknown: the widest, 8 bytes).
+  // that state their scratch in elements (unknown: the widest, 8 bytes). `threads`: the count
+  // the call's kernels will plan for (cn_op_ctx.num_threads of the calls this sizes).
   uint64_t WorkspaceBytes(const std::vector<cn_shape>& in, const std::vector<cn_shape>& out,
-                          bool backward, int32_t dtype) const;
+                          bool backward, int32_t dtype, int32_t threads) const;
   void Forward(const cn_op_ctx& ctx, const cn_tensor* in, const cn_tensor* out,
                const int32_t* req, const cn_tensor* aux, void* workspace) const;
   void Backward(const cn_op_ctx& ctx, const cn_tensor* out_grads, const cn_tensor* in,

@@ -123,14 +123,16 @@ void InferShape(const DeconvolutionParam& p, cn::ShapeContext& s) {
 
 // Scratch elements of the call's dtype (float32 calls get half the bytes of float64 ones).
 size_t WorkspaceElems(const DeconvolutionParam& p, const std::vector<cn::Shape>& in,
-                      const std::vector<cn::Shape>& out, bool backward) {
+                      const std::vector<cn::Shape>& out, bool backward, int threads) {
   cn::conv::Geom g = MakeGeom(p, in[kData]);
+  g.threads = threads;
   return g.n == 0 ? 0 : g.WorkspaceElems(backward);  // an empty batch runs no kernel
 }
 
 template <typename DType>
 void ForwardImpl(const DeconvolutionParam& p, const cn::ForwardArgs& a) {
   cn::conv::Geom g = MakeGeom(p, a.in[kData].shape());
+  g.threads = a.ctx.threads;  // as the workspace was sized
   if (g.n == 0) return;  // an empty batch: nothing to write (the kernels divide work by n)
   const DType* bias = p.no_bias ? nullptr : a.in[kBias].ptr<DType>();
   cn::conv::DataGrad(g, a.in[kData].ptr<DType>(), a.in[kWeight].ptr<DType>(), bias,
@@ -144,6 +146,7 @@ void Forward(const DeconvolutionParam& p, const cn::ForwardArgs& a) {
 template <typename DType>
 void BackwardImpl(const DeconvolutionParam& p, const cn::BackwardArgs& a) {
   cn::conv::Geom g = MakeGeom(p, a.in[kData].shape());
+  g.threads = a.ctx.threads;  // as the workspace was sized
   if (g.n == 0) {  // an empty batch: weight and bias gradients are zero sums
     for (int i : {int(kWeight), int(kBias)}) {
       if (i == kBias && p.no_bias) continue;
@@ -187,5 +190,5 @@ CN_REGISTER_OP(Deconvolution, DeconvolutionParam)
     .forward(Forward)
     .backward(Backward)
     .backward_needs(Needs)
-    .workspace_elems(WorkspaceElems)
+    .workspace_elems_threads(WorkspaceElems)
     .flags(CN_FLAG_EXPENSIVE);

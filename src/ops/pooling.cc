@@ -19,6 +19,7 @@
 // builds without AVX-512 does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
 #include "kernels/pooling_plane.h"
+#include "ops/pooling3d.h"  // 5-D data (NCDHW): direct loops
 
 namespace {
 
@@ -121,9 +122,55 @@ Geometry Resolve(const PoolingParam& p, const cn::Shape& x) {
   return g;
 }
 
+// The geometry of 3-D pooling over (N, C, D, H, W) data; the same checks as Resolve.
+cn_pool3d::Geom3 Resolve3(const PoolingParam& p, const cn::Shape& x) {
+  if (p.pool_type == kLp) throw cn::Error("pool_type 'lp' is not supported");
+  if (p.pooling_convention == kSame) throw cn::Error("pooling_convention 'same' is not supported");
+  if (p.layout != 0 && p.layout != 3)
+    throw cn::Error("only layout NCDHW is supported for 5-D data (3-D pooling)");
+  cn_pool3d::Geom3 g{};
+  g.planes = cn::MulDims(x[0], x[1], "planes");
+  g.include_pad = p.count_include_pad != 2;
+  auto triple = [](const cn::Shape& v, int64_t def, const char* name, int i) -> int64_t {
+    if (v.ndim <= 0) return def;
+    if (v.ndim != 3)
+      throw cn::Error(cn::Msg(name, " must have 3 values (d, h, w) for 3-D pooling, found ", v));
+    return v[i];
+  };
+  if (!p.global_pool && p.kernel.ndim != 3)
+    throw cn::Error(cn::Msg("kernel must have 3 values (d, h, w) for 3-D pooling, found ",
+                            p.kernel));
+  for (int i = 0; i < 3; ++i) {
+    g.in[i] = x[2 + i];
+    if (g.in[i] <= 0)
+      throw cn::Error(cn::Msg("input 'data' must have positive D, H, W, found ", x));
+    g.k[i] = p.global_pool ? g.in[i] : p.kernel[i];
+    g.s[i] = p.global_pool ? 1 : triple(p.stride, 1, "stride", i);
+    g.p[i] = p.global_pool ? 0 : triple(p.pad, 0, "pad", i);
+    if (g.k[i] <= 0 || g.s[i] <= 0 || g.p[i] < 0)
+      throw cn::Error(cn::Msg("kernel and stride must be positive and pad non-negative, found "
+                              "kernel ", p.kernel, ", stride ", p.stride, ", pad ", p.pad));
+    const int64_t padded = cn::AddDims(g.in[i], cn::MulDims(2, g.p[i], "pad"), "padded size");
+    if (g.k[i] > padded)
+      throw cn::Error(cn::Msg("kernel ", p.kernel, " is larger than the padded input in "
+                              "dimension ", i, " of data ", x));
+    const int64_t span = padded - g.k[i];
+    g.out[i] = (p.pooling_convention == kFull ? span / g.s[i] + (span % g.s[i] != 0)
+                                              : span / g.s[i]) + 1;
+  }
+  return g;
+}
+
 void InferShape(const PoolingParam& p, cn::ShapeContext& s) {
   cn::Shape x = s.in(0);
   if (!x.known()) return;
+  if (x.ndim == 5) {
+    cn_pool3d::Geom3 g = Resolve3(p, x);
+    cn::Shape y{x[0], x[1], g.out[0], g.out[1], g.out[2]};
+    s.SetOutput(0, y);
+    if (p.pool_type == kMax) s.SetOutput(kArgMax, y);
+    return;
+  }
   Geometry g = Resolve(p, x);
   s.SetOutput(0, cn::Shape{x[0], x[1], g.oh, g.ow});
   if (p.pool_type == kMax) s.SetOutput(kArgMax, cn::Shape{x[0], x[1], g.oh, g.ow});
@@ -186,7 +233,19 @@ void ArgMaxBlock(const DType* __restrict top, const std::vector<int64_t>& taps,
 }
 
 template <typename DType>
+void Forward3D(const PoolingParam& p, const cn::ForwardArgs& a) {
+  const cn_pool3d::Geom3 g = Resolve3(p, a.in[0].shape());
+  const bool is_max = p.pool_type == kMax;
+  if (is_max && a.req[kArgMax] == CN_REQ_ADD)
+    throw cn::Error("output 'argmax' cannot be accumulated (req=add)");
+  DType* arg = is_max && a.req[kArgMax] != CN_REQ_NULL ? a.out[kArgMax].ptr<DType>() : nullptr;
+  cn_pool3d::Forward(g, is_max, p.pool_type == kAvg, a.in[0].ptr<DType>(), a.out[0].ptr<DType>(),
+                     a.req[0], arg);
+}
+
+template <typename DType>
 void ForwardImpl(const PoolingParam& p, const cn::ForwardArgs& a) {
+  if (a.in[0].shape().ndim == 5) return Forward3D<DType>(p, a);
   const Geometry g = Resolve(p, a.in[0].shape());
   const int32_t req = a.req[0];
   const bool is_max = p.pool_type == kMax;
@@ -289,6 +348,14 @@ template <typename DType>
 void BackwardImpl(const PoolingParam& p, const cn::BackwardArgs& a) {
   const int32_t req = a.req[0];
   if (req == CN_REQ_NULL) return;
+  if (a.in_grad[0].shape().ndim == 5) {
+    const bool is_max = p.pool_type == kMax;
+    cn_pool3d::Backward(Resolve3(p, a.in_grad[0].shape()), is_max, p.pool_type == kAvg,
+                        a.out_grad[0].ptr<DType>(),
+                        is_max ? a.out[kArgMax].ptr<DType>() : nullptr,
+                        a.in_grad[0].ptr<DType>(), req);
+    return;
+  }
   const Geometry g = Resolve(p, a.in_grad[0].shape());
   const DType* dy = a.out_grad[0].ptr<DType>();
   DType* dx = a.in_grad[0].ptr<DType>();
@@ -341,7 +408,7 @@ std::vector<std::string> OutputNames(const PoolingParam& p) {
 }  // namespace
 
 CN_REGISTER_OP(Pooling, PoolingParam)
-    .describe("Performs 2-D max, average or sum pooling on NCHW input.")
+    .describe("Performs 2-D (NCHW) or 3-D (NCDHW) max, average or sum pooling.")
     .inputs({"data"})
     .outputs(OutputNames)
     .visible_outputs(1)

@@ -12,13 +12,13 @@
 #include <vector>
 
 #include "coarsenet/op.h"
-#include "rnn_kernel.h"
+#include "rnn_backward.h"
 
 namespace {
 
 struct RNNParam {
   int64_t state_size, num_layers;
-  bool bidirectional, state_outputs, lstm_state_clip_nan, use_sequence_length;
+  bool bidirectional, state_outputs, lstm_state_clip_nan, use_sequence_length, recompute;
   int mode;
   float p;
   std::optional<int64_t> projection_size;
@@ -38,6 +38,9 @@ struct RNNParam {
             "Whether a NaN cell state becomes lstm_state_clip_min.");
     d.field("use_sequence_length", &RNNParam::use_sequence_length, false,
             "Whether the input `sequence_length` gives each batch row's valid length.");
+    d.field("recompute", &RNNParam::recompute, false,
+            "Keep only the states at about sqrt(T) step checkpoints and recompute each segment's "
+            "gates during backward (set by the mirror pass; not an MXNet parameter).");
   }
 };
 
@@ -79,6 +82,7 @@ rnn::Geom MakeGeom(const RNNParam& p, const cn::Shape& x) {
   g.G = p.mode == rnn::kLstm ? 4 : (p.mode == rnn::kGru ? 3 : 1);
   g.clip = p.mode == rnn::kLstm && p.lstm_state_clip_min.has_value();
   g.clip_nan = p.lstm_state_clip_nan;
+  g.recompute = p.recompute;
   if (g.clip) g.cmin = *p.lstm_state_clip_min, g.cmax = *p.lstm_state_clip_max;
   return g;
 }
@@ -216,7 +220,7 @@ void BackwardImpl(const RNNParam& p, const cn::BackwardArgs& a) {
   const DType* dcy = p.state_outputs && g.lstm() ? a.out_grad[2].ptr<DType>() : nullptr;
   const int ci = CellIndex(p);
   DType* ws = static_cast<DType*>(a.workspace);
-  DType* dir_ws = ws + 2 * g.TN() * g.D * g.HO;
+  DType* dir_ws = ws + g.InterLayerBuffers() * g.TN() * g.D * g.HO;
   DType* bufs[2] = {ws, ws + g.TN() * g.D * g.HO};  // dY of the layer below, ping-ponged
   const DType* dY = a.out_grad[0].ptr<DType>();
   for (int64_t l = g.L - 1; l >= 0; --l) {
@@ -224,7 +228,7 @@ void BackwardImpl(const RNNParam& p, const cn::BackwardArgs& a) {
     DType* dx = nullptr;
     bool add_x = false;
     if (l > 0) {
-      dx = bufs[l % 2];
+      dx = bufs[(g.L - 1 - l) % 2];
     } else if (a.req[kData] != CN_REQ_NULL) {
       dx = a.in_grad[kData].ptr<DType>();
       add_x = a.req[kData] == CN_REQ_ADD;

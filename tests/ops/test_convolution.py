@@ -146,9 +146,9 @@ def test_bad_input_errors_name_the_op():
                               kernel=(3, 3), num_filter=4, num_group=2),
                  "Convolution", "channels (3", "num_group (2)")
     expect_error(lambda: conv(x, cn.nd.ones((4, 2, 3)), cn.nd.ones(4), kernel=(3,), num_filter=4),
-                 "Convolution", "only 2-D", "(3,)")
+                 "Convolution", "(h, w) for 2-D or (d, h, w) for 3-D", "(3,)")
     expect_error(lambda: conv(x, cn.nd.ones((4, 2, 1, 1, 1)), cn.nd.ones(4), kernel=(1, 1, 1),
-                              num_filter=4), "Convolution", "only 2-D")
+                              num_filter=4), "Convolution", "5 dims")  # 3-D kernel
     expect_error(lambda: conv(x, cn.nd.ones((4, 2, 1, 1)), cn.nd.ones(4), kernel=(1, 1),
                               num_filter=4, layout="NHWC"), "Convolution", "NCHW")
     expect_error(lambda: conv(x, cn.nd.ones((4, 2, 1, 1)), cn.nd.ones(4), kernel=(1, 1),

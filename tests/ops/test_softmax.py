@@ -52,4 +52,33 @@ def test_mxnet_params_accepted_or_rejected_clearly():
     x = cn.nd.ones((2, 3))
     np.testing.assert_allclose(cn.nd.softmax(x, dtype="None", use_length=False).asnumpy(), 1 / 3)
     expect_error(lambda: cn.nd.softmax(x, dtype="float16"), "softmax", "dtype", "float16")
-    expect_error(lambda: cn.nd.softmax(x, use_length=True), "softmax", "use_length")
+    expect_error(lambda: cn.nd.softmax(x, use_length=True), "softmax", "length", "missing")
+
+
+def masked_softmax_ref(log):
+    def ref(x, length, axis=-1, temperature=None, use_length=True):
+        t = temperature or 1.0
+        xm = np.moveaxis(x, axis, -1) / t
+        lm = np.clip(np.trunc(length), 0, xm.shape[-1])[..., None]
+        keep = np.arange(xm.shape[-1]) < lm
+        z = np.where(keep, xm, -np.inf)
+        z = z - np.max(np.where(keep, z, -np.inf), axis=-1, keepdims=True, initial=-1e300)
+        e = np.where(keep, np.exp(z), 0)
+        s = e.sum(-1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(keep, z - np.log(s), 0) if log else np.where(keep, e / s, 0)
+        return np.moveaxis(out, -1, axis)
+    return ref
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("axis,temperature", [(-1, None), (1, 2.0), (0, 0.5)])
+def test_use_length(op, axis, temperature):
+    shape = (3, 4, 5)
+    rest = tuple(d for i, d in enumerate(shape) if i != axis % 3)
+
+    def lengths(i, s, rng):
+        return rng.integers(0, shape[axis] + 2, size=s).astype(float) if i == 1 else None
+
+    check_op(op, [shape, rest], dict(axis=axis, temperature=temperature, use_length=True),
+             masked_softmax_ref(op == "log_softmax"), input_fn=lengths, grad_inputs=[0])

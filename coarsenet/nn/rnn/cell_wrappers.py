@@ -124,6 +124,19 @@ class ZoneoutCell(_ModifierCell):
         return out, list(new)
 
 
+def _reverse(F, steps, valid_length):
+    """The list of (N, C) steps reversed in time; with valid_length, per row only its first
+    valid_length steps (the later ones stay in place)."""
+    if valid_length is None:
+        return steps[::-1]
+    stacked = F.Concat(*[F.expand_dims(s, axis=0) for s in steps], dim=0, num_args=len(steps))
+    rev = F.SequenceReverse(stacked, valid_length, use_sequence_length=True)
+    if len(steps) == 1:
+        return [F.squeeze(rev, axis=0)]
+    out = F.split(rev, num_outputs=len(steps), axis=0, squeeze_axis=True)
+    return [out[i] for i in range(len(steps))]
+
+
 class BidirectionalCell(RecurrentCell):
     """Runs l_cell forward and r_cell backward over the sequence; outputs concatenated on the
     feature axis, states l_cell's then r_cell's. Only unroll (a single step has no meaning)."""
@@ -148,10 +161,9 @@ class BidirectionalCell(RecurrentCell):
 
     def unroll(self, length, inputs, begin_state=None, layout="NTC", merge_outputs=None,
                valid_length=None):
-        if valid_length is not None:
-            raise CoarsenetError("BidirectionalCell.unroll: valid_length is not supported "
-                                 "(it needs a per-row sequence reversal); use "
-                                 "gluon.rnn.LSTM/GRU/RNN with use_sequence_length=True")
+        """With valid_length (N,), as MXNet: the right cell runs over each row's first
+        valid_length steps reversed (SequenceReverse), both cells keep a row's state past its
+        end and its outputs there are zeros."""
         self.reset()
         F = _namespace(inputs)
         steps = _steps(F, inputs, length, layout)
@@ -159,9 +171,12 @@ class BidirectionalCell(RecurrentCell):
         if begin_state is None:
             begin_state = l_cell._zero_states(F, steps[0]) + r_cell._zero_states(F, steps[0])
         n_l = len(l_cell.state_info())
-        l_out, l_states = l_cell.unroll(length, steps, begin_state[:n_l], layout, False)
-        r_out, r_states = r_cell.unroll(length, steps[::-1], begin_state[n_l:], layout, False)
-        outputs = [F.Concat(a, b, dim=1, num_args=2) for a, b in zip(l_out, r_out[::-1])]
+        l_out, l_states = l_cell.unroll(length, steps, begin_state[:n_l], layout, False,
+                                        valid_length)
+        r_out, r_states = r_cell.unroll(length, _reverse(F, steps, valid_length),
+                                        begin_state[n_l:], layout, False, valid_length)
+        outputs = [F.Concat(a, b, dim=1, num_args=2)
+                   for a, b in zip(l_out, _reverse(F, r_out, valid_length))]
         if merge_outputs is None:
             merge_outputs = not isinstance(inputs, (list, tuple))
         if merge_outputs:

@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 #define CN_ABI_VERSION_MAJOR 1
-#define CN_ABI_VERSION_MINOR 2
+#define CN_ABI_VERSION_MINOR 3
 #define CN_MAX_NDIM 8
 #define CN_ERROR_MSG_BYTES 1024
 
@@ -98,6 +98,10 @@ typedef struct {
   int32_t is_recompute; /* forward re-run during backward: do not update aux states again */
   uint64_t seed;
   const cn_host_api* host;
+  /* ---- ABI 1.3 (read only when struct_size covers it) ---- */
+  /* Threads this call's kernels plan for: the count its workspace was sized with (see
+   * cn_op_def.workspace_elems_threads). The host's thread pool may run the plan on fewer. */
+  int32_t num_threads;
 } cn_op_ctx;
 
 /* The names an op instance has once its params are known (Concat's num_args, no_bias, ...).
@@ -183,12 +187,25 @@ typedef struct cn_op_def {
    * MXNet strings; import turns such nodes back into the op. NULL: no mapping. */
   const char* onnx_domain;
   const char* onnx_op_type;
+
+  /* ---- ABI 1.3 ---- */
+  /* As workspace_elems, for a call whose kernels plan for `num_threads` threads (parallel
+   * slots each with its own scratch): the host passes the same count in cn_op_ctx.num_threads
+   * of every call it sizes this way. When set (and the op declares abi_minor >= 3), the host
+   * uses it instead of workspace_elems and workspace_bytes. */
+  int (*workspace_elems_threads)(const void* state, const cn_shape* in, const cn_shape* out,
+                                 int32_t is_backward, int32_t num_threads, uint64_t* elems,
+                                 cn_error* err);
 } cn_op_def;
 
 /* cn_op_def as ABI 1.0 wrote it: the smallest struct_size the host accepts. */
 #define CN_OP_DEF_SIZE_1_0 (offsetof(cn_op_def, workspace_elems))
 /* ... and as ABI 1.1 wrote it. */
 #define CN_OP_DEF_SIZE_1_1 (offsetof(cn_op_def, onnx_domain))
+/* ... and as ABI 1.2 wrote it. */
+#define CN_OP_DEF_SIZE_1_2 (offsetof(cn_op_def, workspace_elems_threads))
+/* cn_op_ctx before ABI 1.3 (no num_threads). */
+#define CN_OP_CTX_SIZE_1_2 (offsetof(cn_op_ctx, num_threads))
 
 /* A library registers its ops by calling `add_op` for each; the host copies what it keeps. */
 typedef struct {

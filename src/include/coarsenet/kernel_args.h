@@ -30,6 +30,9 @@ struct OpContext {
   bool is_train = false;
   bool is_recompute = false;
   uint64_t seed = 0;
+  // Threads to plan parallel work for: the count the call's workspace was sized with (an op
+  // declared with workspace_elems_threads gets the same number there).
+  int threads = 1;
 };
 
 struct ForwardArgs {

@@ -77,6 +77,9 @@ class OpDef : public OpDefBase {
   using PairsFn = std::function<Pairs(const P&)>;
   using WorkspaceFn = std::function<size_t(const P&, const std::vector<Shape>& in,
                                            const std::vector<Shape>& out, bool backward)>;
+  using WorkspaceThreadsFn = std::function<size_t(const P&, const std::vector<Shape>& in,
+                                                  const std::vector<Shape>& out, bool backward,
+                                                  int threads)>;
 
   explicit OpDef(const char* name) {
     name_ = name;
@@ -110,6 +113,12 @@ class OpDef : public OpDefBase {
   // Scratch in elements of the call's dtype (see cn_op_def.workspace_elems); preferred over
   // workspace() for kernels whose scratch holds values of the data's type.
   OpDef& workspace_elems(WorkspaceFn fn) { workspace_elems_ = std::move(fn); return *this; }
+  // As workspace_elems, for kernels that plan for the call's thread count (parallel slots with
+  // their own scratch): the kernel reads the same count from its OpContext::threads.
+  OpDef& workspace_elems_threads(WorkspaceThreadsFn fn) {
+    workspace_threads_ = std::move(fn);
+    return *this;
+  }
   OpDef& flags(uint32_t f) { flags_ = f; return *this; }
   // ONNX export writes this op as node `op_type` of the custom `domain` (see cn_op_def).
   OpDef& onnx(const char* domain, const char* op_type) {
@@ -145,6 +154,10 @@ class OpDef : public OpDefBase {
     d.backward_inplace_pairs = &BackwardInplace;
     d.workspace_bytes = &Workspace;
     if (workspace_elems_) d.workspace_elems = &WorkspaceElems;
+    if (workspace_threads_) {
+      d.workspace_elems_threads = &WorkspaceElemsThreads;
+      d.workspace_elems = &WorkspaceElemsNow;  // what a host older than ABI 1.3 asks
+    }
     if (!onnx_domain_.empty()) {
       d.onnx_domain = onnx_domain_.c_str();
       d.onnx_op_type = onnx_op_type_.c_str();
@@ -171,7 +184,13 @@ class OpDef : public OpDefBase {
   static TensorList List(const cn_tensor* t, size_t n) {
     return TensorList{reinterpret_cast<const Tensor*>(t), static_cast<int32_t>(n)};
   }
-  static OpContext Ctx(const cn_op_ctx* c) { return OpContext{c->is_train != 0, c->is_recompute != 0, c->seed}; }
+  // A host older than ABI 1.3 sends no thread count; it sized the workspace without one too
+  // (WorkspaceElemsNow), for the pool's current size.
+  static OpContext Ctx(const cn_op_ctx* c) {
+    const bool has_threads = c->struct_size >= CN_OP_CTX_SIZE_1_2 + sizeof(int32_t);
+    const int threads = has_threads && c->num_threads > 0 ? c->num_threads : NumThreads();
+    return OpContext{c->is_train != 0, c->is_recompute != 0, c->seed, threads};
+  }
 
   static int Parse(const void* op_data, int32_t n, const char* const* keys,
                    const char* const* values, void** out, cn_error* err) {
@@ -329,6 +348,21 @@ class OpDef : public OpDefBase {
     CN_GUARD_END(err)
   }
 
+  static int WorkspaceElemsThreads(const void* state, const cn_shape* in, const cn_shape* out,
+                                   int32_t is_backward, int32_t threads, uint64_t* elems,
+                                   cn_error* err) {
+    CN_GUARD_BEGIN
+    if (threads < 1) throw Error(Msg("workspace asked for ", threads, " threads"));
+    const State& s = S(state);
+    std::vector<Shape> vi(in, in + s.in.size()), vo(out, out + s.out.size());
+    *elems = s.def->workspace_threads_(s.param, vi, vo, is_backward != 0, threads);
+    CN_GUARD_END(err)
+  }
+  static int WorkspaceElemsNow(const void* state, const cn_shape* in, const cn_shape* out,
+                               int32_t is_backward, uint64_t* elems, cn_error* err) {
+    return WorkspaceElemsThreads(state, in, out, is_backward, NumThreads(), elems, err);
+  }
+
   ParamDecl<P> decl_;
   NamesFn inputs_, outputs_, aux_;
   std::function<int(const P&)> visible_;
@@ -339,6 +373,7 @@ class OpDef : public OpDefBase {
   NeedsFn needs_;
   PairsFn inplace_, backward_inplace_;
   WorkspaceFn workspace_, workspace_elems_;
+  WorkspaceThreadsFn workspace_threads_;
   std::string onnx_domain_, onnx_op_type_;
   uint32_t flags_ = 0;
   mutable std::vector<cn_param_info> param_infos_;

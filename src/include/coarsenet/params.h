@@ -268,6 +268,15 @@ class ParamDecl {
           return parse::ParseInt(s);
         });
   }
+  // An optional integer with a default (topk's axis=-1): "None" still leaves it empty.
+  ParamDecl& field(const char* name, std::optional<int64_t> P::*member, int64_t def,
+                   const char* doc) {
+    return Add(name, "int or None", std::to_string(def), doc, member, std::optional<int64_t>(def),
+        [](const std::string& s) -> std::optional<int64_t> {
+          if (parse::Trim(s) == "None") return std::nullopt;
+          return parse::ParseInt(s);
+        });
+  }
   // A tuple whose entries may be None; the default is the empty tuple ().
   ParamDecl& field(const char* name, std::vector<std::optional<int64_t>> P::*member,
                    const char* doc) {

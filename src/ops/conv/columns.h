@@ -12,9 +12,15 @@
 
 namespace cn::conv {
 
-// Forward/DataGrad split the batch into at most this many slots, each with its own column tile;
-// fixed so the workspace size depends on shapes only (more than the cores here, so all are busy).
-constexpr int64_t kMaxSlots = 4;
+// Forward/DataGrad run images in parallel slots, one per planned thread (Geom::threads), each
+// with its own column tile: the workspace grows with the thread count, which the op declares
+// (workspace_elems_threads). What fixes a GEMM's shape comes from shapes alone, never from the
+// thread count: OpenBLAS gives different bits for a column when a GEMM is split differently.
+// Small maps put at least this many image groups (GEMMs) side by side when the batch allows.
+constexpr int64_t kMinImageGroups = 4;
+// WeightGrad's tasks: rows of the column matrix (columns of dW) in chunks of a multiple of 16
+// rows, about 1/16 of them and at least 64 (see RowChunk).
+constexpr int64_t kRowParts = 16, kMinRowChunk = 64;
 // Elements of one column tile: about 256 KB of floats, so a tile, the weight and the output tile
 // stay in a core's L2 while the GEMM runs.
 constexpr int64_t kTileElems = 64 * 1024;
@@ -30,6 +36,7 @@ struct Geom {
   int64_t n, c, h, w;    // image side
   int64_t f, oh, ow;     // column side
   int64_t kh, kw, sh, sw, ph, pw, dh, dw, groups;
+  int64_t threads = 1;  // what the kernels plan for (OpContext::threads); sizes the workspace
 
   int64_t cg() const { return c / groups; }
   int64_t fg() const { return f / groups; }
@@ -43,16 +50,22 @@ struct Geom {
     int64_t t = std::max<int64_t>(64, (kTileElems / kg() + 15) / 16 * 16);
     return std::min(t, ohw());
   }
-  int64_t slots() const { return std::min(n, kMaxSlots); }
+  int64_t slots() const { return std::min(n, threads); }
   bool batched() const { return ohw() < kSmallMap; }
   // Images per multi-image GEMM (small maps only), balanced so that the image groups are
   // about equal and at least one per slot.
   int64_t images() const {
     int64_t cols = std::max(kMinBatchCols, kBatchElems / (c * kh * kw));
-    int64_t groups = std::max((n * ohw() + cols - 1) / cols, std::min(n, kMaxSlots));
+    int64_t groups = std::max((n * ohw() + cols - 1) / cols, std::min(n, kMinImageGroups));
     return (n + groups - 1) / groups;
   }
-  int64_t batch_slots() const { return std::min((n + images() - 1) / images(), kMaxSlots); }
+  int64_t image_groups() const { return (n + images() - 1) / images(); }
+  int64_t batch_slots() const { return std::min(image_groups(), threads); }
+  // Images per pass of the small-map WeightGrad: one column matrix as wide as kMinImageGroups
+  // groups (shapes only, so the GEMMs' inner dimension does not depend on the thread count).
+  int64_t weight_grad_images() const {
+    return images() * std::min(image_groups(), kMinImageGroups);
+  }
   // 3x3 stride-1 dense convolutions with enough channels for the GEMMs run all three passes
   // as Winograd F(4x4, 3x3) (winograd.h). Pad <= 2 keeps the data gradient's pad 2 - p valid;
   // the size check excludes Deconvolution's adj. Tiles may hang over the map's edge (a 5x5 map
@@ -79,12 +92,15 @@ struct Geom {
     if (depthwise()) return 0;
     if (winograd()) {
       using T = winograd::Fwd;
-      int64_t fwd = winograd::ConvElems<T>(winograd_tiling(false));
+      int64_t fwd = winograd::ConvElems<T>(winograd_tiling(false), threads);
       if (!backward) return fwd;
-      return std::max({fwd, winograd::ConvElems<T>(winograd_tiling(true)),
-                       winograd::WeightGradElems<T>(winograd_tiling(false))});
+      return std::max({fwd, winograd::ConvElems<T>(winograd_tiling(true), threads),
+                       winograd::WeightGradElems<T>(winograd_tiling(false), threads)});
     }
-    if (batched()) return batch_slots() * (c * kh * kw + f) * images() * ohw();  // cols + y
+    if (batched()) {  // cols + gathered y of every slot; WeightGrad's one wide pass
+      const int64_t fwd = batch_slots() * (c * kh * kw + f) * images() * ohw();
+      return backward ? std::max(fwd, (c * kh * kw + f) * weight_grad_images() * ohw()) : fwd;
+    }
     if (direct()) return 0;
     int64_t per_slot = slots() * kg() * tile(), all_rows = groups * kg() * tile();
     return backward ? std::max(per_slot, all_rows) : per_slot;
@@ -161,16 +177,30 @@ void Col2Im(const Geom& g, const DType* col, int64_t ld, int64_t p0, int64_t p1,
 // sequence with multi-threaded GEMMs.
 template <typename Fn>
 void ForEachImageGroup(const Geom& g, int64_t per, Fn&& fn) {
-  const int64_t groups = (g.n + per - 1) / per, slots = std::min(groups, kMaxSlots);
+  const int64_t groups = (g.n + per - 1) / per, slots = std::min(groups, g.threads);
   auto run = [&](int64_t s0, int64_t s1) {
     for (int64_t s = s0; s < s1; ++s)
       for (int64_t k = groups * s / slots; k < groups * (s + 1) / slots; ++k)
         fn(s0, k * per, std::min(per, g.n - k * per));
   };
-  if (groups >= NumThreads())
+  if (groups >= g.threads)
     ParallelFor(slots, 1, [&](int64_t s0, int64_t s1) { run(s0, s1); });  // rvalue body
   else
     run(0, slots);
+}
+
+// Rows per WeightGrad task (see kRowParts): fixed by the row count alone.
+inline int64_t RowChunk(int64_t rows) {
+  return std::max(kMinRowChunk, (rows / kRowParts + 15) / 16 * 16);
+}
+
+// body(r0, r1) over [0, rows) in RowChunk pieces, the pieces split across threads.
+template <typename Body>
+void ForEachRowChunk(int64_t rows, Body&& body) {
+  const int64_t chunk = RowChunk(rows), chunks = (rows + chunk - 1) / chunk;
+  ParallelFor(chunks, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) body(k * chunk, std::min(rows, (k + 1) * chunk));
+  });
 }
 
 }  // namespace cn::conv

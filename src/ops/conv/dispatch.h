@@ -43,7 +43,8 @@ namespace cn::conv {
 template <typename DType>
 void WinogradConv(const Geom& g, const DType* src, const DType* w, bool flip, const DType* bias,
                   DType* dst, int32_t req, DType* ws) {
-  winograd::Conv<winograd::Fwd>(g.winograd_tiling(flip), src, w, flip, bias, dst, req, ws);
+  winograd::Conv<winograd::Fwd>(g.winograd_tiling(flip), src, w, flip, bias, dst, req, ws,
+                                g.threads);
 }
 
 // y = conv(x, w) + bias (bias may be null).
@@ -126,9 +127,10 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   if (g.depthwise()) return DepthwiseWeightGrad(g, x, dy, dw, req);
   if (g.winograd())
-    return winograd::WeightGrad<winograd::Fwd>(g.winograd_tiling(false), x, dy, dw, req, ws);
+    return winograd::WeightGrad<winograd::Fwd>(g.winograd_tiling(false), x, dy, dw, req, ws,
+                                               g.threads);
   if (g.batched()) return WeightGradBatched(g, x, dy, dw, req, ws);
-  ParallelFor(g.groups * kg, 16, [&](int64_t q0, int64_t q1) {
+  ForEachRowChunk(g.groups * kg, [&](int64_t q0, int64_t q1) {
     for (int64_t grp = q0 / kg; grp * kg < q1; ++grp) {
       const int64_t r0 = std::max(q0, grp * kg) - grp * kg;
       const int64_t r1 = std::min(q1, (grp + 1) * kg) - grp * kg;

@@ -90,18 +90,18 @@ void DataGradBatched(const Geom& g, const DType* dy, const DType* w, const DType
 }
 
 // dW += dy col^T over the image groups in sequence; threads own disjoint rows of the column
-// matrix (columns of dW) as in WeightGrad. A group fills the workspace of every slot: the more
-// columns, the fewer passes over dW.
+// matrix (columns of dW) as in WeightGrad. A pass is kMinImageGroups image groups wide (see
+// Geom::weight_grad_images): the more columns, the fewer passes over dW.
 template <typename DType>
 void WeightGradBatched(const Geom& g, const DType* x, const DType* dy, DType* dw, int32_t req,
                        DType* ws) {
-  const int64_t kg = g.kg(), fg = g.fg(), ohw = g.ohw(), per = g.images() * g.batch_slots();
+  const int64_t kg = g.kg(), fg = g.fg(), ohw = g.ohw(), per = g.weight_grad_images();
   for (int64_t i0 = 0; i0 < g.n; i0 += per) {
     const int64_t m = std::min(per, g.n - i0), cols = m * ohw;
     const DType beta = i0 == 0 && req != CN_REQ_ADD ? 0 : 1;
     DType* dyb = ws + g.groups * kg * cols;
     GatherImages(dy, g.f, ohw, i0, m, dyb);
-    ParallelFor(g.groups * kg, 16, [&](int64_t q0, int64_t q1) {
+    ForEachRowChunk(g.groups * kg, [&](int64_t q0, int64_t q1) {
       for (int64_t grp = q0 / kg; grp * kg < q1; ++grp) {
         const int64_t r0 = std::max(q0, grp * kg) - grp * kg;
         const int64_t r1 = std::min(q1, (grp + 1) * kg) - grp * kg;

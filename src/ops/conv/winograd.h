@@ -28,11 +28,15 @@ namespace cn::winograd {
 // A slot's block holds about this many values of V and M (alpha^2 (C + F) per tile), so the
 // transforms and the GEMMs of a block work in cache.
 constexpr int64_t kBlockElems = 512 * 1024;
-// Blocks run in at most this many parallel slots, each with its own V and M; fixed so the
-// workspace depends on shapes only.
-constexpr int64_t kMaxSlots = 4;
+// A wide block (below) is this many slot blocks.
+constexpr int64_t kWideBlocks = 4;
 
-// How one direction runs; from shapes only, so the workspace is known before the call.
+// How one direction runs. Everything that fixes a GEMM's shape (blocks of tiles, slabs of
+// output channels) comes from the shapes alone: OpenBLAS gives different bits for the same
+// column when the GEMM is split differently, so the results must not depend on the thread
+// count. The threads only decide how many blocks (slabs) are in flight at once, each with its
+// own scratch, which is why the workspace depends on the thread count (the op declares it
+// through workspace_elems_threads and plans for OpContext::threads).
 // Every block reads all of U (alpha^2 F C values), so a block much narrower than the channels
 // spends its time streaming U. Large maps fill a slot's cache-sized block with enough tiles
 // and run blocks in parallel slots. Small maps with many channels (CIFAR's 8x8 and 4x4
@@ -41,45 +45,74 @@ constexpr int64_t kMaxSlots = 4;
 // and U (dU) is never whole: each thread makes the U of a slab of output channels, all 36
 // positions, in cache, and runs that slab's GEMMs (folds that slab of dU into dW) at once.
 constexpr int64_t kSlabElems = 512 * 1024;  // U values of one slab, at most
+// Slab and slot-block counts are rounded up to whole multiples of these (when there is room),
+// so that common thread counts get equal shares.
+constexpr int64_t kSlabRound = 8, kBlockRound = 4;
 struct Plan {
-  int64_t block;  // tiles per block (stream length)
-  int64_t slots;  // blocks in flight: kMaxSlots, or 1 when wide
+  int64_t block;  // tiles per block (stream length) of the forward / data gradient
+  int64_t rows;   // global tile rows per block
+  int64_t blocks;
+  bool slotted;   // blocks run in parallel slots; else one wide block at a time
+  int64_t wg_block, wg_rows;  // the weight gradient's blocks (always one at a time)
   int64_t slab;   // output channels per U slab (0: U made whole)
-  bool wide() const { return slots == 1; }
+  int64_t slabs;
+  // Blocks (slabs) in flight at once with `threads` threads: each needs its own scratch.
+  int64_t slots(int64_t threads) const { return slotted ? std::min(blocks, threads) : 1; }
+  int64_t slab_slots(int64_t threads) const { return std::min(slabs, threads); }
 };
+// Rows per block: within the capacity; slot plans get at least kBlockRound blocks and whole
+// multiples of kBlockRound while they are few.
+inline int64_t RunRows(int64_t total, int64_t capacity, bool slotted) {
+  int64_t blocks = (total + capacity - 1) / capacity;
+  if (slotted && blocks < 4 * kBlockRound)
+    blocks = std::min(total, (std::max<int64_t>(blocks, 1) + kBlockRound - 1) / kBlockRound *
+                                 kBlockRound);
+  return (total + blocks - 1) / blocks;
+}
 template <typename T>
 inline Plan MakePlan(const Tiling& t) {
   constexpr int64_t a2 = T::kAlpha * T::kAlpha;
-  const int64_t per_row = kBlockElems / (a2 * (t.c + t.f)) / t.tw;
-  const int64_t slot_block = std::max<int64_t>(1, per_row) * t.tw;
-  if (2 * slot_block * (t.c + t.f) >= t.c * t.f) return {slot_block, kMaxSlots, 0};
-  if ((t.c + t.f) * t.tiles() <= t.c * t.f)
-    return {t.tiles(), 1, std::clamp<int64_t>(kSlabElems / (a2 * t.c), 1, t.f)};
-  return {kMaxSlots * slot_block, 1, 0};
+  const int64_t per_row = std::max<int64_t>(1, kBlockElems / (a2 * (t.c + t.f)) / t.tw);
+  const int64_t slot_block = per_row * t.tw;
+  Plan p{};
+  p.wg_rows = std::min(t.rows(), kWideBlocks * per_row);
+  p.wg_block = p.wg_rows * t.tw;
+  if ((t.c + t.f) * t.tiles() <= t.c * t.f && 2 * slot_block * (t.c + t.f) < t.c * t.f) {
+    // One block of every tile; U in slabs of output channels, at most kSlabElems each.
+    const int64_t capacity = std::clamp<int64_t>(kSlabElems / (a2 * t.c), 1, t.f);
+    int64_t slabs = (t.f + capacity - 1) / capacity;
+    slabs = std::min(t.f, (slabs + kSlabRound - 1) / kSlabRound * kSlabRound);
+    p.slab = (t.f + slabs - 1) / slabs;
+    p.slabs = (t.f + p.slab - 1) / p.slab;
+    p.rows = p.wg_rows = t.rows();
+    p.block = p.wg_block = t.tiles();
+    p.blocks = 1;
+    return p;
+  }
+  p.slotted = 2 * slot_block * (t.c + t.f) >= t.c * t.f;
+  const int64_t capacity = p.slotted ? per_row : kWideBlocks * per_row;
+  p.rows = RunRows(t.rows(), capacity, p.slotted);
+  p.block = p.rows * t.tw;
+  p.blocks = (t.rows() + p.rows - 1) / p.rows;
+  return p;
 }
-// U whole, or one slab per thread slot.
+// U whole, or one slab per slab slot.
 template <typename T>
-inline int64_t UElems(const Plan& p, const Tiling& t) {
+inline int64_t UElems(const Plan& p, const Tiling& t, int64_t threads) {
   constexpr int64_t a2 = T::kAlpha * T::kAlpha;
-  return p.slab ? kMaxSlots * a2 * p.slab * t.c : a2 * t.c * t.f;
-}
-// Slabs of output channels for one run: within the capacity, whole rounds of the threads.
-inline int64_t SlabSize(int64_t f, int64_t capacity, int64_t threads) {
-  int64_t slabs = (f + capacity - 1) / capacity;
-  slabs = std::min(f, (slabs + threads - 1) / threads * threads);
-  return (f + slabs - 1) / slabs;
+  return p.slab ? p.slab_slots(threads) * a2 * p.slab * t.c : a2 * t.c * t.f;
 }
 // Forward / data-gradient scratch: U and V, M of every slot's block.
 template <typename T>
-inline int64_t ConvElems(const Tiling& t) {
+inline int64_t ConvElems(const Tiling& t, int64_t threads) {
   const Plan p = MakePlan<T>(t);
-  return UElems<T>(p, t) + p.slots * T::kAlpha * T::kAlpha * (t.c + t.f) * p.block;
+  return UElems<T>(p, t, threads) + p.slots(threads) * T::kAlpha * T::kAlpha * (t.c + t.f) * p.block;
 }
-// Weight-gradient scratch: dU and V, Z of one block (all slots' room).
+// Weight-gradient scratch: dU and V, Z of one block.
 template <typename T>
-inline int64_t WeightGradElems(const Tiling& t) {
+inline int64_t WeightGradElems(const Tiling& t, int64_t threads) {
   const Plan p = MakePlan<T>(t);
-  return UElems<T>(p, t) + T::kAlpha * T::kAlpha * (t.c + t.f) * p.slots * p.block;
+  return UElems<T>(p, t, threads) + T::kAlpha * T::kAlpha * (t.c + t.f) * p.wg_block;
 }
 
 // Runs body(lo, hi, scratch) over [0, n): split across threads, each with its own scratch of
@@ -172,28 +205,24 @@ inline int64_t RunRows(int64_t total, int64_t capacity, int64_t threads) {
 
 // y (n, f, oh, ow) = conv3x3(x (n, c, h, w), w) + bias (may be null), with the filters w
 // (f, c, 3, 3), or for `flip` (the data gradient) w (c, f, 3, 3) flipped and transposed.
-// `ws` holds ConvElems values; the plan (MakePlan) picks how blocks run.
+// `ws` holds ConvElems(t, threads) values; the plan (MakePlan) picks how blocks run.
 template <typename T, typename DType>
 void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DType* bias,
-          DType* y, int32_t req, DType* ws) {
+          DType* y, int32_t req, DType* ws, int64_t threads) {
   constexpr int A = T::kAlpha, A2 = A * A;
   const Plan p = MakePlan<T>(t);
   DType* const kOwnScratch = nullptr;  // parallel stages bring their own
   const int64_t wf = flip ? t.c : t.f, wc = flip ? t.f : t.c;  // w's own (F, C)
-  const int64_t rows = RunRows(t.rows(), std::max<int64_t>(1, p.block / t.tw),
-                               p.wide() ? 1 : NumThreads());
-  const int64_t blocks = (t.rows() + rows - 1) / rows;
   DType* u = ws;
-  DType* v = ws + UElems<T>(p, t);   // [A2][c][block] per slot, then
-  DType* m = v + A2 * t.c * p.block;  // [A2][f][block]
+  DType* v = ws + UElems<T>(p, t, threads);  // [A2][c][block] per slot, then
+  DType* m = v + A2 * t.c * p.block;         // [A2][f][block]
   if (p.slab) {  // one wide block of every tile; U made and used a slab at a time
     InputStage<T>(t, x, 0, t.rows(), p.block, v, true, kOwnScratch);
-    const int64_t slab = SlabSize(t.f, p.slab, NumThreads());
-    const int64_t slabs = (t.f + slab - 1) / slab, nslots = std::min(slabs, kMaxSlots);
+    const int64_t nslots = p.slab_slots(threads);
     ParallelFor(nslots, 1, [&](int64_t s0, int64_t s1) {
       DType* us = u + s0 * A2 * p.slab * t.c;
-      for (int64_t k = slabs * s0 / nslots; k < slabs * s1 / nslots; ++k) {
-        const int64_t o0 = k * slab, o1 = std::min(t.f, o0 + slab);
+      for (int64_t k = p.slabs * s0 / nslots; k < p.slabs * s1 / nslots; ++k) {
+        const int64_t o0 = k * p.slab, o1 = std::min(t.f, o0 + p.slab);
         TransformFilters<T>(w, wf, wc, flip, o0, o1, us, (o1 - o0) * t.c);
         for (int xi = 0; xi < A2; ++xi)
           Gemm(false, false, o1 - o0, t.tiles(), t.c, DType(1), us + xi * (o1 - o0) * t.c, t.c,
@@ -204,7 +233,8 @@ void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DTyp
     return OutputStage<T>(t, m, bias, y, req, 0, t.rows(), p.block, true, kOwnScratch);
   }
   TransformAllFilters<T>(w, wf, wc, flip, u);
-  if (p.wide()) {
+  const int64_t rows = p.rows, blocks = p.blocks;
+  if (!p.slotted) {
     for (int64_t r0 = 0; r0 < t.rows(); r0 += rows) {
       const int64_t nr = std::min(rows, t.rows() - r0), nt = nr * t.tw;
       InputStage<T>(t, x, r0, nr, p.block, v, true, kOwnScratch);
@@ -213,7 +243,7 @@ void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DTyp
     }
     return;
   }
-  const int64_t slots = std::min(blocks, p.slots), slot_elems = A2 * (t.c + t.f) * p.block;
+  const int64_t slots = p.slots(threads), slot_elems = A2 * (t.c + t.f) * p.block;
   ParallelFor(slots, 1, [&](int64_t s0, int64_t s1) {
     std::vector<DType> scratch(ScratchElems<T>(t.tw, rows, p.block));
     DType* sv = v + s0 * slot_elems;
@@ -236,13 +266,12 @@ void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DTyp
 // `ws` holds WeightGradElems values.
 template <typename T, typename DType>
 void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int32_t req,
-                DType* ws) {
+                DType* ws, int64_t threads) {
   constexpr int A = T::kAlpha, A2 = A * A;
   const Plan p = MakePlan<T>(t);
-  const int64_t c = t.c, f = t.f, block = p.slots * p.block;
-  const int64_t rows = std::max<int64_t>(1, block / t.tw);
-  DType* du = ws;                          // [A2][f][c], or a slab per slot
-  DType* v = du + UElems<T>(p, t);         // [A2][c][block]
+  const int64_t c = t.c, f = t.f, block = p.wg_block, rows = p.wg_rows;
+  DType* du = ws;                               // [A2][f][c], or a slab per slot
+  DType* v = du + UElems<T>(p, t, threads);     // [A2][c][block]
   DType* z = v + A2 * c * block;           // [A2][f][block]
   const int64_t scratch = std::max(InputScratch<T>(t.tw, rows), GradScratch<T>(t.tw, rows));
   DType* const kOwnScratch = nullptr;  // each thread's own
@@ -257,12 +286,11 @@ void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int
         GradBlock<T>(t, dy + o * t.oh * t.ow, r0, nr, sc, z + o * block, f * block);
     });
     if (p.slab) {  // the only block (MakePlan): slabs of dU straight into dW
-      const int64_t slab = SlabSize(f, p.slab, NumThreads());
-      const int64_t slabs = (f + slab - 1) / slab, nslots = std::min(slabs, kMaxSlots);
+      const int64_t nslots = p.slab_slots(threads);
       ParallelFor(nslots, 1, [&](int64_t s0, int64_t s1) {
         DType* us = du + s0 * A2 * p.slab * c;
-        for (int64_t k = slabs * s0 / nslots; k < slabs * s1 / nslots; ++k) {
-          const int64_t o0 = k * slab, o1 = std::min(f, o0 + slab);
+        for (int64_t k = p.slabs * s0 / nslots; k < p.slabs * s1 / nslots; ++k) {
+          const int64_t o0 = k * p.slab, o1 = std::min(f, o0 + p.slab);
           for (int xi = 0; xi < A2; ++xi)
             Gemm(false, true, o1 - o0, c, nt, DType(1), z + (xi * f + o0) * block, block,
                  v + xi * c * block, block, DType(0), us + xi * (o1 - o0) * c, c);
