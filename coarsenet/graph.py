@@ -8,6 +8,7 @@ never mutates the graph it was given.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple
 
@@ -47,6 +48,9 @@ class BackwardCall:
     req: list  # per forward data input: REQ_NULL / REQ_WRITE / REQ_ADD
 
 
+_CREATED = itertools.count()
+
+
 @dataclass(eq=False)
 class Node:
     kind: str
@@ -68,6 +72,9 @@ class Node:
     # unchanged: "versions" of its input entries (MXNet bumps those of mutated aux states) and
     # "num_outputs" (MXNet's MKLDNN max-pooling recorded a second, workspace output).
     source: dict | None = None
+    # Creation order: a traced segment's random ops were called in this order imperatively
+    # (autograd.checkpoint gives them the seeds the imperative run would have drawn).
+    seq: int = field(default_factory=lambda: next(_CREATED), repr=False)
 
     @property
     def is_variable(self) -> bool:

@@ -17,7 +17,8 @@ import numpy as np
 from .. import autograd_state as _state
 from ..base import CoarsenetError
 from ..ndarray import NDArray
-from .checkpoint import checkpoint  # noqa: F401
+from .checkpoint import (checkpoint, checkpoint_arena_bytes, checkpoint_reason,  # noqa: F401
+                         checkpoint_stats)
 from .tape import _backward, _Leaf, _record, record_custom  # noqa: F401
 
 _hooks = _state.hooks

@@ -6,6 +6,7 @@ parameter is initialized at the first forward, once the layer has inferred the f
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -169,7 +170,16 @@ class Parameter:
         """The symbolic variable of this parameter (for hybridize / export)."""
         from .. import symbol as sym
 
+        if TRACING.seen is not None:  # autograd.checkpoint binds the parameters a trace reads
+            TRACING.seen[self.name] = self
         return sym.Variable(self.name, shape=self._shape, dtype=self.dtype)
+
+
+class _Tracing(threading.local):
+    seen = None  # {name: Parameter} while autograd.checkpoint traces a segment
+
+
+TRACING = _Tracing()
 
 
 class ParameterDict:
