@@ -159,3 +159,12 @@ def test_huge_num_filter_is_an_error_before_numpy_allocates(tmp_path, num):
         """)
     assert result.returncode == 0, result.stderr
     assert "CoarsenetError: simple_bind" in result.stdout and "'w'" in result.stdout
+
+
+def test_a_bare_integer_shape_attr_is_one_dim_at_load_and_at_inference(tmp_path):
+    # The 100k file fuzz (seed 19, case 97833): the loader accepted `"__shape__": "5"` as (5,),
+    # and shape inference then raised TypeError iterating the int.
+    path = tmp_path / "int-symbol.json"
+    path.write_text(mutated(lambda d: d["nodes"][0].update(attrs={"__shape__": "5"})))
+    arg_shapes, _, _ = cn.sym.load(str(path)).infer_shape()
+    assert arg_shapes[0] == (5,)

@@ -41,7 +41,9 @@ def _declared_shape(node):
     text = node.attrs.get("__shape__")
     if text is None:
         return None
-    shape = tuple(ast.literal_eval(text))
+    value = ast.literal_eval(text)
+    # The file loader (graph_json._check_variable_attrs) accepts a bare integer as one dim.
+    shape = (value,) if isinstance(value, int) else tuple(value)
     # MXNet marks unknown dims with 0; a declared shape with unknown dims says nothing here.
     return None if any(int(d) <= 0 for d in shape) else shape
 
