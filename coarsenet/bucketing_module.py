@@ -16,7 +16,7 @@ import numpy as np
 
 from .base import CoarsenetError
 from .executor import Executor
-from .module import Module, _descs
+from .module_core import Module, _descs
 from .ndarray import NDArray
 
 

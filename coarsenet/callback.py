@@ -71,7 +71,7 @@ def module_checkpoint(mod, prefix: str, period: int = 1, save_optimizer_states: 
 
 def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_cast=True):
     """mx.callback.save_checkpoint, the same function as mx.model.save_checkpoint."""
-    from .model import save_checkpoint as save
+    from .model_base import save_checkpoint as save
 
     save(prefix, epoch, symbol, arg_params, aux_params, remove_amp_cast)
 

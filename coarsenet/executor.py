@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from . import profiler as _profiler
+from . import profiler_base as _profiler
 from . import random as _random
 from .base import REQ_INPLACE, REQ_WRITE, CoarsenetError
 from .graph import BACKWARD, HEAD_GRAD, OP, ZEROS, Entry

@@ -198,7 +198,7 @@ class FeedForward:
 
     # ---------------------------------------------------------------- files
     def save(self, prefix, epoch=None, remove_amp_cast=True):
-        from .model import save_checkpoint
+        from .model_base import save_checkpoint
 
         self._check_params()
         if not hasattr(self.symbol, "list_arguments"):
@@ -211,7 +211,7 @@ class FeedForward:
 
     @staticmethod
     def load(prefix, epoch, ctx=None, **kwargs) -> FeedForward:
-        from .model import load_checkpoint
+        from .model_base import load_checkpoint
 
         symbol, arg_params, aux_params = load_checkpoint(prefix, epoch)
         return FeedForward(symbol, ctx=ctx, arg_params=arg_params, aux_params=aux_params,

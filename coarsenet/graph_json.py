@@ -263,7 +263,7 @@ def _check_variable_attrs(attrs: dict, where: str, source: str) -> None:
     text = attrs.get("__init__")  # read by the initializer at init_params time
     # Only the '["name", {kwargs}]' form is checked: MXNet also writes bare names ('zeros').
     if text is not None and text.lstrip().startswith("["):
-        from .initializer import _from_json  # the initializer imports the graph layer
+        from .initializer_base import _from_json  # the initializer imports the graph layer
 
         try:
             _from_json(text)

@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from .base import CoarsenetError
-from .initializer import Initializer, _as_numpy, _rng, create
+from .initializer_base import Initializer, _as_numpy, _rng, create
 
 
 @Initializer.register

@@ -11,7 +11,7 @@ import math
 import numpy
 
 from .base import CoarsenetError
-from .metric import EvalMetric, _as_list, _check_batch, _np
+from .metric_base import EvalMetric, _as_list, _check_batch, _np
 
 
 def _pairs(name, labels, preds):

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import SGD, Optimizer, _array
+from .optimizer_base import Optimizer, _array
+from .optimizer_common import SGD
 
 
 def _norm(x: np.ndarray) -> float:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from . import profiler as _p
+from . import profiler_base as _p
 from .base import CoarsenetError
 
 

@@ -66,7 +66,7 @@ def check_symbolic_backward(sym, location, out_grads, expected, rtol=1e-5, atol=
     gradient with `expected` (dict, or list in list_arguments order). With grad_req 'add' the
     gradients start from random values, which `expected` must not include (as MXNet).
     Returns {name: gradient as numpy}."""
-    from .test_utils import assert_almost_equal
+    from .test_utils_base import assert_almost_equal
 
     names = sym.list_arguments()
     expected = _named(sym, expected, "expected")
@@ -98,7 +98,7 @@ def check_numeric_gradient(sym, location, aux_states=None, numeric_eps=1e-3, rto
                            grad_stype_dict=None, dtype=np.float32):
     """Compares the symbolic gradient of sum(outputs * random projection) with central
     differences (step numeric_eps) for every argument in grad_nodes (default: all)."""
-    from .test_utils import assert_almost_equal
+    from .test_utils_base import assert_almost_equal
 
     names = sym.list_arguments()
     loc = {k: _np(v).astype(np.float64) for k, v in _named(sym, location, "location").items()}

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import ndarray as _nd
 from .. import ops as _ops
-from .. import profiler as _profiler
+from .. import profiler_base as _profiler
 from ..autograd_state import Leaf as _Leaf  # noqa: F401  (checkpoint and autograd import it here)
 from ..autograd_state import hooks as _hooks
 from ..base import REQ_ADD, REQ_NULL, REQ_WRITE, CoarsenetError
