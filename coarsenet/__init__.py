@@ -159,8 +159,5 @@ from . import linalg_functions as _linalg_functions  # noqa: E402  nd.linalg, sy
 
 _linalg_functions.install()
 
-from . import ndarray_fluent as _ndarray_fluent  # noqa: E402  x.exp(), x.abs(), ...
-
-_ndarray_fluent.install()
 
 from . import test_utils, util  # noqa: E402,F401  mx.test_utils, mx.util

@@ -15,6 +15,7 @@ from . import _core
 from . import autograd_state as _autograd_state
 from . import binary_dispatch as _binary_dispatch
 from . import mxnet_format as _mxnet_format
+from . import ndarray_fluent as _ndarray_fluent
 from . import nd_functions as _nd_functions
 from . import ops as _ops
 from . import random as _random
@@ -408,3 +409,7 @@ def _wrap_loaded(loaded):
     if isinstance(loaded, dict):
         return {k: NDArray(v) for k, v in loaded.items()}
     return [NDArray(v) for v in loaded]
+
+
+# MXNet's fluent methods (x.exp(), x.clip(0, 1), x < y), once every function above exists.
+_ndarray_fluent.install(NDArray, sys.modules[__name__])
