@@ -147,13 +147,8 @@ template <typename DType>
 void BackwardImpl(const DeconvolutionParam& p, const cn::BackwardArgs& a) {
   cn::conv::Geom g = MakeGeom(p, a.in[kData].shape());
   g.threads = a.ctx.threads;  // as the workspace was sized
-  if (g.n == 0) {  // an empty batch: weight and bias gradients are zero sums
-    for (int i : {int(kWeight), int(kBias)}) {
-      if (i == kBias && p.no_bias) continue;
-      if (a.req[i] == CN_REQ_WRITE || a.req[i] == CN_REQ_INPLACE)
-        std::fill(a.in_grad[i].ptr<DType>(), a.in_grad[i].ptr<DType>() + a.in_grad[i].size(),
-                  DType(0));
-    }
+  if (g.n == 0) {
+    cn::conv::ZeroParamGradsOfEmptyBatch<DType>(a, kWeight, kBias, p.no_bias);
     return;
   }
   const DType* dy = a.out_grad[0].ptr<DType>();

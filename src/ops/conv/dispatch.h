@@ -173,6 +173,18 @@ void ChannelSum(const DType* dy, int64_t n, int64_t c, int64_t hw, DType* db, in
   });
 }
 
+// An empty batch runs no kernel: the weight and bias gradients (either op's) are sums over no
+// images, zero when written.
+template <typename DType>
+void ZeroParamGradsOfEmptyBatch(const BackwardArgs& a, int weight, int bias, bool no_bias) {
+  for (int i : {weight, bias}) {
+    if (i == bias && no_bias) continue;
+    if (a.req[i] == CN_REQ_WRITE || a.req[i] == CN_REQ_INPLACE)
+      std::fill(a.in_grad[i].ptr<DType>(), a.in_grad[i].ptr<DType>() + a.in_grad[i].size(),
+                DType(0));
+  }
+}
+
 // MXNet's tuple params: () means `fallback` on both axes; otherwise exactly two entries >= `min`.
 inline std::pair<int64_t, int64_t> Pair(const Shape& s, int64_t fallback, int64_t min,
                                         const char* name) {
