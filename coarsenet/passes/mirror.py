@@ -38,9 +38,10 @@ import numpy as np
 
 from .. import ops as _ops
 from ..base import CoarsenetError
-from ..graph import OP, Entry, Graph, topological_order
+from ..graph import Entry, Graph
 from .mirror_chain import ChainSolution
-from .mirror_common import MirrorPlan, force_mirroring, measured, recompute_flops  # noqa: F401
+from .mirror_common import (ForwardPart, MirrorPlan, force_mirroring, measured,  # noqa: F401
+                            recompute_flops)
 from .mirror_common import node_flops as _node_flops
 from .mirror_rewrite import Chain, build
 from .mirror_segments import segment_plan
@@ -162,21 +163,14 @@ def _parse_option(option) -> int | str | None:
                          f"found {option!r}")
 
 
-class _Analysis:
+class _Analysis(ForwardPart):
     """The chain of blocks, its solved DP, and the candidate plans measured so far."""
 
     def __init__(self, graph, num_forward_heads, shapes, dtypes):
-        self.graph, self.nh, self.shapes, self.dtypes = graph, num_forward_heads, shapes, dtypes
-        self.fwd = [n for n in topological_order(graph.heads[:num_forward_heads])
-                    if n.kind == OP]
-        fwd_set = set(self.fwd)
-        self.rest = [n for n in graph.nodes if n.kind != "variable" and n not in fwd_set]
-        heads = {e.node for e in graph.heads}
-        forced = {n: force_mirroring(n) for n in self.fwd}
+        super().__init__(graph, num_forward_heads, shapes, dtypes)
+        fwd_set, heads, forced, out_bytes = self.fwd_set, self.heads, self.forced, self.out_bytes
         self.keep = {n for n in self.fwd if n in heads or forced[n] is False}
         self.force = {n for n in self.fwd if forced[n] is True and n not in heads}
-        out_bytes = {n: sum(entry_bytes(shapes[Entry(n, j)], dtypes[Entry(n, j)])
-                            for j in range(n.num_outputs)) for n in self.fwd}
         read = {e for n in self.rest for e in n.inputs if e is not None and e.node in fwd_set}
         kept_bytes = {n: sum(entry_bytes(shapes[Entry(n, j)], dtypes[Entry(n, j)])
                              for j in range(n.num_outputs) if Entry(n, j) in read)

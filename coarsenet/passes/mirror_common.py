@@ -12,8 +12,8 @@ import numpy as np
 
 from .. import ops as _ops
 from ..base import CoarsenetError
-from ..graph import OP, Entry, Graph, Node
-from .plan_memory import MemoryPlan, plan_memory
+from ..graph import OP, Entry, Graph, Node, topological_order
+from .plan_memory import MemoryPlan, entry_bytes, plan_memory
 from .schedule import Schedule, schedule
 
 
@@ -74,3 +74,20 @@ def force_mirroring(node: Node) -> bool | None:
         return False
     raise CoarsenetError(f"node '{node.name}': force_mirroring must be 'True' or 'False', "
                          f"found '{value}'")
+
+
+class ForwardPart:
+    """What both mirror searches read of a training graph's forward part: its op nodes in
+    order (`fwd`), the other op nodes (`rest`), the nodes behind a graph head (`heads`), each
+    forward node's force_mirroring (`forced`) and output bytes (`out_bytes`)."""
+
+    def __init__(self, graph: Graph, num_forward_heads: int, shapes: dict, dtypes: dict):
+        self.graph, self.nh, self.shapes, self.dtypes = graph, num_forward_heads, shapes, dtypes
+        self.fwd = [n for n in topological_order(graph.heads[:num_forward_heads])
+                    if n.kind == OP]
+        self.fwd_set = set(self.fwd)
+        self.rest = [n for n in graph.nodes if n.kind != "variable" and n not in self.fwd_set]
+        self.heads = {e.node for e in graph.heads}
+        self.forced = {n: force_mirroring(n) for n in self.fwd}
+        self.out_bytes = {n: sum(entry_bytes(shapes[Entry(n, j)], dtypes[Entry(n, j)])
+                                 for j in range(n.num_outputs)) for n in self.fwd}

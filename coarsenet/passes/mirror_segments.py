@@ -8,9 +8,8 @@ also measures these candidates and keeps whichever plan recomputes least.
 from __future__ import annotations
 
 from .. import ops as _ops
-from ..graph import BACKWARD, OP, BackwardCall, Entry, Graph, Node, topological_order
-from .mirror_common import force_mirroring, measured, node_flops
-from .plan_memory import entry_bytes
+from ..graph import BACKWARD, OP, BackwardCall, Entry, Graph, Node
+from .mirror_common import ForwardPart, measured, node_flops
 
 _KEEP_EXPENSIVE = (0.125, 0.25, 0.5, 0.75, 1.0)  # fractions of expensive outputs kept
 
@@ -46,21 +45,14 @@ def _least_recompute(plans: list):
     return min(near, key=lambda p: (p.arena_bytes, p.recompute_flops))
 
 
-class _Segments:
+class _Segments(ForwardPart):
     """Facts about the forward part that every candidate plan shares."""
 
     def __init__(self, graph, num_forward_heads, shapes, dtypes):
-        self.graph, self.nh, self.shapes, self.dtypes = graph, num_forward_heads, shapes, dtypes
-        self.fwd = [n for n in topological_order(graph.heads[:num_forward_heads])
-                    if n.kind == OP]
-        fwd_set = set(self.fwd)
-        self.rest = [n for n in graph.nodes if n.kind != "variable" and n not in fwd_set]
-        heads = {e.node for e in graph.heads}
-        self.forced = {n: force_mirroring(n) for n in self.fwd}
+        super().__init__(graph, num_forward_heads, shapes, dtypes)
+        heads = self.heads
         self.always_drop = {n for n in self.fwd if self.forced[n] is True and n not in heads}
         self.mirrorable = [n for n in self.fwd if n not in heads and self.forced[n] is not False]
-        self.out_bytes = {n: sum(entry_bytes(shapes[Entry(n, j)], dtypes[Entry(n, j)])
-                                 for j in range(n.num_outputs)) for n in self.fwd}
         self.expensive = [n for n in self.mirrorable if n.op.flags & _ops.EXPENSIVE]
         self._cuts()
 
