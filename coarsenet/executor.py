@@ -6,8 +6,15 @@ activation, activation gradient and workspace, and records every op call with it
 its planned workspace size fixed in a `_core.Program`. forward() and backward() are
 then one C++ loop each over a range of that program (the GIL is released, per-op overhead is a
 few microseconds). Training and inference forward share the same calls; only `is_train` differs.
+
+Inter-op parallelism (on by default; COARSENET_INTER_OP=0 at bind time, or the `inter_op`
+argument, turns it off): the schedule cuts the calls into stages of independent ops, the memory
+plan keeps a stage's bytes disjoint (checked here at bind), and the Program runs a stage's small
+ops at the same time on the shared thread pool. Results are the same bits either way.
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -17,8 +24,9 @@ from . import random as _random
 from .base import REQ_INPLACE, REQ_WRITE, CoarsenetError
 from .graph import BACKWARD, HEAD_GRAD, OP, ZEROS, Entry
 from .ndarray import NDArray
-from .passes.mirror_common import recompute_flops
+from .passes.mirror_common import node_flops, recompute_flops
 from .passes.pipeline import build_plan
+from .passes.plan_memory import concurrency_conflicts
 
 
 
@@ -26,8 +34,10 @@ class Executor:
     """Use Symbol.simple_bind or Symbol.bind to make one."""
 
     def __init__(self, symbol, args: dict, grads: dict, grad_req: dict, aux: dict,
-                 mirror=None, shared_arena=None):
+                 mirror=None, shared_arena=None, inter_op=None):
         self._symbol = symbol
+        # None: the COARSENET_INTER_OP environment variable decides (default on).
+        self._inter_op = inter_op_default() if inter_op is None else bool(inter_op)
         self._mirror = mirror
         # A uint8 buffer from another executor that never runs interleaved with this one
         # (BucketingModule's largest bucket); used as this arena when it is big enough.
@@ -69,7 +79,8 @@ class Executor:
                if req in ("write", "add") and n in self.grad_dict}
         # The passes live in passes/pipeline.py; the executor only binds their Plan.
         plan = build_plan(graph, known_shapes, known_types, wrt, self._mirror,
-                          check=lambda g, s, t: self._check_bound(g, s, t, arrays))
+                          check=lambda g, s, t: self._check_bound(g, s, t, arrays),
+                          concurrent=self._inter_op and self._mirror is None)
         full, n_heads, grads, head_grads = (plan.graph, plan.num_forward_heads, plan.grads,
                                             plan.head_grads)
         self._plan, sched = plan.memory, plan.schedule
@@ -80,6 +91,7 @@ class Executor:
                             if e is None and wrt[var] == "write"]
         self._allocate(head_grads)
         self._build_program()
+        self._set_stages()
         self.outputs = [NDArray(self._array(e)) for e in full.heads[:n_heads]]
         self._step_seed = 0
 
@@ -178,6 +190,36 @@ class Executor:
                     req, [self._array(e) for e in fwd.aux_inputs()], workspace,
                     seed_key=self._seed_keys[fwd], workspace_bytes=ws_bytes)
 
+    def _set_stages(self) -> None:
+        """Hands the schedule's stages to the Program after checking that no two ops of a
+        stage touch the same bytes (a planner bug would otherwise be a silent race)."""
+        sched = self._sched
+        if sched.num_stages == len(sched.order):
+            return
+        conflicts = concurrency_conflicts(sched, self._plan)
+        if conflicts:
+            a, b = conflicts[0]
+            raise CoarsenetError(f"bind: the memory plan gives '{a.name}' and '{b.name}', which "
+                                 "may run concurrently, overlapping bytes (a planner bug); set "
+                                 "COARSENET_INTER_OP=0 to bind without inter-op parallelism")
+        shapes = self._shapes
+        cost = []
+        for node in sched.order:
+            fwd = node.backward.forward if node.kind == BACKWARD else node
+            flops = node_flops(fwd, shapes, fwd.recompute_of or fwd)
+            cost.append(float(2 * flops if node.kind == BACKWARD else flops) + 1.0)
+        self._program.set_stages(list(sched.stage_of), cost)
+
+    @property
+    def inter_op(self) -> bool:
+        """Whether stages of independent ops run concurrently (settable; an executor bound
+        without inter-op has one op per stage, so turning it on there changes nothing)."""
+        return self._program.concurrent and self._sched.num_stages < len(self._sched.order)
+
+    @inter_op.setter
+    def inter_op(self, on: bool) -> None:
+        self._program.concurrent = bool(on)
+
     # ---------------------------------------------------------------- running
     def forward(self, is_train: bool = False, **inputs) -> list:
         """Copies the given inputs into their argument arrays and runs the forward pass."""
@@ -267,7 +309,8 @@ class Executor:
         for name, shape in zip(self._aux_names, aux_shapes):
             old = self.aux_dict[name]
             aux[name] = old if tuple(shape) == old.shape else NDArray(np.zeros(shape, old.dtype))
-        return Executor(self._symbol, args, grads, self._grad_req, aux, mirror=self._mirror)
+        return Executor(self._symbol, args, grads, self._grad_req, aux, mirror=self._mirror,
+                        inter_op=self._inter_op)
 
     def copy_params_from(self, arg_params: dict, aux_params: dict | None = None,
                          allow_extra_params: bool = False) -> None:
@@ -324,6 +367,12 @@ class Executor:
                 offset, nbytes = plan.workspaces[node]
                 lines.append(f"    workspace: offset {offset} bytes {nbytes}")
         return "\n".join(lines)
+
+
+def inter_op_default() -> bool:
+    """COARSENET_INTER_OP: 0 / false / off binds executors without inter-op parallelism."""
+    return os.environ.get("COARSENET_INTER_OP", "1").strip().lower() not in ("0", "false", "off",
+                                                                               "no")
 
 
 def _variables_by_name(graph) -> dict:

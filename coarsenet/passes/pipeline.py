@@ -38,8 +38,10 @@ class Plan:
 
 
 def build_plan(graph: Graph, known_shapes: dict, known_types: dict, wrt: dict, mirror=None,
-               check=None) -> Plan:
-    """wrt: {variable Node: 'write' | 'add'}; known_*: {variable name: shape / dtype}."""
+               check=None, concurrent: bool = False) -> Plan:
+    """wrt: {variable Node: 'write' | 'add'}; known_*: {variable name: shape / dtype};
+    concurrent: schedule stages of ops that may run at the same time (not with mirror, whose
+    plans are sequential by design)."""
     if mirror is not None and wrt:
         graph = fused_recompute(graph)  # fused ops (RNN) recompute inside themselves
     if wrt:
@@ -65,7 +67,7 @@ def build_plan(graph: Graph, known_shapes: dict, known_types: dict, wrt: dict, m
             for e, key in chosen.memory.external.items()})
         return Plan(chosen.graph, n_heads, grads, head_grads, chosen.shapes, chosen.dtypes,
                     chosen.schedule, memory)
-    sched = schedule(full, n_heads)
+    sched = schedule(full, n_heads, concurrent=concurrent)
     external = {e: ("grad", var.name) for var, e in grads.items() if e is not None}
     memory = plan_memory(full, sched, shapes, dtypes, external)
     return Plan(full, n_heads, grads, head_grads, shapes, dtypes, sched, memory)

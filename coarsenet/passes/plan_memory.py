@@ -112,38 +112,58 @@ class _Simulation:
 
     # ---------------------------------------------------------------- simulation
     def run(self) -> None:
-        for step, node in enumerate(self.sched.order):
-            taken = set()
-            for out in self._outputs(node):
-                if out in self.external:
-                    continue
-                nbytes = entry_bytes(self.shapes.get(out), self.dtypes.get(out))
-                self.nbytes[out] = nbytes
-                self.naive += _align(nbytes)
-                sid = self._place(node, out, nbytes, taken)
-                taken.add(sid)
-                self.storage_of[out] = sid
-                self.sid_reads[sid] = self.sid_reads.get(sid, 0) + self.reads.get(out, 0)
-                if out in self.pinned:
-                    self.sid_pinned.add(sid)
-                self.live[out] = (step, step)
-            ws = self._workspace_bytes(node)
-            if ws:
-                self.naive += _align(ws)
-                sid = self._allocate(ws)
-                self.workspace_sid[node] = (sid, ws)
-                self.sid_reads[sid] = 0
-            for e in node.inputs:
-                sid = self.storage_of.get(e)
-                if sid is None:
-                    continue
-                self.sid_reads[sid] -= 1
-                first, _ = self.live[e]
-                self.live[e] = (first, step)
-        last = len(self.sched.order) - 1
+        # A step is a stage of the schedule (one node unless the schedule lets several run
+        # concurrently): everything a stage's nodes produce, read and scratch is live for the
+        # whole stage, and reads are released only after the stage, so no two nodes of one
+        # stage get the same bytes, and none writes in place over an input a stage-mate reads.
+        stage_of = self.sched.stage_of
+        for k, node in enumerate(self.sched.order):
+            step = stage_of[k]
+            self._place_node(node, step)
+            if k + 1 == len(stage_of) or stage_of[k + 1] != step:
+                for mate in self.sched.order[self._stage_begin(k): k + 1]:
+                    self._release_reads(mate, step)
+        last = self.sched.num_stages - 1
         for e in self.pinned:
             if e in self.live:
                 self.live[e] = (self.live[e][0], last)
+
+    def _stage_begin(self, k: int) -> int:
+        stage_of = self.sched.stage_of
+        while k > 0 and stage_of[k - 1] == stage_of[k]:
+            k -= 1
+        return k
+
+    def _release_reads(self, node, step) -> None:
+        for e in node.inputs:
+            sid = self.storage_of.get(e)
+            if sid is None:
+                continue
+            self.sid_reads[sid] -= 1
+            first, _ = self.live[e]
+            self.live[e] = (first, step)
+
+    def _place_node(self, node, step) -> None:
+        taken = set()
+        for out in self._outputs(node):
+            if out in self.external:
+                continue
+            nbytes = entry_bytes(self.shapes.get(out), self.dtypes.get(out))
+            self.nbytes[out] = nbytes
+            self.naive += _align(nbytes)
+            sid = self._place(node, out, nbytes, taken)
+            taken.add(sid)
+            self.storage_of[out] = sid
+            self.sid_reads[sid] = self.sid_reads.get(sid, 0) + self.reads.get(out, 0)
+            if out in self.pinned:
+                self.sid_pinned.add(sid)
+            self.live[out] = (step, step)
+        ws = self._workspace_bytes(node)
+        if ws:
+            self.naive += _align(ws)
+            sid = self._allocate(ws)
+            self.workspace_sid[node] = (sid, ws)
+            self.sid_reads[sid] = 0
 
     def _outputs(self, node) -> list:
         if node.kind == BACKWARD:
@@ -220,7 +240,7 @@ class _Simulation:
 
     def _block_lifetimes(self) -> list:
         span = [None] * len(self.size)
-        position = {node: k for k, node in enumerate(self.sched.order)}
+        position = {node: self.sched.stage_of[k] for k, node in enumerate(self.sched.order)}
         intervals = [(self.storage_of[e], first, last) for e, (first, last) in self.live.items()]
         intervals += [(sid, position[n], position[n]) for n, (sid, _) in self.workspace_sid.items()]
         for sid, first, last in intervals:
@@ -268,7 +288,7 @@ def live_bytes_per_step(plan: MemoryPlan, sched: Schedule) -> list:
     """Bytes of arena data live at each step of `sched` (entries from producer to last reader,
     counted once where an output took over an input's storage, plus the step's workspace).
     Data for plots such as cn.viz.plot_memory; the arena is at least the maximum."""
-    diff = np.zeros(len(sched.order) + 1, dtype=np.int64)
+    diff = np.zeros(sched.num_stages + 1, dtype=np.int64)
     for e, (first, last) in plan.live.items():
         diff[first] += plan.nbytes[e]
         diff[last + 1] -= plan.nbytes[e]
@@ -277,8 +297,55 @@ def live_bytes_per_step(plan: MemoryPlan, sched: Schedule) -> list:
             step = plan.live[out][0]
             diff[step] -= min(plan.nbytes[out], plan.nbytes[target])
             diff[step + 1] += min(plan.nbytes[out], plan.nbytes[target])
-    step_of = {node: k for k, node in enumerate(sched.order)}
+    step_of = {node: sched.stage_of[k] for k, node in enumerate(sched.order)}
     for node, (_, nbytes) in plan.workspaces.items():
         diff[step_of[node]] += nbytes
         diff[step_of[node] + 1] -= nbytes
     return np.cumsum(diff)[:-1].tolist()
+
+
+def concurrency_conflicts(sched: Schedule, plan: MemoryPlan) -> list:
+    """Pairs of nodes of one stage (which may run at the same time) where one writes bytes the
+    other reads or writes: arena ranges (entries, workspaces) and outside arrays (bound
+    gradients, aux states). Empty for a correct plan; the executor refuses to run stages
+    concurrently otherwise."""
+    conflicts = []
+    for begin, end in sched.stages():
+        if end - begin < 2:
+            continue
+        touched = [_touched(node, plan) for node in sched.order[begin:end]]
+        for a in range(end - begin):
+            for b in range(a + 1, end - begin):
+                if _overlap(touched[a], touched[b]):
+                    conflicts.append((sched.order[begin + a], sched.order[begin + b]))
+    return conflicts
+
+
+def _touched(node, plan: MemoryPlan) -> list:
+    """[(key or None, start, stop, writes)]: arena byte ranges (key None) and outside arrays."""
+    def where(e, writes):
+        if e in plan.offsets:
+            return (None, plan.offsets[e], plan.offsets[e] + plan.nbytes[e], writes)
+        key = plan.external.get(e)
+        return None if key is None else (key, 0, 1, writes)
+
+    if node.kind == BACKWARD:
+        outs = [Entry(node, i) for i, r in enumerate(node.backward.req) if r]
+        aux_written = []
+    else:
+        outs = [Entry(node, j) for j in range(node.num_outputs)]
+        aux_written = node.inputs[node.num_inputs:] if node.op.flags & _core.FLAG_UPDATES_AUX \
+            else []
+    items = [where(e, False) for e in node.inputs] + [where(e, True) for e in outs + aux_written]
+    if node in plan.workspaces:
+        offset, nbytes = plan.workspaces[node]
+        items.append((None, offset, offset + nbytes, True))
+    return [t for t in items if t is not None]
+
+
+def _overlap(xs: list, ys: list) -> bool:
+    for kx, a0, a1, wx in xs:
+        for ky, b0, b1, wy in ys:
+            if (wx or wy) and kx == ky and a0 < b1 and b0 < a1:
+                return True
+    return False

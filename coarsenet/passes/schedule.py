@@ -7,21 +7,57 @@ pass can run alone, for inference or before backward), then the nodes only the g
 need (backward nodes, gradient sums, and any recomputed forward nodes a mirror pass inserted).
 A recomputed node is placed right before its first reader (after the recomputed nodes it reads),
 so recomputation happens segment by segment as backward reaches it, not all at its start.
+
+With `concurrent=True` the order is also cut into stages: each part (forward, then the rest) is
+levelled as soon as possible (a node's stage is one past the latest stage of the nodes it must
+follow) and reordered by stage, so the ops of one stage may run at the same time (Inception's
+towers, a projection shortcut next to the main path). A node must follow (hazards on storage that
+exists before the memory plan, so a plan cannot remove them):
+- the producers of what it reads (data dependency);
+- the earlier writers and readers of what it writes: outputs that accumulate into one gradient
+  (`alias`, req add) share one storage, and ops updating aux states (BatchNorm in training) write
+  their aux inputs, so two such writers are never in one stage.
+Reuse of freed bytes is the memory planner's side: plan_memory keeps every entry of a stage live
+for the whole stage (see there), and the executor checks the result (concurrency_conflicts).
+Parts with recomputed nodes stay sequential (placing recomputation just in time is what bounds
+their memory).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ..graph import VARIABLE, Graph, topological_order
+from .. import _core
+from ..graph import BACKWARD, OP, VARIABLE, Entry, Graph, topological_order
 
 
 @dataclass
 class Schedule:
     order: list        # op and backward nodes in execution order
     num_forward: int   # order[:num_forward] is the forward pass
+    # stage_of[k]: the stage of order[k], nondecreasing; nodes of one stage may run concurrently.
+    # Sequential schedules have one node per stage (stage_of[k] == k).
+    stage_of: list = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.stage_of:
+            self.stage_of = list(range(len(self.order)))
+
+    @property
+    def num_stages(self) -> int:
+        return self.stage_of[-1] + 1 if self.stage_of else 0
+
+    def stages(self) -> list:
+        """[(begin, end)] position ranges of the stages, in order."""
+        bounds, begin = [], 0
+        for k in range(1, len(self.order) + 1):
+            if k == len(self.order) or self.stage_of[k] != self.stage_of[begin]:
+                bounds.append((begin, k))
+                begin = k
+        return bounds
 
 
-def schedule(graph: Graph, num_forward_heads: int | None = None) -> Schedule:
+def schedule(graph: Graph, num_forward_heads: int | None = None,
+             concurrent: bool = False) -> Schedule:
     if num_forward_heads is None:
         num_forward_heads = len(graph.heads)
     forward = topological_order(graph.heads[:num_forward_heads])
@@ -29,7 +65,66 @@ def schedule(graph: Graph, num_forward_heads: int | None = None) -> Schedule:
     rest = [n for n in topological_order(graph.heads) if n not in seen]
     forward = [n for n in forward if n.kind != VARIABLE]
     rest = _recompute_just_in_time([n for n in rest if n.kind != VARIABLE])
-    return Schedule(forward + rest, len(forward))
+    if not concurrent:
+        return Schedule(forward + rest, len(forward))
+    roots = _storage_roots(forward + rest)
+    forward, f_stage = _levelled(forward, roots, 0)
+    if any(n.is_recompute for n in rest):
+        r_stage = list(range(f_stage[-1] + 1 if f_stage else 0,
+                             (f_stage[-1] + 1 if f_stage else 0) + len(rest)))
+    else:
+        rest, r_stage = _levelled(rest, roots, f_stage[-1] + 1 if f_stage else 0)
+    return Schedule(forward + rest, len(forward), f_stage + r_stage)
+
+
+def _storage_roots(order) -> dict:
+    """Entry -> the entry whose storage it shares by `alias` (gradient accumulation)."""
+    parent: dict = {}
+
+    def find(e):
+        while parent.get(e, e) != e:
+            e = parent[e]
+        return e
+
+    for node in order:
+        for i, target in node.alias.items():
+            parent[find(Entry(node, i))] = find(target)
+    return {e: find(e) for e in parent}
+
+
+def _reads_writes(node, roots) -> tuple:
+    root = lambda e: roots.get(e, e)  # noqa: E731
+    reads = {root(e) for e in node.inputs}
+    if node.kind == BACKWARD:
+        writes = {root(Entry(node, i)) for i, r in enumerate(node.backward.req) if r}
+    else:
+        writes = {root(Entry(node, j)) for j in range(node.num_outputs)}
+        if node.kind == OP and node.op.flags & _core.FLAG_UPDATES_AUX:
+            writes |= {root(e) for e in node.inputs[node.num_inputs:]}
+    return reads, writes
+
+
+def _levelled(part: list, roots: dict, first: int) -> tuple:
+    """(part reordered by stage, keeping the given order inside a stage; the stage of each)."""
+    level: dict = {}
+    last_writer: dict = {}   # storage root -> stage of its latest writer so far
+    readers: dict = {}       # storage root -> latest stage that read it since that writer
+    for node in part:
+        reads, writes = _reads_writes(node, roots)
+        after = first - 1
+        for r in reads | writes:
+            after = max(after, last_writer.get(r, first - 1))
+        for w in writes:
+            after = max(after, readers.get(w, first - 1))
+        stage = after + 1
+        level[node] = stage
+        for r in reads:
+            readers[r] = max(readers.get(r, first - 1), stage)
+        for w in writes:
+            last_writer[w] = stage
+    ordered = sorted(range(len(part)), key=lambda k: (level[part[k]], k))
+    nodes = [part[k] for k in ordered]
+    return nodes, [level[n] for n in nodes]
 
 
 def _recompute_just_in_time(rest: list) -> list:

@@ -264,5 +264,7 @@ PYBIND11_MODULE(_core, m) {
            py::arg("threads") = 0, py::arg("workspace_bytes") = -1)
       .def("run", &Program::Run, py::arg("begin") = 0, py::arg("end") = -1,
            py::arg("is_train") = false, py::arg("step_seed") = 0)
+      .def("set_stages", &Program::SetStages, py::arg("stage"), py::arg("cost"))
+      .def_property("concurrent", &Program::concurrent, &Program::set_concurrent)
       .def("__len__", &Program::size);
 }

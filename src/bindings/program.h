@@ -1,9 +1,21 @@
 // Program: a list of op calls whose arrays were fixed and checked once at bind time, run in
 // order by one Python call. Executors build one per plan, so per-op dispatch is a C++ loop.
+//
+// Inter-op parallelism: the executor may cut the calls into stages (SetStages) whose calls the
+// schedule found independent and the memory plan gave disjoint bytes. A stage's calls are
+// split in two: a call costing more than its fair share of the stage (cost / threads) runs alone
+// with every thread (its own parallel loop fills them); the others run at the same time on the
+// host's thread pool, each on one thread (the pool's parallel_for and GEMM run single-threaded
+// inside it), spread over the threads by cost. A call's kernels still plan for the thread count
+// they were bound with, and no two calls of a stage touch the same bytes, so the results are the
+// same bits however the calls are spread or interleaved.
 #ifndef COARSENET_BINDINGS_PROGRAM_H_
 #define COARSENET_BINDINGS_PROGRAM_H_
 
+#include <algorithm>
+#include <exception>
 #include <memory>
+#include <numeric>
 #include <vector>
 
 #include "bindings/call_args.h"
@@ -71,19 +83,30 @@ class Program {
   void Run(int begin, int end, bool is_train, uint64_t step_seed) {
     if (end < 0 || end > int(calls_.size())) end = int(calls_.size());
     py::gil_scoped_release release;
-    for (int i = begin; i < end; ++i) {
-      const Call& c = calls_[i];
-      cn_op_ctx ctx = MakeCtx(is_train, c.is_recompute, cn::RandomBits(step_seed, c.seed_key),
-                              c.threads);
-      if (c.backward)
-        c.op->Backward(ctx, c.og.views.data(), c.in.views.data(), c.out.views.data(),
-                       c.ig.views.data(), c.req.data(), c.aux.views.data(), c.workspace);
+    for (int i = begin; i < end;) {
+      int j = i + 1;
+      while (j < end && !stage_.empty() && stage_[j] == stage_[i]) ++j;
+      if (j - i > 1 && concurrent_)
+        RunStage(i, j, is_train, step_seed);
       else
-        c.op->Forward(ctx, c.in.views.data(), c.out.views.data(), c.req.data(),
-                      c.aux.views.data(), c.workspace);
+        for (int k = i; k < j; ++k) RunCall(k, is_train, step_seed);
+      i = j;
     }
   }
 
+  // stage[k]: the stage of call k (nondecreasing); cost[k]: its cost proxy (any unit).
+  void SetStages(const std::vector<int32_t>& stage, const std::vector<double>& cost) {
+    if (stage.size() != calls_.size() || cost.size() != calls_.size())
+      throw std::invalid_argument("Program.set_stages: need one stage and one cost per call");
+    for (size_t k = 1; k < stage.size(); ++k)
+      if (stage[k] < stage[k - 1])
+        throw std::invalid_argument("Program.set_stages: stages must not decrease");
+    stage_ = stage;
+    cost_ = cost;
+  }
+
+  void set_concurrent(bool on) { concurrent_ = on; }
+  bool concurrent() const { return concurrent_; }
   int size() const { return int(calls_.size()); }
 
  private:
@@ -102,7 +125,78 @@ class Program {
     return int(calls_.size()) - 1;
   }
 
+  void RunCall(int i, bool is_train, uint64_t step_seed) const {
+    const Call& c = calls_[i];
+    cn_op_ctx ctx = MakeCtx(is_train, c.is_recompute, cn::RandomBits(step_seed, c.seed_key),
+                            c.threads);
+    if (c.backward)
+      c.op->Backward(ctx, c.og.views.data(), c.in.views.data(), c.out.views.data(),
+                     c.ig.views.data(), c.req.data(), c.aux.views.data(), c.workspace);
+    else
+      c.op->Forward(ctx, c.in.views.data(), c.out.views.data(), c.req.data(),
+                    c.aux.views.data(), c.workspace);
+  }
+
+  // Calls [begin, end) of one stage (see the top of the file).
+  void RunStage(int begin, int end, bool is_train, uint64_t step_seed) const {
+    const int threads = cn::core::GetNumThreads();
+    std::vector<int> small(end - begin);
+    std::iota(small.begin(), small.end(), begin);
+    if (threads > 1) {  // calls above their fair share run alone with every thread
+      for (bool changed = true; changed && small.size() > 1;) {
+        double total = 0;
+        for (int k : small) total += cost_[k];
+        changed = false;
+        for (size_t n = 0; n < small.size(); ++n)
+          if (cost_[small[n]] > total / threads) {
+            RunCall(small[n], is_train, step_seed);
+            small.erase(small.begin() + n);
+            changed = true;
+            break;
+          }
+      }
+    }
+    if (threads <= 1 || small.size() < 2) {
+      for (int k : small) RunCall(k, is_train, step_seed);
+      return;
+    }
+    // Longest first onto the least loaded thread (deterministic ties), then one bin per thread.
+    std::stable_sort(small.begin(), small.end(),
+                     [&](int a, int b) { return cost_[a] > cost_[b]; });
+    int bins = std::min<int>(threads, int(small.size()));
+    std::vector<std::vector<int>> bin(bins);
+    std::vector<double> load(bins, 0);
+    for (int k : small) {
+      int least = int(std::min_element(load.begin(), load.end()) - load.begin());
+      bin[least].push_back(k);
+      load[least] += cost_[k];
+    }
+    struct Job {
+      const Program* self;
+      const std::vector<std::vector<int>>* bin;
+      std::vector<std::exception_ptr> errors;
+      bool is_train;
+      uint64_t seed;
+    } job{this, &bin, std::vector<std::exception_ptr>(bins), is_train, step_seed};
+    cn::core::HostServices()->parallel_for(
+        bins, 1,
+        [](void* user, int64_t b0, int64_t b1) {
+          auto* j = static_cast<Job*>(user);
+          for (int64_t b = b0; b < b1; ++b) try {
+              for (int k : (*j->bin)[b]) j->self->RunCall(k, j->is_train, j->seed);
+            } catch (...) {
+              j->errors[b] = std::current_exception();
+            }
+        },
+        &job);
+    for (auto& e : job.errors)  // the first bin's error, whichever thread failed first
+      if (e) std::rethrow_exception(e);
+  }
+
   std::vector<Call> calls_;
+  std::vector<int32_t> stage_;  // empty: one call per stage
+  std::vector<double> cost_;
+  bool concurrent_ = true;
 };
 
 }  // namespace cn::bindings
