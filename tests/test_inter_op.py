@@ -1,0 +1,150 @@
+"""Inter-op parallelism: stages of independent ops run concurrently (executor.py, Program).
+
+The results must be the same bits with it on or off and for any thread count, and the memory
+plan must never give two ops of one stage the same bytes.
+"""
+import numpy as np
+import pytest
+
+import coarsenet as cn
+from coarsenet.model_zoo.inception_bn import inception_bn
+from coarsenet.passes import plan_memory, schedule
+from coarsenet.passes.plan_memory import concurrency_conflicts
+from coarsenet.passes.schedule import Schedule
+
+
+@pytest.fixture
+def threads():
+    before = cn.get_num_threads()
+    yield cn.set_num_threads
+    cn.set_num_threads(before)
+
+
+def _bind(net, monkeypatch, inter_op, batch=2, **shapes):
+    monkeypatch.setenv("COARSENET_INTER_OP", "1" if inter_op else "0")
+    exe = net.simple_bind(**shapes)
+    rng = np.random.RandomState(0)
+    for name in sorted(exe.arg_dict):
+        a = exe.arg_dict[name]
+        a[:] = rng.uniform(-0.5, 0.5, a.shape).astype(a.dtype)
+    if "softmax_label" in exe.arg_dict:
+        exe.arg_dict["softmax_label"][:] = np.arange(batch) % 10
+    return exe
+
+
+def _train_results(exe, steps=2):
+    for _ in range(steps):
+        exe.forward(is_train=True)
+        exe.backward()
+    return ([o.asnumpy().copy() for o in exe.outputs]
+            + [g.asnumpy().copy() for g in exe.grad_arrays if g is not None]
+            + [a.asnumpy().copy() for a in exe.aux_arrays])
+
+
+def test_inception_same_bits_on_off_and_thread_counts(monkeypatch, threads):
+    net = inception_bn(10, 2)
+    ref = None
+    for inter_op in (False, True):
+        for n in (1, 2, 3):
+            threads(n)
+            exe = _bind(net, monkeypatch, inter_op, data=(2, 3, 16, 16), softmax_label=(2,))
+            assert exe.inter_op == inter_op
+            got = _train_results(exe)
+            if ref is None:
+                ref = got
+                continue
+            for a, b in zip(ref, got):
+                assert a.dtype == b.dtype and np.array_equal(a, b), (inter_op, n)
+
+
+def test_inception_towers_share_a_stage(monkeypatch):
+    exe = _bind(inception_bn(10, 1), monkeypatch, True, data=(2, 3, 8, 8), softmax_label=(2,))
+    sched = exe._sched
+    stage = {n.name: sched.stage_of[k] for k, n in enumerate(sched.order)}
+    towers = ["in1_1x1_conv", "in1_3x3r_conv", "in1_d3x3r_conv", "in1_pool"]
+    assert len({stage[t] for t in towers}) == 1
+    assert sched.num_stages < len(sched.order)
+    off = _bind(inception_bn(10, 1), monkeypatch, False, data=(2, 3, 8, 8), softmax_label=(2,))
+    assert off._sched.num_stages == len(off._sched.order) and not off.inter_op
+
+
+def test_shared_weight_gradients_accumulate_deterministically(monkeypatch, threads):
+    """Two branches use one weight: their gradient contributions add into one buffer, so the
+    writers must never share a stage (and the sum order is the sequential one)."""
+    x = cn.sym.Variable("data")
+    w = cn.sym.Variable("w")
+    branches = [cn.sym.FullyConnected(cn.sym.relu(x * (k + 1)), weight=w, num_hidden=5,
+                                      no_bias=True, name=f"fc{k}") for k in range(4)]
+    net = cn.sym.MakeLoss(cn.sym.sum(cn.sym.add_n(*branches) ** 2))
+    results = []
+    for inter_op in (False, True):
+        threads(2)
+        exe = _bind(net, monkeypatch, inter_op, data=(3, 7), w=(5, 7))
+        results.append(_train_results(exe))
+        if inter_op:
+            sched = exe._sched
+            assert concurrency_conflicts(sched, exe._plan) == []
+            assert any(b - a > 1 for a, b in sched.stages())
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+    exe_ref = _bind(net, monkeypatch, False, data=(3, 7), w=(5, 7))
+    xv, wv = exe_ref.arg_dict["data"].asnumpy(), exe_ref.arg_dict["w"].asnumpy()
+    ks = np.arange(1, 5)[:, None, None]
+    y = sum(np.maximum(xv * k, 0) @ wv.T for k in ks[:, 0, 0])
+    want = sum(2 * y.T @ np.maximum(xv * k, 0) for k in ks[:, 0, 0])
+    np.testing.assert_allclose(results[1][-1], want, rtol=1e-4)
+
+
+def test_checker_catches_bytes_shared_within_a_stage(monkeypatch):
+    """A plan made for the sequential order reuses freed bytes between ops the staged
+    schedule would run together: the checker must find that, and bind must refuse it."""
+    exe = _bind(inception_bn(10, 1), monkeypatch, True, data=(2, 3, 8, 8), softmax_label=(2,))
+    staged = exe._sched
+    assert concurrency_conflicts(staged, exe._plan) == []
+    sequential = Schedule(staged.order, staged.num_forward)  # same order, one op per step
+    seq_plan = plan_memory(exe._graph, sequential, exe._shapes, exe._dtypes,
+                           {e: k for e, k in exe._plan.external.items()
+                            if isinstance(k, tuple)})
+    assert concurrency_conflicts(staged, seq_plan) != []
+
+    import coarsenet.passes.pipeline as pipeline
+
+    real = pipeline.plan_memory
+
+    def sequential_plan(graph, sched, *args):
+        return real(graph, Schedule(sched.order, sched.num_forward), *args)
+
+    monkeypatch.setattr(pipeline, "plan_memory", sequential_plan)
+    with pytest.raises(cn.CoarsenetError, match="may run concurrently"):
+        _bind(inception_bn(10, 1), monkeypatch, True, data=(2, 3, 8, 8), softmax_label=(2,))
+
+
+def test_a_chain_has_no_concurrent_stage():
+    x = cn.sym.Variable("x")
+    net = cn.sym.tanh(cn.sym.relu(cn.sym.sigmoid(x)))
+    graph = net._graph()
+    sched = schedule(graph, concurrent=True)
+    assert sched.stage_of == list(range(len(sched.order)))
+
+
+def test_an_op_failing_inside_a_concurrent_stage_raises(monkeypatch, threads):
+    """The error of an op run on a pool thread comes back as the usual CoarsenetError."""
+    threads(2)
+    x = cn.sym.Variable("data")
+    heads = [cn.sym.SoftmaxOutput(cn.sym.FullyConnected(x, num_hidden=4, name=f"fc{k}"),
+                                  cn.sym.Variable(f"label{k}"), name=f"sm{k}") for k in range(2)]
+    net = cn.sym.Group(heads)
+    monkeypatch.setenv("COARSENET_INTER_OP", "1")
+    exe = net.simple_bind(data=(3, 5), label0=(3,), label1=(3,))
+    sched = exe._sched
+    stage = {n.name: sched.stage_of[k] for k, n in enumerate(sched.order)}
+    backward = [k for k, n in enumerate(sched.order) if n.kind == "backward"
+                and n.backward.forward.name in ("sm0", "sm1")]
+    assert len({sched.stage_of[k] for k in backward}) == 1 and stage
+    exe.arg_dict["label1"][:] = 7  # not a class index: SoftmaxOutput's backward refuses it
+    exe.forward(is_train=True)
+    with pytest.raises(cn.CoarsenetError, match="label 7"):
+        exe.backward()
+    exe.arg_dict["label1"][:] = 1
+    exe.forward(is_train=True)
+    exe.backward()  # the program still runs after the failure
