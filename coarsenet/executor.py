@@ -413,7 +413,7 @@ def _mirror_marks(order) -> dict:
 def _seed_keys(sched) -> dict:
     """One key per forward node; its backward and any recomputation of it use the same key, so
     they see the same random numbers (Dropout's mask)."""
-    return {node: k + 1 for k, node in enumerate(sched.order[: sched.num_forward])}
+    return {node: k + 1 for k, node in enumerate(sched.sequential_forward)}
 
 
 def _aligned_bytes(nbytes: int, align: int = 64) -> np.ndarray:

@@ -148,3 +148,21 @@ def test_an_op_failing_inside_a_concurrent_stage_raises(monkeypatch, threads):
     exe.arg_dict["label1"][:] = 1
     exe.forward(is_train=True)
     exe.backward()  # the program still runs after the failure
+
+
+def test_dropout_draws_the_same_numbers_with_stages(monkeypatch, threads):
+    """Random seeds are keyed by the sequential forward order, not the staged one."""
+    threads(2)
+    x = cn.sym.Variable("data")
+    branches = [cn.sym.Dropout(cn.sym.FullyConnected(x, num_hidden=6, name=f"fc{k}"), p=0.5,
+                               name=f"drop{k}") for k in range(3)]
+    net = cn.sym.MakeLoss(cn.sym.sum(cn.sym.Concat(*branches, dim=1) ** 2))
+    results = []
+    for inter_op in (False, True):
+        cn.random.seed(5)
+        exe = _bind(net, monkeypatch, inter_op, data=(4, 5))
+        if inter_op:
+            assert exe._sched.num_stages < len(exe._sched.order)
+        results.append(_train_results(exe))
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)

@@ -37,10 +37,15 @@ class Schedule:
     # stage_of[k]: the stage of order[k], nondecreasing; nodes of one stage may run concurrently.
     # Sequential schedules have one node per stage (stage_of[k] == k).
     stage_of: list = field(default_factory=list)
+    # The forward nodes in sequential order (before levelling): random seeds are keyed by it,
+    # so Dropout draws the same numbers with or without stages (and as a mirrored plan).
+    sequential_forward: list = field(default_factory=list)
 
     def __post_init__(self):
         if not self.stage_of:
             self.stage_of = list(range(len(self.order)))
+        if not self.sequential_forward:
+            self.sequential_forward = self.order[:self.num_forward]
 
     @property
     def num_stages(self) -> int:
@@ -68,13 +73,14 @@ def schedule(graph: Graph, num_forward_heads: int | None = None,
     if not concurrent:
         return Schedule(forward + rest, len(forward))
     roots = _storage_roots(forward + rest)
+    sequential_forward = forward
     forward, f_stage = _levelled(forward, roots, 0)
     if any(n.is_recompute for n in rest):
         r_stage = list(range(f_stage[-1] + 1 if f_stage else 0,
                              (f_stage[-1] + 1 if f_stage else 0) + len(rest)))
     else:
         rest, r_stage = _levelled(rest, roots, f_stage[-1] + 1 if f_stage else 0)
-    return Schedule(forward + rest, len(forward), f_stage + r_stage)
+    return Schedule(forward + rest, len(forward), f_stage + r_stage, sequential_forward)
 
 
 def _storage_roots(order) -> dict:

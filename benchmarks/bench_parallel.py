@@ -1,0 +1,175 @@
+"""Inter-op parallelism benchmark (issue 20): train steps with independent ops run concurrently
+(on) or one at a time (off), next to PyTorch eager in the same run.
+
+    PYTHONPATH=. python benchmarks/bench_parallel.py [--threads 2] [--repeat 15] [--size 32]
+                                                     [--residual]
+
+- Inception-BN (coarsenet.model_zoo.inception_bn, 2 blocks, size x size inputs) train step at
+  batch 4 and 16, inter-op on vs off (the issue's target: >= 10% faster on at batch 4).
+- LeNet b64 and, with --residual, 100 residual units (conv 3x3 32->32 + BN + ReLU on
+  16x32x32x32): chains, where inter-op has nothing to overlap (on ~ off); ratios to PyTorch.
+Each configuration runs interleaved with the others; printed: min and median wall ms per step,
+CPU ms per step (process time: shows threads spinning or idling), ratios. Never asserts.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import coarsenet as cn  # noqa: E402
+from coarsenet.model_zoo.inception_bn import inception_bn  # noqa: E402
+from coarsenet.model_zoo.lenet import lenet  # noqa: E402
+from models_common import init_executor  # noqa: E402
+
+
+def bind(net, inter_op: bool, shapes: dict):
+    os.environ["COARSENET_INTER_OP"] = "1" if inter_op else "0"
+    exe = net.simple_bind(**shapes)
+    init_executor(exe)
+    rng = np.random.default_rng(0)
+    exe.arg_dict["data"][:] = rng.standard_normal(shapes["data"]).astype(np.float32)
+    if "softmax_label" in exe.arg_dict:
+        exe.arg_dict["softmax_label"][:] = rng.integers(0, 10, shapes["softmax_label"])
+    return exe
+
+
+def cn_step(exe):
+    def step():
+        exe.forward(is_train=True)
+        exe.backward()
+    return step
+
+
+def residual_symbol(units: int = 100):
+    sym = cn.sym
+    net = sym.Variable("data")
+    for i in range(units):
+        body = sym.Convolution(net, kernel=(3, 3), pad=(1, 1), num_filter=32, no_bias=True,
+                               name=f"u{i}_conv")
+        body = sym.Activation(sym.BatchNorm(body, name=f"u{i}_bn"), act_type="relu")
+        net = net + body
+    return sym.MakeLoss(sym.mean(net * net))
+
+
+def torch_models():
+    import torch
+    from torch import nn
+
+    def cbr(cin, cout, k, pad=0):
+        return nn.Sequential(nn.Conv2d(cin, cout, k, padding=pad, bias=False),
+                             nn.BatchNorm2d(cout), nn.ReLU())
+
+    class Block(nn.Module):
+        def __init__(self, cin, pool):
+            super().__init__()
+            self.b1 = cbr(cin, 16, 1)
+            self.b3 = nn.Sequential(cbr(cin, 16, 1), cbr(16, 24, 3, 1))
+            self.bd = nn.Sequential(cbr(cin, 16, 1), cbr(16, 24, 3, 1), cbr(24, 24, 3, 1))
+            pool_layer = nn.MaxPool2d(3, 1, 1) if pool == "max" else \
+                nn.AvgPool2d(3, 1, 1, count_include_pad=True)
+            self.bp = nn.Sequential(pool_layer, cbr(cin, 16, 1))
+
+        def forward(self, x):
+            return torch.cat([self.b1(x), self.b3(x), self.bd(x), self.bp(x)], 1)
+
+    inception = nn.Sequential(cbr(3, 32, 3, 1), Block(32, "avg"), Block(80, "max"),
+                              nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(80, 10))
+    lenet_t = nn.Sequential(nn.Conv2d(1, 20, 5, padding=2), nn.Tanh(), nn.MaxPool2d(2),
+                            nn.Conv2d(20, 50, 5, padding=2), nn.Tanh(), nn.MaxPool2d(2),
+                            nn.Flatten(), nn.Linear(50 * 7 * 7, 500), nn.Tanh(),
+                            nn.Linear(500, 10))
+    return inception, lenet_t
+
+
+def torch_step(model, shape):
+    import torch
+
+    x = torch.randn(*shape)
+    y = torch.randint(0, 10, (shape[0],))
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step():
+        model.zero_grad(set_to_none=False)
+        loss_fn(model(x), y).backward()
+    return step
+
+
+def measure(fns: dict, repeat: int, warmup: int = 2) -> dict:
+    """{name: (min wall s, median wall s, median cpu s)}, the fns run in turn each round."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    wall = {k: [] for k in fns}
+    cpu = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            wall[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.process_time() - c0)
+    return {k: (min(wall[k]), statistics.median(wall[k]), statistics.median(cpu[k]))
+            for k in fns}
+
+
+def report(title: str, res: dict, pairs) -> None:
+    print(f"\n{title}")
+    for k, (mn, med, cpu) in res.items():
+        print(f"  {k:22s} min {mn * 1e3:8.2f} ms  median {med * 1e3:8.2f} ms  cpu {cpu * 1e3:8.2f} ms")
+    for a, b, what in pairs:
+        if a in res and b in res:
+            print(f"  {what}: {res[a][0] / res[b][0]:.3f} (min), {res[a][1] / res[b][1]:.3f} "
+                  "(median)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--residual", action="store_true")
+    args = ap.parse_args()
+    cn.set_num_threads(args.threads)
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+        t_incep, t_lenet = torch_models()
+    except ImportError:
+        torch = t_incep = t_lenet = None
+    print(f"threads {args.threads}, inputs {args.size}x{args.size}, repeat {args.repeat}")
+    for batch in (4, 16):
+        shapes = dict(data=(batch, 3, args.size, args.size), softmax_label=(batch,))
+        fns = {f"cn inter-op on": cn_step(bind(inception_bn(10, 2), True, shapes)),
+               f"cn inter-op off": cn_step(bind(inception_bn(10, 2), False, shapes))}
+        if t_incep is not None:
+            fns["pytorch"] = torch_step(t_incep, shapes["data"])
+        res = measure(fns, args.repeat)
+        report(f"Inception-BN b{batch} train step", res,
+               [("cn inter-op on", "cn inter-op off", "on / off"),
+                ("cn inter-op on", "pytorch", "on / pytorch"),
+                ("cn inter-op off", "pytorch", "off / pytorch")])
+    shapes = dict(data=(64, 1, 28, 28), softmax_label=(64,))
+    fns = {"cn inter-op on": cn_step(bind(lenet(), True, shapes)),
+           "cn inter-op off": cn_step(bind(lenet(), False, shapes))}
+    if t_lenet is not None:
+        fns["pytorch"] = torch_step(t_lenet, shapes["data"])
+    report("LeNet b64 train step (a chain: nothing to overlap)", measure(fns, args.repeat),
+           [("cn inter-op on", "pytorch", "on / pytorch"),
+            ("cn inter-op off", "pytorch", "off / pytorch")])
+    if args.residual:
+        shapes = dict(data=(16, 32, 32, 32))
+        fns = {"cn inter-op on": cn_step(bind(residual_symbol(), True, shapes)),
+               "cn inter-op off": cn_step(bind(residual_symbol(), False, shapes))}
+        report("100 residual units b16 train step", measure(fns, max(3, args.repeat // 5)),
+               [("cn inter-op on", "cn inter-op off", "on / off")])
+    print("\nbatch parallelism (slices of the batch per thread): not implemented this round")
+
+
+if __name__ == "__main__":
+    main()
