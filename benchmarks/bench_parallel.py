@@ -145,8 +145,8 @@ def main() -> None:
     print(f"threads {args.threads}, inputs {args.size}x{args.size}, repeat {args.repeat}")
     for batch in (4, 16):
         shapes = dict(data=(batch, 3, args.size, args.size), softmax_label=(batch,))
-        fns = {f"cn inter-op on": cn_step(bind(inception_bn(10, 2), True, shapes)),
-               f"cn inter-op off": cn_step(bind(inception_bn(10, 2), False, shapes))}
+        fns = {"cn inter-op on": cn_step(bind(inception_bn(10, 2), True, shapes)),
+               "cn inter-op off": cn_step(bind(inception_bn(10, 2), False, shapes))}
         if t_incep is not None:
             fns["pytorch"] = torch_step(t_incep, shapes["data"])
         res = measure(fns, args.repeat)
