@@ -136,7 +136,10 @@ void Forward(const Geom& g, const DType* x, const DType* w, const DType* bias, D
       for (int64_t oy = 0; oy < g.oh; ++oy) {
         const DType* src = yw + f * l.n_pos + oy * l.pc;
         DType* dst = yi + (f * g.oh + oy) * g.ow;
-        for (int64_t ox = 0; ox < g.ow; ++ox) Store(&dst[ox], req, src[ox] + b);
+        if (req == CN_REQ_ADD)
+          for (int64_t ox = 0; ox < g.ow; ++ox) dst[ox] += src[ox] + b;
+        else
+          for (int64_t ox = 0; ox < g.ow; ++ox) dst[ox] = src[ox] + b;
       }
     }
   });
@@ -162,17 +165,20 @@ void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias,
              dp + l.phase(g, ki, kj) * l.plane + l.offset(g, ki, kj), l.phases * l.plane);
     DType* dxi = dx + i * g.c * g.hw();
     for (int64_t c = 0; c < g.c; ++c) {  // re-interleave the phases, dropping the padding
-      const DType b = bias ? bias[c] : DType(0);
+      const DType bc = bias ? bias[c] : DType(0);
       for (int64_t y0 = 0; y0 < g.h; ++y0) {
         const int64_t hp = y0 + g.ph;
-        const DType* rows = dp + (c * l.phases + (hp % g.sh) * g.sw) * l.plane +
-                            (hp / g.sh) * l.pc;
         DType* dst = dxi + (c * g.h + y0) * g.w;
-        for (int64_t x0 = 0; x0 < g.w; ++x0) {
-          const int64_t wp = x0 + g.pw;
-          const int64_t b_ph = wp % g.sw;
-          // phase b_ph of the same row sits b_ph planes further on
-          Store(&dst[x0], req, rows[b_ph * l.plane + wp / g.sw] + b);
+        for (int64_t b = 0; b < g.sw; ++b) {  // dx columns q*sw + b - pw from phase (a, b)
+          const DType* src = dp + (c * l.phases + (hp % g.sh) * g.sw + b) * l.plane +
+                             (hp / g.sh) * l.pc;
+          int64_t lo, hi;
+          ValidRange(b - g.pw, g.sw, g.w, l.pc, &lo, &hi);
+          DType* out = dst + b - g.pw;
+          if (req == CN_REQ_ADD)
+            for (int64_t q = lo; q < hi; ++q) out[q * g.sw] += src[q] + bc;
+          else
+            for (int64_t q = lo; q < hi; ++q) out[q * g.sw] = src[q] + bc;
         }
       }
     }
