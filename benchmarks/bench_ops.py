@@ -5,7 +5,8 @@
 
 Both frameworks run with the same thread count (2 by default, --threads N). Timings alternate
 between coarsenet and PyTorch call by call, so a noisy neighbour slows both alike; each figure is
-the median of --repeat calls after warm-up. ratio = coarsenet time / PyTorch time (< 1: faster).
+the median of --repeat calls after warm-up (--stat min: the minimum, steadier on a loaded
+machine). ratio = coarsenet time / PyTorch time (< 1: faster).
 
 To add an op: write a function taking `threads` that returns `compare(...)`, and decorate it with
 @benchmark. It is a script, not a test: it prints figures and never asserts timings.
