@@ -5,7 +5,8 @@
 
 Both frameworks run with the same thread count (2 by default, --threads N). Timings alternate
 between coarsenet and PyTorch call by call, so a noisy neighbour slows both alike; each figure is
-the median of --repeat calls after warm-up. ratio = coarsenet time / PyTorch time (< 1: faster).
+the median of --repeat calls after warm-up (--stat min: the minimum, steadier on a loaded
+machine). ratio = coarsenet time / PyTorch time (< 1: faster).
 
 To add an op: write a function taking `threads` that returns `compare(...)`, and decorate it with
 @benchmark. It is a script, not a test: it prints figures and never asserts timings.
@@ -29,6 +30,7 @@ except ImportError:  # the ratio column is left empty
 REQ_WRITE = 1
 BENCHMARKS: list[Callable] = []
 REPEAT = 20
+STAT = "median"  # or "min" (--stat min: the less noisy figure on a loaded machine)
 
 
 def benchmark(fn: Callable) -> Callable:
@@ -65,7 +67,8 @@ def compare(name: str, ours: Callable, theirs: Callable | None, gflop: float | N
             start = time.perf_counter()
             f()
             t.append(time.perf_counter() - start)
-    med = [float(np.median(t)) * 1e3 for t in times]
+    reduce = np.min if STAT == "min" else np.median
+    med = [float(reduce(t)) * 1e3 for t in times]
     return Row(name, med[0], med[1] if len(med) > 1 else None, gflop)
 
 
@@ -115,16 +118,18 @@ def _rand(*shape) -> np.ndarray:
     return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
 
 
-def _conv_case(n, c, h, w, f, k, stride, pad):
-    x, wt, b = _rand(n, c, h, w), _rand(f, c, k, k) * 0.05, _rand(f)
-    params = dict(kernel=(k, k), stride=(stride, stride), pad=(pad, pad), num_filter=f)
+def _conv_case(n, c, h, w, f, k, stride, pad, groups=1):
+    x, wt, b = _rand(n, c, h, w), _rand(f, c // groups, k, k) * 0.05, _rand(f)
+    params = dict(kernel=(k, k), stride=(stride, stride), pad=(pad, pad), num_filter=f,
+                  num_group=groups)
     runner = OpRunner("Convolution", params, [x, wt, b])
     oh, ow = runner.outputs[0].shape[2:]
-    gflop = 2.0 * n * f * c * k * k * oh * ow / 1e9
+    gflop = 2.0 * n * f * (c // groups) * k * k * oh * ow / 1e9
     conv = None
     if torch is not None:
         def conv(x_, w_, b_):
-            return torch.nn.functional.conv2d(x_, w_, b_, stride=stride, padding=pad)
+            return torch.nn.functional.conv2d(x_, w_, b_, stride=stride, padding=pad,
+                                              groups=groups)
     tensors = [torch.from_numpy(a) for a in (x, wt, b)] if torch is not None else []
     return runner, conv, tensors, gflop
 
@@ -160,6 +165,49 @@ def conv3x3_s2_128_fwd_bwd():
     theirs = _torch_fwd_bwd(conv, *t) if torch is not None else None
     return compare("Conv 3x3/2 128->128 8x56x56 fwd+bwd", runner.forward_backward, theirs,
                    3 * gflop)
+
+
+# Depthwise 3x3 on MobileNet v1's small maps (batch 32): one input channel per group.
+def _depthwise_fwd_bwd(c, hw):
+    runner, conv, t, gflop = _conv_case(32, c, hw, hw, c, 3, 1, 1, groups=c)
+    theirs = _torch_fwd_bwd(conv, *t) if torch is not None else None
+    return compare(f"Depthwise 3x3 {c}ch 32x{hw}x{hw} fwd+bwd", runner.forward_backward,
+                   theirs, 3 * gflop)
+
+
+@benchmark
+def depthwise3x3_7x7x1024_fwd_bwd():
+    return _depthwise_fwd_bwd(1024, 7)
+
+
+@benchmark
+def depthwise3x3_14x14x512_fwd_bwd():
+    return _depthwise_fwd_bwd(512, 14)
+
+
+# 1x1 convolutions with ResNet-50's shapes (batch 16; stride-2 ones are the projection
+# shortcuts) and MobileNet v1's pointwise shapes (batch 32).
+CONV1X1_CASES = [
+    (16, 64, 56, 256, 1), (16, 256, 56, 64, 1), (16, 256, 56, 512, 2), (16, 512, 28, 128, 1),
+    (16, 128, 28, 512, 1), (16, 1024, 14, 256, 1), (16, 256, 14, 1024, 1),
+    (16, 2048, 7, 512, 1), (16, 512, 7, 2048, 1), (32, 128, 56, 128, 1), (32, 256, 28, 256, 1),
+    (32, 512, 14, 512, 1), (32, 1024, 7, 1024, 1),
+]
+
+
+def _conv1x1_fwd_bwd(n, c, hw, f, stride):
+    runner, conv, t, gflop = _conv_case(n, c, hw, hw, f, 1, stride, 0)
+    theirs = _torch_fwd_bwd(conv, *t) if torch is not None else None
+    step = f"/{stride}" if stride > 1 else ""
+    return compare(f"Conv 1x1{step} {c}->{f} {n}x{hw}x{hw} fwd+bwd", runner.forward_backward,
+                   theirs, 3 * gflop)
+
+
+for _case in CONV1X1_CASES:
+    def _bench(case=_case):
+        return _conv1x1_fwd_bwd(*case)
+    _bench.__name__ = "conv1x1_{1}_{3}_{2}_b{0}_s{4}_fwd_bwd".format(*_case)
+    benchmark(_bench)
 
 
 @benchmark
@@ -243,20 +291,21 @@ def print_table(rows: list[Row], threads: int, repeat: int) -> None:
     table = [header] + [r.cells() for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     print(f"coarsenet vs PyTorch {torch.__version__ if torch else '(not installed)'}, "
-          f"{threads} threads, median of {repeat}")
+          f"{threads} threads, {STAT} of {repeat}")
     for row in table:
         print("  ".join(cell.ljust(wd) if i == 0 else cell.rjust(wd)
                         for i, (cell, wd) in enumerate(zip(row, widths))))
 
 
 def main() -> None:
-    global REPEAT
+    global REPEAT, STAT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("filter", nargs="?", default="", help="run benchmarks whose name has this")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=REPEAT)
+    parser.add_argument("--stat", choices=["median", "min"], default=STAT)
     args = parser.parse_args()
-    REPEAT = args.repeat
+    REPEAT, STAT = args.repeat, args.stat
     cn.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)

@@ -84,6 +84,12 @@ struct Geom {
            ph <= 2 && pw <= 2 && oh == h + 2 * ph - 2 && ow == w + 2 * pw - 2 && c >= 16 &&
            f >= 16 && 8 * winograd_tiles() <= ohw();
   }
+  // Strided dense convolutions (3x3 stride 2, 1x1 stride-2 shortcuts) on maps that are not
+  // small run as one GEMM per tap on phase planes (polyphase.h): K = C per GEMM, so at least
+  // 16 input channels (the 3-channel stem keeps im2col's K = C kh kw).
+  bool polyphase() const {
+    return (sh > 1 || sw > 1) && dh == 1 && dw == 1 && groups == 1 && c >= 16 && !batched();
+  }
   // Scratch elements (of the call's dtype): Winograd's plan (winograd.h); on small maps one
   // multi-image column matrix (every group) and the gathered y/dy of its images; else column
   // tiles for Forward/DataGrad (one per slot); WeightGrad needs one tile of every column row,
@@ -96,6 +102,11 @@ struct Geom {
       if (!backward) return fwd;
       return std::max({fwd, winograd::ConvElems<T>(winograd_tiling(true), threads),
                        winograd::WeightGradElems<T>(winograd_tiling(false), threads)});
+    }
+    if (polyphase()) {  // tap-major weight + planes and wide output of each slot
+      const int64_t pr = (h + 2 * ph + sh - 1) / sh, pc = (w + 2 * pw + sw - 1) / sw;
+      const int64_t slot = c * sh * sw * pr * pc + f * ((oh - 1) * pc + ow);
+      return kh * kw * f * c + std::min(n, threads) * slot;  // = polyphase::WorkspaceElems
     }
     if (batched()) {  // cols + gathered y of every slot; WeightGrad's one wide pass
       const int64_t fwd = batch_slots() * (c * kh * kw + f) * images() * ohw();

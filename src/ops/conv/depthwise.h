@@ -171,17 +171,68 @@ void DepthwiseDataGrad(const Geom& g, const DType* dy, const DType* w, const DTy
   });
 }
 
+// Stride-1 weight gradient (the flat wide-grid layout): for every tap, lanes of partial sums
+// over the wide grid, kept across kWgImages images before they are added into a double total
+// (per-plane dot products on 7x7 maps spent their time in the tails and the final reductions).
+constexpr int kWgLanes = 16;
+constexpr int64_t kWgImages = 8;
+
+template <typename DType>
+void DepthwiseWeightGradFlat(const Geom& g, const DType* x, const DType* dy, DType* dw,
+                             int32_t req) {
+  const PaddedPlane pad(g);
+  const int64_t fg = g.fg(), taps = g.kh * g.kw;
+  const int64_t len = g.oh * pad.cols;
+  const int64_t padded = (len + kWgLanes - 1) / kWgLanes * kWgLanes;  // zero past len
+  const int64_t max_off = pad.offset(g, g.kh - 1, g.kw - 1);
+  ParallelFor(g.c, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<DType> buf(std::max(pad.size(), max_off + padded)), wide(padded);
+    std::vector<DType> lanes(fg * taps * kWgLanes);
+    std::vector<double> total(fg * taps);
+    std::vector<int64_t> offs(taps);
+    for (int64_t t = 0; t < taps; ++t) offs[t] = pad.offset(g, t / g.kw, t % g.kw);
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      std::fill(total.begin(), total.end(), 0.0);
+      for (int64_t i0 = 0; i0 < g.n; i0 += kWgImages) {
+        std::fill(lanes.begin(), lanes.end(), DType(0));
+        for (int64_t i = i0; i < std::min(g.n, i0 + kWgImages); ++i) {
+          pad.Fill(g, x + (i * g.c + ch) * g.hw(), buf.data());
+          for (int64_t k = 0; k < fg; ++k) {
+            pad.Widen(g, dy + (i * g.f + ch * fg + k) * g.ohw(), wide.data());
+            const DType* wv = wide.data();
+            for (int64_t t = 0; t < taps; ++t) {
+              DType* acc = lanes.data() + (k * taps + t) * kWgLanes;
+              const DType* src = buf.data() + offs[t];
+              DType a[kWgLanes];  // a local copy stays in registers (no aliasing with src)
+              std::copy_n(acc, kWgLanes, a);
+              for (int64_t q = 0; q < padded; q += kWgLanes)
+                for (int l = 0; l < kWgLanes; ++l) a[l] += wv[q + l] * src[q + l];
+              std::copy_n(a, kWgLanes, acc);
+            }
+          }
+        }
+        for (int64_t q = 0; q < fg * taps; ++q) {
+          DType sum = 0;
+          for (int l = 0; l < kWgLanes; ++l) sum += lanes[q * kWgLanes + l];
+          total[q] += sum;
+        }
+      }
+      for (int64_t q = 0; q < fg * taps; ++q)
+        Store(&dw[ch * fg * taps + q], req, DType(total[q]));
+    }
+  });
+}
+
 // dw[o][ki][kj] = sum over images and positions of dy[o] times the input under tap (ki, kj).
 // Per image the sums run in DType, across images in double.
 template <typename DType>
 void DepthwiseWeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw,
                          int32_t req) {
   const PaddedPlane pad(g);
+  if (pad.flat(g)) return DepthwiseWeightGradFlat(g, x, dy, dw, req);
   const int64_t fg = g.fg(), taps = g.kh * g.kw;
-  const bool flat = pad.flat(g);
-  const int64_t len = g.oh * pad.cols;
   ParallelFor(g.c, 1, [&](int64_t c0, int64_t c1) {
-    std::vector<DType> buf(pad.size()), wide(flat ? len : 0);
+    std::vector<DType> buf(pad.size());
     std::vector<double> total(fg * taps);
     for (int64_t ch = c0; ch < c1; ++ch) {
       std::fill(total.begin(), total.end(), 0.0);
@@ -189,15 +240,6 @@ void DepthwiseWeightGrad(const Geom& g, const DType* x, const DType* dy, DType* 
         pad.Fill(g, x + (i * g.c + ch) * g.hw(), buf.data());
         for (int64_t k = 0; k < fg; ++k) {
           const DType* go = dy + (i * g.f + ch * fg + k) * g.ohw();
-          if (flat) {  // dy on the wide grid
-            pad.Widen(g, go, wide.data());
-            for (int64_t ki = 0; ki < g.kh; ++ki)
-              for (int64_t kj = 0; kj < g.kw; ++kj) {
-                total[k * taps + ki * g.kw + kj] +=
-                    Dot(wide.data(), buf.data() + pad.offset(g, ki, kj), len, 1);
-              }
-            continue;
-          }
           for (int64_t ki = 0; ki < g.kh; ++ki)
             for (int64_t kj = 0; kj < g.kw; ++kj) {
               DType sum = 0;

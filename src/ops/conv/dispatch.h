@@ -15,6 +15,9 @@
 // slice of dW, accumulates it over all images and no reduction or extra copy of dW is needed.
 // A 1x1 stride-1 unpadded convolution needs no columns: x itself is the column matrix.
 // Depthwise convolutions (one input channel per group) run direct (depthwise.h).
+// Strided dense convolutions with >= 16 input channels on maps that are not small (3x3 stride
+// 2, 1x1 stride-2 shortcuts) run as one GEMM per tap on the input's phase planes, without
+// columns (polyphase.h).
 // 3x3 stride-1 convolutions with >= 16 channels each way skip columns altogether and use
 // Winograd F(4x4, 3x3) for all three passes (winograd.h): 4x fewer multiplies; its blocks of
 // tiles span images, so small maps (CIFAR's 8x8 and 4x4 stages) qualify too.
@@ -33,6 +36,7 @@
 #include "coarsenet/op.h"
 #include "ops/conv/columns.h"
 #include "ops/conv/depthwise.h"
+#include "ops/conv/polyphase.h"
 #include "ops/conv/small_maps.h"
 #include "ops/conv/winograd.h"
 
@@ -55,6 +59,7 @@ void Forward(const Geom& g, const DType* x, const DType* w, const DType* bias, D
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   if (g.depthwise()) return DepthwiseForward(g, x, w, bias, y, req);
   if (g.winograd()) return WinogradConv(g, x, w, false, bias, y, req, ws);
+  if (g.polyphase()) return polyphase::Forward(g, x, w, bias, y, req, ws);
   if (g.batched()) return ForwardBatched(g, x, w, bias, y, req, ws);
   ForEachImageGroup(g, 1, [&](int64_t slot, int64_t i, int64_t) {
     DType* col = ws + slot * kg * tile;
@@ -92,6 +97,7 @@ void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias,
   const DType beta = req == CN_REQ_ADD ? 1 : 0;
   if (g.depthwise()) return DepthwiseDataGrad(g, dy, w, bias, dx, req);
   if (g.winograd()) return WinogradConv(g, dy, w, true, bias, dx, req, ws);
+  if (g.polyphase()) return polyphase::DataGrad(g, dy, w, bias, dx, req, ws);
   if (g.batched()) return DataGradBatched(g, dy, w, bias, dx, req, ws);
   ForEachImageGroup(g, 1, [&](int64_t slot, int64_t i, int64_t) {
     DType* col = ws + slot * kg * tile;
@@ -129,6 +135,7 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
   if (g.winograd())
     return winograd::WeightGrad<winograd::Fwd>(g.winograd_tiling(false), x, dy, dw, req, ws,
                                                g.threads);
+  if (g.polyphase()) return polyphase::WeightGrad(g, x, dy, dw, req, ws);
   if (g.batched()) return WeightGradBatched(g, x, dy, dw, req, ws);
   ForEachRowChunk(g.groups * kg, [&](int64_t q0, int64_t q1) {
     for (int64_t grp = q0 / kg; grp * kg < q1; ++grp) {

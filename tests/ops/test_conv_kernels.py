@@ -1,0 +1,121 @@
+"""Convolution paths chosen by shape (src/ops/conv/): polyphase strided convs, depthwise on small
+maps, 1x1 convs. Each path: NumPy reference + float64 numeric gradients (check_op), PyTorch in
+float32 and float64, and the same bits for 1, 2 and 3 threads."""
+import numpy as np
+import pytest
+
+import coarsenet as cn
+from coarsenet.testing import check_op
+
+from test_convolution import conv_ref
+
+
+def _shapes(data, params):
+    g, f = params.get("num_group", 1), params["num_filter"]
+    shapes = [data, (f, data[1] // g) + tuple(params["kernel"])]
+    return shapes if params.get("no_bias") else shapes + [(f,)]
+
+
+def _params(kernel, f, stride=(1, 1), pad=(0, 0), groups=1, **extra):
+    return dict(kernel=kernel, stride=stride, pad=pad, num_filter=f, num_group=groups, **extra)
+
+
+# Polyphase (Geom::polyphase): stride > 1, no dilation, dense, >= 16 input channels, outputs of
+# at least 16x16 positions. Odd sizes, pads 0-2, 3x3/2, 1x1/2, 5x5/2, 4x4/2, stride 3, mixed.
+POLYPHASE = [
+    ((2, 16, 33, 35), _params((3, 3), 5, (2, 2), (1, 1))),
+    ((2, 16, 36, 37), _params((3, 3), 5, (2, 2), (0, 0), no_bias=True)),
+    ((3, 17, 39, 33), _params((1, 1), 6, (2, 2))),
+    ((1, 16, 40, 61), _params((3, 2), 4, (2, 3), (1, 0))),
+    ((2, 16, 38, 38), _params((5, 5), 3, (2, 2), (2, 2))),
+    ((2, 20, 32, 32), _params((4, 4), 3, (2, 2), (1, 1))),
+    ((2, 16, 50, 51), _params((3, 3), 3, (3, 3), (1, 1))),
+]
+
+
+@pytest.mark.parametrize("data,params", POLYPHASE)
+def test_polyphase_matches_reference(data, params):
+    check_op("Convolution", _shapes(data, params), params, conv_ref, max_points=30,
+             check_inplace=False)
+
+
+def _run(params, arrays, threads, dtype):
+    """Forward and every gradient of one Convolution call at a thread count."""
+    before = cn.get_num_threads()
+    cn.set_num_threads(threads)
+    try:
+        op = cn.ops.make("Convolution", params)
+        ins = [a.astype(dtype) for a in arrays]
+        y = op.invoke(ins, [])[0]
+        head = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+        grads = [np.zeros_like(a) for a in ins]
+        op.backward([head], ins, [y], grads, [1] * len(ins), [])
+        return [y] + grads, head
+    finally:
+        cn.set_num_threads(before)
+
+
+def _arrays(data, params, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s) for s in _shapes(data, params)]
+
+
+def _torch_results(data, params, arrays, head):
+    torch = pytest.importorskip("torch")
+    ts = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
+    y = torch.nn.functional.conv2d(ts[0], ts[1], ts[2] if len(ts) > 2 else None,
+                                   stride=params["stride"], padding=params["pad"],
+                                   dilation=params.get("dilate", (1, 1)),
+                                   groups=params["num_group"])
+    y.backward(torch.tensor(head, dtype=torch.float64))
+    return [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+
+
+# Shapes for PyTorch and thread checks: every path of this file (polyphase, depthwise small
+# maps, 1x1 on small and large maps).
+TORCH_CASES = POLYPHASE[:5] + [
+    ((4, 24, 7, 7), _params((3, 3), 24, (1, 1), (1, 1), groups=24)),  # depthwise 7x7
+    ((3, 16, 14, 13), _params((3, 3), 32, (1, 1), (1, 1), groups=16)),  # multiplier 2
+    ((3, 16, 15, 14), _params((3, 3), 16, (2, 2), (1, 1), groups=16)),  # depthwise stride 2
+    ((5, 40, 7, 7), _params((1, 1), 24)),  # 1x1, small map
+    ((3, 24, 14, 15), _params((1, 1), 40)),
+    ((2, 24, 17, 19), _params((1, 1), 8)),
+    ((2, 3, 40, 40), _params((3, 3), 8, (2, 2), (1, 1))),  # 3 channels: im2col, not polyphase
+]
+
+
+@pytest.mark.parametrize("data,params", TORCH_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matches_pytorch(data, params, dtype):
+    arrays = _arrays(data, params)
+    ours, head = _run(params, arrays, 2, dtype)
+    theirs = _torch_results(data, params, arrays, head.astype(np.float64))
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for a, b in zip(ours, theirs):
+        scale = max(1.0, float(np.abs(b).max()))
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale)
+
+
+@pytest.mark.parametrize("data,params", TORCH_CASES)
+def test_same_bits_for_1_2_3_threads(data, params):
+    arrays = _arrays(data, params)
+    one, _ = _run(params, arrays, 1, np.float32)
+    for threads in (2, 3):
+        other, _ = _run(params, arrays, threads, np.float32)
+        for a, b in zip(one, other):
+            assert np.array_equal(a, b), threads
+
+
+def test_polyphase_deconvolution():
+    # Deconvolution's forward is the convolution's data gradient: a 3x3/2 transposed conv with
+    # output padding (adj) takes the polyphase path; compare with PyTorch.
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 8, 17, 18)), rng.standard_normal((8, 16, 3, 3))
+    params = dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), adj=(1, 0), num_filter=16,
+                  no_bias=True)
+    op = cn.ops.make("Deconvolution", params)
+    y = op.invoke([x, w], [])[0]
+    ref = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(w), stride=2,
+                                               padding=1, output_padding=(1, 0))
+    np.testing.assert_allclose(y, ref.numpy(), rtol=1e-10, atol=1e-10)
