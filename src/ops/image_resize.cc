@@ -57,6 +57,10 @@ std::pair<int64_t, int64_t> ResizeTo(const ResizeParam& p, int64_t h, int64_t w)
 void ResizeShape(const ResizeParam& p, cn::ShapeContext& s) {
   if (!s.in(0).known()) return;
   Hwc x = RequireHwc(s.in(0), "NHWC");
+  // An empty source has no pixel to sample from: every output pixel would read outside it.
+  if (x.h < 1 || x.w < 1)
+    throw cn::Error(cn::Msg("resize expects an image of height and width >= 1, found ", x.w, "x",
+                            x.h, " (width x height)"));
   auto [nw, nh] = ResizeTo(p, x.h, x.w);
   if (nw < 1 || nh < 1)
     throw cn::Error(cn::Msg("resize of a ", x.w, "x", x.h, " image to ", nw, "x", nh,

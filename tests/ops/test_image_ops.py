@@ -178,6 +178,10 @@ def test_bad_input_errors_name_the_op():
         cn.nd._image_resize(cn.nd.ones((2, 2, 3)), size=(3, 3), interp=2)
     with pytest.raises(CoarsenetError, match="size"):
         cn.nd.image.resize(cn.nd.ones((2, 2, 3)), (0, 3))
+    # An empty source image has nothing to sample: it used to read memory outside the input.
+    for empty in ((2, 3, 0, 4), (0, 4, 3), (4, 0, 3)):
+        with pytest.raises(CoarsenetError, match="_image_resize.*height and width >= 1"):
+            cn.nd.image.resize(cn.nd.zeros(empty), size=(3, 3))
 
 
 def _bilinear_ref(x, size):
