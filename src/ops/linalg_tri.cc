@@ -55,8 +55,8 @@ void PotriForward(const PotriParam& p, const cn::ForwardArgs& a) {
       LowerFactor(a.in[0].ptr<DType>() + b * n * n, n, p.lower, L.data());
       for (int64_t i = 0; i < n; ++i)
         if (L[i * n + i] == DType(0))
-          throw cn::Error(cn::Msg("input 'A' (matrix ", b, ") is a singular factor: diagonal entry ",
-                                  i, " is 0"));
+          throw cn::Error(cn::Msg("input 'A' (matrix ", b,
+                                  ") is a singular factor: diagonal entry ", i, " is 0"));
       for (int64_t i = 0; i < n * n; ++i) Li[i] = i % (n + 1) == 0 ? DType(1) : DType(0);
       SolveLeft(L.data(), n, true, false, Li.data(), n);  // L^-1 (lower)
       DType* y = a.out[0].ptr<DType>() + b * n * n;
