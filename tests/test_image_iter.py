@@ -139,6 +139,14 @@ def test_corrupt_record_error_and_skip(tmp_path):
         b = it.next()
     assert b.pad == 1 and list(b.label[0].asnumpy()[:2]) == [0, 2]
     assert any("offset" in str(x.message) for x in ws)
+    # the kept samples move up over the skipped one; the filler row is zeros
+    w = recordio.MXRecordIO(tmp_path / "ok.rec", "w")
+    for i in (0, 2):
+        w.write(recordio.pack(recordio.IRHeader(0, float(i), i, 0), _png(imgs[i])))
+    w.close()
+    clean = cn.io.ImageRecordIter(tmp_path / "ok.rec", (3, 8, 8), 2).next().data[0].asnumpy()
+    np.testing.assert_array_equal(b.data[0].asnumpy()[:2], clean)
+    assert (b.data[0].asnumpy()[2] == 0).all()
 
 
 def test_against_mxnet_fixture():

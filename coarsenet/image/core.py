@@ -58,7 +58,7 @@ def _decode_array(buf, flag: int = 1, to_rgb: bool = True, keep_gray: bool = Fal
         return np.asarray(img.convert("L"))
     if flag == 0:
         return np.asarray(img.convert("L"))[:, :, None]
-    arr = np.asarray(img.convert("RGB"))
+    arr = np.asarray(img if img.mode == "RGB" else img.convert("RGB"))  # convert() would copy
     return arr if to_rgb else arr[:, :, ::-1].copy()
 
 

@@ -159,8 +159,10 @@ def _fit_up(img, oh: int, ow: int, interp: int):
     return img
 
 
-def augment(img, rng, p, normalize: bool = True) -> np.ndarray:
-    """One HxWx3 uint8 image -> CHW array, in the order of the module docstring."""
+def augment(img, rng, p, normalize: bool = True, out=None) -> np.ndarray:
+    """One HxWx3 uint8 image -> CHW array, in the order of the module docstring. `out`: a
+    float32 CHW array (a row of the batch) that the normalised float32 result is written into,
+    saving three temporaries and the batch's stacking copy; the values are the same."""
     c, oh, ow = p["data_shape"]
     interp = p["inter_method"]
     if p["resize"] > 0:
@@ -203,15 +205,15 @@ def augment(img, rng, p, normalize: bool = True) -> np.ndarray:
         img = img[:, ::-1]
     if c == 1 and img.shape[2] == 3:
         img = (img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
-    out = np.moveaxis(img, 2, 0)
+    out_buf, out = out, np.moveaxis(img, 2, 0)
     if not normalize:
         return out.astype(np.float64)
     if p["dtype"] != "float32":
         return out.astype(p["dtype"])
-    out = out.astype(np.float32)
-    if p["mean_img"] is not None:
-        out = out - p["mean_img"]
-    else:
-        out = out - p["mean"][:c, None, None]
-    out = out / p["std"][:c, None, None]
-    return out * p["scale"] if p["scale"] != 1.0 else out
+    mean = p["mean_img"] if p["mean_img"] is not None else p["mean"][:c, None, None]
+    # uint8 - float32 computes in float32, as astype(float32) then subtracting would
+    res = np.subtract(out, mean, out=out_buf, dtype=np.float32)
+    np.divide(res, p["std"][:c, None, None], out=res)
+    if p["scale"] != 1.0:
+        np.multiply(res, np.float32(p["scale"]), out=res)
+    return res

@@ -111,7 +111,7 @@ class ImageRecordIter(DataIter):
                                                                   self.label_width)
         return [DataDesc(self.label_name, shape, np.float32)]
 
-    def _sample(self, pos: int, offset: int, normalize: bool = True):
+    def _sample(self, pos: int, offset: int, normalize: bool = True, out=None):
         rng = np.random.default_rng([self.seed_aug, self._epoch_seed, pos])
         got = recordio.read_record_at(self._f.fileno(), self._size, offset, self.path_imgrec)
         if got is None:
@@ -123,11 +123,11 @@ class ImageRecordIter(DataIter):
         label = np.zeros(self.label_width, np.float32)
         lab = np.atleast_1d(np.asarray(header.label, np.float32))
         label[:min(lab.size, self.label_width)] = lab[:self.label_width]
-        return augment(img, rng, self._p, normalize), label
+        return augment(img, rng, self._p, normalize, out), label
 
-    def _safe_sample(self, pos: int, offset: int):
+    def _safe_sample(self, pos: int, offset: int, out=None):
         try:
-            return self._sample(pos, offset)
+            return self._sample(pos, offset, out=out)
         except CoarsenetError as e:
             if not self.skip_corrupt:
                 raise
@@ -140,21 +140,28 @@ class ImageRecordIter(DataIter):
         if pad and self.round_batch:  # fill from the start of the order; next epoch skips them
             idx = np.concatenate([idx, np.resize(self._full_order, pad)])
             wrapped = pad
+        # float32 samples are normalised straight into their row of the batch
+        buf = (np.empty((self.batch_size, *self._p["data_shape"]), np.float32)
+               if self._p["dtype"] == "float32" else None)
+        rows = [None] * len(idx) if buf is None else list(buf[:len(idx)])
         results = list(self._pool.map(self._safe_sample, range(b * self.batch_size,
                                                                  b * self.batch_size + len(idx)),
-                                      [self._offsets[i] for i in idx]))
+                                      [self._offsets[i] for i in idx], rows))
         kept = [r for r in results if not isinstance(r, str)]
         skipped = [r for r in results if isinstance(r, str)]
         if not kept:
             raise CoarsenetError(f"ImageRecordIter {self.path_imgrec}: every record of batch {b} "
                                  "is corrupt")
         pad += len(idx) - len(kept)  # skipped records
-        data = np.stack([d for d, _ in kept])
-        label = np.stack([lab for _, lab in kept])
-        if len(kept) < self.batch_size:  # filler after the real samples: zeros
-            fill = self.batch_size - len(kept)
+        fill = self.batch_size - len(kept)  # filler after the real samples: zeros
+        if buf is not None and not skipped:
+            buf[len(kept):] = 0
+            data = buf
+        else:
+            data = np.stack([d for d, _ in kept])
             data = np.concatenate([data, np.zeros((fill, *data.shape[1:]), data.dtype)])
-            label = np.concatenate([label, np.zeros((fill, *label.shape[1:]), label.dtype)])
+        label = np.stack([lab for _, lab in kept])
+        label = np.concatenate([label, np.zeros((fill, *label.shape[1:]), label.dtype)])
         if self.label_width == 1:
             label = label[:, 0]
         batch = DataBatch([NDArray(data)], [NDArray(label)], pad=pad, index=idx,
