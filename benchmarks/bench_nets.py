@@ -8,9 +8,10 @@ Every net runs a full training step (forward, backward, SGD with momentum 0.9) o
 coarsenet through a bound executor and its sgd_mom_update op, PyTorch eager with
 torch.optim.SGD. The two alternate step by step in one process with the same thread count, and
 the minimum and median of `repeat` steps are printed with the ratio of the minimums
-(coarsenet / PyTorch; below 1 coarsenet is faster). MXNet runs in its own process (both load
-OpenMP and BLAS) right after, with the same thread count. --profile prints the time per op type
-of one more step of each framework, so that the slow ops show. Prints figures, asserts nothing.
+(coarsenet / PyTorch; below 1 coarsenet is faster) and the minimum CPU time of a step (on a
+loaded machine, CPU time well above threads x wall time shows threads spinning). MXNet runs in
+its own process (both load OpenMP and BLAS) right after, with the same thread count. --profile
+prints the time per op type of one more step of each framework, so that the slow ops show. Prints figures, asserts nothing.
 
 Nets (issue 20 targets in brackets): CIFAR ResNet-18 b32 at 1 and 2 threads [ratio <= 0.6,
 1 -> 2 threads >= 1.85x], Inception-BN 224 b16 [<= 0.75], ResNet-50 224 b16 [<= 0.8],
@@ -160,17 +161,19 @@ def torch_step(name, x, y, lr=0.01, momentum=0.9):
 
 
 def alternate(fns: dict, repeat: int, warmup: int = 1) -> dict:
-    """{key: (min, median) seconds}, running the steps in turn so drifts hit all alike."""
+    """{key: (min, median, min CPU time) seconds}, the steps run in turn so drifts hit all."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times = {k: [] for k in fns}
+    cpu = {k: [] for k in fns}
     for _ in range(repeat):
         for k, fn in fns.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fn()
             times[k].append(time.perf_counter() - t0)
-    return {k: (min(v), statistics.median(v)) for k, v in times.items()}
+            cpu[k].append(time.process_time() - c0)
+    return {k: (min(v), statistics.median(v), min(cpu[k])) for k, v in times.items()}
 
 
 # -------------------------------------------------------------------------- profiles
@@ -276,7 +279,7 @@ def bench(name: str, threads: int, repeat: int, profile: bool) -> tuple:
     line = (f"{name:13s} b{shape[0]:<3d} {threads}T  coarsenet {cn_min * 1e3:8.1f} / "
             f"{t['cn'][1] * 1e3:8.1f} ms   PyTorch {torch_min * 1e3:8.1f} / "
             f"{t['torch'][1] * 1e3:8.1f} ms   ratio {cn_min / torch_min:5.2f} "
-            f"(target <= {target})")
+            f"(target <= {target})   CPU ms {t['cn'][2] * 1e3:.0f} vs {t['torch'][2] * 1e3:.0f}")
     print(line, flush=True)
     if name == "mobilenet-v2":
         mx_t = run_mxnet(name, threads, repeat or steps)
