@@ -216,8 +216,13 @@ void ClipBackward(const ClipParam& p, const cn::BackwardArgs& a) {
     const DType* x = a.in[0].ptr<DType>();
     const DType* dy = a.out_grad[0].ptr<DType>();
     DType lo = p.a_min, hi = p.a_max;
+    // dy is loaded unconditionally and the two tests combined without short-circuit, so the
+    // loop vectorises into a masked select: `x >= lo && x <= hi ? dy[i] : 0` compiled to a
+    // branch per element, mispredicted on half of them after BatchNorm (ReLU6 backward in
+    // MobileNet v2 ran 15-40x slower than ReLU's).
     MapStore(a.in_grad[0].ptr<DType>(), a.out_grad[0].size(), a.req[0], [=](int64_t i) {
-      return x[i] >= lo && x[i] <= hi ? dy[i] : DType(0);
+      DType g = dy[i], v = x[i];
+      return ((v >= lo) & (v <= hi)) ? g : DType(0);
     });
   });
 }

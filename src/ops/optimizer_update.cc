@@ -78,8 +78,15 @@ void RunUpdate(const P& p, const cn::ForwardArgs& a, Rule rule) {
     DType* s[3] = {nullptr, nullptr, nullptr};
     for (int k = 0; k < a.aux.size() && k < 3; ++k) s[k] = a.aux[k].ptr<DType>();
     DType* y = a.out[0].ptr<DType>();
-    for (int64_t i = 0; i < w_t.size(); ++i)
-      cn::Store(&y[i], req, rule(w[i], p.Grad(g[i]), s, i, DType(0)));
+    // Elementwise, so any split over threads gives the same bits; the request is tested once
+    // per chunk, not per element, so the loop stays a plain streaming loop.
+    cn::ParallelFor(w_t.size(), 1 << 15, [&](int64_t begin, int64_t end) {
+      if (req == CN_REQ_ADD) {
+        for (int64_t i = begin; i < end; ++i) y[i] += rule(w[i], p.Grad(g[i]), s, i, DType(0));
+      } else {
+        for (int64_t i = begin; i < end; ++i) y[i] = rule(w[i], p.Grad(g[i]), s, i, DType(0));
+      }
+    });
   });
 }
 
@@ -351,17 +358,19 @@ void MultiForward(const MultiParam& p, const cn::ForwardArgs& a) {
       DType* mom = kMom ? a.in[j * per + 2].ptr<DType>() : nullptr;
       DType* y = a.out[j].ptr<DType>();
       DType lr = DType(lrs[j]), wd = DType(wds[j]), m = DType(p.momentum);
-      for (int64_t i = 0; i < w_t.size(); ++i) {
-        DType step = c.Grad(g[i]) + wd * w[i];
-        DType nw;
-        if (kMom) {
-          mom[i] = m * mom[i] - lr * step;
-          nw = w[i] + mom[i];
-        } else {
-          nw = w[i] - lr * step;
+      cn::ParallelFor(w_t.size(), 1 << 15, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          DType step = c.Grad(g[i]) + wd * w[i];
+          DType nw;
+          if (kMom) {
+            mom[i] = m * mom[i] - lr * step;
+            nw = w[i] + mom[i];
+          } else {
+            nw = w[i] - lr * step;
+          }
+          if (req != CN_REQ_NULL) cn::Store(&y[i], req, nw);
         }
-        if (req != CN_REQ_NULL) cn::Store(&y[i], req, nw);
-      }
+      });
     });
   }
 }

@@ -96,3 +96,20 @@ def test_large_elemwise_div_forward_and_backward():
     op.backward([dy], [a, b], [None], [ga, gb], [1, 1], [])
     np.testing.assert_allclose(ga, dy / b)
     np.testing.assert_allclose(gb, -dy * a / b**2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_backward_passes_dy_inside_the_closed_range_only(dtype):
+    # Long and mixed (in range, out of range, on both bounds, NaN) so the vectorised select of
+    # the backward kernel is exercised with its scalar tail.
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-3, 9, 10_007).astype(dtype)
+    x[:4] = [0, 6, np.nan, -0.0]
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    xa = cn.nd.array(x.copy(), dtype=dtype)
+    xa.attach_grad()
+    with cn.autograd.record():
+        y = cn.nd.clip(xa, a_min=0, a_max=6)
+    y.backward(cn.nd.array(dy, dtype=dtype))
+    want = np.where((x >= 0) & (x <= 6), dy, 0)
+    assert np.array_equal(xa.grad.asnumpy(), want)
