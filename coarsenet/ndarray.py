@@ -210,7 +210,15 @@ class NDArray:
     def reshape(self, *shape, **kwargs) -> NDArray:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return invoke("Reshape", [self], {"shape": kwargs.get("shape", shape)})
+        shape = kwargs.get("shape", shape)
+        if np.dtype(self.dtype).kind not in "f":
+            # integer arrays (uint8 images, labels) are never differentiated and the kernels are
+            # float-only: the Reshape op's shape rule (0, -1, -2, -3, -4 codes), NumPy's data
+            from .symbol import Reshape, var
+
+            out = Reshape(var("x"), shape=shape).infer_shape(x=self.shape)[1][0]
+            return array(self.asnumpy().reshape(out), dtype=self.dtype)
+        return invoke("Reshape", [self], {"shape": shape})
 
     def flatten(self) -> NDArray:
         return invoke("Flatten", [self], {})
