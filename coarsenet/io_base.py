@@ -61,7 +61,27 @@ class DataIter:
         """Starts a new epoch."""
 
     def next(self) -> DataBatch:
+        """MXNet's template: a subclass may define iter_next() and getdata()/getlabel()/
+        getpad()/getindex() instead of next()."""
+        if self.iter_next():
+            return DataBatch(data=self.getdata(), label=self.getlabel(), pad=self.getpad(),
+                             index=self.getindex())
         raise StopIteration
+
+    def iter_next(self) -> bool:
+        return False
+
+    def getdata(self):
+        return None
+
+    def getlabel(self):
+        return None
+
+    def getindex(self):
+        return None
+
+    def getpad(self):
+        return 0
 
 
 def _named_arrays(data, default_name: str, what: str) -> list[tuple[str, np.ndarray]]:

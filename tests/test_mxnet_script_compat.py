@@ -49,3 +49,66 @@ def test_reshape_of_integer_array():
     assert flat.dtype == np.uint8 and flat.shape == (12,)
     np.testing.assert_array_equal(flat.asnumpy(), np.arange(12))
     assert img.reshape(0, 2, -1).shape == (3, 2, 2)  # MXNet's special codes
+
+
+def _linreg_svrg(update_freq=2):
+    from coarsenet.contrib.svrg_optimization.svrg_module import SVRGModule
+
+    x = mx.sym.var("data")
+    out = mx.sym.LinearRegressionOutput(mx.sym.FullyConnected(x, num_hidden=1, name="fc1"),
+                                        label=mx.sym.var("lin_reg_label"), name="lro")
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(40, 3)).astype(np.float32)
+    label = data @ np.array([1.0, -2.0, 0.5], np.float32)
+    it = mx.io.NDArrayIter(data, label, batch_size=10, label_name="lin_reg_label")
+    mod = SVRGModule(out, data_names=["data"], label_names=["lin_reg_label"],
+                     update_freq=update_freq)
+    return it, mod, data, label
+
+
+def test_svrg_step_right_after_snapshot_is_the_full_gradient():
+    # at w == w~ the SVRG gradient g(w) - g(w~) + mu is mu, the data set's mean batch gradient
+    it, mod, data, label = _linreg_svrg()
+    mod.bind(data_shapes=it.provide_data, label_shapes=it.provide_label)
+    mod.init_params(initializer=mx.init.Uniform(0.1))
+    mod.init_optimizer(optimizer="sgd", optimizer_params=(("learning_rate", 1.0),
+                                                          ("rescale_grad", 1.0)))
+    w0 = mod.get_params()[0]["fc1_weight"].asnumpy().copy()
+    b0 = mod.get_params()[0]["fc1_bias"].asnumpy().copy()
+    mod.update_full_grads(it)
+    batch = next(iter(it))
+    mod.forward_backward(batch)
+    mod.update()
+    # LinearRegressionOutput's gradient per sample is (pred - label); mean over 4 batches of 10
+    residual = data @ w0.ravel() + b0[0] - label
+    mu_w = (residual[:, None] * data).sum(0) / 4
+    np.testing.assert_allclose(mod.get_params()[0]["fc1_weight"].asnumpy().ravel(), w0.ravel() - mu_w,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_svrg_fit_converges_and_needs_snapshot():
+    it, mod, _, _ = _linreg_svrg()
+    mod.fit(it, eval_metric="mse", optimizer="sgd",
+            optimizer_params=(("learning_rate", 0.3),), num_epoch=20)
+    assert mod.score(it, "mse")[0][1] < 1e-3
+    it2, mod2, _, _ = _linreg_svrg()
+    mod2.bind(data_shapes=it2.provide_data, label_shapes=it2.provide_label)
+    mod2.init_params()
+    mod2.init_optimizer()
+    mod2.forward_backward(next(iter(it2)))
+    with pytest.raises(mx.base.CoarsenetError, match="update_full_grads"):
+        mod2.update()
+
+
+def test_data_loader_iter_pads_the_last_batch():
+    from coarsenet.contrib.io import DataLoaderIter
+
+    ds = mx.gluon.data.ArrayDataset(np.arange(10, dtype=np.float32).reshape(5, 2),
+                                    np.arange(5, dtype=np.float32))
+    it = DataLoaderIter(mx.gluon.data.DataLoader(ds, batch_size=2))
+    assert [(d.name, d.shape) for d in it.provide_data] == [("data", (2, 2))]
+    batches = list(it)
+    assert [b.pad for b in batches] == [0, 0, 1]
+    np.testing.assert_array_equal(batches[-1].data[0].asnumpy(), [[8, 9], [0, 0]])
+    it.reset()
+    assert len(list(it)) == 3
