@@ -248,10 +248,8 @@ class NDArray:
         if np.dtype(self.dtype).kind not in "f":
             # integer arrays (uint8 images, labels) are never differentiated and the kernels are
             # float-only: the Reshape op's shape rule (0, -1, -2, -3, -4 codes), NumPy's data
-            from .symbol import Reshape, var
-
-            out = Reshape(var("x"), shape=shape).infer_shape(x=self.shape)[1][0]
-            return array(self.asnumpy().reshape(out), dtype=self.dtype)
+            out = _ops.make("Reshape", {"shape": shape}).infer_shape([self.shape], [])[1][0]
+            return array(self.asnumpy().reshape(tuple(out)), dtype=self.dtype)
         return invoke("Reshape", [self], {"shape": shape})
 
     def flatten(self) -> NDArray:
