@@ -3,8 +3,7 @@ arrays; below every other iterator (io_iters, image.iter, image.record_iter) and
 mx.io namespace that gathers them."""
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import NamedTuple
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
@@ -12,13 +11,24 @@ from .base import CoarsenetError
 from .ndarray import NDArray, array
 
 
-class DataDesc(NamedTuple):
-    """Name, shape, dtype and layout of one input of a network."""
+class DataDesc(namedtuple("DataDesc", ["name", "shape"])):
+    """Name, shape, dtype and layout of one input of a network. As in MXNet, the tuple is the
+    (name, shape) pair (scripts write `for name, shape in mod.data_shapes`); dtype and layout
+    are attributes."""
 
-    name: str
-    shape: tuple
-    dtype: type = np.float32
-    layout: str = "NCHW"
+    def __new__(cls, name, shape, dtype=np.float32, layout="NCHW"):
+        ret = super().__new__(cls, name, shape)
+        ret.dtype = dtype
+        ret.layout = layout
+        return ret
+
+    def __repr__(self):
+        return f"DataDesc[{self.name},{self.shape},{self.dtype},{self.layout}]"
+
+    @staticmethod
+    def get_batch_axis(layout):
+        """The axis of N in layout (0 when there is no layout)."""
+        return 0 if layout is None else layout.find("N")
 
 
 class DataBatch:
@@ -51,7 +61,27 @@ class DataIter:
         """Starts a new epoch."""
 
     def next(self) -> DataBatch:
+        """MXNet's template: a subclass may define iter_next() and getdata()/getlabel()/
+        getpad()/getindex() instead of next()."""
+        if self.iter_next():
+            return DataBatch(data=self.getdata(), label=self.getlabel(), pad=self.getpad(),
+                             index=self.getindex())
         raise StopIteration
+
+    def iter_next(self) -> bool:
+        return False
+
+    def getdata(self):
+        return None
+
+    def getlabel(self):
+        return None
+
+    def getindex(self):
+        return None
+
+    def getpad(self):
+        return 0
 
 
 def _named_arrays(data, default_name: str, what: str) -> list[tuple[str, np.ndarray]]:

@@ -7,6 +7,7 @@ right dtype without copying it.
 """
 from __future__ import annotations
 
+import builtins
 import sys
 
 import numpy as np
@@ -124,9 +125,42 @@ class NDArray:
         return len(self._data)
 
     def __getitem__(self, key) -> NDArray:
+        if hooks.record is not None and self._data.dtype.kind == "f":
+            recorded = self._recorded_getitem(key)  # under autograd.record(): an op, so the
+            if recorded is not None:                # gradient flows back through x[i], x[i, j]
+                return recorded
         if isinstance(key, NDArray):
             key = key._data.astype(np.int64)
         return NDArray(np.ascontiguousarray(self._data[key]))
+
+    def _recorded_getitem(self, key):
+        """x[key] through the slice/take ops for integer, slice and index-array keys on the
+        leading axes (what MXNet records); None for other keys (read as plain data)."""
+        if isinstance(key, NDArray) and key.ndim == 1:
+            return invoke("take", [self, key], {"axis": 0})
+        keys = key if isinstance(key, tuple) else (key,)
+        if not keys or len(keys) > self.ndim or not all(
+                isinstance(k, builtins.slice) or (isinstance(k, (int, np.integer))
+                                         and not isinstance(k, bool)) for k in keys):
+            return None
+        begin, end, step = [], [], []
+        for k, dim in zip(keys, self.shape):
+            if isinstance(k, builtins.slice):
+                b, e, st = k.indices(dim)
+                if st < 0 or e <= b:  # reversed or empty: plain data (the slice op refuses)
+                    return None
+            else:
+                b = k + dim if k < 0 else k
+                if not 0 <= b < dim:
+                    raise IndexError(f"index {k} is out of bounds for axis of size {dim}")
+                e, st = b + 1, 1
+            begin.append(b)
+            end.append(e)
+            step.append(st)
+        out = invoke("slice", [self], {"begin": tuple(begin), "end": tuple(end),
+                                       "step": tuple(step)})
+        shape = np.broadcast_to(np.empty(()), self.shape)[key].shape or (1,)
+        return out if out.shape == shape else invoke("Reshape", [out], {"shape": shape})
 
     def __setitem__(self, key, value) -> None:
         self._check_inplace("assignment (x[...] = v)")
@@ -210,7 +244,13 @@ class NDArray:
     def reshape(self, *shape, **kwargs) -> NDArray:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return invoke("Reshape", [self], {"shape": kwargs.get("shape", shape)})
+        shape = kwargs.get("shape", shape)
+        if np.dtype(self.dtype).kind not in "f":
+            # integer arrays (uint8 images, labels) are never differentiated and the kernels are
+            # float-only: the Reshape op's shape rule (0, -1, -2, -3, -4 codes), NumPy's data
+            out = _ops.make("Reshape", {"shape": shape}).infer_shape([self.shape], [])[1][0]
+            return array(self.asnumpy().reshape(tuple(out)), dtype=self.dtype)
+        return invoke("Reshape", [self], {"shape": shape})
 
     def flatten(self) -> NDArray:
         return invoke("Flatten", [self], {})

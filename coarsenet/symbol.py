@@ -408,3 +408,17 @@ _ops.on_ops_added(_install_op_functions)  # again when a plugin library adds ops
 maximum, minimum, power = _binary_dispatch.make_functions(Symbol, _invoke, lambda a, b: None,
                                                           "symbols")
 _binary_dispatch.install_extra(globals(), Symbol, _invoke, lambda a, b: None, "symbols")
+
+
+def arange(start, stop=None, step=1.0, repeat=1, infer_range=False, name=None, dtype=None,
+           ctx=None, attr=None) -> Symbol:
+    """MXNet's sym.arange: values start, start + step, ... below stop (stop=None: range over
+    [0, start)), each repeated `repeat` times; the `_arange` op (no inputs)."""
+    if infer_range:
+        raise CoarsenetError("sym.arange: infer_range=True (a length taken from the graph) is "
+                             "not implemented; give stop")
+    if stop is None:
+        start, stop = 0, start
+    params = {"start": float(start), "stop": float(stop), "step": float(step),
+              "repeat": int(repeat), "dtype": "None" if dtype is None else np.dtype(dtype).name}
+    return _invoke("_arange", [], params, name=name, attr=attr)

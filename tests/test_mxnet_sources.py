@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(
 # Tutorials whose every block runs with coarsenet (and, where the environment allows, MXNet).
 PASSING_TUTORIALS = ["getting-started/crash-course/1-ndarray.md",
                      "getting-started/crash-course/2-nn.md",
+                     "getting-started/crash-course/3-autograd.md",
                      "packages/gluon/blocks/activations/activations.md",
                      "packages/gluon/blocks/custom-layer.md",
                      "packages/gluon/blocks/nn.md"]
@@ -101,3 +102,20 @@ def test_profiler_tutorial_runs_block_by_block(tmp_path):
     assert "_backward_Convolution" in p.stdout  # the training step's backward was timed
     trace = json.loads((tmp_path / "profile_output.json").read_text())
     assert any(e["ph"] == "X" and e["dur"] >= 0 for e in trace["traceEvents"])
+
+
+# Scripts of tools/mxnet_scoreboard.py that run on the suite's NumPy (2.x): each unchanged,
+# in a scratch copy of its folder, with the scoreboard's small arguments and placed data.
+SCOREBOARD_SCRIPTS = ["gluon_mnist", "svrg_api_train", "ic_imagenet_resnet_synth",
+                      "ic_benchmark_score", "rnn_lstm_bucketing"]
+
+
+@pytest.mark.parametrize("name", SCOREBOARD_SCRIPTS)
+def test_scoreboard_script_runs_unchanged(name):
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    import mxnet_scoreboard as board
+
+    rel, args, setup = board.SCRIPTS[name]
+    ok, _, err = board.run_one([sys.executable, "-m", "coarsenet", "run"],
+                               os.path.join(SRC, "example"), rel, args, setup, timeout=300)
+    assert ok, err
