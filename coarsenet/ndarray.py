@@ -278,15 +278,15 @@ def _reduce_params(axis, keepdims) -> dict:
 
 def array(source, ctx=None, dtype=None) -> NDArray:
     """An NDArray from array-like data. As in MXNet the dtype is float32 unless `dtype` is given
-    or the source is an NDArray. A C-contiguous numpy array of the target dtype is wrapped
-    without a copy."""
+    or the source is an NDArray. Always a copy, as in MXNet: writing to the result must never
+    change the caller's numpy array or NDArray (in-place updates would otherwise leak back)."""
     check_usable(ctx)
     if isinstance(source, NDArray):
         dtype = dtype or source.dtype
         source = source._data
     if dtype is None:
         dtype = np.float32
-    return NDArray(np.ascontiguousarray(source, dtype=dtype))
+    return NDArray(np.array(source, dtype=dtype, order="C", copy=True))
 
 
 def empty(shape, ctx=None, dtype=np.float32) -> NDArray:

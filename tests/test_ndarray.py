@@ -77,3 +77,18 @@ def test_documented_submodules_are_attributes_after_import_coarsenet():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "no attribute 'no_such_module'" in out.stdout
+
+
+def test_array_copies_its_source_like_mxnet():
+    # nd.array used to wrap a float32 numpy array (and another NDArray's buffer) without a copy,
+    # so an in-place update of the result silently changed the caller's data.
+    src = np.zeros(3, dtype=np.float32)
+    x = cn.nd.array(src)
+    x[:] = 5
+    x += 1
+    np.testing.assert_array_equal(src, np.zeros(3, dtype=np.float32))
+    src[0] = 7
+    np.testing.assert_array_equal(x.asnumpy(), np.full(3, 6, dtype=np.float32))
+    y = cn.nd.array(x)
+    y[:] = 0
+    np.testing.assert_array_equal(x.asnumpy(), np.full(3, 6, dtype=np.float32))
