@@ -86,11 +86,11 @@ struct Geom {
 
   // Forward: the segment's input projection, the recurrent product, the state (h, c), the
   // projection's o*tanh(c) and result; with recompute, one segment's reserve as scratch.
-  // Without recompute the input projection covers every step at once (one large GEMM runs
-  // ~20% faster than sqrt(T) small ones, and each row's values are the same either way).
-  int64_t XwRows() const { return recompute ? KN() : TN(); }
+  // (The projection stays per segment in both modes: OpenBLAS's result for a row depends on
+  // the GEMM's row count, e.g. its small-matrix kernels, so one all-steps GEMM would break the
+  // bitwise equality with recompute.)
   int64_t ForwardWorkspace() const {
-    return XwRows() * GH() + 2 * N * GH() + 2 * N * HO + 2 * N * H +
+    return KN() * GH() + 2 * N * GH() + 2 * N * HO + 2 * N * H +
            (recompute ? KN() * RowRes() : 0);
   }
   int64_t DirBackwardWorkspace() const {
@@ -172,7 +172,7 @@ template <typename DType>
 struct FwdBufs {
   DType *xw, *hg, *hgT, *h, *c, *rr, *tmp, *scratch;
   FwdBufs(const Geom& g, DType* ws) {
-    xw = ws, hg = xw + g.XwRows() * g.GH(), hgT = hg + g.N * g.GH(), h = hgT + g.N * g.GH();
+    xw = ws, hg = xw + g.KN() * g.GH(), hgT = hg + g.N * g.GH(), h = hgT + g.N * g.GH();
     c = h + g.N * g.HO, rr = c + g.N * g.H, tmp = rr + g.N * g.H, scratch = tmp + g.N * g.HO;
   }
 };
@@ -317,10 +317,8 @@ void ForwardDir(const Geom& g, const DType* w, const DType* x, const int64_t* le
                 const DType* c0, DType* y, DType* res, int64_t l, int64_t d, DType* ws, DType* hy,
                 DType* cy) {
   const int64_t N = g.N, H = g.H, HO = g.HO, K = g.K(), nseg = g.NSeg(), in = g.In(l);
-  FwdBufs<DType> f(g, ws);
-  DType* const xw = f.xw;
+  const FwdBufs<DType> f(g, ws);
   DType* dir = res + g.Dir(l, d);
-  if (!g.recompute) Project(g, w, l, d, x, g.TN(), xw);
   std::copy(h0, h0 + N * HO, f.h);
   if (g.lstm()) std::copy(c0, c0 + N * H, f.c);
   for (int64_t q = 0; q < nseg; ++q) {
@@ -332,8 +330,7 @@ void ForwardDir(const Geom& g, const DType* w, const DType* x, const int64_t* le
     }
     const SegRes<DType> r = g.recompute ? ResAt(g, f.scratch, g.KN(), 0)
                                         : ResAt(g, dir, g.TN(), tb * N);
-    if (g.recompute) Project(g, w, l, d, x + tb * N * in, (te - tb) * N, xw);
-    else f.xw = xw + tb * N * g.GH();
+    Project(g, w, l, d, x + tb * N * in, (te - tb) * N, f.xw);
     ForwardSeg(g, w, len, l, d, tb, te, f, r, y);
   }
   if (hy) std::copy(f.h, f.h + N * HO, hy);
