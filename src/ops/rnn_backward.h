@@ -62,21 +62,18 @@ void BackwardSteps(const Geom& g, const DType* w, const int64_t* len, const DTyp
   DType *dh = b.dh, *dc = b.dc;
   const int64_t blocks = g.proj ? 1 : UnitBlocks(g);
   int64_t prev = -1;  // the step whose dAh is not yet folded into dh
-  // dh[:, u0:u1] += (dAh of step tp) Wh[:, u0:u1] for the rows running at tp. The product is
-  // formed transposed, tmp (HO, N) = Wh[:, u0:u1]^T dAh^T: OpenBLAS then packs the batch-sized
-  // operand into its kernel's wide side and runs ~25% faster on these (N, 4H) x (4H, H) shapes
-  // than dAh Wh (see benchmarks/bench_rnn.py). Each unit's value is the same sum either way.
+  // dh[:, u0:u1] += (dAh of step tp) Wh[:, u0:u1] for the rows running at tp.
   auto fold = [&](int64_t tp, int64_t u0, int64_t u1, bool split) {
     const DType* dah = b.dAh + (tp - tb) * N * GH;
     if (split)
-      ParGemm(true, true, u1 - u0, N, GH, DType(1), wh + u0, HO, dah, GH, DType(0),
-              b.tmp + u0 * N, N, /*split_rows=*/true);
+      ParGemm(false, false, N, u1 - u0, GH, DType(1), dah, GH, wh + u0, HO, DType(0), b.tmp + u0,
+              HO);
     else
-      cn::Gemm(true, true, u1 - u0, N, GH, DType(1), wh + u0, HO, dah, GH, DType(0),
-               b.tmp + u0 * N, N);
+      cn::Gemm(false, false, N, u1 - u0, GH, DType(1), dah, GH, wh + u0, HO, DType(0),
+               b.tmp + u0, HO);
     for (int64_t n = 0; n < N; ++n) {
       if (len && tp >= len[n]) continue;
-      for (int64_t j = u0; j < u1; ++j) dh[n * HO + j] += b.tmp[j * N + n];
+      for (int64_t j = u0; j < u1; ++j) dh[n * HO + j] += b.tmp[n * HO + j];
     }
   };
   for (int64_t s = te - tb - 1; s >= 0; --s) {
@@ -218,15 +215,16 @@ void BackwardDir(const Geom& g, const DType* w, const DType* x, const int64_t* l
       // Bias gradients: column sums, accumulated row by row (contiguous, vectorised) in the
       // same order per column as a column-wise loop would.
       cn::ParallelFor(GH, 16, [&](int64_t j0, int64_t j1) {
-        std::vector<DType> acc(2 * (j1 - j0), DType(0));
-        DType *ax = acc.data() - j0, *ah = ax + (j1 - j0);
+        const int64_t cols = j1 - j0;
+        std::vector<DType> acc(2 * cols, DType(0));
+        DType *ax = acc.data(), *ah = ax + cols;
         for (int64_t i = 0; i < rows; ++i) {
-          const DType *rx = b.dAx + i * GH, *rh = b.dAh + i * GH;
+          const DType *rx = b.dAx + i * GH + j0, *rh = b.dAh + i * GH + j0;
 #pragma omp simd
-          for (int64_t k = j0; k < j1; ++k) ax[k] += rx[k], ah[k] += rh[k];
+          for (int64_t k = 0; k < cols; ++k) ax[k] += rx[k], ah[k] += rh[k];
         }
         for (int64_t k = j0; k < j1; ++k) {
-          const DType sx = ax[k], sh = ah[k];
+          const DType sx = ax[k - j0], sh = ah[k - j0];
           DType* bx = &dw[g.Bx(l, d) + k];
           DType* bh = &dw[g.Bh(l, d) + k];
           *bx = beta == DType(0) ? sx : *bx + sx;

@@ -86,12 +86,8 @@ struct Geom {
 
   // Forward: the segment's input projection, the recurrent product, the state (h, c), the
   // projection's o*tanh(c) and result; with recompute, one segment's reserve as scratch.
-  // (The projection stays per segment in both modes: OpenBLAS's result for a row depends on
-  // the GEMM's row count, e.g. its small-matrix kernels, so one all-steps GEMM would break the
-  // bitwise equality with recompute.)
   int64_t ForwardWorkspace() const {
-    return KN() * GH() + 2 * N * GH() + 2 * N * HO + 2 * N * H +
-           (recompute ? KN() * RowRes() : 0);
+    return KN() * GH() + N * GH() + 2 * N * HO + 2 * N * H + (recompute ? KN() * RowRes() : 0);
   }
   int64_t DirBackwardWorkspace() const {
     return KN() * GH() * (gru() ? 2 : 1) + 3 * N * HO + 2 * N * H + (proj ? KN() * (HO + H) : 0) +
@@ -126,29 +122,21 @@ using cn_fast::Tanh;
 // single-threaded BLAS call. OpenBLAS's own threaded level-3 synchronises its threads with
 // spin-and-yield loops; on a loaded 2-core machine that made the per-step (32 x 512) x (512 x 2048)
 // product ~6x slower on 2 threads than on 1 (see benchmarks/bench_rnn.py).
-// split_rows: split C's rows instead (for products formed transposed, whose rows are units).
 template <typename DType>
 void ParGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, DType alpha, const DType* a,
-             int64_t lda, const DType* b, int64_t ldb, DType beta, DType* c, int64_t ldc,
-             bool split_rows = false) {
+             int64_t lda, const DType* b, int64_t ldb, DType beta, DType* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const int64_t span = split_rows ? m : n;
-  const int64_t blocks =
-      work < double(1 << 20) ? 1 : std::min<int64_t>(cn::NumThreads(), span / 32);
+  const int64_t blocks = work < double(1 << 20) ? 1 : std::min<int64_t>(cn::NumThreads(), n / 32);
   if (blocks <= 1) {
     cn::Gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  auto edge = [&](int64_t i) { return i >= blocks ? span : (span * i / blocks) / 16 * 16; };
+  auto edge = [&](int64_t i) { return i >= blocks ? n : (n * i / blocks) / 16 * 16; };
   cn::ParallelFor(blocks, 1, [&](int64_t i0, int64_t i1) {
-    const int64_t e0 = edge(i0), e1 = edge(i1);
-    if (split_rows)
-      cn::Gemm(ta, tb, e1 - e0, n, k, alpha, ta ? a + e0 : a + e0 * lda, lda, b, ldb, beta,
-               c + e0 * ldc, ldc);
-    else
-      cn::Gemm(ta, tb, m, e1 - e0, k, alpha, a, lda, tb ? b + e0 * ldb : b + e0, ldb, beta,
-               c + e0, ldc);
+    const int64_t c0 = edge(i0), c1 = edge(i1);
+    cn::Gemm(ta, tb, m, c1 - c0, k, alpha, a, lda, tb ? b + c0 * ldb : b + c0, ldb, beta, c + c0,
+             ldc);
   });
 }
 
@@ -170,10 +158,10 @@ void Project(const Geom& g, const DType* w, int64_t l, int64_t d, const DType* x
 // The forward kernel's state and scratch, carved from a workspace of ForwardWorkspace() elements.
 template <typename DType>
 struct FwdBufs {
-  DType *xw, *hg, *hgT, *h, *c, *rr, *tmp, *scratch;
+  DType *xw, *hg, *h, *c, *rr, *tmp, *scratch;
   FwdBufs(const Geom& g, DType* ws) {
-    xw = ws, hg = xw + g.KN() * g.GH(), hgT = hg + g.N * g.GH(), h = hgT + g.N * g.GH();
-    c = h + g.N * g.HO, rr = c + g.N * g.H, tmp = rr + g.N * g.H, scratch = tmp + g.N * g.HO;
+    xw = ws, hg = xw + g.KN() * g.GH(), h = hg + g.N * g.GH(), c = h + g.N * g.HO;
+    rr = c + g.N * g.H, tmp = rr + g.N * g.H, scratch = tmp + g.N * g.HO;
   }
 };
 
@@ -195,9 +183,6 @@ inline int64_t UnitEdge(const Geom& g, int64_t i, int64_t blocks) {
 // Without projection a step is ONE parallel region: each thread multiplies the previous state
 // (read from the reserve copy) by its own hidden units' rows of Wh, then runs those units' gates;
 // each region start wakes the sleeping pool threads, which costs milliseconds on a loaded machine.
-// The product is formed transposed, hgT (units, N) = Wh_rows h^T, then transposed into hg: with
-// the batch as OpenBLAS's packed side this runs ~15% faster than h Wh_rows^T (the weights are
-// packed on every call either way; each value is the same sum).
 template <typename DType>
 void ForwardSeg(const Geom& g, const DType* w, const int64_t* len, int64_t l, int64_t d,
                 int64_t tb, int64_t te, const FwdBufs<DType>& f, const SegRes<DType>& r, DType* y) {
@@ -278,15 +263,9 @@ void ForwardSeg(const Geom& g, const DType* w, const int64_t* len, int64_t l, in
     if (!g.proj) {
       cn::ParallelFor(blocks, 1, [&](int64_t i0, int64_t i1) {
         const int64_t u0 = UnitEdge(g, i0, blocks), u1 = UnitEdge(g, i1, blocks);
-        for (int64_t q = 0; q < g.G; ++q) {  // gate q's rows u0..u1 of Wh
-          DType* hgt = f.hgT + (q * H + u0) * N;
-          cn::Gemm(false, true, u1 - u0, N, HO, DType(1), wh + (q * H + u0) * HO, HO, hp, HO,
-                   DType(0), hgt, N);
-          for (int64_t b = 0; b < N; ++b) {
-            DType* dst = f.hg + b * GH + q * H;
-            for (int64_t j = u0; j < u1; ++j) dst[j] = hgt[(j - u0) * N + b];
-          }
-        }
+        for (int64_t q = 0; q < g.G; ++q)  // gate q's rows u0..u1 of Wh
+          cn::Gemm(false, true, N, u1 - u0, HO, DType(1), hp, HO, wh + (q * H + u0) * HO, HO,
+                   DType(0), f.hg + q * H + u0, GH);
         for (int64_t b = 0; b < N; ++b) units(b, u0, u1);
       });
       continue;
