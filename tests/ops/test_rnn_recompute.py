@@ -38,6 +38,8 @@ CASES = [
     ("rnn_relu", 5, 2, 3, 4, 1, False, None, None, 0.0),
     ("rnn_tanh", 11, 2, 3, 4, 3, False, None, None, 0.2),
     ("lstm", 8, 2, 3, 5, 2, True, 3, [8, 5], 0.0),
+    # Large enough (N * 4H * H >= 2^20) for the per-step GEMMs to split across threads.
+    ("lstm", 9, 16, 40, 160, 1, True, None, None, 0.0),
 ]
 
 
