@@ -48,9 +48,12 @@ class NDArray:
     def asscalar(self):
         if self._data.size != 1:
             raise CoarsenetError(f"asscalar needs an array of one element, found shape {self.shape}")
-        return self._data.reshape(()).item()
+        # a NumPy scalar of the array's dtype, as MXNet's asnumpy()[0] (scripts read .shape/.dtype)
+        return self._data.reshape(())[()]
 
-    item = asscalar
+    def item(self):
+        """The one element as a Python scalar."""
+        return self.asscalar().item()
 
     @property
     def shape(self) -> tuple:
