@@ -1,0 +1,105 @@
+"""elemwise_add/sub/mul/div forward on float16 and integer dtypes, against real MXNet 1.9.1
+(elemwise_dtypes.npz, made by tests/fixtures/mxnet/make_elemwise_dtypes.py): wrap-around, truncating
+division and half rounding must match bit for bit. Plus the errors for what is not supported,
+and NDArray pickling."""
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import coarsenet as cn
+from coarsenet import autograd
+from coarsenet.testing import expect_error
+
+FIXTURE = np.load(Path(__file__).resolve().parent.parent / "fixtures" / "mxnet" / "elemwise_dtypes.npz")
+OPS = ["elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div"]
+OPERATORS = {"elemwise_add": lambda a, b: a + b, "elemwise_sub": lambda a, b: a - b,
+             "elemwise_mul": lambda a, b: a * b, "elemwise_div": lambda a, b: a / b}
+
+
+@pytest.mark.parametrize("dtype", ["float16", "uint8", "int8", "int32"])
+@pytest.mark.parametrize("op", OPS)
+def test_matches_mxnet(dtype, op):
+    lhs, rhs = FIXTURE[f"{dtype}/lhs"], FIXTURE[f"{dtype}/rhs"]
+    want = FIXTURE[f"{dtype}/{op}"]
+    a, b = cn.nd.array(lhs, dtype=dtype), cn.nd.array(rhs, dtype=dtype)
+    for got in (getattr(cn.nd, op)(a, b), OPERATORS[op](a, b)):
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(got.asnumpy(), want)
+
+
+def test_float16_is_correctly_rounded():
+    # computing in float32 and rounding once equals rounding the exact (float64) result
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-50, 50, 5000).astype(np.float16)
+    b = rng.uniform(0.5, 50, 5000).astype(np.float16)
+    for op, fn in [("elemwise_add", np.add), ("elemwise_sub", np.subtract),
+                   ("elemwise_mul", np.multiply), ("elemwise_div", np.divide)]:
+        got = getattr(cn.nd, op)(cn.nd.array(a, dtype="float16"), cn.nd.array(b, dtype="float16"))
+        exact = fn(a.astype(np.float64), b.astype(np.float64)).astype(np.float16)
+        np.testing.assert_array_equal(got.asnumpy(), exact)
+
+
+def test_int32_extremes_wrap():
+    big = np.array([2**31 - 1, -2**31, -2**31, 7], dtype=np.int32)
+    other = np.array([1, -1, 2, -2], dtype=np.int32)
+    a, b = cn.nd.array(big, dtype="int32"), cn.nd.array(other, dtype="int32")
+    np.testing.assert_array_equal((a + b).asnumpy(), [-2**31, 2**31 - 1, -2**31 + 2, 5])
+    np.testing.assert_array_equal((a / b).asnumpy(), [2**31 - 1, -2**31, -2**30, -3])
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int32", "int64"])
+def test_integer_division_by_zero_raises(dtype):
+    a = cn.nd.array([4, 5], dtype=dtype)
+    b = cn.nd.array([2, 0], dtype=dtype)
+    expect_error(lambda: cn.nd.elemwise_div(a, b).asnumpy(), "elemwise_div", "division by zero",
+                 dtype)
+
+
+def test_integer_power_raises():
+    a = cn.nd.array([2, 3], dtype="int32")
+    expect_error(lambda: cn.nd._power(a, a).asnumpy(), "_power", "int32")
+
+
+def test_float16_backward_raises():
+    a = cn.nd.array([1, 2], dtype="float16")
+    a.attach_grad()
+
+    def run():
+        with autograd.record():
+            y = a * a
+        y.backward()
+
+    expect_error(run, "float16")
+
+
+def test_pickle_round_trip():
+    for dtype in ["float32", "float64", "float16", "uint8", "int32"]:
+        a = cn.nd.array(np.arange(24).reshape(2, 3, 4), dtype=dtype)
+        b = pickle.loads(pickle.dumps(a))
+        assert isinstance(b, cn.nd.NDArray) and b.dtype == a.dtype and b.shape == a.shape
+        np.testing.assert_array_equal(b.asnumpy(), a.asnumpy())
+        b[:] = 0  # a copy, not a view
+        assert a.asnumpy().sum() == 276
+
+
+def test_pickle_drops_autograd_state():
+    x = cn.nd.array([1.0, 2.0])
+    x.attach_grad()
+    with autograd.record():
+        y = x * x
+    z = pickle.loads(pickle.dumps(y))
+    np.testing.assert_array_equal(z.asnumpy(), [1.0, 4.0])
+    assert z.grad is None
+
+
+def test_setstate_rejects_other_state():
+    a = cn.nd.NDArray.__new__(cn.nd.NDArray)
+    expect_error(lambda: a.__setstate__({"data": [1, 2]}), "__setstate__", "NumPy array")
+
+
+def test_asscalar_is_numpy_scalar():
+    s = cn.nd.array([2.5]).asscalar()
+    assert s.dtype == np.float32 and s.shape == () and s == 2.5
+    assert type(cn.nd.array([2.5]).item()) is float
