@@ -1,5 +1,6 @@
-// Forward of the binary elementwise functors (elemwise_util.h) on the dtypes beyond
-// float32/float64 that MXNet's ndarray arithmetic accepts: float16, uint8, int32 (and int8, int64).
+// Forward of the binary elementwise functors (elemwise_util.h), array-array and array-scalar, on
+// the dtypes beyond float32/float64 that MXNet's ndarray arithmetic accepts: float16, uint8, int32
+// (and int8, int64).
 // Gradients stay float32/float64 only (the backward switch rejects the others by name).
 //   float16: each element is computed in float32 and rounded to half once. For + - * / float32
 //     carries at least 2*11+2 significand bits, so rounding the float32 result to half gives the
@@ -8,7 +9,7 @@
 //   integers: MXNet's semantics, checked against MXNet 1.9.1: + - * wrap around modulo 2^bits
 //     (computed in 64 bits, then narrowed, so no signed-overflow UB), / truncates toward zero.
 //     Division by zero raises (MXNet dies with SIGFPE); INT_MIN / -1 wraps to INT_MIN.
-//     power on integers is not supported and raises.
+//     power on integers is not supported and raises (MXNet wraps it; not needed yet).
 #ifndef COARSENET_KERNELS_ELEMWISE_DTYPE_H_
 #define COARSENET_KERNELS_ELEMWISE_DTYPE_H_
 
@@ -41,46 +42,91 @@ inline T IntFwd(T a, T b) {
   return T(0);
 }
 
-template <typename F, typename T>
-inline void IntBinaryForward(const cn::ForwardArgs& a, const char* dtype) {
+// y[i] = lhs(i) (op) rhs(i) on integer T; power raises, division checks for zero first.
+template <typename F, typename T, typename L, typename R>
+inline void IntMap(T* y, int64_t n, int32_t req, L lhs, R rhs, const char* dtype) {
   if constexpr (!kIntegerOk<F>) {
     throw cn::Error(cn::Msg("not supported for integer dtype ", dtype,
                             " (float16, float32 and float64 only)"));
   } else {
-    const T* l = a.in[0].ptr<T>();
-    const T* r = a.in[1].ptr<T>();
-    int64_t n = a.out[0].size();
     if constexpr (std::is_same_v<F, Div>) {
       for (int64_t i = 0; i < n; ++i)
-        if (r[i] == T(0))
-          throw cn::Error(cn::Msg("integer division by zero (dtype ", dtype, ", rhs element ", i,
+        if (rhs(i) == T(0))
+          throw cn::Error(cn::Msg("integer division by zero (dtype ", dtype, ", element ", i,
                                   ")"));
     }
-    MapStore(a.out[0].ptr<T>(), n, a.req[0], [=](int64_t i) { return IntFwd<F, T>(l[i], r[i]); });
+    MapStore(y, n, req, [=](int64_t i) { return IntFwd<F, T>(lhs(i), rhs(i)); });
   }
 }
 
-// Forward for a dtype other than float32/float64; returns false when `dtype` is not one of them
-// (the caller's float switch then raises naming the dtype).
+// y[i] = lhs(i) (op) rhs(i) on half: computed in float32, rounded once (see the top).
+template <typename F, typename L, typename R>
+inline void HalfMap(_Float16* y, int64_t n, int32_t req, L lhs, R rhs) {
+  MapStore(y, n, req, [=](int64_t i) { return _Float16(F::Fwd(float(lhs(i)), float(rhs(i)))); });
+}
+
+// fn(T{}) for float16 and the integer dtypes; false for any other dtype (the caller's float
+// switch then handles float32/float64 or raises naming the dtype).
+template <typename Fn>
+inline bool OtherDTypeSwitch(int dtype, Fn&& fn) {
+  switch (dtype) {
+    case CN_FLOAT16: fn(_Float16{}); return true;
+    case CN_UINT8: fn(uint8_t{}); return true;
+    case CN_INT8: fn(int8_t{}); return true;
+    case CN_INT32: fn(int32_t{}); return true;
+    case CN_INT64: fn(int64_t{}); return true;
+    default: return false;
+  }
+}
+
+// y = lhs (op) rhs, both arrays of one shape (elemwise_*).
 template <typename F>
 inline bool OtherDTypeBinaryForward(const cn::ForwardArgs& a) {
   int dtype = a.in[0].dtype;
-  const char* name = cn::DTypeName(dtype);
-  switch (dtype) {
-    case CN_FLOAT16: {
-      const _Float16* l = a.in[0].ptr<_Float16>();
-      const _Float16* r = a.in[1].ptr<_Float16>();
-      MapStore(a.out[0].ptr<_Float16>(), a.out[0].size(), a.req[0], [=](int64_t i) {
-        return _Float16(F::Fwd(float(l[i]), float(r[i])));
-      });
-      return true;
+  return OtherDTypeSwitch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* l = a.in[0].ptr<T>();
+    const T* r = a.in[1].ptr<T>();
+    auto lhs = [=](int64_t i) { return l[i]; };
+    auto rhs = [=](int64_t i) { return r[i]; };
+    T* y = a.out[0].ptr<T>();
+    if constexpr (std::is_same_v<T, _Float16>)
+      HalfMap<F>(y, a.out[0].size(), a.req[0], lhs, rhs);
+    else
+      IntMap<F, T>(y, a.out[0].size(), a.req[0], lhs, rhs, cn::DTypeName(dtype));
+  });
+}
+
+// y = x (op) s, or s (op) x when kReversed (_plus_scalar, ...). As MXNet, the scalar is first
+// converted to the array's dtype: to half (through float), or truncated toward zero and wrapped to the integer
+// type (uint8 x * -1 is x * 255); a non-finite or out-of-int64-range scalar raises for integers.
+template <typename F, bool kReversed>
+inline bool OtherDTypeScalarForward(const cn::ForwardArgs& a, double scalar) {
+  int dtype = a.in[0].dtype;
+  return OtherDTypeSwitch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = a.in[0].ptr<T>();
+    T* y = a.out[0].ptr<T>();
+    int64_t n = a.out[0].size();
+    T s;
+    if constexpr (std::is_same_v<T, _Float16>) {
+      s = _Float16(float(scalar));  // via float, as MXNet's half_t(double)
+    } else {
+      if (!(scalar > -9.2e18 && scalar < 9.2e18))
+        throw cn::Error(cn::Msg("scalar ", scalar, " cannot be converted to integer dtype ",
+                                cn::DTypeName(dtype)));
+      s = T(uint64_t(int64_t(scalar)));  // truncate, then wrap modulo 2^bits
     }
-    case CN_UINT8: IntBinaryForward<F, uint8_t>(a, name); return true;
-    case CN_INT8: IntBinaryForward<F, int8_t>(a, name); return true;
-    case CN_INT32: IntBinaryForward<F, int32_t>(a, name); return true;
-    case CN_INT64: IntBinaryForward<F, int64_t>(a, name); return true;
-    default: return false;
-  }
+    auto xs = [=](int64_t i) { return x[i]; };
+    auto ss = [=](int64_t) { return s; };
+    if constexpr (std::is_same_v<T, _Float16>) {
+      if constexpr (kReversed) HalfMap<F>(y, n, a.req[0], ss, xs);
+      else HalfMap<F>(y, n, a.req[0], xs, ss);
+    } else {
+      if constexpr (kReversed) IntMap<F, T>(y, n, a.req[0], ss, xs, cn::DTypeName(dtype));
+      else IntMap<F, T>(y, n, a.req[0], xs, ss, cn::DTypeName(dtype));
+    }
+  });
 }
 
 }  // namespace cn_elem
