@@ -42,22 +42,42 @@ inline T IntFwd(T a, T b) {
   return T(0);
 }
 
-// y[i] = lhs(i) (op) rhs(i) on integer T; power raises, division checks for zero first.
-template <typename F, typename T, typename L, typename R>
-inline void IntMap(T* y, int64_t n, int32_t req, L lhs, R rhs, const char* dtype) {
+// Raises unless F can run on integer T over these divisors: power is not supported, and
+// division scans its divisors rhs(0..n-1) for a zero before anything is written.
+template <typename F, typename T, typename R>
+inline void CheckIntegerOp(int64_t n, R rhs, const char* dtype) {
   if constexpr (!kIntegerOk<F>) {
     throw cn::Error(cn::Msg("not supported for integer dtype ", dtype,
                             " (float16, float32 and float64 only)"));
-  } else {
-    if constexpr (std::is_same_v<F, Div>) {
-      for (int64_t i = 0; i < n; ++i)
-        if (rhs(i) == T(0))
-          throw cn::Error(cn::Msg("integer division by zero (dtype ", dtype, ", element ", i,
-                                  ")"));
-    }
-    MapStore(y, n, req, [=](int64_t i) { return IntFwd<F, T>(lhs(i), rhs(i)); });
+  } else if constexpr (std::is_same_v<F, Div>) {
+    for (int64_t i = 0; i < n; ++i)
+      if (rhs(i) == T(0))
+        throw cn::Error(cn::Msg("integer division by zero (dtype ", dtype, ", element ", i, ")"));
   }
 }
+
+// y[i] = lhs(i) (op) rhs(i) on integer T.
+template <typename F, typename T, typename L, typename R>
+inline void IntMap(T* y, int64_t n, int32_t req, L lhs, R rhs, const char* dtype) {
+  CheckIntegerOp<F, T>(n, rhs, dtype);
+  if constexpr (kIntegerOk<F>)
+    MapStore(y, n, req, [=](int64_t i) { return IntFwd<F, T>(lhs(i), rhs(i)); });
+}
+
+// F for kernels that call F::Fwd per element (broadcast_*): half through float32 rounded once,
+// integers through IntFwd. Integer callers run CheckIntegerOp first.
+template <typename F>
+struct AnyDType {
+  template <typename T>
+  static T Fwd(T a, T b) {
+    if constexpr (std::is_same_v<T, _Float16>)
+      return _Float16(F::Fwd(float(a), float(b)));
+    else if constexpr (kIntegerOk<F>)
+      return IntFwd<F, T>(a, b);
+    else
+      return T(0);  // unreachable: CheckIntegerOp raised
+  }
+};
 
 // y[i] = lhs(i) (op) rhs(i) on half: computed in float32, rounded once (see the top).
 template <typename F, typename L, typename R>

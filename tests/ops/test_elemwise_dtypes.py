@@ -29,6 +29,27 @@ def test_matches_mxnet(dtype, op):
         np.testing.assert_array_equal(got.asnumpy(), want)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "uint8", "int8", "int32"])
+@pytest.mark.parametrize("op", ["broadcast_add", "broadcast_sub", "broadcast_mul", "broadcast_div",
+                                "broadcast_maximum", "broadcast_minimum"])
+def test_broadcast_matches_mxnet(dtype, op):
+    lhs = cn.nd.array(FIXTURE[f"{dtype}/lhs"].reshape(10, 20), dtype=dtype)
+    rhs = cn.nd.array(FIXTURE[f"{dtype}/rhs"][:20].reshape(1, 20), dtype=dtype)
+    got = getattr(cn.nd, op)(lhs, rhs)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got.asnumpy(), FIXTURE[f"{dtype}/{op}"])
+
+
+def test_broadcast_integer_errors():
+    a = cn.nd.array([[4, 5], [6, 7]], dtype="int32")
+    expect_error(lambda: cn.nd.broadcast_div(a, cn.nd.array([[1, 0]], dtype="int32")).asnumpy(),
+                 "broadcast_div", "division by zero")
+    expect_error(lambda: cn.nd.broadcast_power(a, a).asnumpy(), "broadcast_power", "int32")
+    empty = cn.nd.broadcast_div(cn.nd.zeros((0, 2), dtype="int32"),
+                                cn.nd.array([[1, 0]], dtype="int32"))
+    assert empty.shape == (0, 2)
+
+
 SCALARS = [2.7, -1.0, 300.0, 0.3, 2.5]  # as in the generator
 SCALAR_OPS = {
     "_plus_scalar": lambda x, s: x + s, "_minus_scalar": lambda x, s: x - s,
