@@ -160,3 +160,23 @@ def test_asscalar_is_numpy_scalar():
     s = cn.nd.array([2.5]).asscalar()
     assert s.dtype == np.float32 and s.shape == () and s == 2.5
     assert type(cn.nd.array([2.5]).item()) is float
+
+
+EXACT_UNARY = ["sqrt", "square", "abs", "negative", "relu", "sign", "reciprocal"]
+LIBM_UNARY = ["exp", "log", "rsqrt", "sigmoid", "tanh", "sin", "cos"]
+
+
+@pytest.mark.parametrize("op", EXACT_UNARY + LIBM_UNARY)
+def test_float16_unary_matches_mxnet(op):
+    x = FIXTURE["float16/unary_x"]
+    got = getattr(cn.nd, op)(cn.nd.array(x, dtype="float16"))
+    assert got.dtype == np.float16
+    want = FIXTURE[f"float16/{op}"]
+    if op in EXACT_UNARY:  # one rounding of an exact float32 result: bit for bit
+        np.testing.assert_array_equal(got.asnumpy(), want)
+    else:  # float32 libm / fast_math then one rounding: within one half ulp of MXNet
+        np.testing.assert_allclose(got.asnumpy().astype(np.float64), want, rtol=2 ** -10, atol=0)
+
+
+def test_integer_unary_still_raises():
+    expect_error(lambda: cn.nd.sqrt(cn.nd.array([4], dtype="int32")).asnumpy(), "sqrt", "int32")
