@@ -37,6 +37,18 @@ class NDArray:
         self._grad_req = "null"
         self._tape = None  # autograd bookkeeping (producer node), owned by coarsenet.autograd
 
+    # ---- Python object pickling (pickle.dumps(nd)), as MXNet's NDArray.__getstate__: only the
+    # values travel; the gradient buffer and autograd history do not (the copy is a fresh leaf).
+    def __getstate__(self):
+        return {"data": np.ascontiguousarray(self._data)}
+
+    def __setstate__(self, state):
+        data = state.get("data") if isinstance(state, dict) else None
+        if not isinstance(data, np.ndarray):
+            raise CoarsenetError("NDArray.__setstate__: expected a dict with a NumPy array under "
+                                 f"'data', found {type(state).__name__}")
+        self.__init__(data)
+
     # ---- numpy interop
     def asnumpy(self) -> np.ndarray:
         """The underlying numpy array (no copy: writes to it change this NDArray)."""
@@ -48,9 +60,12 @@ class NDArray:
     def asscalar(self):
         if self._data.size != 1:
             raise CoarsenetError(f"asscalar needs an array of one element, found shape {self.shape}")
-        return self._data.reshape(()).item()
+        # a NumPy scalar of the array's dtype, as MXNet's asnumpy()[0] (scripts read .shape/.dtype)
+        return self._data.reshape(())[()]
 
-    item = asscalar
+    def item(self):
+        """The one element as a Python scalar."""
+        return self.asscalar().item()
 
     @property
     def shape(self) -> tuple:

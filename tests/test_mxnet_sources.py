@@ -107,7 +107,7 @@ def test_profiler_tutorial_runs_block_by_block(tmp_path):
 # Scripts of tools/mxnet_scoreboard.py that run on the suite's NumPy (2.x): each unchanged,
 # in a scratch copy of its folder, with the scoreboard's small arguments and placed data.
 SCOREBOARD_SCRIPTS = ["gluon_mnist", "svrg_api_train", "ic_imagenet_resnet_synth",
-                      "ic_benchmark_score", "rnn_lstm_bucketing"]
+                      "ic_benchmark_score", "rnn_lstm_bucketing", "profiler_ndarray"]
 
 
 @pytest.mark.parametrize("name", SCOREBOARD_SCRIPTS)

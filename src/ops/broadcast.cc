@@ -11,6 +11,7 @@
 
 #include <initializer_list>
 
+#include "kernels/elemwise_dtype.h"
 #include "kernels/elemwise_util.h"
 
 namespace {
@@ -125,7 +126,18 @@ void ForwardImpl(const cn::ForwardArgs& a) {
 template <typename F>
 void Forward(const cn::NoParams&, const cn::ForwardArgs& a) {
   if (a.req[0] == CN_REQ_NULL) return;
-  CN_FLOAT_SWITCH(a.in[kLhs].dtype, DType, { ForwardImpl<F, DType>(a); });
+  int dtype = a.in[kLhs].dtype;
+  bool other = cn_elem::OtherDTypeSwitch(dtype, [&](auto tag) {  // float16, integers: forward only
+    using T = decltype(tag);
+    if constexpr (!std::is_same_v<T, _Float16>) {  // (an empty output divides nothing)
+      const T* r = a.in[kRhs].ptr<T>();
+      cn_elem::CheckIntegerOp<F, T>(a.out[0].size() ? a.in[kRhs].size() : 0, [=](int64_t i) { return r[i]; },
+                                    cn::DTypeName(dtype));
+    }
+    ForwardImpl<cn_elem::AnyDType<F>, T>(a);
+  });
+  if (other) return;
+  CN_FLOAT_SWITCH(dtype, DType, { ForwardImpl<F, DType>(a); });
 }
 
 // Gradient of operand k (0 = lhs, 1 = rhs). A dense operand gets one store per element, split

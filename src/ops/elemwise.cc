@@ -9,6 +9,7 @@
 
 #include <initializer_list>
 
+#include "kernels/elemwise_dtype.h"
 #include "kernels/elemwise_util.h"
 
 namespace {
@@ -29,6 +30,7 @@ void InferSameShape(const cn::NoParams&, cn::ShapeContext& s) {
 
 template <typename F>
 void BinaryForward(const cn::NoParams&, const cn::ForwardArgs& a) {
+  if (cn_elem::OtherDTypeBinaryForward<F>(a)) return;  // float16 and integers (forward only)
   CN_FLOAT_SWITCH(a.in[kLhs].dtype, DType, {
     const DType* l = a.in[kLhs].ptr<DType>();
     const DType* r = a.in[kRhs].ptr<DType>();

@@ -5,6 +5,7 @@
 // others need dy alone.
 #include <initializer_list>
 
+#include "kernels/elemwise_dtype.h"
 #include "kernels/elemwise_util.h"
 
 namespace {
@@ -24,6 +25,8 @@ struct ScalarParam {
 
 template <typename F, bool kReversed>
 void Forward(const ScalarParam& p, const cn::ForwardArgs& a) {
+  // float16 and integers (forward only)
+  if (cn_elem::OtherDTypeScalarForward<F, kReversed>(a, p.scalar)) return;
   CN_FLOAT_SWITCH(a.in[0].dtype, DType, {
     const DType* x = a.in[0].ptr<DType>();
     DType s = static_cast<DType>(p.scalar);

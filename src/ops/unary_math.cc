@@ -46,6 +46,13 @@ CN_UNARY(OnesLike, kZeroGrad, T(1), T(0))
 
 template <typename F>
 void Forward(const cn::NoParams&, const cn::ForwardArgs& a) {
+  if (a.in[0].dtype == CN_FLOAT16) {  // forward only: computed in float32, rounded to half once
+    // (correctly rounded for sqrt, square, abs, negative, relu, sign; the rest within an ulp)
+    const _Float16* x = a.in[0].ptr<_Float16>();
+    MapStore(a.out[0].ptr<_Float16>(), a.out[0].size(), a.req[0],
+             [=](int64_t i) { return _Float16(F::Fwd(float(x[i]))); });
+    return;
+  }
   CN_FLOAT_SWITCH(a.in[0].dtype, DType, {
     const DType* x = a.in[0].ptr<DType>();
     MapStore(a.out[0].ptr<DType>(), a.out[0].size(), a.req[0],
