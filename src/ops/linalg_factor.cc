@@ -29,13 +29,6 @@ struct PotrfParam {
   }
 };
 
-void PotrfShape(const PotrfParam&, cn::ShapeContext& s) {
-  cn::Shape a = s.in(0);
-  if (!a.known()) return;
-  SquareSize(a, "A");
-  s.SetOutput(0, a);
-}
-
 // L (lower, n x n) of sym(A); throws when A is not positive definite.
 template <typename DType>
 void Cholesky(const DType* A, int64_t n, DType* L) {
@@ -121,18 +114,6 @@ struct TrsmParam {
   }
 };
 
-void TrsmShape(const TrsmParam& p, cn::ShapeContext& s) {
-  cn::Shape a = s.in(0), b = s.in(1);
-  if (!a.known() || !b.known()) return;
-  int64_t n = SquareSize(a, "A");
-  if (b.ndim != a.ndim || b.prod(0, b.ndim - 2) != a.prod(0, a.ndim - 2) ||
-      b[b.ndim - (p.rightside ? 1 : 2)] != n)
-    throw cn::Error(cn::Msg("input 'B' ", b, " does not match A ", a,
-                            p.rightside ? " (B's columns must equal A's size)"
-                                        : " (B's rows must equal A's size)"));
-  s.SetOutput(0, b);
-}
-
 // X = alpha op(A)^-1 B (or alpha B op(A)^-1) for one matrix, into x (B's shape).
 template <typename DType>
 void Solve(const TrsmParam& p, const DType* A, int64_t n, const DType* B, int64_t rows,
@@ -208,7 +189,7 @@ CN_REGISTER_OP(_linalg_potrf, PotrfParam)
     .alias("linalg_potrf")
     .inputs({"A"})
     .outputs({"output"})
-    .infer_shape(PotrfShape)
+    .infer_shape(cn::linalg::SquareMatrixShape<PotrfParam>)
     .forward(PotrfForward)
     .backward(PotrfBackward)
     .backward_needs(PotrfNeeds);
@@ -218,7 +199,7 @@ CN_REGISTER_OP(_linalg_trsm, TrsmParam)
     .alias("linalg_trsm")
     .inputs({"A", "B"})
     .outputs({"output"})
-    .infer_shape(TrsmShape)
+    .infer_shape(cn::linalg::TriangularOperandShape<TrsmParam>)
     .forward(TrsmForward)
     .backward(TrsmBackward)
     .backward_needs(TrsmNeeds);

@@ -30,13 +30,6 @@ struct PotriParam {
   }
 };
 
-void PotriShape(const PotriParam&, cn::ShapeContext& s) {
-  cn::Shape a = s.in(0);
-  if (!a.known()) return;
-  SquareSize(a, "A");
-  s.SetOutput(0, a);
-}
-
 // L (lower, n x n, row-major) from the triangle of A that the op reads.
 template <typename DType>
 void LowerFactor(const DType* A, int64_t n, bool lower, DType* L) {
@@ -122,18 +115,6 @@ struct TrmmParam {
     d.field("alpha", &TrmmParam::alpha, 1.0, "Scale of the product.").finite();
   }
 };
-
-void TrmmShape(const TrmmParam& p, cn::ShapeContext& s) {
-  cn::Shape a = s.in(0), b = s.in(1);
-  if (!a.known() || !b.known()) return;
-  int64_t n = SquareSize(a, "A");
-  if (b.ndim != a.ndim || b.prod(0, b.ndim - 2) != a.prod(0, a.ndim - 2) ||
-      b[b.ndim - (p.rightside ? 1 : 2)] != n)
-    throw cn::Error(cn::Msg("input 'B' ", b, " does not match A ", a,
-                            p.rightside ? " (B's columns must equal A's size)"
-                                        : " (B's rows must equal A's size)"));
-  s.SetOutput(0, b);
-}
 
 // M = op(triangle of A), dense n x n.
 template <typename DType>
@@ -224,7 +205,7 @@ CN_REGISTER_OP(_linalg_potri, PotriParam)
     .alias("linalg_potri")
     .inputs({"A"})
     .outputs({"output"})
-    .infer_shape(PotriShape)
+    .infer_shape(cn::linalg::SquareMatrixShape<PotriParam>)
     .forward(PotriForward)
     .backward(PotriBackward)
     .backward_needs(PotriNeeds);
@@ -234,7 +215,7 @@ CN_REGISTER_OP(_linalg_trmm, TrmmParam)
     .alias("linalg_trmm")
     .inputs({"A", "B"})
     .outputs({"output"})
-    .infer_shape(TrmmShape)
+    .infer_shape(cn::linalg::TriangularOperandShape<TrmmParam>)
     .forward(TrmmForward)
     .backward(TrmmBackward)
     .backward_needs(TrmmNeeds);

@@ -14,6 +14,31 @@ inline int64_t SquareSize(const cn::Shape& a, const char* name) {
   return a[a.ndim - 1];
 }
 
+// Shape rule of the ops whose one input is a batch of square matrices A and whose output is
+// A-shaped (potrf, potri).
+template <typename Param>
+void SquareMatrixShape(const Param&, cn::ShapeContext& s) {
+  cn::Shape a = s.in(0);
+  if (!a.known()) return;
+  SquareSize(a, "A");
+  s.SetOutput(0, a);
+}
+
+// Shape rule of the ops that apply a triangular A to B from the left (B's rows match A) or,
+// with `rightside`, from the right (B's columns match A); the output is B-shaped (trsm, trmm).
+template <typename Param>
+void TriangularOperandShape(const Param& p, cn::ShapeContext& s) {
+  cn::Shape a = s.in(0), b = s.in(1);
+  if (!a.known() || !b.known()) return;
+  int64_t n = SquareSize(a, "A");
+  if (b.ndim != a.ndim || b.prod(0, b.ndim - 2) != a.prod(0, a.ndim - 2) ||
+      b[b.ndim - (p.rightside ? 1 : 2)] != n)
+    throw cn::Error(cn::Msg("input 'B' ", b, " does not match A ", a,
+                            p.rightside ? " (B's columns must equal A's size)"
+                                        : " (B's rows must equal A's size)"));
+  s.SetOutput(0, b);
+}
+
 // Solves M Z = R in place (R is n x m, row-major); M = trans ? A^T : A, A triangular (lower or
 // upper as stored).
 template <typename DType>
