@@ -25,7 +25,7 @@ import numpy as np
 from .. import _core
 from ..base import REQ_WRITE, CoarsenetError, dtype_code
 from ..graph import BACKWARD, OP, VARIABLE, Entry, Graph
-from .schedule import Schedule
+from .schedule import Schedule, alias_groups
 
 ALIGN = 64
 
@@ -48,7 +48,7 @@ def plan_memory(graph: Graph, sched: Schedule, shapes: dict, dtypes: dict,
                 external: dict | None = None) -> MemoryPlan:
     """external: {Entry: key} for non-variable entries that live in outside arrays (gradients of
     bound arguments). Variable entries are always outside the arena."""
-    groups = _alias_groups(sched.order)
+    groups = alias_groups(sched.order)
     ext = _external_entries(graph, sched.order, groups, dict(external or {}))
     sim = _Simulation(graph, sched, shapes, dtypes, ext)
     sim.run()
@@ -63,23 +63,6 @@ def entry_bytes(shape, dtype) -> int:
 
 def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
-
-
-def _alias_groups(order) -> dict:
-    """Entry -> representative of its alias group (entries that must share one storage)."""
-    parent: dict = {}
-
-    def find(e):
-        while parent.get(e, e) != e:
-            e = parent[e]
-        return e
-
-    for node in order:
-        for i, target in node.alias.items():
-            parent[find(Entry(node, i))] = find(target)
-    # Roots too: the first writer of an accumulated gradient is a root, and it must land in the
-    # same (possibly bound) storage as the entries that add into it.
-    return {e: find(e) for e in list(parent) + list(parent.values())}
 
 
 def _external_entries(graph, order, groups, external: dict) -> dict:

@@ -72,7 +72,7 @@ def schedule(graph: Graph, num_forward_heads: int | None = None,
     rest = _recompute_just_in_time([n for n in rest if n.kind != VARIABLE])
     if not concurrent:
         return Schedule(forward + rest, len(forward))
-    roots = _storage_roots(forward + rest)
+    roots = alias_groups(forward + rest)
     sequential_forward = forward
     forward, f_stage = _levelled(forward, roots, 0)
     if any(n.is_recompute for n in rest):
@@ -83,8 +83,10 @@ def schedule(graph: Graph, num_forward_heads: int | None = None,
     return Schedule(forward + rest, len(forward), f_stage + r_stage, sequential_forward)
 
 
-def _storage_roots(order) -> dict:
-    """Entry -> the entry whose storage it shares by `alias` (gradient accumulation)."""
+def alias_groups(order) -> dict:
+    """Entry -> representative of its alias group: entries that share one storage because a node
+    declares `alias` (gradient accumulation). The memory planner gives each group one storage;
+    the stage split treats a group as one thing written and read."""
     parent: dict = {}
 
     def find(e):
@@ -95,7 +97,9 @@ def _storage_roots(order) -> dict:
     for node in order:
         for i, target in node.alias.items():
             parent[find(Entry(node, i))] = find(target)
-    return {e: find(e) for e in parent}
+    # Roots too: the first writer of an accumulated gradient is a root, and it must land in the
+    # same (possibly bound) storage as the entries that add into it.
+    return {e: find(e) for e in list(parent) + list(parent.values())}
 
 
 def _reads_writes(node, roots) -> tuple:
