@@ -324,9 +324,21 @@ def full(shape, val, ctx=None, dtype=np.float32) -> NDArray:
     return NDArray(np.full(shape, val, dtype=dtype))
 
 
-def arange(start, stop=None, step=1.0, ctx=None, dtype=np.float32) -> NDArray:
+def arange(start, stop=None, step=1.0, repeat=1, infer_range=False, ctx=None,
+           dtype=np.float32) -> NDArray:
+    """MXNet's nd.arange through the `_arange` op, so bad ranges (zero or NaN step, empty or huge
+    ranges, repeat < 1) fail with the op's CoarsenetError as sym.arange does. Integer dtypes
+    are computed in float64 and cast, as the op's values are float."""
     check_usable(ctx)
-    return NDArray(np.arange(start, stop, step, dtype=dtype))
+    if infer_range:
+        raise CoarsenetError("nd.arange: infer_range=True has no graph to infer from; give stop")
+    if stop is None:
+        start, stop = 0, start
+    want = np.dtype(dtype or np.float32)
+    computed = want.name if want.name in ("float32", "float64") else "float64"
+    out = invoke("_arange", [], {"start": float(start), "stop": float(stop), "step": float(step),
+                                 "repeat": int(repeat), "dtype": computed})
+    return out if want.name == computed else out.astype(want)
 
 
 def waitall() -> None:

@@ -47,3 +47,16 @@ def test_arange_bad_params(params, match):
         mx.sym._arange(**params).infer_shape()
     with pytest.raises(mx.base.CoarsenetError, match="infer_range"):
         mx.sym.arange(3, infer_range=True)
+
+
+def test_nd_arange_uses_the_op_and_its_errors():
+    # nd.arange was NumPy's: repeat was missing and a zero step raised ZeroDivisionError, a huge
+    # stop MemoryError. It now runs the `_arange` op, as sym.arange does (MXNet's checks).
+    np.testing.assert_array_equal(mx.nd.arange(0, 3, repeat=2).asnumpy(), [0, 0, 1, 1, 2, 2])
+    ints = mx.nd.arange(1, 4, dtype="int32")
+    assert ints.dtype == np.int32 and ints.asnumpy().tolist() == [1, 2, 3]
+    for bad, words in (({"step": 0}, "non-zero step"), ({"stop": float("nan")}, "empty range"),
+                       ({"stop": 1e18}, "more than 2\\^59"), ({"start": 9}, "empty range")):
+        kwargs = {"start": 0, "stop": 5, **bad}
+        with pytest.raises(mx.CoarsenetError, match="_arange: .*" + words):
+            mx.nd.arange(**kwargs)
