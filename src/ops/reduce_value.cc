@@ -103,8 +103,12 @@ void ExtremumBackward(const ReduceParam& p, const cn::BackwardArgs& a) {
     const DType* dy = a.out_grad[0].ptr<DType>();
     if (K != kProd) {
       const DType* y = a.out[0].ptr<DType>();
-      MapGroups(plan, a.in_grad[0].ptr<DType>(), req,
-                [=](int64_t i, int64_t o) { return x[i] == y[o] ? dy[o] : DType(0); });
+      // dy is loaded unconditionally so the select compiles to a blend, not a branch per
+      // element (the pattern that made clip's backward 27x slower than ReLU's).
+      MapGroups(plan, a.in_grad[0].ptr<DType>(), req, [=](int64_t i, int64_t o) {
+        DType g = dy[o];
+        return x[i] == y[o] ? g : DType(0);
+      });
       return;
     }
     std::vector<DType> zeros(plan.out_size, DType(0)), nonzero(plan.out_size, DType(1));
