@@ -69,3 +69,14 @@ def check_fits_in_memory(what: str, shape, dtype):
                              f"{size / 2**30:.1f} GiB, more than this machine's "
                              f"{limit / 2**30:.1f} GiB")
     return dims
+
+
+def host_view(x):
+    """The numpy array behind an NDArray, without a copy, for the framework's own in-place
+    reads and writes (initializers, optimizers, kvstore, Module.set_params). Users get copies
+    from `asnumpy()`, as in MXNet, so an array they keep never changes under them. Anything
+    else with `asnumpy()` is copied; other arrays pass through unchanged."""
+    view = getattr(x, "_host_view", None)
+    if view is not None:
+        return view()
+    return x.asnumpy() if hasattr(x, "asnumpy") else x

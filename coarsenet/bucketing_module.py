@@ -14,7 +14,7 @@ import logging
 
 import numpy as np
 
-from .base import CoarsenetError
+from .base import CoarsenetError, host_view
 from .executor import Executor
 from .module_core import Module, _descs
 from .ndarray import NDArray
@@ -145,7 +145,7 @@ class BucketingModule(Module):
                 grads = self._exec.grad_dict
                 for n in names:
                     if n in grads:
-                        grads[n].asnumpy()[...] = 0
+                        host_view(grads[n])[...] = 0
             super().update()
         finally:
             self._exec = saved

@@ -12,12 +12,12 @@ import json
 import numpy as np
 
 from . import random as _random
-from .base import CoarsenetError
+from .base import CoarsenetError, host_view
 
 
 def _as_numpy(arr) -> np.ndarray:
-    """The numpy view behind an NDArray (MXNet passes NDArrays to _init_weight)."""
-    return arr.asnumpy() if hasattr(arr, "asnumpy") else arr
+    """The numpy view behind an NDArray, no copy (MXNet passes NDArrays to _init_weight)."""
+    return host_view(arr)
 
 
 def _apply_rule(init, name: str, data: np.ndarray) -> None:
@@ -63,7 +63,7 @@ class Initializer:
         return json.dumps([type(self).__name__.lower(), self._kwargs])
 
     def __call__(self, desc, arr) -> None:
-        data = arr.asnumpy() if hasattr(arr, "asnumpy") else arr
+        data = host_view(arr)
         name = str(desc)
         own = getattr(desc, "attrs", {}).get("__init__")
         if own:  # a per-variable initializer (Variable(init=...)) wins
@@ -95,7 +95,7 @@ def _rng() -> np.random.Generator:
 @Initializer.register
 class Zero(Initializer):
     def __call__(self, desc, arr) -> None:
-        (arr.asnumpy() if hasattr(arr, "asnumpy") else arr)[...] = 0
+        host_view(arr)[...] = 0
 
     def _init_weight(self, name, data) -> None:
         _as_numpy(data)[...] = 0
@@ -104,7 +104,7 @@ class Zero(Initializer):
 @Initializer.register
 class One(Initializer):
     def __call__(self, desc, arr) -> None:
-        (arr.asnumpy() if hasattr(arr, "asnumpy") else arr)[...] = 1
+        host_view(arr)[...] = 1
 
     def _init_weight(self, name, data) -> None:
         _as_numpy(data)[...] = 1
@@ -117,7 +117,7 @@ class Constant(Initializer):
         self.value = value
 
     def __call__(self, desc, arr) -> None:
-        (arr.asnumpy() if hasattr(arr, "asnumpy") else arr)[...] = self.value
+        host_view(arr)[...] = self.value
 
     def _init_weight(self, name, data) -> None:
         _as_numpy(data)[...] = self.value

@@ -16,14 +16,15 @@ import traceback
 
 import numpy as np
 
-from .base import CoarsenetError
+from .base import CoarsenetError, host_view
 
 # Gradients are packed into buckets of about this many bytes per all-reduce call.
 BUCKET_BYTES = 16 << 20
 
 
 def _array(x) -> np.ndarray:
-    return x.asnumpy() if hasattr(x, "asnumpy") else x
+    """The numpy array behind an NDArray, no copy (pull writes through it)."""
+    return host_view(x)
 
 
 def _as_list(x) -> list:

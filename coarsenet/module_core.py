@@ -12,7 +12,7 @@ import numpy as np
 
 from . import initializer as init_mod
 from . import optimizer as opt_mod
-from .base import CoarsenetError
+from .base import CoarsenetError, host_view
 from .base_module import BaseModule, BatchEndParam  # noqa: F401  mx.mod.BatchEndParam
 from .io import DataBatch, DataDesc
 from .ndarray import NDArray
@@ -132,7 +132,7 @@ class Module(BaseModule):
         if value.shape != target.shape:
             raise CoarsenetError(f"parameter '{name}': expected shape {target.shape}, found "
                                  f"{value.shape}")
-        target.asnumpy()[...] = value
+        host_view(target)[...] = value
 
     def get_params(self):
         self._require("init_params()", self.params_initialized)
@@ -183,7 +183,7 @@ class Module(BaseModule):
                   for k, v in inputs.items()}
         self._use_executor_for({k: v.shape for k, v in inputs.items()}, is_train)
         for name, value in inputs.items():
-            self._exec.arg_dict[name].asnumpy()[...] = value
+            host_view(self._exec.arg_dict[name])[...] = value
         self._exec.forward(is_train=is_train)
 
     def _use_executor_for(self, shapes: dict, is_train: bool) -> None:

@@ -1,9 +1,8 @@
 """Imperative arrays: NDArray over a numpy array, and every registered op as a function.
 
 `cn.nd.<Op>(...)` wrappers are generated from the registry at import (and again when a plugin
-library adds ops); there is no per-op Python code. Arrays live in host memory: `asnumpy()` returns
-the underlying numpy array without a copy, and `nd.array(x)` wraps a contiguous array of the
-right dtype without copying it.
+library adds ops); there is no per-op Python code. Arrays live in host memory; `asnumpy()` and
+`nd.array(x)` copy, as MXNet's do (`np.asarray(x)` shares the memory).
 """
 from __future__ import annotations
 
@@ -51,7 +50,13 @@ class NDArray:
 
     # ---- numpy interop
     def asnumpy(self) -> np.ndarray:
-        """The underlying numpy array (no copy: writes to it change this NDArray)."""
+        """A numpy copy of this array, as MXNet's: keeping it across steps (an executor's
+        outputs are overwritten in place by the next forward) or writing to it never changes
+        this NDArray. `np.asarray(x)` shares the memory instead."""
+        return self._data.copy()
+
+    def _host_view(self) -> np.ndarray:
+        """The underlying numpy array, no copy (base.host_view: the framework's own writes)."""
         return self._data
 
     def __array__(self, dtype=None, copy=None):
@@ -264,7 +269,7 @@ class NDArray:
             # integer arrays (uint8 images, labels) are never differentiated and the kernels are
             # float-only: the Reshape op's shape rule (0, -1, -2, -3, -4 codes), NumPy's data
             out = _ops.make("Reshape", {"shape": shape}).infer_shape([self.shape], [])[1][0]
-            return array(self.asnumpy().reshape(tuple(out)), dtype=self.dtype)
+            return array(self._data.reshape(tuple(out)), dtype=self.dtype)
         return invoke("Reshape", [self], {"shape": shape})
 
     def flatten(self) -> NDArray:

@@ -29,7 +29,7 @@ from . import _core
 from . import nd_functions as _nd_functions
 from . import ops as _ops
 from . import symbol as _symbol
-from .base import CODE_TO_DTYPE, CoarsenetError, dtype_code
+from .base import CODE_TO_DTYPE, CoarsenetError, dtype_code, host_view
 from .ndarray import NDArray
 
 __all__ = ["CustomOp", "CustomOpProp", "NumpyOp", "get_all_registered_operators", "register"]
@@ -54,7 +54,7 @@ class CustomOp:
         """Stores src into dst as the request says: nothing, overwrite, or add."""
         if req == "null":
             return
-        target = dst.asnumpy() if isinstance(dst, NDArray) else dst
+        target = host_view(dst)
         value = src.asnumpy() if isinstance(src, NDArray) else np.asarray(src)
         if req in ("write", "inplace"):
             target[...] = value

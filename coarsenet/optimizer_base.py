@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import CoarsenetError
+from .base import CoarsenetError, host_view
 from .lr_scheduler import LRScheduler
 
 
 def _array(x) -> np.ndarray:
-    """The numpy array behind an NDArray (or the array itself)."""
-    return x.asnumpy() if hasattr(x, "asnumpy") else x
+    """The numpy array behind an NDArray, no copy (updates write through it)."""
+    return host_view(x)
 
 
 class Optimizer:

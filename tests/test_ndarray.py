@@ -92,3 +92,23 @@ def test_array_copies_its_source_like_mxnet():
     y = cn.nd.array(x)
     y[:] = 0
     np.testing.assert_array_equal(x.asnumpy(), np.full(3, 6, dtype=np.float32))
+
+
+def test_asnumpy_returns_a_copy_like_mxnet():
+    # asnumpy() used to return the NDArray's own buffer. The common MXNet pattern of collecting
+    # an executor's outputs over batches then silently kept N references to the one output
+    # buffer, which the next forward overwrites: every "prediction" equalled the last batch's.
+    data = cn.sym.Variable("data")
+    net = cn.sym.FullyConnected(data, num_hidden=2, name="fc")
+    exe = net.simple_bind(data=(1, 3))
+    exe.arg_dict["fc_weight"][:] = 1
+    exe.arg_dict["fc_bias"][:] = 0
+    preds = []
+    for i in range(3):
+        exe.arg_dict["data"][:] = i
+        exe.forward()
+        preds.append(exe.outputs[0].asnumpy())
+    np.testing.assert_array_equal(np.stack(preds)[:, 0, 0], [0, 3, 6])
+    x = cn.nd.ones((2,))
+    x.asnumpy()[:] = 9  # writing to the copy leaves the array alone, as in MXNet
+    np.testing.assert_array_equal(x.asnumpy(), [1, 1])

@@ -12,7 +12,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import initializer as _init
-from ..base import CoarsenetError
+from ..base import CoarsenetError, host_view
 from ..ndarray import NDArray
 
 
@@ -241,7 +241,7 @@ class ParameterDict:
 
             class _Fill(Constant):  # fills the whole array, not one scalar
                 def __call__(self, desc, arr):
-                    (arr.asnumpy() if hasattr(arr, "asnumpy") else arr)[...] = data
+                    host_view(arr)[...] = data
 
                 _init_weight = __call__
 

@@ -44,11 +44,11 @@ def init(exe, seed=0):
     rng = np.random.default_rng(seed)
     for name, a in sorted(exe.arg_dict.items()):
         if name == "softmax_label":
-            a.asnumpy()[:] = rng.integers(0, 3, size=a.shape)
+            a[:] = rng.integers(0, 3, size=a.shape)
         else:
-            a.asnumpy()[:] = rng.standard_normal(a.shape) * 0.5
+            a[:] = rng.standard_normal(a.shape) * 0.5
     for name, a in sorted(exe.aux_dict.items()):
-        a.asnumpy()[:] = 1.0 if name.endswith("var") else 0.0
+        a[:] = 1.0 if name.endswith("var") else 0.0
 
 
 def train_step(exe):
