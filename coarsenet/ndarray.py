@@ -265,11 +265,13 @@ class NDArray:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         shape = kwargs.get("shape", shape)
-        if np.dtype(self.dtype).kind not in "f":
-            # integer arrays (uint8 images, labels) are never differentiated and the kernels are
-            # float-only: the Reshape op's shape rule (0, -1, -2, -3, -4 codes), NumPy's data
+        plain = hooks.record is None and hooks.replay is None  # no autograd, trace, profiler
+        if plain or np.dtype(self.dtype).kind not in "f":
+            # Outside autograd.record() a reshape is a view sharing this array's memory, as in
+            # MXNet (writes through it change this array). Integer arrays (uint8 images, labels)
+            # are never differentiated. The Reshape op's shape rule (0, -1, -2, -3, -4 codes).
             out = _ops.make("Reshape", {"shape": shape}).infer_shape([self.shape], [])[1][0]
-            return array(self._data.reshape(tuple(out)), dtype=self.dtype)
+            return NDArray(self._data.reshape(tuple(out)))
         return invoke("Reshape", [self], {"shape": shape})
 
     def flatten(self) -> NDArray:

@@ -112,3 +112,17 @@ def test_asnumpy_returns_a_copy_like_mxnet():
     x = cn.nd.ones((2,))
     x.asnumpy()[:] = 9  # writing to the copy leaves the array alone, as in MXNet
     np.testing.assert_array_equal(x.asnumpy(), [1, 1])
+
+
+def test_reshape_outside_autograd_is_a_view_like_mxnet():
+    # MXNet's NDArray.reshape shares memory: writing through the reshaped array changes the
+    # original (checked against MXNet 1.9.1: x.reshape((3, 4))[:] = 2 sets all of x).
+    x = cn.nd.zeros((4, 3))
+    y = x.reshape((3, 4))
+    y[:] = 2
+    np.testing.assert_array_equal(x.asnumpy(), np.full((4, 3), 2, dtype=np.float32))
+    with cn.autograd.record():  # recorded: the Reshape op, so the gradient flows back
+        x.attach_grad()
+        z = (x.reshape((-1,)) * 3).sum()
+    z.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), np.full((4, 3), 3, dtype=np.float32))
