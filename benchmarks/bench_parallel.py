@@ -8,6 +8,8 @@
   batch 4 and 16, inter-op on vs off (the issue's target: >= 10% faster on at batch 4).
 - LeNet b64 and, with --residual, 100 residual units (conv 3x3 32->32 + BN + ReLU on
   16x32x32x32): chains, where inter-op has nothing to overlap (on ~ off); ratios to PyTorch.
+- Batch parallelism on vs off (COARSENET_BATCH_PAR at bind): ResNet-18 CIFAR b32 and LeNet b64
+  at 1 and --threads threads, with PyTorch, and the 1 -> N thread speed-ups.
 Each configuration runs interleaved with the others; printed: min and median wall ms per step,
 CPU ms per step (process time: shows threads spinning or idling), ratios. Never asserts.
 """
@@ -168,7 +170,46 @@ def main() -> None:
                "cn inter-op off": cn_step(bind(residual_symbol(), False, shapes))}
         report("100 residual units b16 train step", measure(fns, max(3, args.repeat // 5)),
                [("cn inter-op on", "cn inter-op off", "on / off")])
-    print("\nbatch parallelism (slices of the batch per thread): not implemented this round")
+    batch_parallel(args.threads, args.repeat)
+
+
+def batch_parallel(threads: int, repeat: int) -> None:
+    """Batch parallelism on vs off (two executors bound with COARSENET_BATCH_PAR=1 / 0), at 1
+    and `threads` threads, with PyTorch in the same rounds: ResNet-18 (CIFAR) b32 and LeNet b64
+    train steps (forward + backward)."""
+    from models_common import resnet18_symbol, torch_resnet18
+
+    _, t_lenet = torch_models()
+    cases = [("ResNet-18 CIFAR b32", resnet18_symbol, torch_resnet18,
+              dict(data=(32, 3, 32, 32), softmax_label=(32,))),
+             ("LeNet b64", lenet, lambda: t_lenet, dict(data=(64, 1, 28, 28), softmax_label=(64,)))]
+    for title, make, make_torch, shapes in cases:
+        exes = {}
+        for on in (True, False):
+            os.environ["COARSENET_BATCH_PAR"] = "1" if on else "0"
+            exes[on] = bind(make(), True, shapes)
+        os.environ.pop("COARSENET_BATCH_PAR")
+        t_model = make_torch()
+        print(f"\n{title}: {exes[True].memory_stats()['batch_split_calls']} calls split; "
+              f"workspace {exes[True].memory_stats()['workspace_bytes'] >> 20} MiB on vs "
+              f"{exes[False].memory_stats()['workspace_bytes'] >> 20} MiB off")
+        mins = {}
+        for n in sorted({1, threads}):
+            cn.set_num_threads(n)
+            import torch
+            torch.set_num_threads(n)
+            fns = {"cn batch-par on": cn_step(exes[True]), "cn batch-par off": cn_step(exes[False]),
+                   "pytorch": torch_step(t_model, shapes["data"])}
+            res = measure(fns, repeat)
+            mins[n] = {k: v[0] for k, v in res.items()}
+            report(f"{title} train step, {n} thread(s)", res,
+                   [("cn batch-par on", "cn batch-par off", "on / off"),
+                    ("cn batch-par on", "pytorch", "on / pytorch"),
+                    ("cn batch-par off", "pytorch", "off / pytorch")])
+        if threads != 1:
+            for k in ("cn batch-par on", "cn batch-par off", "pytorch"):
+                print(f"  1 -> {threads} threads, {k}: {mins[1][k] / mins[threads][k]:.2f}x")
+        cn.set_num_threads(threads)
 
 
 if __name__ == "__main__":
