@@ -33,10 +33,11 @@ MIN_SLICE_ELEMS = 1 << 16
 # Calls doing more per sample than this fill the threads on their own.
 MAX_SAMPLE_FLOPS = 200_000_000
 # A convolution slice gives its GEMMs at least this many output positions (images x map):
-# measured at one thread on ResNet-18 (CIFAR) b32, slices of 512 or more positions cost what
-# the whole call does per image (0.8-1.1x), slices of 256 on 8x8 maps 1.5x, of 128 on 4x4
-# maps (Winograd's blocks span images) 2x, so 4x4 maps with 512 channels stay whole.
-MIN_SLICE_POSITIONS = 512
+# measured at one thread on ResNet-18 (CIFAR) b32 (benchmarks/bench_parallel.py --slices),
+# slices of 1024 or more positions cost what the whole call does (0.9-1.1x), slices of 256 on
+# 8x8 maps 1.5x, of 128 on 4x4 maps 2-2.5x (Winograd's tile blocks span images): so b32 splits
+# 32x32 and 16x16 maps in 8, 8x8 maps in 2, and leaves 4x4 maps whole.
+MIN_SLICE_POSITIONS = 1024
 
 
 def batch_slices(sched, shapes: dict, dtypes: dict) -> dict:
