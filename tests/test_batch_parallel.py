@@ -105,6 +105,23 @@ def test_resnet_like_same_bits_for_any_thread_count(monkeypatch, threads):
             assert a.dtype == b.dtype and np.array_equal(a, b), n
 
 
+def test_one_executor_same_bits_when_the_count_changes_at_run_time(monkeypatch, threads):
+    net = resnet_like()
+    threads(2)
+    exe = _bind(net, monkeypatch, True)
+    ref = None
+    for n in (1, 2, 3, 4):
+        threads(n)
+        for name, a in exe.aux_dict.items():  # the same starting state each time
+            a[:] = 1 if name.endswith("var") else 0
+        got = _train(exe, steps=1)
+        if ref is None:
+            ref = got
+            continue
+        for a, b in zip(ref, got):
+            assert np.array_equal(a, b), n
+
+
 def test_resnet_like_on_and_off_agree(monkeypatch, threads):
     threads(2)
     net = resnet_like()
