@@ -24,13 +24,16 @@ from ..base import dtype_code
 from ..graph import BACKWARD, OP, Entry
 from .mirror_common import node_flops
 
-# At most this many slices (the parallelism a split call can use).
+# At most this many slices: a split call uses at most this many threads (not yet measured on
+# more than 2 cores; on 16 a split call leaves half of them idle).
 MAX_SLICES = 8
 # A slice of an EXPENSIVE op (convolution) does at least this many flops (mirror_common's
 # node_flops: 2 x outputs x fan-in), one of any other op writes at least this many elements.
 MIN_SLICE_FLOPS = 4_000_000
 MIN_SLICE_ELEMS = 1 << 16
-# Calls doing more per sample than this fill the threads on their own.
+# Calls doing more per sample than this fill the threads on their own (ResNet-18 CIFAR's
+# backward convolutions do 150M per image; ImageNet-sized 3x3 layers 460M and more). A
+# threshold set from the shapes, not measured against many cores.
 MAX_SAMPLE_FLOPS = 200_000_000
 # A convolution slice gives its GEMMs at least this many output positions (images x map):
 # measured at one thread on ResNet-18 (CIFAR) b32 (benchmarks/bench_parallel.py --slices),
