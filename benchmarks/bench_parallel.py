@@ -2,12 +2,15 @@
 (on) or one at a time (off), next to PyTorch eager in the same run.
 
     PYTHONPATH=. python benchmarks/bench_parallel.py [--threads 2] [--repeat 15] [--size 32]
-                                                     [--residual]
+                                                     [--residual] [--slices]
 
 - Inception-BN (coarsenet.model_zoo.inception_bn, 2 blocks, size x size inputs) train step at
   batch 4 and 16, inter-op on vs off (the issue's target: >= 10% faster on at batch 4).
 - LeNet b64 and, with --residual, 100 residual units (conv 3x3 32->32 + BN + ReLU on
   16x32x32x32): chains, where inter-op has nothing to overlap (on ~ off); ratios to PyTorch.
+- Batch parallelism on vs off (COARSENET_BATCH_PAR at bind): ResNet-18 CIFAR b32 and LeNet b64
+  at 1 and --threads threads, with PyTorch, and the 1 -> N thread speed-ups. --slices prints
+  only the per-call table (ResNet-18 convolutions whole vs in 2, 4, 8 slices of the batch).
 Each configuration runs interleaved with the others; printed: min and median wall ms per step,
 CPU ms per step (process time: shows threads spinning or idling), ratios. Never asserts.
 """
@@ -134,7 +137,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--residual", action="store_true")
+    ap.add_argument("--slices", action="store_true",
+                    help="only the per-call table of whole vs sliced ResNet-18 convolutions")
     args = ap.parse_args()
+    if args.slices:
+        for n in sorted({1, args.threads}):
+            slice_costs(n, args.repeat)
+        return
     cn.set_num_threads(args.threads)
     try:
         import torch
@@ -168,7 +177,87 @@ def main() -> None:
                "cn inter-op off": cn_step(bind(residual_symbol(), False, shapes))}
         report("100 residual units b16 train step", measure(fns, max(3, args.repeat // 5)),
                [("cn inter-op on", "cn inter-op off", "on / off")])
-    print("\nbatch parallelism (slices of the batch per thread): not implemented this round")
+    batch_parallel(args.threads, args.repeat)
+
+
+def slice_costs(threads: int, repeat: int, batch: int = 32) -> None:
+    """One ResNet-18 (CIFAR) convolution's forward and backward run whole or in S slices of
+    the batch (a _core.Program of one call): min wall time of the whole call, then sliced /
+    whole per S. What passes/batch_split.py's MIN_SLICE_POSITIONS was chosen from."""
+    from coarsenet import _core
+
+    cn.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    print(f"\nconvolution 3x3 b{batch}, {threads} thread(s): whole fwd / bwd ms, then sliced / "
+          "whole fwd / bwd")
+    for c, f, hw, stride in [(64, 64, 32, 1), (64, 128, 32, 2), (128, 128, 16, 1),
+                             (256, 256, 8, 1), (512, 512, 4, 1)]:
+        op = _core.Op("Convolution", {"kernel": "(3,3)", "num_filter": str(f), "pad": "(1,1)",
+                                      "stride": f"({stride},{stride})", "no_bias": "True"})
+        x = rng.standard_normal((batch, c, hw, hw), dtype=np.float32)
+        w = rng.standard_normal((f, c, 3, 3), dtype=np.float32)
+        shape = tuple(op.infer_shape([x.shape, w.shape])[1][0])
+        y, dy = np.zeros(shape, np.float32), rng.standard_normal(shape, dtype=np.float32)
+        dx, dw = np.zeros_like(x), np.zeros_like(w)
+        fns = {}
+        for s in (1, 2, 4, 8):
+            fwd, bwd = _core.Program(), _core.Program()
+            shapes = ([x.shape, w.shape], [shape])
+            nf = (op.split_workspace_bytes(*shapes, False, [0, 0], [0], s) if s > 1 else
+                  op.workspace_bytes(*shapes, False, 0, threads))
+            nb = (op.split_workspace_bytes(*shapes, True, [0, 0], [0], s, [1, 1]) if s > 1 else
+                  op.workspace_bytes(*shapes, True, 0, threads))
+            fwd.add_forward(op, [x, w], [y], [1], [], np.zeros(max(nf, 64), np.uint8),
+                            workspace_bytes=nf, slices=s, threads=threads)
+            bwd.add_backward(op, [dy], [x, w], [None], [dx, dw], [1, 1], [],
+                             np.zeros(max(nb, 64), np.uint8), workspace_bytes=nb, slices=s,
+                             threads=threads)
+            fns[f"S{s} fwd"] = lambda p=fwd: p.run(0, -1, True, 0)
+            fns[f"S{s} bwd"] = lambda p=bwd: p.run(0, -1, True, 0)
+        res = {k: v[0] for k, v in measure(fns, repeat).items()}
+        print(f"  {c:3d}->{f:3d} {hw:2d}x{hw:<2d} stride {stride}: whole "
+              f"{res['S1 fwd'] * 1e3:6.2f} / {res['S1 bwd'] * 1e3:6.2f} ms  " +
+              "  ".join(f"S{s} {res[f'S{s} fwd'] / res['S1 fwd']:.2f} / "
+                        f"{res[f'S{s} bwd'] / res['S1 bwd']:.2f}" for s in (2, 4, 8)), flush=True)
+
+
+def batch_parallel(threads: int, repeat: int) -> None:
+    """Batch parallelism on vs off (two executors bound with COARSENET_BATCH_PAR=1 / 0), at 1
+    and `threads` threads, with PyTorch in the same rounds: ResNet-18 (CIFAR) b32 and LeNet b64
+    train steps (forward + backward)."""
+    from models_common import resnet18_symbol, torch_resnet18
+
+    _, t_lenet = torch_models()
+    cases = [("ResNet-18 CIFAR b32", resnet18_symbol, torch_resnet18,
+              dict(data=(32, 3, 32, 32), softmax_label=(32,))),
+             ("LeNet b64", lenet, lambda: t_lenet, dict(data=(64, 1, 28, 28), softmax_label=(64,)))]
+    for title, make, make_torch, shapes in cases:
+        exes = {}
+        for on in (True, False):
+            os.environ["COARSENET_BATCH_PAR"] = "1" if on else "0"
+            exes[on] = bind(make(), True, shapes)
+        os.environ.pop("COARSENET_BATCH_PAR")
+        t_model = make_torch()
+        print(f"\n{title}: {exes[True].memory_stats()['batch_split_calls']} calls split; "
+              f"workspace {exes[True].memory_stats()['workspace_bytes'] >> 20} MiB on vs "
+              f"{exes[False].memory_stats()['workspace_bytes'] >> 20} MiB off")
+        mins = {}
+        for n in sorted({1, threads}):
+            cn.set_num_threads(n)
+            import torch
+            torch.set_num_threads(n)
+            fns = {"cn batch-par on": cn_step(exes[True]), "cn batch-par off": cn_step(exes[False]),
+                   "pytorch": torch_step(t_model, shapes["data"])}
+            res = measure(fns, repeat)
+            mins[n] = {k: v[0] for k, v in res.items()}
+            report(f"{title} train step, {n} thread(s)", res,
+                   [("cn batch-par on", "cn batch-par off", "on / off"),
+                    ("cn batch-par on", "pytorch", "on / pytorch"),
+                    ("cn batch-par off", "pytorch", "off / pytorch")])
+        if threads != 1:
+            for k in ("cn batch-par on", "cn batch-par off", "pytorch"):
+                print(f"  1 -> {threads} threads, {k}: {mins[1][k] / mins[threads][k]:.2f}x")
+        cn.set_num_threads(threads)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,15 @@ Inter-op parallelism (on by default; COARSENET_INTER_OP=0 at bind time, or the `
 argument, turns it off): the schedule cuts the calls into stages of independent ops, the memory
 plan keeps a stage's bytes disjoint (checked here at bind), and the Program runs a stage's small
 ops at the same time on the shared thread pool. Results are the same bits either way.
+
+Batch parallelism (on by default; COARSENET_BATCH_PAR=0 at bind time, or the `batch_par`
+argument, turns it off; the `batch_parallel` attribute switches it at run time): small calls of
+batch-separable ops run as independent single-threaded calls on slices of their batch
+(passes/batch_split.py chooses them at bind time from shapes alone, bindings/batch_split.h runs
+them). Results are the same bits for any thread count; against batch parallelism off, ops
+computed element by element or sample by sample (ReLU, pooling, element-wise, BatchNorm with
+moving statistics) give the same bits, convolutions and the sums over the batch (weight and
+bias gradients) may differ in the last bits (see DESIGN.md).
 """
 from __future__ import annotations
 
@@ -34,10 +43,12 @@ class Executor:
     """Use Symbol.simple_bind or Symbol.bind to make one."""
 
     def __init__(self, symbol, args: dict, grads: dict, grad_req: dict, aux: dict,
-                 mirror=None, shared_arena=None, inter_op=None):
+                 mirror=None, shared_arena=None, inter_op=None, batch_par=None):
         self._symbol = symbol
         # None: the COARSENET_INTER_OP environment variable decides (default on).
         self._inter_op = inter_op_default() if inter_op is None else bool(inter_op)
+        # None: COARSENET_BATCH_PAR decides (default on).
+        self._batch_par = batch_par_default() if batch_par is None else bool(batch_par)
         self._mirror = mirror
         # A uint8 buffer from another executor that never runs interleaved with this one
         # (BucketingModule's largest bucket); used as this arena when it is big enough.
@@ -80,10 +91,11 @@ class Executor:
         # The passes live in passes/pipeline.py; the executor only binds their Plan.
         plan = build_plan(graph, known_shapes, known_types, wrt, self._mirror,
                           check=lambda g, s, t: self._check_bound(g, s, t, arrays),
-                          concurrent=self._inter_op and self._mirror is None)
+                          concurrent=self._inter_op and self._mirror is None,
+                          batch_par=self._batch_par and self._mirror is None)
         full, n_heads, grads, head_grads = (plan.graph, plan.num_forward_heads, plan.grads,
                                             plan.head_grads)
-        self._plan, sched = plan.memory, plan.schedule
+        self._plan, sched, self._slices = plan.memory, plan.schedule, plan.slices
         self._sched, self._graph, self._shapes, self._dtypes = sched, full, plan.shapes, plan.dtypes
         self._seed_keys = _seed_keys(sched)
         # Requested gradients no gradient reaches (behind BlockGrad): 'write' means zeros.
@@ -172,7 +184,8 @@ class Executor:
                     [self._array(Entry(node, j)) for j in range(node.num_outputs)], req,
                     [self._array(e) for e in node.inputs[n_in:]], workspace,
                     seed_key=self._seed_keys.get(node.recompute_of or node, 0),
-                    is_recompute=node.is_recompute, workspace_bytes=ws_bytes)
+                    is_recompute=node.is_recompute, workspace_bytes=ws_bytes,
+                    slices=self._slices.get(node, 1))
             elif node.kind == BACKWARD:
                 call = node.backward
                 fwd = call.forward
@@ -188,7 +201,8 @@ class Executor:
                     [self._array(Entry(node, i)) if r else tuple(self._shapes[fwd.inputs[i]])
                      for i, r in enumerate(req)],
                     req, [self._array(e) for e in fwd.aux_inputs()], workspace,
-                    seed_key=self._seed_keys[fwd], workspace_bytes=ws_bytes)
+                    seed_key=self._seed_keys[fwd], workspace_bytes=ws_bytes,
+                    slices=self._slices.get(node, 1))
 
     def _set_stages(self) -> None:
         """Hands the schedule's stages to the Program after checking that no two ops of a
@@ -219,6 +233,17 @@ class Executor:
     @inter_op.setter
     def inter_op(self, on: bool) -> None:
         self._program.concurrent = bool(on)
+
+    @property
+    def batch_parallel(self) -> bool:
+        """Whether calls chosen at bind time run in slices of their batch (settable; an
+        executor bound without batch parallelism has no such call, so turning it on there
+        changes nothing)."""
+        return self._program.batch_parallel and bool(self._slices)
+
+    @batch_parallel.setter
+    def batch_parallel(self, on: bool) -> None:
+        self._program.batch_parallel = bool(on)
 
     # ---------------------------------------------------------------- running
     def forward(self, is_train: bool = False, **inputs) -> list:
@@ -310,7 +335,7 @@ class Executor:
             old = self.aux_dict[name]
             aux[name] = old if tuple(shape) == old.shape else NDArray(np.zeros(shape, old.dtype))
         return Executor(self._symbol, args, grads, self._grad_req, aux, mirror=self._mirror,
-                        inter_op=self._inter_op)
+                        inter_op=self._inter_op, batch_par=self._batch_par)
 
     def copy_params_from(self, arg_params: dict, aux_params: dict | None = None,
                          allow_extra_params: bool = False) -> None:
@@ -334,11 +359,14 @@ class Executor:
         aux-state arrays (inputs included); grad_bytes: bound gradient arrays; workspace_bytes:
         all op workspaces summed; inplace_count / reused_count: entries written over an input /
         placed in a freed buffer; recomputed_count / recomputed_nodes: nodes a mirror pass re-runs;
-        recompute_flops: their cost proxy (see passes/mirror.py); num_calls."""
+        recompute_flops: their cost proxy (see passes/mirror.py); num_calls; batch_split_calls:
+        calls that may run in slices of their batch (their slices' workspaces and gradient
+        buffers are in workspace_bytes)."""
         stats = dict(self._plan.stats)
         stats["param_bytes"] = sum(a._data.nbytes for a in self.arg_arrays + self.aux_arrays)
         stats["grad_bytes"] = sum(g._data.nbytes for g in self.grad_dict.values())
         stats["num_calls"] = len(self._program)
+        stats["batch_split_calls"] = len(self._slices)
         stats.update(_mirror_stats(self._graph, self._shapes))
         return stats
 
@@ -372,6 +400,12 @@ class Executor:
 def inter_op_default() -> bool:
     """COARSENET_INTER_OP: 0 / false / off binds executors without inter-op parallelism."""
     return os.environ.get("COARSENET_INTER_OP", "1").strip().lower() not in ("0", "false", "off",
+                                                                               "no")
+
+
+def batch_par_default() -> bool:
+    """COARSENET_BATCH_PAR: 0 / false / off binds executors without batch parallelism."""
+    return os.environ.get("COARSENET_BATCH_PAR", "1").strip().lower() not in ("0", "false", "off",
                                                                                "no")
 
 

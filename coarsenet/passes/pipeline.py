@@ -11,11 +11,12 @@ error (a missing array, a wrong shape) is reported as such rather than as a plan
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..graph import Graph
+from .batch_split import batch_slices
 from .fused_recompute import fused_recompute
 from .gradient import gradient
 from .infer_shape import infer_shape
@@ -35,13 +36,15 @@ class Plan:
     dtypes: dict              # Entry -> numpy dtype
     schedule: Schedule
     memory: MemoryPlan
+    slices: dict = field(default_factory=dict)  # Node -> batch slices (passes/batch_split.py)
 
 
 def build_plan(graph: Graph, known_shapes: dict, known_types: dict, wrt: dict, mirror=None,
-               check=None, concurrent: bool = False) -> Plan:
+               check=None, concurrent: bool = False, batch_par: bool = False) -> Plan:
     """wrt: {variable Node: 'write' | 'add'}; known_*: {variable name: shape / dtype};
     concurrent: schedule stages of ops that may run at the same time (not with mirror, whose
-    plans are sequential by design)."""
+    plans are sequential by design); batch_par: let small batch-separable calls run in slices
+    of their batch (passes/batch_split.py; not with mirror either)."""
     if mirror is not None and wrt:
         graph = fused_recompute(graph)  # fused ops (RNN) recompute inside themselves
     if wrt:
@@ -69,5 +72,6 @@ def build_plan(graph: Graph, known_shapes: dict, known_types: dict, wrt: dict, m
                     chosen.schedule, memory)
     sched = schedule(full, n_heads, concurrent=concurrent)
     external = {e: ("grad", var.name) for var, e in grads.items() if e is not None}
-    memory = plan_memory(full, sched, shapes, dtypes, external)
-    return Plan(full, n_heads, grads, head_grads, shapes, dtypes, sched, memory)
+    slices = batch_slices(sched, shapes, dtypes) if batch_par else {}
+    memory = plan_memory(full, sched, shapes, dtypes, external, slices)
+    return Plan(full, n_heads, grads, head_grads, shapes, dtypes, sched, memory, slices)

@@ -45,12 +45,14 @@ class MemoryPlan:
 
 
 def plan_memory(graph: Graph, sched: Schedule, shapes: dict, dtypes: dict,
-                external: dict | None = None) -> MemoryPlan:
+                external: dict | None = None, slices: dict | None = None) -> MemoryPlan:
     """external: {Entry: key} for non-variable entries that live in outside arrays (gradients of
-    bound arguments). Variable entries are always outside the arena."""
+    bound arguments). Variable entries are always outside the arena. slices: {Node: slices} of
+    calls that may run in slices of their batch (passes/batch_split.py); their workspace also
+    holds the slices' workspaces and gradient buffers."""
     groups = alias_groups(sched.order)
     ext = _external_entries(graph, sched.order, groups, dict(external or {}))
-    sim = _Simulation(graph, sched, shapes, dtypes, ext)
+    sim = _Simulation(graph, sched, shapes, dtypes, ext, slices or {})
     sim.run()
     return sim.result(ext)
 
@@ -81,8 +83,9 @@ def _external_entries(graph, order, groups, external: dict) -> dict:
 
 
 class _Simulation:
-    def __init__(self, graph, sched, shapes, dtypes, external):
+    def __init__(self, graph, sched, shapes, dtypes, external, slices):
         self.graph, self.sched, self.shapes, self.dtypes = graph, sched, shapes, dtypes
+        self.slices = slices
         self.external = external
         self.reads = graph.readers()
         self.pinned = set(graph.heads)
@@ -198,9 +201,16 @@ class _Simulation:
         # The call's dtype (the rule lives in C++: _core.call_dtype) sizes element-counted scratch.
         def code(e):
             return dtype_code(self.dtypes[e]) if self.dtypes.get(e) is not None else -1
-        call = _core.call_dtype([code(e) for e in fwd.inputs[:n_in]],
-                                [code(Entry(fwd, j)) for j in range(fwd.num_outputs)])
-        return int(fwd.op.workspace_bytes(ins, outs, backward, call))
+        in_codes = [code(e) for e in fwd.inputs[:n_in]]
+        out_codes = [code(Entry(fwd, j)) for j in range(fwd.num_outputs)]
+        call = _core.call_dtype(in_codes, out_codes)
+        nbytes = int(fwd.op.workspace_bytes(ins, outs, backward, call))
+        slices = self.slices.get(node, 1)
+        if slices > 1:  # whole or in slices, never both at once: the larger of the two
+            req = list(node.backward.req) if backward else None
+            nbytes = max(nbytes, int(fwd.op.split_workspace_bytes(
+                ins, outs, backward, in_codes, out_codes, slices, req)))
+        return nbytes
 
     # ---------------------------------------------------------------- layout
     def result(self, ext) -> MemoryPlan:

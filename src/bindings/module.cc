@@ -133,6 +133,8 @@ PYBIND11_MODULE(_core, m) {
   m.attr("FLAG_UPDATES_AUX") = int(CN_FLAG_UPDATES_AUX);
   m.attr("FLAG_EXPENSIVE") = int(CN_FLAG_EXPENSIVE);
   m.attr("FLAG_NO_GRAD") = int(CN_FLAG_NO_GRAD);
+  m.attr("BATCH_INFERENCE") = int(CN_BATCH_INFERENCE);
+  m.attr("BATCH_TRAIN") = int(CN_BATCH_TRAIN);
   m.attr("FLAG_LOSS") = int(CN_FLAG_LOSS);
   py::dict dtype_codes;
   dtype_codes["float32"] = int(CN_FLOAT32);
@@ -243,6 +245,31 @@ PYBIND11_MODULE(_core, m) {
           "Scratch bytes for one call; dtype is the call's dtype code (its first input's; -1 "
           "unknown: sized for the widest); threads: what its kernels plan for (0: the current "
           "count; calls made with that workspace must pass the same).")
+      .def_property_readonly(
+          "batch_split",
+          [](const OpInstance& o) {
+            return py::make_tuple(o.batch_modes(), o.batch_sliced_in(), o.batch_sliced_out());
+          },
+          "(CN_BATCH_* modes, sliced per input, sliced per output): see cn_op_def.batch_split.")
+      .def(
+          "split_workspace_bytes",
+          [](const OpInstance& op, const ShapeList& in, const ShapeList& out, bool backward,
+             const std::vector<int32_t>& in_dtypes, const std::vector<int32_t>& out_dtypes,
+             int32_t slices, std::optional<std::vector<int32_t>> grad_req) {
+            std::vector<cn_shape> si, so;
+            for (auto& s : in) si.push_back(ToShape(op, s));
+            for (auto& s : out) so.push_back(ToShape(op, s));
+            if (in_dtypes.size() != si.size() || (backward && (!grad_req ||
+                                                               grad_req->size() != si.size())))
+              op.Fail("split_workspace_bytes: one dtype (and gradient request) per input");
+            return PlanSplit(op, si, so, backward, CallDtype(in_dtypes, out_dtypes), in_dtypes,
+                             grad_req ? &*grad_req : nullptr, slices)
+                .total;
+          },
+          py::arg("in_shapes"), py::arg("out_shapes"), py::arg("backward"), py::arg("in_dtypes"),
+          py::arg("out_dtypes"), py::arg("slices"), py::arg("grad_req") = py::none(),
+          "Scratch bytes of one call run in `slices` slices of its batch (bindings/"
+          "batch_split.h): the slices' workspaces and the gradient buffers of whole inputs.")
       .def("invoke", &Invoke, py::arg("inputs"), py::arg("aux"), py::arg("is_train") = false,
            py::arg("seed") = 0, "Allocates the outputs and runs forward; returns all outputs.")
       .def("forward", &Forward, py::arg("inputs"), py::arg("outputs"), py::arg("req"),
@@ -257,14 +284,16 @@ PYBIND11_MODULE(_core, m) {
       .def("add_forward", &Program::AddForward, py::arg("op"), py::arg("inputs"),
            py::arg("outputs"), py::arg("req"), py::arg("aux"), py::arg("workspace") = py::none(),
            py::arg("seed_key") = 0, py::arg("is_recompute") = false,
-           py::arg("threads") = 0, py::arg("workspace_bytes") = -1)
+           py::arg("threads") = 0, py::arg("workspace_bytes") = -1, py::arg("slices") = 1)
       .def("add_backward", &Program::AddBackward, py::arg("op"), py::arg("out_grads"),
            py::arg("inputs"), py::arg("outputs"), py::arg("in_grads"), py::arg("req"),
            py::arg("aux"), py::arg("workspace") = py::none(), py::arg("seed_key") = 0,
-           py::arg("threads") = 0, py::arg("workspace_bytes") = -1)
+           py::arg("threads") = 0, py::arg("workspace_bytes") = -1, py::arg("slices") = 1)
       .def("run", &Program::Run, py::arg("begin") = 0, py::arg("end") = -1,
            py::arg("is_train") = false, py::arg("step_seed") = 0)
       .def("set_stages", &Program::SetStages, py::arg("stage"), py::arg("cost"))
       .def_property("concurrent", &Program::concurrent, &Program::set_concurrent)
+      .def_property("batch_parallel", &Program::batch_parallel, &Program::set_batch_parallel)
+      .def("slices", &Program::slices, py::arg("call"))
       .def("__len__", &Program::size);
 }

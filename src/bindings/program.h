@@ -9,6 +9,11 @@
 // inside it), spread over the threads by cost. A call's kernels still plan for the thread count
 // they were bound with, and no two calls of a stage touch the same bytes, so the results are the
 // same bits however the calls are spread or interleaved.
+//
+// Batch parallelism (batch_split.h): a call bound with slices > 1 runs as that many calls on
+// slices of its batch, in parallel, each on one thread (in order when the pool has one thread
+// or the call is inside a concurrent stage), when its op declares the split valid in the mode
+// of the run (training or inference) and the program's batch switch is on.
 #ifndef COARSENET_BINDINGS_PROGRAM_H_
 #define COARSENET_BINDINGS_PROGRAM_H_
 
@@ -18,6 +23,7 @@
 #include <numeric>
 #include <vector>
 
+#include "bindings/batch_split.h"
 #include "bindings/call_args.h"
 
 namespace cn::bindings {
@@ -33,6 +39,7 @@ class Program {
     std::vector<int32_t> req;
     void* workspace;
     py::object workspace_ref;
+    BatchSplit split;  // slices > 1: may run in slices of the batch
   };
 
   // workspace_bytes: the planner's figure for this call (executors pass it: the planner asked
@@ -40,7 +47,7 @@ class Program {
   int AddForward(std::shared_ptr<OpInstance> op, const py::list& inputs, const py::list& outputs,
                  const std::vector<int32_t>& req, const py::list& aux, const py::object& workspace,
                  uint64_t seed_key, bool is_recompute, int32_t threads,
-                 int64_t workspace_bytes) {
+                 int64_t workspace_bytes, int32_t slices) {
     Call c;
     c.threads = PlanThreads(threads);
     c.in = Pack(*op, inputs, op->input_names().size(), "inputs", op->input_names(), false, false);
@@ -51,6 +58,8 @@ class Program {
     uint64_t need = workspace_bytes >= 0
                         ? uint64_t(workspace_bytes)
                         : WorkspaceFor(*op, c.threads, c.in.views, c.out.views, false);
+    c.split = Split(*op, c, false, slices);
+    need = std::max(need, c.split.total);
     c.is_recompute = is_recompute;
     return Append(std::move(c), std::move(op), false, req, workspace, need, seed_key);
   }
@@ -59,7 +68,7 @@ class Program {
                   const py::list& inputs, const py::list& outputs, const py::list& in_grads,
                   const std::vector<int32_t>& req, const py::list& aux,
                   const py::object& workspace, uint64_t seed_key, int32_t threads,
-                  int64_t workspace_bytes) {
+                  int64_t workspace_bytes, int32_t slices) {
     Call c;
     c.threads = PlanThreads(threads);
     size_t n_in = op->input_names().size(), n_out = op->output_names().size();
@@ -74,6 +83,9 @@ class Program {
                         ? uint64_t(workspace_bytes)
                         : WorkspaceFor(*op, c.threads, c.in.views, c.out.views, true,
                                        &c.ig.views, &c.og.views);
+    c.req = req;
+    c.split = Split(*op, c, true, slices);
+    need = std::max(need, c.split.total);
     c.is_recompute = false;
     return Append(std::move(c), std::move(op), true, req, workspace, need, seed_key);
   }
@@ -106,6 +118,10 @@ class Program {
   }
 
   void set_concurrent(bool on) { concurrent_ = on; }
+  void set_batch_parallel(bool on) { batch_parallel_ = on; }
+  bool batch_parallel() const { return batch_parallel_; }
+  // Slices of call k (1: it always runs whole).
+  int slices(int k) const { return calls_.at(size_t(k)).split.slices; }
   bool concurrent() const { return concurrent_; }
   int size() const { return int(calls_.size()); }
 
@@ -125,10 +141,33 @@ class Program {
     return int(calls_.size()) - 1;
   }
 
+  // The split of a call from its checked views (shape-only views hold their inferred shapes).
+  static BatchSplit Split(const OpInstance& op, const Call& c, bool backward, int32_t slices) {
+    if (slices <= 1) return BatchSplit{};
+    std::vector<cn_shape> si, so;
+    std::vector<int32_t> in_dtypes, out_dtypes;
+    for (size_t i = 0; i < c.in.views.size(); ++i) {
+      const cn_tensor& t = c.in.views[i].ndim >= 0 || !backward ? c.in.views[i] : c.ig.views[i];
+      si.push_back(ShapeOf(t));
+      in_dtypes.push_back(t.dtype);
+    }
+    for (size_t j = 0; j < c.out.views.size(); ++j) {
+      const cn_tensor& t = c.out.views[j].ndim >= 0 || !backward ? c.out.views[j]
+                                                                  : c.og.views[j];
+      so.push_back(ShapeOf(t));
+      out_dtypes.push_back(t.dtype);
+    }
+    return PlanSplit(op, si, so, backward, CallDtype(in_dtypes, out_dtypes), in_dtypes,
+                     backward ? &c.req : nullptr, slices);
+  }
+
   void RunCall(int i, bool is_train, uint64_t step_seed) const {
     const Call& c = calls_[i];
     cn_op_ctx ctx = MakeCtx(is_train, c.is_recompute, cn::RandomBits(step_seed, c.seed_key),
                             c.threads);
+    if (batch_parallel_ && c.split.slices > 1 &&
+        (c.split.modes & (is_train ? CN_BATCH_TRAIN : CN_BATCH_INFERENCE)))
+      return RunSlices(c, ctx);
     if (c.backward)
       c.op->Backward(ctx, c.og.views.data(), c.in.views.data(), c.out.views.data(),
                      c.ig.views.data(), c.req.data(), c.aux.views.data(), c.workspace);
@@ -193,10 +232,77 @@ class Program {
       if (e) std::rethrow_exception(e);
   }
 
+  // One slice of a split call (see batch_split.h): views of its part of the batch, whole
+  // outputs written by slice 0 only, whole inputs' gradients of later slices in their buffers.
+  void RunSlice(const Call& c, const cn_op_ctx& ctx, int32_t s) const {
+    const BatchSplit& sp = c.split;
+    const auto& sin = c.op->batch_sliced_in();
+    const auto& sout = c.op->batch_sliced_out();
+    const int64_t b0 = sp.begin(s), b1 = sp.begin(s + 1);
+    auto cut = [&](const std::vector<cn_tensor>& v, const std::vector<int32_t>& sliced) {
+      std::vector<cn_tensor> r = v;
+      for (size_t i = 0; i < r.size(); ++i)
+        if (sliced[i]) r[i] = SliceView(v[i], b0, b1);
+      return r;
+    };
+    std::vector<int32_t> req = c.req;
+    void* ws = sp.slot_bytes ? static_cast<char*>(c.workspace) + sp.slot_bytes * uint64_t(s)
+                             : nullptr;
+    cn_op_ctx one = ctx;
+    one.num_threads = 1;  // every slice's workspace was sized for one thread
+    std::vector<cn_tensor> in = cut(c.in.views, sin), out = cut(c.out.views, sout);
+    if (!c.backward) {
+      for (size_t j = 0; j < req.size(); ++j)
+        if (!sout[j] && s > 0) req[j] = CN_REQ_NULL;
+      c.op->Forward(one, in.data(), out.data(), req.data(), c.aux.views.data(), ws);
+      return;
+    }
+    std::vector<cn_tensor> og = cut(c.og.views, sout), ig = cut(c.ig.views, sin);
+    for (size_t k = 0; k < sp.whole_grads.size() && s > 0; ++k) {
+      int i = sp.whole_grads[k];
+      ig[i].data = GradBuffer(sp, c.workspace, k, s);
+      req[i] = CN_REQ_WRITE;
+    }
+    c.op->Backward(one, og.data(), in.data(), out.data(), ig.data(), req.data(),
+                   c.aux.views.data(), ws);
+  }
+
+  void RunSlices(const Call& c, const cn_op_ctx& ctx) const {
+    struct Job {
+      const Program* self;
+      const Call* call;
+      const cn_op_ctx* ctx;
+      std::vector<std::exception_ptr> errors;
+    } job{this, &c, &ctx, std::vector<std::exception_ptr>(size_t(c.split.slices))};
+    cn::core::HostServices()->parallel_for(
+        c.split.slices, 1,
+        [](void* user, int64_t s0, int64_t s1) {
+          auto* j = static_cast<Job*>(user);
+          for (int64_t s = s0; s < s1; ++s) try {
+              j->self->RunSlice(*j->call, *j->ctx, int32_t(s));
+            } catch (...) {
+              j->errors[size_t(s)] = std::current_exception();
+            }
+        },
+        &job);
+    for (auto& e : job.errors)  // the first slice's error, whichever thread failed first
+      if (e) std::rethrow_exception(e);
+    for (size_t k = 0; k < c.split.whole_grads.size(); ++k) {
+      const cn_tensor& g = c.ig.views[size_t(c.split.whole_grads[k])];
+      int64_t n = 1;
+      for (int d = 0; d < g.ndim; ++d) n *= g.dims[d];
+      if (g.dtype == CN_FLOAT32)
+        ReduceSlices(c.split, c.workspace, k, static_cast<float*>(g.data), n);
+      else
+        ReduceSlices(c.split, c.workspace, k, static_cast<double*>(g.data), n);
+    }
+  }
+
   std::vector<Call> calls_;
   std::vector<int32_t> stage_;  // empty: one call per stage
   std::vector<double> cost_;
   bool concurrent_ = true;
+  bool batch_parallel_ = true;
 };
 
 }  // namespace cn::bindings

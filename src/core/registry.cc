@@ -192,6 +192,19 @@ OpInstance::OpInstance(std::shared_ptr<const OpEntry> op,
   for (int i = 0; i < n; ++i) inplace_.emplace_back(pairs[2 * i], pairs[2 * i + 1]);
   n = op_->def.backward_inplace_pairs(state_, pairs, 32);
   for (int i = 0; i < n; ++i) backward_inplace_.emplace_back(pairs[2 * i], pairs[2 * i + 1]);
+
+  // Batch separability: only a library that declares ABI >= 1.4 owns the field (CollectOp
+  // zeroes it for shorter structs, but a 1.3 library's struct may be followed by anything).
+  batch_sliced_in_.assign(inputs_.size(), 0);
+  batch_sliced_out_.assign(outputs_.size(), 0);
+  if (op_->def.abi_minor >= 4 && op_->def.batch_split) {
+    batch_modes_ = uint32_t(op_->def.batch_split(state_, batch_sliced_in_.data(),
+                                                 batch_sliced_out_.data()));
+    batch_modes_ &= CN_BATCH_INFERENCE | CN_BATCH_TRAIN;
+    bool any = false;  // a call with nothing sliced has no batch to split
+    for (int32_t v : batch_sliced_out_) any |= v != 0;
+    if (!any) batch_modes_ = 0;
+  }
 }
 
 OpInstance::~OpInstance() {

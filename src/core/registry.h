@@ -70,6 +70,11 @@ class OpInstance {
   const std::vector<std::pair<int, int>>& inplace() const { return inplace_; }
   const std::vector<std::pair<int, int>>& backward_inplace() const { return backward_inplace_; }
   bool has_backward() const { return op_->def.backward != nullptr; }
+  // Batch separability (cn_op_def.batch_split): CN_BATCH_* modes (0: never split) and which
+  // inputs / outputs are sliced along axis 0.
+  uint32_t batch_modes() const { return batch_modes_; }
+  const std::vector<int32_t>& batch_sliced_in() const { return batch_sliced_in_; }
+  const std::vector<int32_t>& batch_sliced_out() const { return batch_sliced_out_; }
 
   void InferShape(std::vector<cn_shape>& in, std::vector<cn_shape>& out,
                   std::vector<cn_shape>& aux) const;
@@ -96,6 +101,8 @@ class OpInstance {
   int visible_ = 0;
   std::vector<int32_t> needs_inputs_, needs_outputs_, needs_out_grads_;
   std::vector<std::pair<int, int>> inplace_, backward_inplace_;
+  uint32_t batch_modes_ = 0;
+  std::vector<int32_t> batch_sliced_in_, batch_sliced_out_;
 };
 
 }  // namespace cn::core

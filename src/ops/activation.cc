@@ -110,4 +110,5 @@ CN_REGISTER_OP(Activation, ActivationParam)
     .backward(ActivationBackward)
     .backward_needs(ActivationNeeds)
     .inplace({{0, 0}})
-    .backward_inplace({{0, 0}});
+    .backward_inplace({{0, 0}})
+    .batch_separable(CN_BATCH_INFERENCE | CN_BATCH_TRAIN);

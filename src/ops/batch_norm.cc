@@ -229,6 +229,14 @@ void Needs(const BatchNormParam& p, cn::BackwardNeeds& n) {
 
 int VisibleOutputs(const BatchNormParam& p) { return p.output_mean_var ? 3 : 1; }
 
+// Batch statistics (training without use_global_stats) couple the whole batch, so only the
+// moving-statistics modes split; never along the channel axis (axis 0; a negative axis is
+// only known with the data's rank).
+uint32_t BatchModes(const BatchNormParam& p) {
+  if (p.axis < 1) return 0;
+  return CN_BATCH_INFERENCE | (p.use_global_stats ? CN_BATCH_TRAIN : 0);
+}
+
 }  // namespace
 
 CN_REGISTER_OP(BatchNorm, BatchNormParam)
@@ -244,4 +252,5 @@ CN_REGISTER_OP(BatchNorm, BatchNormParam)
     .backward_needs(Needs)
     .inplace({{kData, kOut}})
     .backward_inplace({{kOut, kData}})
+    .batch_separable(BatchModes, {kGamma, kBeta}, {kMean, kInvStd})
     .flags(CN_FLAG_UPDATES_AUX);

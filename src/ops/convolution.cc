@@ -234,4 +234,5 @@ CN_REGISTER_OP(Convolution, ConvolutionParam)
     .backward(Backward)
     .backward_needs(Needs)
     .workspace_elems_threads(WorkspaceElems)
+    .batch_separable(CN_BATCH_INFERENCE | CN_BATCH_TRAIN, {1, 2})  // weight, bias: summed
     .flags(CN_FLAG_EXPENSIVE);

@@ -91,7 +91,8 @@ void RegisterBinary(const char* name, std::initializer_list<const char*> aliases
       .backward(BinaryBackward<F>)
       .backward_needs(BinaryNeeds<F>)
       .inplace({{kLhs, 0}, {kRhs, 0}})
-      .backward_inplace({{0, kLhs}});
+      .backward_inplace({{0, kLhs}})
+      .batch_separable(CN_BATCH_INFERENCE | CN_BATCH_TRAIN);  // one shape: element-wise
   for (const char* alias : aliases) op.alias(alias);
 }
 

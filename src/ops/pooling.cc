@@ -415,4 +415,5 @@ CN_REGISTER_OP(Pooling, PoolingParam)
     .infer_shape(InferShape)
     .forward(Forward)
     .backward(Backward)
-    .backward_needs(Needs);
+    .backward_needs(Needs)
+    .batch_separable(CN_BATCH_INFERENCE | CN_BATCH_TRAIN);

@@ -31,8 +31,8 @@ def restore_threads():
     cn.set_num_threads(before)
 
 
-def test_abi_minor_is_3():
-    assert (cn._core.ABI_VERSION_MAJOR, cn._core.ABI_VERSION_MINOR) == (1, 3)
+def test_abi_minor_has_thread_counts():
+    assert cn._core.ABI_VERSION_MAJOR == 1 and cn._core.ABI_VERSION_MINOR >= 3
 
 
 def test_workspace_is_asked_with_the_thread_count(libs):

@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 #define CN_ABI_VERSION_MAJOR 1
-#define CN_ABI_VERSION_MINOR 3
+#define CN_ABI_VERSION_MINOR 4
 #define CN_MAX_NDIM 8
 #define CN_ERROR_MSG_BYTES 1024
 
@@ -53,6 +53,12 @@ enum {
   CN_FLAG_EXPENSIVE = 4,        /* costly to recompute (Conv, FC): preferred mirror checkpoints */
   CN_FLAG_NO_GRAD = 8,          /* has no gradient (BlockGrad-like ops return zeros or nothing) */
   CN_FLAG_LOSS = 16             /* backward ignores head gradients and produces the loss gradient */
+};
+
+/* Modes in which a call may run as independent calls on slices of the batch (cn_op_def.batch_split). */
+enum {
+  CN_BATCH_INFERENCE = 1, /* calls with is_train = 0 (forward, and backward of inference mode) */
+  CN_BATCH_TRAIN = 2      /* calls with is_train = 1 */
 };
 
 typedef struct {
@@ -196,6 +202,17 @@ typedef struct cn_op_def {
   int (*workspace_elems_threads)(const void* state, const cn_shape* in, const cn_shape* out,
                                  int32_t is_backward, int32_t num_threads, uint64_t* elems,
                                  cn_error* err);
+
+  /* ---- ABI 1.4 ---- */
+  /* Batch separability: may one call run as independent calls on slices of axis 0 (the batch)?
+   * Writes sliced_in[i] (one per input) and sliced_out[j] (one per output): 1 for a tensor that
+   * is cut along axis 0 (its gradient too), 0 for one every slice gets whole (weights, biases,
+   * per-channel outputs). Returns a mask of CN_BATCH_* modes (0: never split). The host gives
+   * an unsliced output's write to the first slice only and sums an unsliced input's gradient
+   * over the slices in a fixed order; aux states go whole to every slice and must not be
+   * written in a mode the mask names (BatchNorm in training is therefore not separable).
+   * NULL, or a library older than ABI 1.4: never split. */
+  int32_t (*batch_split)(const void* state, int32_t* sliced_in, int32_t* sliced_out);
 } cn_op_def;
 
 /* cn_op_def as ABI 1.0 wrote it: the smallest struct_size the host accepts. */
@@ -204,6 +221,8 @@ typedef struct cn_op_def {
 #define CN_OP_DEF_SIZE_1_1 (offsetof(cn_op_def, onnx_domain))
 /* ... and as ABI 1.2 wrote it. */
 #define CN_OP_DEF_SIZE_1_2 (offsetof(cn_op_def, workspace_elems_threads))
+/* ... and as ABI 1.3 wrote it. */
+#define CN_OP_DEF_SIZE_1_3 (offsetof(cn_op_def, batch_split))
 /* cn_op_ctx before ABI 1.3 (no num_threads). */
 #define CN_OP_CTX_SIZE_1_2 (offsetof(cn_op_ctx, num_threads))
 

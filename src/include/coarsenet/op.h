@@ -119,6 +119,21 @@ class OpDef : public OpDefBase {
     workspace_threads_ = std::move(fn);
     return *this;
   }
+  // Batch separability (see cn_op_def.batch_split): in the CN_BATCH_* `modes`, a call may run
+  // as calls on slices of axis 0 of every input and output except the `whole_inputs` and
+  // `whole_outputs` (weights, biases, per-channel outputs), whose gradients the host sums.
+  OpDef& batch_separable(uint32_t modes, std::vector<int> whole_inputs = {},
+                         std::vector<int> whole_outputs = {}) {
+    return batch_separable([=](const P&) { return modes; }, whole_inputs, whole_outputs);
+  }
+  // As above with modes that depend on the params (BatchNorm's axis 0 is not separable).
+  OpDef& batch_separable(std::function<uint32_t(const P&)> modes,
+                         std::vector<int> whole_inputs = {}, std::vector<int> whole_outputs = {}) {
+    batch_modes_ = std::move(modes);
+    batch_whole_in_ = std::move(whole_inputs);
+    batch_whole_out_ = std::move(whole_outputs);
+    return *this;
+  }
   OpDef& flags(uint32_t f) { flags_ = f; return *this; }
   // ONNX export writes this op as node `op_type` of the custom `domain` (see cn_op_def).
   OpDef& onnx(const char* domain, const char* op_type) {
@@ -158,6 +173,7 @@ class OpDef : public OpDefBase {
       d.workspace_elems_threads = &WorkspaceElemsThreads;
       d.workspace_elems = &WorkspaceElemsNow;  // what a host older than ABI 1.3 asks
     }
+    if (batch_modes_) d.batch_split = &BatchSplit;
     if (!onnx_domain_.empty()) {
       d.onnx_domain = onnx_domain_.c_str();
       d.onnx_op_type = onnx_op_type_.c_str();
@@ -363,7 +379,24 @@ class OpDef : public OpDefBase {
     return WorkspaceElemsThreads(state, in, out, is_backward, NumThreads(), elems, err);
   }
 
+  static int32_t BatchSplit(const void* state, int32_t* sliced_in, int32_t* sliced_out) {
+    const State& s = S(state);
+    try {
+      for (size_t i = 0; i < s.in.size(); ++i) sliced_in[i] = 1;
+      for (size_t j = 0; j < s.out.size(); ++j) sliced_out[j] = 1;
+      for (int i : s.def->batch_whole_in_)
+        if (i >= 0 && size_t(i) < s.in.size()) sliced_in[i] = 0;
+      for (int j : s.def->batch_whole_out_)
+        if (j >= 0 && size_t(j) < s.out.size()) sliced_out[j] = 0;
+      return static_cast<int32_t>(s.def->batch_modes_(s.param));
+    } catch (...) {
+      return 0;  // splitting is an optimisation; failing to declare it is safe
+    }
+  }
+
   ParamDecl<P> decl_;
+  std::function<uint32_t(const P&)> batch_modes_;
+  std::vector<int> batch_whole_in_, batch_whole_out_;
   NamesFn inputs_, outputs_, aux_;
   std::function<int(const P&)> visible_;
   ShapeFn shape_;
