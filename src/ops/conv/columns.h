@@ -90,6 +90,25 @@ struct Geom {
   bool polyphase() const {
     return (sh > 1 || sw > 1) && dh == 1 && dw == 1 && groups == 1 && c >= 16 && !batched();
   }
+  // WeightGrad with a single row chunk (RowChunk) whose per-image GEMMs are below the size the
+  // host's GEMM splits across threads (kSmallGemm in host_services.cc) runs over fixed parts of
+  // the batch instead (image_parts.h): at most kImageParts, sized from the shape alone.
+  bool image_parts() const {
+    return !depthwise() && !winograd() && !polyphase() && !batched() && n >= 2 &&
+           groups * kg() <= kMinRowChunk && f * kg() * ohw() < (int64_t(1) << 22);
+  }
+  static constexpr int64_t kImageParts = 16;
+  int64_t images_per_part() const {
+    const int64_t parts = std::min(n, kImageParts);
+    return (n + parts - 1) / parts;
+  }
+  int64_t part_slots() const {
+    return std::min((n + images_per_part() - 1) / images_per_part(), threads);
+  }
+  int64_t image_parts_elems() const {
+    const int64_t parts = (n + images_per_part() - 1) / images_per_part();
+    return part_slots() * groups * kg() * tile() + parts * f * kg();
+  }
   // Scratch elements (of the call's dtype): Winograd's plan (winograd.h); on small maps one
   // multi-image column matrix (every group) and the gathered y/dy of its images; else column
   // tiles for Forward/DataGrad (one per slot); WeightGrad needs one tile of every column row,
@@ -112,8 +131,9 @@ struct Geom {
       const int64_t fwd = batch_slots() * (c * kh * kw + f) * images() * ohw();
       return backward ? std::max(fwd, (c * kh * kw + f) * weight_grad_images() * ohw()) : fwd;
     }
-    if (direct()) return 0;
     int64_t per_slot = slots() * kg() * tile(), all_rows = groups * kg() * tile();
+    if (backward && image_parts()) return std::max(per_slot, image_parts_elems());
+    if (direct()) return 0;
     return backward ? std::max(per_slot, all_rows) : per_slot;
   }
 };
