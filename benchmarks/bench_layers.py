@@ -5,10 +5,11 @@ the 100-residual-unit net on 16x32x32x32), coarsenet next to PyTorch 2.13 with t
 
 Each layer is bound alone (coarsenet: a one-op executor, so the executor's per-call cost is
 included as it is in a net; PyTorch: eager autograd). The two alternate call by call in one
-process; the minimum wall time of `repeat` calls is printed for forward and backward with the
-ratio coarsenet / PyTorch of forward + backward. Also times the fixed per-step cost: the
-executor's forward + backward of a net of one tiny op, and one sgd_mom_update call next to
-torch.optim.SGD's per-parameter cost. Prints figures, asserts nothing.
+process; the minimum wall time of `repeat` calls is printed for forward and backward, with the
+ratio coarsenet / PyTorch of forward + backward and the minimum CPU time of forward + backward
+of each (on a loaded machine CPU time is the steadier figure). Every argument gets a gradient
+on both sides (also the data of LeNet's first layer, which the net itself does not need).
+Prints figures, asserts nothing.
 """
 from __future__ import annotations
 
