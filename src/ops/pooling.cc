@@ -18,12 +18,15 @@
 // 64-byte vectors (Simd) stay inside this file; GCC's note that passing them changes the ABI on
 // builds without AVX-512 does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
+#include "kernels/pooling_max2x2.h"
 #include "kernels/pooling_plane.h"
 #include "ops/pooling3d.h"  // 5-D data (NCDHW): direct loops
 
 namespace {
 
 using cn_pooling::Geometry;
+using cn_pooling::Max2x2Backward;
+using cn_pooling::Max2x2Forward;
 using cn_pooling::PadPlane;
 using cn_pooling::Simd;
 using cn_pooling::UnpadPlane;
@@ -232,6 +235,17 @@ void ArgMaxBlock(const DType* __restrict top, const std::vector<int64_t>& taps,
   S::Store(arg_out, found);
 }
 
+// 2x2 stride-2 unpadded max pooling whose windows all lie inside the input (LeNet's and VGG's
+// pools) skips the padded phase-split buffer: on small planes (LeNet's 28x28 and 14x14) that
+// copy and the 16-lane row blocks over 7- or 14-wide rows cost more than the pooling itself.
+// Its kernels (kernels/pooling_max2x2.h) read the two input rows of each output row directly in
+// vector blocks and give the same bits as the general kernels: the same running max from
+// lowest(), the same first-maximum tap, gradient 0 + dy at that tap.
+bool IsMax2x2(const PoolingParam& p, const Geometry& g) {
+  return p.pool_type == kMax && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 &&
+         g.pw == 0 && 2 * g.oh <= g.h && 2 * g.ow <= g.w;
+}
+
 template <typename DType>
 void Forward3D(const PoolingParam& p, const cn::ForwardArgs& a) {
   const cn_pool3d::Geom3 g = Resolve3(p, a.in[0].shape());
@@ -256,6 +270,7 @@ void ForwardImpl(const PoolingParam& p, const cn::ForwardArgs& a) {
   if (req == CN_REQ_NULL && !arg_out) return;
   const DType* x = a.in[0].ptr<DType>();
   DType* y = a.out[0].ptr<DType>();
+  if (IsMax2x2(p, g)) return Max2x2Forward(g, x, y, req, arg_out);
   // MXNet's max starts from the lowest finite value: a window wholly in the padding (or of -inf
   // inputs only) gives lowest(), never -inf that turns into NaN downstream.
   const DType fill = is_max ? std::numeric_limits<DType>::lowest() : DType(0);
@@ -361,6 +376,7 @@ void BackwardImpl(const PoolingParam& p, const cn::BackwardArgs& a) {
   DType* dx = a.in_grad[0].ptr<DType>();
   const bool is_max = p.pool_type == kMax;
   const DType* arg = is_max ? a.out[kArgMax].ptr<DType>() : nullptr;
+  if (IsMax2x2(p, g)) return Max2x2Backward(g, dy, arg, dx, req);
   std::vector<DType> inv_rows, inv_cols;
   InverseCounts(p, g, inv_rows, inv_cols);
   cn::ParallelFor(g.planes, 1, [&](int64_t b, int64_t e) {

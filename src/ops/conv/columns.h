@@ -90,6 +90,25 @@ struct Geom {
   bool polyphase() const {
     return (sh > 1 || sw > 1) && dh == 1 && dw == 1 && groups == 1 && c >= 16 && !batched();
   }
+  // WeightGrad with a single row chunk (RowChunk) whose per-image GEMMs are below the size the
+  // host's GEMM splits across threads (kSmallGemm in host_services.cc) runs over fixed parts of
+  // the batch instead (image_parts.h): at most kImageParts, sized from the shape alone.
+  bool image_parts() const {
+    return !depthwise() && !winograd() && !polyphase() && !batched() && n >= 2 &&
+           groups * kg() <= kMinRowChunk && f * kg() * ohw() < (int64_t(1) << 22);
+  }
+  static constexpr int64_t kImageParts = 16;
+  int64_t images_per_part() const {
+    const int64_t parts = std::min(n, kImageParts);
+    return (n + parts - 1) / parts;
+  }
+  int64_t part_slots() const {
+    return std::min((n + images_per_part() - 1) / images_per_part(), threads);
+  }
+  int64_t image_parts_elems() const {
+    const int64_t parts = (n + images_per_part() - 1) / images_per_part();
+    return part_slots() * groups * kg() * tile() + parts * f * kg();
+  }
   // Scratch elements (of the call's dtype): Winograd's plan (winograd.h); on small maps one
   // multi-image column matrix (every group) and the gathered y/dy of its images; else column
   // tiles for Forward/DataGrad (one per slot); WeightGrad needs one tile of every column row,
@@ -112,8 +131,9 @@ struct Geom {
       const int64_t fwd = batch_slots() * (c * kh * kw + f) * images() * ohw();
       return backward ? std::max(fwd, (c * kh * kw + f) * weight_grad_images() * ohw()) : fwd;
     }
-    if (direct()) return 0;
     int64_t per_slot = slots() * kg() * tile(), all_rows = groups * kg() * tile();
+    if (backward && image_parts()) return std::max(per_slot, image_parts_elems());
+    if (direct()) return 0;
     return backward ? std::max(per_slot, all_rows) : per_slot;
   }
 };
@@ -147,10 +167,77 @@ void VisitColumns(const Geom& g, DType* img, DType* col, int64_t ld, int64_t r0,
   }
 }
 
+// Stride 1 with outputs as wide as the input ("same" padding: LeNet's 5x5 pad 2): column row
+// (c, ki, kj) is the input plane c shifted by one constant, position p reading x[p + shift],
+// except where the column iw = p % w + kj * dw - pw falls outside [0, w). One long masked loop
+// per column row then replaces VisitColumns' per-output-row segments, whose bookkeeping cost
+// more than the copying on small maps (14-wide rows). The masks (one per kj, over positions
+// [p0, p1)) live on the stack; larger tiles take the general path.
+constexpr int64_t kShiftMaskElems = 4096;
+
+template <typename DType>
+struct ShiftRows {
+  alignas(64) DType mask[kShiftMaskElems];
+  bool ok = false;
+  ShiftRows(const Geom& g, int64_t p0, int64_t p1) {
+    if (g.sh != 1 || g.sw != 1 || g.ow != g.w || g.kw * (p1 - p0) > kShiftMaskElems) return;
+    ok = true;
+    for (int64_t kj = 0; kj < g.kw; ++kj) {
+      const int64_t lo = g.pw - kj * g.dw, hi = g.w + g.pw - kj * g.dw;
+      DType* mk = mask + kj * (p1 - p0) - p0;
+      for (int64_t p = p0, ow = p0 % g.w; p < p1; ++p, ow = ow + 1 == g.w ? 0 : ow + 1)
+        mk[p] = ow >= lo && ow < hi ? DType(1) : DType(0);
+    }
+  }
+  // For column row r: the input offset of position p (p + shift inside plane c) and the
+  // positions [a, b) within [p0, p1) that may read the plane; all others are zero.
+  void Row(const Geom& g, int64_t r, int64_t p0, int64_t p1, int64_t* plane, int64_t* shift,
+           int64_t* a, int64_t* b, const DType** m) const {
+    const int64_t c = r / (g.kh * g.kw), ki = r / g.kw % g.kh, kj = r % g.kw;
+    *plane = c * g.hw();
+    *shift = (ki * g.dh - g.ph) * g.w + kj * g.dw - g.pw;
+    // Valid input rows: 0 <= p / w + ki * dh - ph < h; valid offsets: 0 <= p + shift < hw.
+    const int64_t row_lo = std::max<int64_t>(0, g.ph - ki * g.dh) * g.w;
+    const int64_t row_hi = std::min<int64_t>(g.oh, g.h + g.ph - ki * g.dh) * g.w;
+    *a = std::max({p0, row_lo, -*shift});
+    *b = std::max(*a, std::min({p1, row_hi, g.hw() - *shift}));
+    *m = mask + kj * (p1 - p0) - p0;
+  }
+};
+
+template <typename DType>
+void Im2ColShift(const Geom& g, const ShiftRows<DType>& s, const DType* x, int64_t r0,
+                 int64_t r1, int64_t p0, int64_t p1, DType* col, int64_t ld) {
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t plane, shift, a, b;
+    const DType* m;
+    s.Row(g, r, p0, p1, &plane, &shift, &a, &b, &m);
+    DType* __restrict out = col + (r - r0) * ld - p0;
+    const DType* __restrict in = x + plane + shift;
+    for (int64_t p = p0; p < a; ++p) out[p] = 0;
+    for (int64_t p = a; p < b; ++p) out[p] = m[p] != DType(0) ? in[p] : DType(0);
+    for (int64_t p = b; p < p1; ++p) out[p] = 0;
+  }
+}
+
+template <typename DType>
+void Col2ImShift(const Geom& g, const ShiftRows<DType>& s, const DType* col, int64_t ld,
+                 int64_t p0, int64_t p1, DType* x) {
+  for (int64_t r = 0; r < g.kg(); ++r) {
+    int64_t plane, shift, a, b;
+    const DType* m;
+    s.Row(g, r, p0, p1, &plane, &shift, &a, &b, &m);
+    const DType* __restrict src = col + r * ld - p0;
+    DType* __restrict img = x + plane + shift;
+    for (int64_t p = a; p < b; ++p) img[p] += m[p] != DType(0) ? src[p] : DType(0);
+  }
+}
+
 // col[(r - r0) * ld + p - p0] = x at (row r, position p), zero in the padding.
 template <typename DType>
 void Im2Col(const Geom& g, const DType* x, int64_t r0, int64_t r1, int64_t p0, int64_t p1,
             DType* col, int64_t ld) {
+  if (const ShiftRows<DType> s(g, p0, p1); s.ok) return Im2ColShift(g, s, x, r0, r1, p0, p1, col, ld);
   const int64_t sw = g.sw;
   VisitColumns(g, const_cast<DType*>(x), col, ld, r0, r1, p0, p1,
                [sw](DType* out, const DType* in, int64_t lo, int64_t hi, int64_t ow0,
@@ -171,6 +258,7 @@ void Im2Col(const Geom& g, const DType* x, int64_t r0, int64_t r1, int64_t p0, i
 // x += col2im(col): the transpose of Im2Col, padding entries dropped.
 template <typename DType>
 void Col2Im(const Geom& g, const DType* col, int64_t ld, int64_t p0, int64_t p1, DType* x) {
+  if (const ShiftRows<DType> s(g, p0, p1); s.ok) return Col2ImShift(g, s, col, ld, p0, p1, x);
   const int64_t sw = g.sw;
   VisitColumns(g, x, const_cast<DType*>(col), ld, 0, g.kg(), p0, p1,
                [sw](const DType* src, DType* img, int64_t lo, int64_t hi, int64_t, int64_t,

@@ -36,6 +36,7 @@
 #include "coarsenet/op.h"
 #include "ops/conv/columns.h"
 #include "ops/conv/depthwise.h"
+#include "ops/conv/image_parts.h"
 #include "ops/conv/polyphase.h"
 #include "ops/conv/small_maps.h"
 #include "ops/conv/winograd.h"
@@ -137,6 +138,7 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
                                                g.threads);
   if (g.polyphase()) return polyphase::WeightGrad(g, x, dy, dw, req, ws);
   if (g.batched()) return WeightGradBatched(g, x, dy, dw, req, ws);
+  if (g.image_parts()) return WeightGradImageParts(g, x, dy, dw, req, ws);
   ForEachRowChunk(g.groups * kg, [&](int64_t q0, int64_t q1) {
     for (int64_t grp = q0 / kg; grp * kg < q1; ++grp) {
       const int64_t r0 = std::max(q0, grp * kg) - grp * kg;
