@@ -18,6 +18,8 @@
 // Strided dense convolutions with >= 16 input channels on maps that are not small (3x3 stride
 // 2, 1x1 stride-2 shortcuts) run as one GEMM per tap on the input's phase planes, without
 // columns (polyphase.h).
+// 3x3 stride-2 convolutions with >= 16 channels each way run the forward as stride-2 Winograd
+// (winograd_transforms.h, Stride2), their gradients as above.
 // 3x3 stride-1 convolutions with >= 16 channels each way skip columns altogether and use
 // Winograd F(4x4, 3x3) for all three passes (winograd.h): 4x fewer multiplies; its blocks of
 // tiles span images, so small maps (CIFAR's 8x8 and 4x4 stages) qualify too.
@@ -59,6 +61,9 @@ void Forward(const Geom& g, const DType* x, const DType* w, const DType* bias, D
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   if (g.depthwise()) return DepthwiseForward(g, x, w, bias, y, req);
   if (g.winograd()) return WinogradConv(g, x, w, false, bias, y, req, ws);
+  if (g.winograd_s2())
+    return winograd::Conv<winograd::Stride2>(g.winograd_s2_tiling(), x, w, false, bias, y, req,
+                                             ws, g.threads);
   if (g.polyphase()) return polyphase::Forward(g, x, w, bias, y, req, ws);
   if (g.batched()) return ForwardBatched(g, x, w, bias, y, req, ws);
   ForEachImageGroup(g, 1, [&](int64_t slot, int64_t i, int64_t) {

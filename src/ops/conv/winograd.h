@@ -28,6 +28,12 @@ namespace cn::winograd {
 // A slot's block holds about this many values of V and M (alpha^2 (C + F) per tile), so the
 // transforms and the GEMMs of a block work in cache.
 constexpr int64_t kBlockElems = 512 * 1024;
+// Stride-2 tiles (alpha 9) hold 81 values per 16 outputs against F(4x4, 3x3)'s 36: their
+// blocks get proportionally more room, so the GEMMs keep as many tiles (columns).
+template <typename T>
+constexpr int64_t BlockElems() {
+  return kBlockElems * T::kAlpha * T::kAlpha / 36;
+}
 // A wide block (below) is this many slot blocks.
 constexpr int64_t kWideBlocks = 4;
 
@@ -72,7 +78,7 @@ inline int64_t RunRows(int64_t total, int64_t capacity, bool slotted) {
 template <typename T>
 inline Plan MakePlan(const Tiling& t) {
   constexpr int64_t a2 = T::kAlpha * T::kAlpha;
-  const int64_t per_row = std::max<int64_t>(1, kBlockElems / (a2 * (t.c + t.f)) / t.tw);
+  const int64_t per_row = std::max<int64_t>(1, BlockElems<T>() / (a2 * (t.c + t.f)) / t.tw);
   const int64_t slot_block = per_row * t.tw;
   Plan p{};
   p.wg_rows = std::min(t.rows(), kWideBlocks * per_row);
