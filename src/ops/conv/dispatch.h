@@ -169,17 +169,27 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
   });
 }
 
-// db[c] = sum over images and positions of dy[:, c] (the bias gradient of either op).
+// db[c] = sum over images and positions of dy[:, c] (the bias gradient of either op). The sum
+// runs in kSumLanes independent lanes (one serial sum left a float add's latency per element:
+// 1.4 ms on MobileNet's 32x1024x7x7, as long as the depthwise weight gradient itself); one
+// thread per channel and a fixed order, so the bits do not depend on the thread count.
+constexpr int kSumLanes = 16;
+
 template <typename DType>
 void ChannelSum(const DType* dy, int64_t n, int64_t c, int64_t hw, DType* db, int32_t req) {
   if (req == CN_REQ_NULL) return;
   ParallelFor(c, 4, [&](int64_t c0, int64_t c1) {
     for (int64_t ch = c0; ch < c1; ++ch) {
-      DType acc = 0;
+      DType lane[kSumLanes] = {};
       for (int64_t i = 0; i < n; ++i) {
         const DType* p = dy + (i * c + ch) * hw;
-        for (int64_t k = 0; k < hw; ++k) acc += p[k];
+        int64_t k = 0;
+        for (; k + kSumLanes <= hw; k += kSumLanes)
+          for (int l = 0; l < kSumLanes; ++l) lane[l] += p[k + l];
+        for (int l = 0; k + l < hw; ++l) lane[l] += p[k + l];
       }
+      DType acc = 0;
+      for (int l = 0; l < kSumLanes; ++l) acc += lane[l];
       Store(&db[ch], req, acc);
     }
   });
