@@ -185,6 +185,30 @@ def depthwise3x3_14x14x512_fwd_bwd():
     return _depthwise_fwd_bwd(512, 14)
 
 
+# The 3x3 convolutions of ResNet-18 (CIFAR, batch 32), one per distinct shape: (c, hw, f,
+# stride). Stride-2 ones open stages 2-4 (their forward is stride-2 Winograd, gradients
+# polyphase or small-map); stride-1 ones run Winograd F(4x4, 3x3) in all three passes.
+RESNET18_CIFAR_CONV3X3 = [
+    (64, 32, 64, 1), (64, 32, 128, 2), (128, 16, 128, 1), (128, 16, 256, 2), (256, 8, 256, 1),
+    (256, 8, 512, 2), (512, 4, 512, 1),
+]
+
+
+def _resnet18_conv_fwd_bwd(c, hw, f, stride):
+    runner, conv, t, gflop = _conv_case(32, c, hw, hw, f, 3, stride, 1)
+    theirs = _torch_fwd_bwd(conv, *t) if torch is not None else None
+    step = "/2" if stride > 1 else ""
+    return compare(f"ResNet-18 CIFAR conv 3x3{step} {c}->{f} 32x{hw}x{hw} fwd+bwd",
+                   runner.forward_backward, theirs, 3 * gflop)
+
+
+for _case in RESNET18_CIFAR_CONV3X3:
+    def _bench_r18(case=_case):
+        return _resnet18_conv_fwd_bwd(*case)
+    _bench_r18.__name__ = "resnet18_cifar_conv3x3_{}_{}_{}_s{}_fwd_bwd".format(*_case)
+    benchmark(_bench_r18)
+
+
 # 1x1 convolutions with ResNet-50's shapes (batch 16; stride-2 ones are the projection
 # shortcuts) and MobileNet v1's pointwise shapes (batch 32).
 CONV1X1_CASES = [

@@ -1,5 +1,5 @@
-"""Convolution paths chosen by shape (src/ops/conv/): polyphase strided convs, depthwise on small
-maps, 1x1 convs. Each path: NumPy reference + float64 numeric gradients (check_op), PyTorch in
+"""Convolution paths chosen by shape (src/ops/conv/): polyphase strided convs, stride-2 Winograd,
+depthwise on small maps, 1x1 convs. Each path: NumPy reference + float64 numeric gradients (check_op), PyTorch in
 float32 and float64, and the same bits for 1, 2 and 3 threads."""
 import numpy as np
 import pytest
@@ -33,8 +33,28 @@ POLYPHASE = [
 ]
 
 
-@pytest.mark.parametrize("data,params", POLYPHASE)
-def test_polyphase_matches_reference(data, params):
+# Depthwise stride 1 beyond MobileNet's 3x3 pad 1 (depthwise_flat.h): a pad larger than the
+# kernel reach (the data gradient is then scattered, not gathered), a 5x3 dilated kernel with
+# multiplier 2 (not 9 taps), and 1x1 kernels with a pad.
+DEPTHWISE_FLAT = [
+    ((2, 8, 9, 8), _params((3, 3), 8, (1, 1), (3, 2), groups=8)),
+    ((2, 6, 11, 10), _params((5, 3), 12, (1, 1), (2, 1), groups=6, dilate=(2, 1))),
+    ((3, 5, 6, 7), _params((1, 1), 5, (1, 1), (1, 0), groups=5, no_bias=True)),
+]
+
+
+# Stride-2 Winograd forward (Geom::winograd_s2: 3x3/2, >= 16 channels each way, tiles mostly
+# full); its gradients take the polyphase / small-map paths. Partial tiles, odd sizes, pads 0-2.
+WINOGRAD_S2 = [
+    ((2, 16, 16, 16), _params((3, 3), 16, (2, 2), (1, 1))),
+    ((2, 17, 31, 29), _params((3, 3), 18, (2, 2), (1, 1))),
+    ((3, 16, 9, 9), _params((3, 3), 16, (2, 2), (0, 0), no_bias=True)),
+    ((1, 16, 12, 13), _params((3, 3), 20, (2, 2), (2, 2))),
+]
+
+
+@pytest.mark.parametrize("data,params", POLYPHASE + DEPTHWISE_FLAT + WINOGRAD_S2)
+def test_matches_reference(data, params):
     check_op("Convolution", _shapes(data, params), params, conv_ref, max_points=30,
              check_inplace=False)
 
@@ -77,6 +97,7 @@ TORCH_CASES = POLYPHASE[:5] + [
     ((4, 24, 7, 7), _params((3, 3), 24, (1, 1), (1, 1), groups=24)),  # depthwise 7x7
     ((3, 16, 14, 13), _params((3, 3), 32, (1, 1), (1, 1), groups=16)),  # multiplier 2
     ((3, 16, 15, 14), _params((3, 3), 16, (2, 2), (1, 1), groups=16)),  # depthwise stride 2
+] + DEPTHWISE_FLAT + WINOGRAD_S2 + [
     ((5, 40, 7, 7), _params((1, 1), 24)),  # 1x1, small map
     ((3, 24, 14, 15), _params((1, 1), 40)),
     ((2, 24, 17, 19), _params((1, 1), 8)),

@@ -84,6 +84,20 @@ struct Geom {
            ph <= 2 && pw <= 2 && oh == h + 2 * ph - 2 && ow == w + 2 * pw - 2 && c >= 16 &&
            f >= 16 && 8 * winograd_tiles() <= ohw();
   }
+  // 3x3 stride-2 dense convolutions run the forward as stride-2 Winograd (winograd::Stride2:
+  // 81 multiplies per 4x4 outputs against 144) when tiles are mostly full (at least 12 of a
+  // tile's 16 outputs on average); the gradients keep the polyphase or small-map path (its
+  // weight gradient measured 5-150% slower as Winograd: alpha^2 = 81 transformed values per
+  // tile make the blocks narrow). The size check excludes geometries the formula does not give.
+  int64_t winograd_s2_tiles() const { return ((oh + 3) / 4) * ((ow + 3) / 4); }
+  winograd::Tiling winograd_s2_tiling() const {
+    return winograd::MakeTiling<winograd::Stride2>(n, c, h, w, ph, pw, f);
+  }
+  bool winograd_s2() const {
+    return kh == 3 && kw == 3 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && groups == 1 &&
+           oh == (h + 2 * ph - 3) / 2 + 1 && ow == (w + 2 * pw - 3) / 2 + 1 && c >= 16 &&
+           f >= 16 && 12 * winograd_s2_tiles() <= ohw();
+  }
   // Strided dense convolutions (3x3 stride 2, 1x1 stride-2 shortcuts) on maps that are not
   // small run as one GEMM per tap on phase planes (polyphase.h): K = C per GEMM, so at least
   // 16 input channels (the 3-channel stem keeps im2col's K = C kh kw).
@@ -114,6 +128,12 @@ struct Geom {
   // tiles for Forward/DataGrad (one per slot); WeightGrad needs one tile of every column row,
   // sliced across threads.
   int64_t WorkspaceElems(bool backward) const {
+    if (winograd_s2())  // the gradients (and Deconvolution's forward) take PathElems' path
+      return std::max(winograd::ConvElems<winograd::Stride2>(winograd_s2_tiling(), threads),
+                      PathElems(backward));
+    return PathElems(backward);
+  }
+  int64_t PathElems(bool backward) const {
     if (depthwise()) return 0;
     if (winograd()) {
       using T = winograd::Fwd;
