@@ -9,21 +9,22 @@
 //   applied after the recurrent matmul):  n = tanh(Wxn x + bxn + r*(Whn h + bhn)),
 //   h' = (1-z)*n + z*h
 // Forward does one GEMM for the input projection of a segment's steps (about sqrt(T) of them),
-// one (N, G*H) GEMM per step for the hidden state, and the gates in one pass. Backward keeps a
+// per step one GEMM per fixed block of 64 hidden units for the hidden state (all G gates of the
+// block in one product, see PackWh), the block's gates in one pass right after it, and all the
+// steps of a segment on one thread team (StepTeam). Backward keeps a
 // segment's pre-activation gradients so the weight gradients are one GEMM per segment.
 // With `recompute` (set by the mirror pass) the reserve holds only each segment's initial state.
 #ifndef COARSENET_OPS_RNN_KERNEL_H_
 #define COARSENET_OPS_RNN_KERNEL_H_
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
-#include <thread>
 #include <type_traits>
 
 #include "coarsenet/op.h"
 #include "kernels/fast_math.h"
+#include "rnn_team.h"
 
 namespace rnn {
 
@@ -126,25 +127,8 @@ using cn_fast::Tanh;
 // single-threaded BLAS call, run across the host's threads. OpenBLAS's own threaded level-3
 // synchronises its threads with spin-and-yield loops; on a loaded 2-core machine that made the
 // per-step (32 x 512) x (512 x 2048) product ~6x slower on 2 threads than on 1. The blocks depend
-// only on the shape, never on the thread count: OpenBLAS's bits depend on a call's column count
-// (its kernels handle column tails of different widths differently, even at 16-aligned splits),
-// so a split per thread made results differ between thread counts.
-// Runs fn(i) for i in [0, n) across the host's threads such that every BLAS call in fn runs on ONE
-// thread: from serial code the host would split a large GEMM per thread count (changing its
-// bits), so whenever a call may be that large the loop runs in a parallel region, of at least
-// two threads, even for one block. `work`: multiply-adds of the largest call.
-template <typename Fn>
-void SoloBlocks(int64_t n, double work, Fn&& fn) {
-  if (n <= 0) return;
-  if (cn::NumThreads() <= 1 || work < double(1 << 20)) {
-    for (int64_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  cn::ParallelFor(std::max<int64_t>(n, 2), 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < std::min(i1, n); ++i) fn(i);
-  });
-}
-
+// only on the shape, never on the thread count, so the bits of C never depend on how many
+// threads ran it (a split per thread made the op's results differ between thread counts).
 template <typename DType>
 void ParGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, DType alpha, const DType* a,
              int64_t lda, const DType* b, int64_t ldb, DType beta, DType* c, int64_t ldc) {
@@ -211,47 +195,6 @@ void PackWh(const Geom& g, const DType* wh, DType* whb) {
       for (int64_t q = 0; q < G; ++q)
         std::copy(wh + (q * H + u0) * HO, wh + (q * H + u0 + w) * HO,
                   whb + (G * u0 + q * w) * HO);
-    }
-  });
-}
-
-// Spins (then yields: the machine may have fewer cores than threads) until `done` reaches n.
-inline void WaitFor(const std::atomic<int64_t>& done, int64_t n) {
-  for (int spins = 0; done.load(std::memory_order_acquire) < n; ++spins) {
-    if (spins < 4000) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    } else {
-      std::this_thread::yield();
-    }
-  }
-}
-
-// Runs fn(step, block) for every step in order and every block of a step, step s+1's blocks only
-// after all of step s's. ONE parallel region for all the steps: waking the sleeping pool costs
-// tens of microseconds per region (milliseconds on a loaded machine), so a region per step was
-// a large share of a step. Threads claim (step, block) items in order from a counter and wait
-// only for earlier items, so any number of threads (even one) finishes without deadlock, and
-// which thread runs a block never changes its result.
-// `work`: multiply-adds of one step (serial below 2^20, where a team costs more than it saves;
-// a single block still gets a team of two so its GEMM runs on one thread, see SoloBlocks).
-template <typename Fn>
-void StepTeam(int64_t steps, int64_t blocks, double work, Fn&& fn) {
-  const int64_t total = steps * blocks;
-  const int64_t threads = std::max<int64_t>(2, std::min<int64_t>(cn::NumThreads(), blocks));
-  if (cn::NumThreads() <= 1 || work < double(1 << 20) || steps <= 0) {
-    for (int64_t i = 0; i < total; ++i) fn(i / blocks, i % blocks);
-    return;
-  }
-  std::atomic<int64_t> next{0}, done{0};
-  cn::ParallelFor(threads, 1, [&](int64_t, int64_t) {
-    for (;;) {
-      const int64_t i = next.fetch_add(1, std::memory_order_relaxed);
-      if (i >= total) return;
-      WaitFor(done, i / blocks * blocks);
-      fn(i / blocks, i % blocks);
-      done.fetch_add(1, std::memory_order_acq_rel);
     }
   });
 }
