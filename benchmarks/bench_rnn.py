@@ -1,7 +1,7 @@
 """The fused RNN op against PyTorch's nn.LSTM / nn.GRU, side by side in one run (same thread
 count, 2 by default). Prints figures; asserts nothing about time.
 
-    python benchmarks/bench_rnn.py [--threads 2] [--repeat 5] [--long]
+    python benchmarks/bench_rnn.py [--threads 2] [--repeat 9] [--long]
 
 Cases (the issue's): 2-layer LSTM and GRU, input 512, hidden 512, seq 35, batch 32, forward +
 backward and inference; --long adds seq 2000, hidden 256, batch 16 (LSTM, 1 layer), where the
@@ -35,17 +35,22 @@ def packed(module, layers):
     return np.concatenate([p.detach().numpy().ravel() for p in ws + bs]).astype(np.float32)
 
 
-def paired_times(ours, theirs, repeat):
-    """Medians of alternating runs, so a change in machine load hits both sides alike."""
-    ours()
-    theirs()
-    a, b = [], []
+def paired_times(ours, theirs, repeat, *more):
+    """Alternating runs, so a change in machine load hits both sides alike. Returns, per
+    function, (min wall time, min CPU time of this process): on a shared machine the minimum is
+    the run least disturbed, and CPU time leaves out time spent descheduled."""
+    fns = (ours, theirs) + more
+    for fn in fns:
+        fn()
+    wall = [[] for _ in fns]
+    cpu = [[] for _ in fns]
     for _ in range(repeat):
-        for fn, out in ((ours, a), (theirs, b)):
-            t0 = time.perf_counter()
+        for k, fn in enumerate(fns):
+            t0, c0 = time.perf_counter(), time.process_time()
             fn()
-            out.append(time.perf_counter() - t0)
-    return statistics.median(a), statistics.median(b)
+            wall[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.process_time() - c0)
+    return [(min(w), min(c)) for w, c in zip(wall, cpu)]
 
 
 def case(torch, mode, T, N, I, H, L, repeat):
@@ -80,9 +85,19 @@ def case(torch, mode, T, N, I, H, L, repeat):
         with torch.no_grad():
             m(xt)
 
-    rows = [(f"{mode} L{L} T{T} N{N} H{H} fwd+bwd", *paired_times(cn_train, torch_train, repeat)),
-            (f"{mode} L{L} T{T} N{N} H{H} inference", *paired_times(cn_infer, torch_infer,
-                                                                      repeat))]
+    def torch_infer_plain():  # without oneDNN: per-step addmm and separate elementwise ops
+        torch.backends.mkldnn.enabled = False
+        try:
+            with torch.no_grad():
+                m(xt)
+        finally:
+            torch.backends.mkldnn.enabled = True
+
+    name = f"{mode} L{L} T{T} N{N} H{H}"
+    train = paired_times(cn_train, torch_train, repeat)
+    infer = paired_times(cn_infer, torch_infer, repeat, torch_infer_plain)
+    rows = [(f"{name} fwd+bwd", *train), (f"{name} inference", *infer[:2]),
+            (f"{name} inference vs torch without oneDNN", infer[0], infer[2])]
     return rows, err, outs[-1].nbytes
 
 
@@ -105,13 +120,13 @@ def mirror_case(T, N, I, H, repeat):
             ex.backward()
         return step
 
-    t0, t1 = paired_times(steps(exs[0]), steps(exs[1]), repeat)
+    (t0, c0), (t1, c1) = paired_times(steps(exs[0]), steps(exs[1]), repeat)
     m0, m1 = (ex.memory_stats()["planned_bytes"] for ex in exs)
     grads = [ex.grad_dict["rnn_parameters"].asnumpy() for ex in exs]
     print(f"lstm L1 T{T} N{N} H{H} planned arena: no mirror {m0 / 2**20:.1f} MiB, "
           f"{t0 * 1e3:.0f} ms; mirror=auto {m1 / 2**20:.1f} MiB ({m1 / m0:.3f}x), "
-          f"{t1 * 1e3:.0f} ms ({t1 / t0:.2f}x); gradients bitwise equal: "
-          f"{bool(np.array_equal(grads[0], grads[1]))}")
+          f"{t1 * 1e3:.0f} ms (time {t1 / t0:.2f}x, CPU time {c1 / c0:.2f}x); gradients "
+          f"bitwise equal: {bool(np.array_equal(grads[0], grads[1]))}")
 
 
 def main():
@@ -119,7 +134,7 @@ def main():
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--long", action="store_true")
     args = parser.parse_args()
     cn.set_num_threads(args.threads)
@@ -127,14 +142,15 @@ def main():
     cases = [("lstm", 35, 32, 512, 512, 2), ("gru", 35, 32, 512, 512, 2)]
     if args.long:
         cases.append(("lstm", 2000, 16, 256, 256, 1))
-    print(f"{'case':42s} {'coarsenet ms':>13s} {'torch ms':>9s} {'ratio':>6s}  "
-          f"(threads {args.threads}, median of {args.repeat}, runs alternated; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(f"threads {args.threads}, min of {args.repeat} alternated runs, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; ratio = coarsenet / torch")
+    print(f"{'case':58s} {'coarsenet ms':>12s} {'torch ms':>9s} {'ratio':>6s} {'CPU ratio':>9s}")
     for mode, T, N, I, H, L in cases:
         rows, err, reserve = case(torch, mode, T, N, I, H, L, args.repeat)
-        for name, ours, theirs in rows:
-            print(f"{name:42s} {ours * 1e3:13.1f} {theirs * 1e3:9.1f} {ours / theirs:6.2f}")
-        print(f"{'':42s} max |output - torch| {err:.2e}; reserve kept for backward "
+        for name, (ours, ours_cpu), (theirs, theirs_cpu) in rows:
+            print(f"{name:58s} {ours * 1e3:12.1f} {theirs * 1e3:9.1f} {ours / theirs:6.2f} "
+                  f"{ours_cpu / theirs_cpu:9.2f}")
+        print(f"{'':58s} max |output - torch| {err:.2e}; reserve kept for backward "
               f"{reserve / 2**20:.1f} MiB")
     if args.long:
         mirror_case(2000, 16, 256, 256, args.repeat)

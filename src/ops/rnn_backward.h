@@ -49,9 +49,6 @@ struct BwdBufs {
 };
 
 // Steps of segment [tb, te) backward: dh / dc carry the state gradients between steps.
-// Without projection a step is ONE parallel region over blocks of hidden units: each thread
-// first folds the previous step's recurrent gradient into its units of dh (its columns of
-// dAh_prev Wh), then runs its units' gates; the last step's product is folded in at the end.
 template <typename DType>
 void BackwardSteps(const Geom& g, const DType* w, const int64_t* len, const DType* dY, int64_t l,
                    int64_t d, int64_t tb, int64_t te, const SegRes<DType>& r,
@@ -60,8 +57,6 @@ void BackwardSteps(const Geom& g, const DType* w, const int64_t* len, const DTyp
   const DType *wh = w + g.Wh(l, d), *wr = w + g.Wr(l, d);
   const DType lo_ = static_cast<DType>(g.cmin), hi_ = static_cast<DType>(g.cmax);
   DType *dh = b.dh, *dc = b.dc;
-  const int64_t blocks = g.proj ? 1 : UnitBlocks(g);
-  int64_t prev = -1;  // the step whose dAh is not yet folded into dh
   // dh[:, u0:u1] += (dAh of step tp) Wh[:, u0:u1] for the rows running at tp.
   auto fold = [&](int64_t tp, int64_t u0, int64_t u1, bool split) {
     const DType* dah = b.dAh + (tp - tb) * N * GH;
@@ -76,8 +71,11 @@ void BackwardSteps(const Geom& g, const DType* w, const int64_t* len, const DTyp
       for (int64_t j = u0; j < u1; ++j) dh[n * HO + j] += b.tmp[n * HO + j];
     }
   };
-  for (int64_t s = te - tb - 1; s >= 0; --s) {
-    const int64_t t = d ? te - 1 - s : tb + s, lt = t - tb;
+  const int64_t steps = te - tb;
+  auto time_of = [&](int64_t p) { return d ? tb + p : te - 1 - p; };  // the p-th step backward
+  // Step p for hidden units [u0, u1) (LSTMP: all units, in three regions).
+  auto step = [&](int64_t p, int64_t u0, int64_t u1) {
+    const int64_t t = time_of(p), lt = t - tb, prev = p > 0 ? time_of(p - 1) : -1;
     DType* dt = g.proj ? b.dHall + lt * N * HO : b.dt;  // gradient of h after step t
     // dt = dh + dY for output columns [o0, o1) of the running rows.
     auto gather = [&](int64_t o0, int64_t o1) {
@@ -88,7 +86,7 @@ void BackwardSteps(const Geom& g, const DType* w, const int64_t* len, const DTyp
           dt[n * HO + j] = valid ? dh[n * HO + j] + dyr[j] : DType(0);
       }
     };
-    const DType* dhpre = dt;  // gradient of o*tanh(c)
+    const DType* dhpre = g.proj ? b.dhpre : dt;  // gradient of o*tanh(c)
     // The gates of hidden units [u0, u1) of batch row n.
     auto units = [&](int64_t n, int64_t u0, int64_t u1) {
       const int64_t row = lt * N + n;
@@ -148,24 +146,33 @@ void BackwardSteps(const Geom& g, const DType* w, const int64_t* len, const DTyp
       }
     };
     if (!g.proj) {
-      cn::ParallelFor(blocks, 1, [&](int64_t i0, int64_t i1) {
-        const int64_t u0 = UnitEdge(g, i0, blocks), u1 = UnitEdge(g, i1, blocks);
-        if (prev >= 0) fold(prev, u0, u1, false);
-        gather(u0, u1);
-        for (int64_t n = 0; n < N; ++n) units(n, u0, u1);
-      });
+      if (prev >= 0) fold(prev, u0, u1, false);
+      gather(u0, u1);
+      for (int64_t n = 0; n < N; ++n) units(n, u0, u1);
     } else {  // LSTMP: dh (HO columns) and the gates (H units) do not split alike
       if (prev >= 0) fold(prev, 0, HO, true);
       gather(0, HO);
       ParGemm(false, false, N, H, HO, DType(1), dt, HO, wr, H, DType(0), b.dhpre, H);
-      dhpre = b.dhpre;
       cn::ParallelFor(N, 1, [&](int64_t n0, int64_t n1) {
         for (int64_t n = n0; n < n1; ++n) units(n, 0, H);
       });
     }
-    prev = t;
+  };
+  if (steps <= 0) return;
+  const int64_t last = time_of(steps - 1);
+  if (g.proj) {
+    for (int64_t p = 0; p < steps; ++p) step(p, 0, H);
+    fold(last, 0, HO, true);
+    return;
   }
-  if (prev >= 0) fold(prev, 0, HO, true);
+  // Without projection one region runs all steps (see StepTeam) over fixed unit blocks: each
+  // block first folds the previous step's recurrent gradient into its units of dh (its columns
+  // of dAh_prev Wh), then runs its units' gates; the last step's product is folded in at the end.
+  const int64_t blocks = UnitBlocks(g);
+  auto edge = [&](int64_t k) { return UnitEdge(g, k, 0); };
+  const double work = static_cast<double>(N) * static_cast<double>(GH) * HO;
+  StepTeam(steps, blocks, work, [&](int64_t p, int64_t k) { step(p, edge(k), edge(k + 1)); });
+  SoloBlocks(blocks, work, [&](int64_t k) { fold(last, edge(k), edge(k + 1), false); });
 }
 
 // dY: (T*N, D*HO) gradient of this layer's output; dhy/dcy: final-state gradients or nullptr.
@@ -177,6 +184,7 @@ void BackwardDir(const Geom& g, const DType* w, const DType* x, const int64_t* l
   const int64_t K = g.K(), nseg = g.NSeg();
   const BwdBufs<DType> b(g, ws);
   const FwdBufs<DType> f(g, b.fwd);
+  if (g.recompute && !g.proj) PackWh(g, w + g.Wh(l, d), f.whb);
   const DType* dir = res + g.Dir(l, d);
   if (dhy) std::copy(dhy, dhy + N * HO, b.dh); else std::fill(b.dh, b.dh + N * HO, DType(0));
   if (g.lstm()) {

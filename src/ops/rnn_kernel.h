@@ -9,7 +9,9 @@
 //   applied after the recurrent matmul):  n = tanh(Wxn x + bxn + r*(Whn h + bhn)),
 //   h' = (1-z)*n + z*h
 // Forward does one GEMM for the input projection of a segment's steps (about sqrt(T) of them),
-// one (N, G*H) GEMM per step for the hidden state, and the gates in one pass. Backward keeps a
+// per step one GEMM per fixed block of 64 hidden units for the hidden state (all G gates of the
+// block in one product, see PackWh), the block's gates in one pass right after it, and all the
+// steps of a segment on one thread team (StepTeam). Backward keeps a
 // segment's pre-activation gradients so the weight gradients are one GEMM per segment.
 // With `recompute` (set by the mirror pass) the reserve holds only each segment's initial state.
 #ifndef COARSENET_OPS_RNN_KERNEL_H_
@@ -22,6 +24,7 @@
 
 #include "coarsenet/op.h"
 #include "kernels/fast_math.h"
+#include "rnn_team.h"
 
 namespace rnn {
 
@@ -86,8 +89,10 @@ struct Geom {
 
   // Forward: the segment's input projection, the recurrent product, the state (h, c), the
   // projection's o*tanh(c) and result; with recompute, one segment's reserve as scratch.
+  // Plus the per-step recurrent products in both orientations and Wh packed by unit blocks.
   int64_t ForwardWorkspace() const {
-    return KN() * GH() + N * GH() + 2 * N * HO + 2 * N * H + (recompute ? KN() * RowRes() : 0);
+    return KN() * GH() + 2 * N * GH() + GH() * HO + 2 * N * HO + 2 * N * H +
+           (recompute ? KN() * RowRes() : 0);
   }
   int64_t DirBackwardWorkspace() const {
     return KN() * GH() * (gru() ? 2 : 1) + 3 * N * HO + 2 * N * H + (proj ? KN() * (HO + H) : 0) +
@@ -118,25 +123,24 @@ SegRes<DType> ResAt(const Geom& g, DType* base, int64_t rows, int64_t row0) {
 using cn_fast::Sigmoid;
 using cn_fast::Tanh;
 
-// C = alpha op(A) op(B) + beta C with C's columns split across the host's threads, each block one
-// single-threaded BLAS call. OpenBLAS's own threaded level-3 synchronises its threads with
-// spin-and-yield loops; on a loaded 2-core machine that made the per-step (32 x 512) x (512 x 2048)
-// product ~6x slower on 2 threads than on 1 (see benchmarks/bench_rnn.py).
+// C = alpha op(A) op(B) + beta C with C's columns cut into at most 4 blocks, each one
+// single-threaded BLAS call, run across the host's threads. OpenBLAS's own threaded level-3
+// synchronises its threads with spin-and-yield loops; on a loaded 2-core machine that made the
+// per-step (32 x 512) x (512 x 2048) product ~6x slower on 2 threads than on 1. The blocks depend
+// only on the shape, never on the thread count, so the bits of C never depend on how many
+// threads ran it (a split per thread made the op's results differ between thread counts).
 template <typename DType>
 void ParGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, DType alpha, const DType* a,
              int64_t lda, const DType* b, int64_t ldb, DType beta, DType* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const int64_t blocks = work < double(1 << 20) ? 1 : std::min<int64_t>(cn::NumThreads(), n / 32);
-  if (blocks <= 1) {
-    cn::Gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-  auto edge = [&](int64_t i) { return i >= blocks ? n : (n * i / blocks) / 16 * 16; };
-  cn::ParallelFor(blocks, 1, [&](int64_t i0, int64_t i1) {
-    const int64_t c0 = edge(i0), c1 = edge(i1);
-    cn::Gemm(ta, tb, m, c1 - c0, k, alpha, a, lda, tb ? b + c0 * ldb : b + c0, ldb, beta, c + c0,
-             ldc);
+  const int64_t blocks = work < double(1 << 20) ? 1 : std::clamp<int64_t>(n / 256, 1, 4);
+  const int64_t width = ((n + blocks - 1) / blocks + 15) & ~int64_t(15);
+  SoloBlocks(blocks, work, [&](int64_t i) {
+    const int64_t c0 = std::min(n, i * width), c1 = std::min(n, c0 + width);
+    if (c1 > c0)
+      cn::Gemm(ta, tb, m, c1 - c0, k, alpha, a, lda, tb ? b + c0 * ldb : b + c0, ldb, beta,
+               c + c0, ldc);
   });
 }
 
@@ -156,133 +160,164 @@ void Project(const Geom& g, const DType* w, int64_t l, int64_t d, const DType* x
 }
 
 // The forward kernel's state and scratch, carved from a workspace of ForwardWorkspace() elements.
+// hg: a step's recurrent products as each unit block's GEMM writes them, (G*w, N) per block;
+// hgt: the same transposed to (N, G*w) per block; whb: Wh with each block's rows together.
 template <typename DType>
 struct FwdBufs {
-  DType *xw, *hg, *h, *c, *rr, *tmp, *scratch;
+  DType *xw, *hg, *hgt, *whb, *h, *c, *rr, *tmp, *scratch;
   FwdBufs(const Geom& g, DType* ws) {
-    xw = ws, hg = xw + g.KN() * g.GH(), h = hg + g.N * g.GH(), c = h + g.N * g.HO;
+    xw = ws, hg = xw + g.KN() * g.GH(), hgt = hg + g.N * g.GH(), whb = hgt + g.N * g.GH();
+    h = whb + g.GH() * g.HO, c = h + g.N * g.HO;
     rr = c + g.N * g.H, tmp = rr + g.N * g.H, scratch = tmp + g.N * g.HO;
   }
 };
 
-// How many blocks of hidden units the per-step work is split into (one per thread), and block
-// i's first unit (multiples of 16 so each thread's columns stay aligned).
-inline int64_t UnitBlocks(const Geom& g) {
-  const double work = static_cast<double>(g.N) * static_cast<double>(g.GH()) *
-                      static_cast<double>(g.HO);
-  return work < double(1 << 20) ? 1 : std::max<int64_t>(1, std::min<int64_t>(cn::NumThreads(),
-                                                                             g.H / 16));
+// The per-step work is cut into blocks of kUnitBlock hidden units whose boundaries depend only on
+// H, never on the thread count: each block is the same single-threaded GEMM whatever thread runs
+// it, so results have the same bits for any thread count. 64 units (256 rows of Wh for LSTM) keep
+// OpenBLAS near its best per call while giving 2-8 threads enough blocks at H = 256-512.
+constexpr int64_t kUnitBlock = 64;
+inline int64_t UnitBlocks(const Geom& g) { return (g.H + kUnitBlock - 1) / kUnitBlock; }
+inline int64_t UnitEdge(const Geom& g, int64_t i, int64_t) {
+  return std::min(g.H, i * kUnitBlock);
 }
-inline int64_t UnitEdge(const Geom& g, int64_t i, int64_t blocks) {
-  return i >= blocks ? g.H : (g.H * i / blocks) / 16 * 16;
+
+// Wh (G*H, HO) reordered so unit block k's rows are contiguous, gate-major inside the block:
+// row G*u0 + q*w + j holds Wh row q*H + u0 + j. One copy per call; then each block's recurrent
+// product is ONE GEMM (G*w, N) = Whb_k h^T, whose shape OpenBLAS runs ~1.3x faster than
+// h Wh_k^T: the small h is the operand it streams, the block of Wh the one it packs.
+template <typename DType>
+void PackWh(const Geom& g, const DType* wh, DType* whb) {
+  const int64_t H = g.H, HO = g.HO, G = g.G;
+  cn::ParallelFor(UnitBlocks(g), 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      const int64_t u0 = UnitEdge(g, k, 0), w = UnitEdge(g, k + 1, 0) - u0;
+      for (int64_t q = 0; q < G; ++q)
+        std::copy(wh + (q * H + u0) * HO, wh + (q * H + u0 + w) * HO,
+                  whb + (G * u0 + q * w) * HO);
+    }
+  });
 }
 
 // Steps [tb, te) of one direction from the state in f.h / f.c (updated in place), the segment's
 // input projection already in f.xw. Writes the segment's reserve rows `r` and, when y is not
 // null, the layer output (rows of D*HO values, this direction's columns [d*HO, (d+1)*HO)).
-// Without projection a step is ONE parallel region: each thread multiplies the previous state
-// (read from the reserve copy) by its own hidden units' rows of Wh, then runs those units' gates;
-// each region start wakes the sleeping pool threads, which costs milliseconds on a loaded machine.
+// Each step reads the state before it from the reserve's hprev rows, and each unit block writes
+// its part of the new state into the next step's hprev rows, so no block reads what another
+// block of the same step writes.
 template <typename DType>
 void ForwardSeg(const Geom& g, const DType* w, const int64_t* len, int64_t l, int64_t d,
                 int64_t tb, int64_t te, const FwdBufs<DType>& f, const SegRes<DType>& r, DType* y) {
-  const int64_t N = g.N, H = g.H, HO = g.HO, GH = g.GH(), S = g.S(), ystride = g.D * HO;
-  const DType *wh = w + g.Wh(l, d), *wr = w + g.Wr(l, d), *bh_ = w + g.Bh(l, d);
+  const int64_t N = g.N, HO = g.HO, GH = g.GH(), S = g.S(), G = g.G, ystride = g.D * HO;
+  const int64_t steps = te - tb;
+  const DType *wr = w + g.Wr(l, d), *bh_ = w + g.Bh(l, d);
   const DType lo_ = static_cast<DType>(g.cmin), hi_ = static_cast<DType>(g.cmax);
-  DType *h = f.h, *c = f.c, *rr = f.rr;
-  const int64_t blocks = UnitBlocks(g);
-  for (int64_t s = 0; s < te - tb; ++s) {
-    const int64_t t = d ? te - 1 - s : tb + s, lt = t - tb;
-    const DType* hp = r.hprev + lt * N * HO;
-    std::copy(h, h + N * HO, r.hprev + lt * N * HO);
-    if (g.lstm()) std::copy(c, c + N * H, r.cprev + lt * N * H);
-    // Hidden units [u0, u1) of batch row b.
-    auto units = [&](int64_t b, int64_t u0, int64_t u1) {
-      const int64_t row = lt * N + b;
-      DType* yr = y && !g.proj ? y + (t * N + b) * ystride + d * HO : nullptr;
-      DType* gr = r.gates + row * S;
-      if (len && t >= len[b]) {  // past this sequence's end: state frozen, output zero
-        if (yr) std::fill(yr + u0, yr + u1, DType(0));
-        for (int64_t q = 0; q < S / H; ++q) std::fill(gr + q * H + u0, gr + q * H + u1, DType(0));
-        if (g.lstm()) std::copy(c + b * H + u0, c + b * H + u1, r.cell + row * H + u0);
-        return;
-      }
-      const DType *ax = f.xw + row * GH, *ah = f.hg + b * GH;
-      DType* hb = h + b * HO;
-      // Locals, not the lambda's captured references: a store through a DType* could alias
-      // those, which keeps the loops below from vectorising.
-      const int64_t H = g.H;
-      const DType lo = lo_, hi = hi_;
-      const DType* bh = bh_;
-      if (g.lstm()) {
-        DType *cb = c + b * H, *cl = r.cell + row * H, *ho = g.proj ? rr + b * H : hb;
-        const bool clip_nan = g.clip_nan;
-        // Two instances: the clipping selects keep GCC from vectorising the common loop.
-        // flatten: the exp / tanh polynomials must be inlined for the loop to vectorise.
-        auto run = [&](auto clip_tag) __attribute__((flatten)) {
-          constexpr bool kClip = decltype(clip_tag)::value;
-#pragma omp simd
-          for (int64_t j = u0; j < u1; ++j) {
-            DType i = Sigmoid(ax[j] + ah[j]), fg = Sigmoid(ax[H + j] + ah[H + j]);
-            DType gg = Tanh(ax[2 * H + j] + ah[2 * H + j]);
-            DType o = Sigmoid(ax[3 * H + j] + ah[3 * H + j]);
-            DType cn = fg * cb[j] + i * gg;
-            if constexpr (kClip) {  // NaN passes through unless clip_nan
-              DType cc = cn < lo ? lo : (cn > hi ? hi : cn);
-              cn = (clip_nan && cn != cn) ? lo : cc;
-            }
-            cb[j] = cn;
-            cl[j] = cn;
-            gr[j] = i, gr[H + j] = fg, gr[2 * H + j] = gg, gr[3 * H + j] = o;
-            ho[j] = o * Tanh(cn);
-          }
-        };
-        if (g.clip) run(std::true_type{}); else run(std::false_type{});
-      } else if (g.gru()) {
-        const DType* hpb = hp + b * HO;
-#pragma omp simd
-        for (int64_t j = u0; j < u1; ++j) {
-          DType rg = Sigmoid(ax[j] + ah[j]), z = Sigmoid(ax[H + j] + ah[H + j]);
-          DType hn = ah[2 * H + j] + bh[2 * H + j];
-          DType n = Tanh(ax[2 * H + j] + rg * hn);
-          hb[j] = (DType(1) - z) * n + z * hpb[j];
-          gr[j] = rg, gr[H + j] = z, gr[2 * H + j] = n, gr[3 * H + j] = hn;
-        }
-      } else {
-        const bool relu = g.mode == kRnnRelu;
-#pragma omp simd
-        for (int64_t j = u0; j < u1; ++j) {
-          DType a = ax[j] + ah[j];
-          DType hv = relu ? (a > 0 ? a : DType(0)) : Tanh(a);
-          gr[j] = hv;
-          hb[j] = hv;
-        }
-      }
-      if (yr) std::copy(hb + u0, hb + u1, yr + u0);
-    };
-    if (!g.proj) {
-      cn::ParallelFor(blocks, 1, [&](int64_t i0, int64_t i1) {
-        const int64_t u0 = UnitEdge(g, i0, blocks), u1 = UnitEdge(g, i1, blocks);
-        for (int64_t q = 0; q < g.G; ++q)  // gate q's rows u0..u1 of Wh
-          cn::Gemm(false, true, N, u1 - u0, HO, DType(1), hp, HO, wh + (q * H + u0) * HO, HO,
-                   DType(0), f.hg + q * H + u0, GH);
-        for (int64_t b = 0; b < N; ++b) units(b, u0, u1);
-      });
-      continue;
+  auto local = [&](int64_t s) { return d ? steps - 1 - s : s; };  // the s-th step's row block
+  // The gates of units [u0, u0 + w) of batch row b at local step lt; gate q of unit u0 + k has
+  // its recurrent product at ah[q * aw + k].
+  auto units = [&](int64_t lt, int64_t b, int64_t u0, int64_t w, const DType* ah, int64_t aw) {
+    const int64_t t = tb + lt, row = lt * N + b;
+    const int64_t H = g.H;  // locals, not captured references: they keep the loops vectorised
+    DType* yr = y && !g.proj ? y + (t * N + b) * ystride + d * HO + u0 : nullptr;
+    DType* gr = r.gates + row * S + u0;
+    DType *cb = f.c + b * H + u0, *cl = r.cell + row * H + u0, *cp = r.cprev + row * H + u0;
+    if (len && t >= len[b]) {  // past this sequence's end: state frozen, output zero
+      if (yr) std::fill(yr, yr + w, DType(0));
+      for (int64_t q = 0; q < S / H; ++q) std::fill(gr + q * H, gr + q * H + w, DType(0));
+      if (g.lstm()) std::copy(cb, cb + w, cp), std::copy(cb, cb + w, cl);
+      return;
     }
-    // Projection (LSTMP): h' = Wr (o * tanh(c')) needs every unit, so three regions.
+    const DType* ax = f.xw + row * GH + u0;
+    DType* hb = f.h + b * HO + u0;
+    const DType lo = lo_, hi = hi_;
+    const DType* bh = bh_ + u0;
+    if (g.lstm()) {
+      DType* ho = g.proj ? f.rr + b * H + u0 : hb;
+      const bool clip_nan = g.clip_nan;
+      // Two instances: the clipping selects keep GCC from vectorising the common loop.
+      // flatten: the exp / tanh polynomials must be inlined for the loop to vectorise.
+      auto run = [&](auto clip_tag) __attribute__((flatten)) {
+        constexpr bool kClip = decltype(clip_tag)::value;
+#pragma omp simd
+        for (int64_t k = 0; k < w; ++k) {
+          DType i = Sigmoid(ax[k] + ah[k]), fg = Sigmoid(ax[H + k] + ah[aw + k]);
+          DType gg = Tanh(ax[2 * H + k] + ah[2 * aw + k]);
+          DType o = Sigmoid(ax[3 * H + k] + ah[3 * aw + k]);
+          DType cold = cb[k];
+          DType cn = fg * cold + i * gg;
+          if constexpr (kClip) {  // NaN passes through unless clip_nan
+            DType cc = cn < lo ? lo : (cn > hi ? hi : cn);
+            cn = (clip_nan && cn != cn) ? lo : cc;
+          }
+          cp[k] = cold;
+          cb[k] = cn;
+          cl[k] = cn;
+          gr[k] = i, gr[H + k] = fg, gr[2 * H + k] = gg, gr[3 * H + k] = o;
+          ho[k] = o * Tanh(cn);
+        }
+      };
+      if (g.clip) run(std::true_type{}); else run(std::false_type{});
+    } else if (g.gru()) {
+      const DType* hpb = r.hprev + row * HO + u0;
+#pragma omp simd
+      for (int64_t k = 0; k < w; ++k) {
+        DType rg = Sigmoid(ax[k] + ah[k]), z = Sigmoid(ax[H + k] + ah[aw + k]);
+        DType hn = ah[2 * aw + k] + bh[2 * H + k];
+        DType n = Tanh(ax[2 * H + k] + rg * hn);
+        hb[k] = (DType(1) - z) * n + z * hpb[k];
+        gr[k] = rg, gr[H + k] = z, gr[2 * H + k] = n, gr[3 * H + k] = hn;
+      }
+    } else {
+      const bool relu = g.mode == kRnnRelu;
+#pragma omp simd
+      for (int64_t k = 0; k < w; ++k) {
+        DType a = ax[k] + ah[k];
+        DType hv = relu ? (a > 0 ? a : DType(0)) : Tanh(a);
+        gr[k] = hv;
+        hb[k] = hv;
+      }
+    }
+    if (yr) std::copy(hb, hb + w, yr);
+  };
+  if (steps <= 0) return;
+  std::copy(f.h, f.h + N * HO, r.hprev + local(0) * N * HO);
+  if (!g.proj) {
+    const double work = static_cast<double>(N) * static_cast<double>(GH) * HO;
+    StepTeam(steps, UnitBlocks(g), work, [&](int64_t s, int64_t k) {
+      const int64_t lt = local(s), u0 = UnitEdge(g, k, 0), w = UnitEdge(g, k + 1, 0) - u0;
+      const int64_t rows = G * w;
+      DType *pg = f.hg + G * u0 * N, *pt = f.hgt + G * u0 * N;
+      cn::Gemm(false, true, rows, N, HO, DType(1), f.whb + G * u0 * HO, HO,
+               r.hprev + lt * N * HO, HO, DType(0), pg, N);
+      for (int64_t q = 0; q < rows; ++q)  // (rows, N) -> (N, rows): gates read along units
+        for (int64_t b = 0; b < N; ++b) pt[b * rows + q] = pg[q * N + b];
+      for (int64_t b = 0; b < N; ++b) units(lt, b, u0, w, pt + b * rows, w);
+      if (s + 1 < steps) {  // this block's units of the state before the next step
+        DType* hn = r.hprev + local(s + 1) * N * HO;
+        for (int64_t b = 0; b < N; ++b)
+          std::copy(f.h + b * HO + u0, f.h + b * HO + u0 + w, hn + b * HO + u0);
+      }
+    });
+    return;
+  }
+  // Projection (LSTMP): h' = Wr (o * tanh(c')) needs every unit, so three regions per step.
+  const DType* wh = w + g.Wh(l, d);
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t lt = local(s), t = tb + lt;
+    const DType* hp = r.hprev + lt * N * HO;
+    if (s > 0) std::copy(f.h, f.h + N * HO, r.hprev + lt * N * HO);
     ParGemm(false, true, N, GH, HO, DType(1), hp, HO, wh, HO, DType(0), f.hg, GH);
     cn::ParallelFor(N, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) units(b, 0, H);
+      for (int64_t b = b0; b < b1; ++b) units(lt, b, 0, g.H, f.hg + b * GH, g.H);
     });
-    ParGemm(false, true, N, HO, H, DType(1), rr, H, wr, H, DType(0), f.tmp, HO);
+    ParGemm(false, true, N, HO, g.H, DType(1), f.rr, g.H, wr, g.H, DType(0), f.tmp, HO);
     for (int64_t b = 0; b < N; ++b) {
       DType* yr = y ? y + (t * N + b) * ystride + d * HO : nullptr;
       if (len && t >= len[b]) {
         if (yr) std::fill(yr, yr + HO, DType(0));
         continue;
       }
-      std::copy(f.tmp + b * HO, f.tmp + (b + 1) * HO, h + b * HO);
+      std::copy(f.tmp + b * HO, f.tmp + (b + 1) * HO, f.h + b * HO);
       if (yr) std::copy(f.tmp + b * HO, f.tmp + (b + 1) * HO, yr);
     }
   }
@@ -298,6 +333,7 @@ void ForwardDir(const Geom& g, const DType* w, const DType* x, const int64_t* le
   const int64_t N = g.N, H = g.H, HO = g.HO, K = g.K(), nseg = g.NSeg(), in = g.In(l);
   const FwdBufs<DType> f(g, ws);
   DType* dir = res + g.Dir(l, d);
+  if (!g.proj) PackWh(g, w + g.Wh(l, d), f.whb);
   std::copy(h0, h0 + N * HO, f.h);
   if (g.lstm()) std::copy(c0, c0 + N * H, f.c);
   for (int64_t q = 0; q < nseg; ++q) {
