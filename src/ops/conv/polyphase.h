@@ -21,6 +21,14 @@
 // Images run in parallel slots (one plane set per slot) for Forward/DataGrad; WeightGrad builds
 // one image's planes at a time and splits (tap, channel block) GEMMs across threads, each
 // block of dW_tap owned by one task, so no reduction and the same bits for any thread count.
+// Measured and rejected (1 thread, A/B in one process, ResNet-18 3x3/2 64->128 on 32x64x32x32):
+// folding m = 8 images into each gradient GEMM (planes of the m images side by side, K or
+// N = (m - 1)*plane + n_pos) left DataGrad unchanged (1.00-1.02x) and made WeightGrad 1.065-1.077x
+// slower: the GEMMs already run near OpenBLAS's peak at K = n_pos, packing costs (M + N) K
+// whatever K is, and the columns between images add 6% of work. Splitting WeightGrad's tasks
+// over F as well (18 instead of 9 for 2-thread balance) costs 1.05x at 1 thread (dy is packed
+// twice as often). The small-map im2col WeightGrad is 1.20x slower here, and this DataGrad is
+// 1.16-1.21x slower than the small-map one on 16x16 maps (a plane of 9x9 for 8x8 outputs).
 #ifndef COARSENET_OPS_CONV_POLYPHASE_H_
 #define COARSENET_OPS_CONV_POLYPHASE_H_
 
