@@ -3,10 +3,12 @@
 //
 // Inter-op parallelism: the executor may cut the calls into stages (SetStages) whose calls the
 // schedule found independent and the memory plan gave disjoint bytes. A stage's calls are
-// split in two: a call costing more than its fair share of the stage (cost / threads) runs alone
-// with every thread (its own parallel loop fills them); the others run at the same time on the
-// host's thread pool, each on one thread (the pool's parallel_for and GEMM run single-threaded
-// inside it), spread over the threads by cost. A call's kernels still plan for the thread count
+// split in two: the largest calls run alone with every thread (their own parallel loops fill
+// them) while that is estimated quicker than giving them one thread next to the others (a call
+// alone is assumed kAloneSpeedup x threads faster: a stage of one 3x3 pooling, which scales
+// poorly, and three small convolutions is quicker as pooling | convolutions); the others run at
+// the same time on the host's thread pool, each on one thread (the pool's parallel_for and GEMM
+// run single-threaded inside it), spread over the threads by cost. A call's kernels still plan for the thread count
 // they were bound with, and no two calls of a stage touch the same bytes, so the results are the
 // same bits however the calls are spread or interleaved.
 //
@@ -181,27 +183,23 @@ class Program {
     const int threads = cn::core::GetNumThreads();
     std::vector<int> small(end - begin);
     std::iota(small.begin(), small.end(), begin);
-    if (threads > 1) {  // calls above their fair share run alone with every thread
-      for (bool changed = true; changed && small.size() > 1;) {
-        double total = 0;
-        for (int k : small) total += cost_[k];
-        changed = false;
-        for (size_t n = 0; n < small.size(); ++n)
-          if (cost_[small[n]] > total / threads) {
-            RunCall(small[n], is_train, step_seed);
-            small.erase(small.begin() + n);
-            changed = true;
-            break;
-          }
+    if (threads > 1) {  // the largest call alone with every thread, while that is quicker
+      std::stable_sort(small.begin(), small.end(),
+                       [&](int a, int b) { return cost_[a] > cost_[b]; });
+      while (small.size() > 1) {
+        std::vector<int> rest(small.begin() + 1, small.end());
+        double alone = cost_[small[0]] / (kAloneSpeedup * threads) + Makespan(rest, threads);
+        if (alone >= Makespan(small, threads)) break;
+        RunCall(small[0], is_train, step_seed);
+        small = std::move(rest);
       }
     }
     if (threads <= 1 || small.size() < 2) {
       for (int k : small) RunCall(k, is_train, step_seed);
       return;
     }
-    // Longest first onto the least loaded thread (deterministic ties), then one bin per thread.
-    std::stable_sort(small.begin(), small.end(),
-                     [&](int a, int b) { return cost_[a] > cost_[b]; });
+    // Longest first (sorted above) onto the least loaded thread (deterministic ties), then one
+    // bin per thread.
     int bins = std::min<int>(threads, int(small.size()));
     std::vector<std::vector<int>> bin(bins);
     std::vector<double> load(bins, 0);
@@ -230,6 +228,14 @@ class Program {
         &job);
     for (auto& e : job.errors)  // the first bin's error, whichever thread failed first
       if (e) std::rethrow_exception(e);
+  }
+
+  // The estimated time of `calls` (sorted longest first) spread longest first onto the least
+  // loaded of `threads` threads, one thread each: the largest load.
+  double Makespan(const std::vector<int>& calls, int threads) const {
+    std::vector<double> load(std::min<size_t>(size_t(threads), calls.size()), 0.0);
+    for (int k : calls) *std::min_element(load.begin(), load.end()) += cost_[k];
+    return load.empty() ? 0.0 : *std::max_element(load.begin(), load.end());
   }
 
   // One slice of a split call (see batch_split.h): views of its part of the batch, whole
@@ -297,6 +303,10 @@ class Program {
         ReduceSlices(c.split, c.workspace, k, static_cast<double*>(g.data), n);
     }
   }
+
+  // How much faster a call runs alone on T threads than on one, per thread (its own parallel
+  // loop): below 1 as small maps and memory-bound ops scale poorly.
+  static constexpr double kAloneSpeedup = 0.75;
 
   std::vector<Call> calls_;
   std::vector<int32_t> stage_;  // empty: one call per stage
