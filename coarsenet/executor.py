@@ -34,9 +34,10 @@ from . import random as _random
 from .base import REQ_INPLACE, REQ_WRITE, CoarsenetError
 from .graph import BACKWARD, HEAD_GRAD, OP, ZEROS, Entry
 from .ndarray import NDArray
-from .passes.mirror_common import node_flops, recompute_flops
+from .passes.mirror_common import recompute_flops
 from .passes.pipeline import build_plan
 from .passes.plan_memory import concurrency_conflicts
+from .passes.schedule import stage_cost
 
 
 
@@ -217,12 +218,7 @@ class Executor:
             raise CoarsenetError(f"bind: the memory plan gives '{a.name}' and '{b.name}', which "
                                  "may run concurrently, overlapping bytes (a planner bug); set "
                                  "COARSENET_INTER_OP=0 to bind without inter-op parallelism")
-        shapes = self._shapes
-        cost = []
-        for node in sched.order:
-            fwd = node.backward.forward if node.kind == BACKWARD else node
-            flops = node_flops(fwd, shapes, fwd.recompute_of or fwd)
-            cost.append(float(2 * flops if node.kind == BACKWARD else flops) + 1.0)
+        cost = [stage_cost(node, self._shapes) for node in sched.order]
         self._program.set_stages(list(sched.stage_of), cost)
 
     @property

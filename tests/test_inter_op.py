@@ -166,3 +166,18 @@ def test_dropout_draws_the_same_numbers_with_stages(monkeypatch, threads):
         results.append(_train_results(exe))
     for a, b in zip(*results):
         assert np.array_equal(a, b)
+
+
+def test_stage_cost_counts_pooling_windows_and_backward(monkeypatch):
+    # The stage cost proxy: a 3x3 pooling over 80 channels took 3x the time of a 1x1
+    # convolution 80->16 on the same map, so it must not look cheaper (node_flops counted it
+    # as 1/30 of it); a backward call costs twice its forward.
+    from coarsenet.passes.schedule import stage_cost
+
+    exe = _bind(inception_bn(10, 2), monkeypatch, True, batch=4, data=(4, 3, 32, 32),
+                softmax_label=(4,))
+    by_name = {(n.op_label, n.name): stage_cost(n, exe._shapes) for n in exe._sched.order}
+    pool = by_name[("Pooling", "in2_pool")]
+    conv = by_name[("Convolution", "in2_1x1_conv")]
+    assert 1.5 * conv < pool < 6 * conv
+    assert by_name[("_backward_Pooling", "in2_pool_backward")] == pytest.approx(2 * pool, 1e-3)

@@ -3,10 +3,15 @@
 //
 // Inter-op parallelism: the executor may cut the calls into stages (SetStages) whose calls the
 // schedule found independent and the memory plan gave disjoint bytes. A stage's calls are
-// split in two: a call costing more than its fair share of the stage (cost / threads) runs alone
-// with every thread (its own parallel loop fills them); the others run at the same time on the
-// host's thread pool, each on one thread (the pool's parallel_for and GEMM run single-threaded
-// inside it), spread over the threads by cost. A call's kernels still plan for the thread count
+// split in two: the largest calls run alone with every thread (their own parallel loops fill
+// them) while that is estimated quicker than giving them one thread next to the others (a call
+// alone is assumed kAloneSpeedup x threads faster: a stage of one 3x3 pooling, which scales
+// poorly, and three small convolutions is quicker as pooling | convolutions); the others run at
+// the same time on the host's thread pool, each on one thread (the pool's parallel_for and GEMM
+// run single-threaded inside it), spread over the threads by cost. The cost of a call is the
+// bind-time proxy (SetStages) until every call of its stage has run once, then the least
+// one-thread seconds measured for it (a proxy misjudges pooling against GEMM by 2x between
+// 32x32 and 224x224 maps). A call's kernels still plan for the thread count
 // they were bound with, and no two calls of a stage touch the same bytes, so the results are the
 // same bits however the calls are spread or interleaved.
 //
@@ -18,6 +23,7 @@
 #define COARSENET_BINDINGS_PROGRAM_H_
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <memory>
 #include <numeric>
@@ -115,6 +121,7 @@ class Program {
         throw std::invalid_argument("Program.set_stages: stages must not decrease");
     stage_ = stage;
     cost_ = cost;
+    seconds_.assign(cost.size(), 0.0);
   }
 
   void set_concurrent(bool on) { concurrent_ = on; }
@@ -181,34 +188,34 @@ class Program {
     const int threads = cn::core::GetNumThreads();
     std::vector<int> small(end - begin);
     std::iota(small.begin(), small.end(), begin);
-    if (threads > 1) {  // calls above their fair share run alone with every thread
-      for (bool changed = true; changed && small.size() > 1;) {
-        double total = 0;
-        for (int k : small) total += cost_[k];
-        changed = false;
-        for (size_t n = 0; n < small.size(); ++n)
-          if (cost_[small[n]] > total / threads) {
-            RunCall(small[n], is_train, step_seed);
-            small.erase(small.begin() + n);
-            changed = true;
-            break;
-          }
-      }
-    }
-    if (threads <= 1 || small.size() < 2) {
+    if (threads <= 1) {
       for (int k : small) RunCall(k, is_train, step_seed);
       return;
     }
-    // Longest first onto the least loaded thread (deterministic ties), then one bin per thread.
-    std::stable_sort(small.begin(), small.end(),
-                     [&](int a, int b) { return cost_[a] > cost_[b]; });
+    // Measured seconds once every call of the stage has run, else the bind-time proxy.
+    bool measured = std::all_of(small.begin(), small.end(), [&](int k) { return seconds_[k] > 0; });
+    const std::vector<double>& cost = measured ? seconds_ : cost_;
+    std::stable_sort(small.begin(), small.end(), [&](int a, int b) { return cost[a] > cost[b]; });
+    while (small.size() > 1) {  // the largest call alone with every thread, while quicker
+      std::vector<int> rest(small.begin() + 1, small.end());
+      double alone = cost[small[0]] / (kAloneSpeedup * threads) + Makespan(cost, rest, threads);
+      if (alone >= Makespan(cost, small, threads)) break;
+      TimedCall(small[0], is_train, step_seed, kAloneSpeedup * threads);
+      small = std::move(rest);
+    }
+    if (small.size() < 2) {
+      for (int k : small) TimedCall(k, is_train, step_seed, kAloneSpeedup * threads);
+      return;
+    }
+    // Longest first (sorted above) onto the least loaded thread (deterministic ties), then one
+    // bin per thread.
     int bins = std::min<int>(threads, int(small.size()));
     std::vector<std::vector<int>> bin(bins);
     std::vector<double> load(bins, 0);
     for (int k : small) {
       int least = int(std::min_element(load.begin(), load.end()) - load.begin());
       bin[least].push_back(k);
-      load[least] += cost_[k];
+      load[least] += cost[k];
     }
     struct Job {
       const Program* self;
@@ -222,7 +229,7 @@ class Program {
         [](void* user, int64_t b0, int64_t b1) {
           auto* j = static_cast<Job*>(user);
           for (int64_t b = b0; b < b1; ++b) try {
-              for (int k : (*j->bin)[b]) j->self->RunCall(k, j->is_train, j->seed);
+              for (int k : (*j->bin)[b]) j->self->TimedCall(k, j->is_train, j->seed, 1.0);
             } catch (...) {
               j->errors[b] = std::current_exception();
             }
@@ -230,6 +237,25 @@ class Program {
         &job);
     for (auto& e : job.errors)  // the first bin's error, whichever thread failed first
       if (e) std::rethrow_exception(e);
+  }
+
+  // The estimated time of `calls` (sorted longest first) spread longest first onto the least
+  // loaded of `threads` threads, one thread each: the largest load.
+  static double Makespan(const std::vector<double>& cost, const std::vector<int>& calls,
+                         int threads) {
+    std::vector<double> load(std::min<size_t>(size_t(threads), calls.size()), 0.0);
+    for (int k : calls) *std::min_element(load.begin(), load.end()) += cost[k];
+    return load.empty() ? 0.0 : *std::max_element(load.begin(), load.end());
+  }
+
+  // RunCall, keeping the least one-thread seconds seen for call k (`scale`: one thread's time
+  // over this run's). Only the schedule reads them: the results do not depend on them. Calls
+  // of one stage run on distinct k, so concurrent bins write distinct elements.
+  void TimedCall(int k, bool is_train, uint64_t step_seed, double scale) const {
+    auto t0 = std::chrono::steady_clock::now();
+    RunCall(k, is_train, step_seed);
+    double s = scale * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (seconds_[k] <= 0 || s < seconds_[k]) seconds_[k] = s;
   }
 
   // One slice of a split call (see batch_split.h): views of its part of the batch, whole
@@ -298,9 +324,14 @@ class Program {
     }
   }
 
+  // How much faster a call runs alone on T threads than on one, per thread (its own parallel
+  // loop): below 1 as small maps and memory-bound ops scale poorly.
+  static constexpr double kAloneSpeedup = 0.75;
+
   std::vector<Call> calls_;
   std::vector<int32_t> stage_;  // empty: one call per stage
   std::vector<double> cost_;
+  mutable std::vector<double> seconds_;  // per call: see TimedCall; 0 until it has run
   bool concurrent_ = true;
   bool batch_parallel_ = true;
 };
