@@ -53,7 +53,33 @@ WINOGRAD_S2 = [
 ]
 
 
-@pytest.mark.parametrize("data,params", POLYPHASE + DEPTHWISE_FLAT + WINOGRAD_S2)
+# Weight gradients over fixed parts of the batch (conv/image_parts.h): convolutions with at most
+# 64 column rows whose per-image GEMMs are small (LeNet's 1 -> 20 5x5 layer, 3-channel stems);
+# the parts come from the shape, never from the thread count.
+IMAGE_PARTS = [
+    ((5, 1, 16, 16), _params((5, 5), 3, pad=(2, 2))),  # one image per part
+    ((17, 3, 16, 17), _params((3, 3), 4, pad=(1, 1))),  # 2 images per part, the last 1
+    ((3, 4, 16, 16), _params((3, 3), 4, pad=(1, 1), groups=2)),  # two groups of 18 rows
+    ((4, 8, 16, 16), _params((1, 1), 5, no_bias=True)),  # 1x1: no columns
+    ((2, 2, 33, 20), _params((3, 3), 3, stride=(2, 1), pad=(1, 0))),  # strided
+    ((2, 4, 36, 36), _params((4, 4), 3)),  # 64 rows, 33x33 outputs in two column tiles
+]
+
+# Columns of stride-1 convolutions whose outputs are as wide as the input (columns.h ShiftRows:
+# one masked shifted copy per column row): LeNet's 5x5 pad 2, dilated and asymmetric kernels,
+# column tiles starting mid-row.
+SAME_WIDTH = [
+    ((3, 6, 9, 9), _params((5, 5), 4, pad=(2, 2))),  # small map: images side by side
+    ((2, 3, 10, 10), _params((3, 3), 3, pad=(2, 2), dilate=(2, 2))),
+    ((2, 3, 8, 9), _params((3, 5), 2, pad=(0, 2))),  # fewer output rows than input rows
+    ((1, 3, 7, 7), _params((3, 7), 2, pad=(1, 3), no_bias=True)),  # kernel as wide as the map
+    ((2, 8, 33, 33), _params((3, 3), 5, pad=(1, 1))),  # two column tiles, the second mid-row
+    ((2, 2, 20, 17), _params((5, 5), 3, pad=(1, 2))),  # 17-wide rows, output rows cropped
+]
+
+
+@pytest.mark.parametrize("data,params", POLYPHASE + DEPTHWISE_FLAT + WINOGRAD_S2 + IMAGE_PARTS
+                         + SAME_WIDTH)
 def test_matches_reference(data, params):
     check_op("Convolution", _shapes(data, params), params, conv_ref, max_points=30,
              check_inplace=False)
@@ -97,7 +123,7 @@ TORCH_CASES = POLYPHASE[:5] + [
     ((4, 24, 7, 7), _params((3, 3), 24, (1, 1), (1, 1), groups=24)),  # depthwise 7x7
     ((3, 16, 14, 13), _params((3, 3), 32, (1, 1), (1, 1), groups=16)),  # multiplier 2
     ((3, 16, 15, 14), _params((3, 3), 16, (2, 2), (1, 1), groups=16)),  # depthwise stride 2
-] + DEPTHWISE_FLAT + WINOGRAD_S2 + [
+] + DEPTHWISE_FLAT + WINOGRAD_S2 + IMAGE_PARTS + SAME_WIDTH + [
     ((5, 40, 7, 7), _params((1, 1), 24)),  # 1x1, small map
     ((3, 24, 14, 15), _params((1, 1), 40)),
     ((2, 24, 17, 19), _params((1, 1), 8)),
@@ -140,3 +166,23 @@ def test_polyphase_deconvolution():
     ref = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(w), stride=2,
                                                padding=1, output_padding=(1, 0))
     np.testing.assert_allclose(y, ref.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_deconvolution_same_width():
+    torch = pytest.importorskip("torch")
+    import coarsenet as cn
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 4, 9, 9)), rng.standard_normal((4, 3, 5, 5))
+    op = cn.ops.make("Deconvolution", dict(kernel=(5, 5), pad=(2, 2), num_filter=3,
+                                          no_bias=True))
+    y = op.invoke([x, w], [])[0]
+    head = rng.standard_normal(y.shape)
+    grads = [np.zeros_like(x), np.zeros_like(w)]
+    op.backward([head], [x, w], [y], grads, [1, 1], [])
+    tx, tw = (torch.tensor(a, requires_grad=True) for a in (x, w))
+    ty = torch.nn.functional.conv_transpose2d(tx, tw, padding=2)
+    ty.backward(torch.tensor(head))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(grads[0], tx.grad.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(grads[1], tw.grad.numpy(), rtol=1e-10, atol=1e-10)
