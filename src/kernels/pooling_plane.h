@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "coarsenet/op.h"
+#include "kernels/simd_block.h"
 
 namespace cn_pooling {
 
@@ -93,21 +94,13 @@ void UnpadPlane(const Geometry& g, const DType* buf, DType* dx, int32_t req) {
   }
 }
 
-// Row kernels work on one 64-byte vector of outputs at a time (16 floats or 8 doubles; an
-// AVX-512 register here, split by the compiler on narrower machines). GCC/Clang vector
-// extensions keep the block's running max/sum and selects in registers across all taps of the
-// window; plain loops get unrolled-and-jammed into scalar branches by GCC at -O3.
+// Row kernels work on one 64-byte vector of outputs at a time (kernels/simd_block.h: 16 floats
+// or 8 doubles; an AVX-512 register here, split by the compiler on narrower machines). The
+// vector extension keeps the block's running max/sum and selects in registers across all taps
+// of the window; plain loops get unrolled-and-jammed into scalar branches by GCC at -O3.
 template <typename DType>
-struct Simd {
-  typedef DType V __attribute__((vector_size(64)));
-  static constexpr int64_t kLanes = 64 / sizeof(DType);
-  static V Load(const DType* p) {
-    V v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-  }
-  static void Store(DType* p, V v) { std::memcpy(p, &v, sizeof(v)); }
-  static V Splat(DType x) { return V{} + x; }
+struct Simd : cn::simd::Block<DType> {
+  static constexpr int64_t kLanes = cn::simd::Block<DType>::kWidth;  // values per vector
 };
 
 }  // namespace cn_pooling
