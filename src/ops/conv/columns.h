@@ -275,6 +275,21 @@ void Im2Col(const Geom& g, const DType* x, int64_t r0, int64_t r1, int64_t p0, i
                });
 }
 
+// The GEMM operand holding column rows [r0, r1) for output positions [p0, p1) of one image
+// group: the input itself when the convolution reads it directly (1x1, stride 1, no pad),
+// else those rows built into `col`. *ld receives the operand's leading dimension.
+template <typename DType>
+const DType* ColumnsOrInput(const Geom& g, const DType* xg, int64_t r0, int64_t r1, int64_t p0,
+                            int64_t p1, DType* col, int64_t* ld) {
+  if (g.direct()) {
+    *ld = g.hw();
+    return xg + r0 * *ld + p0;
+  }
+  Im2Col(g, xg, r0, r1, p0, p1, col, p1 - p0);
+  *ld = p1 - p0;
+  return col;
+}
+
 // x += col2im(col): the transpose of Im2Col, padding entries dropped.
 template <typename DType>
 void Col2Im(const Geom& g, const DType* col, int64_t ld, int64_t p0, int64_t p1, DType* x) {

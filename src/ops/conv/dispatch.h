@@ -80,13 +80,8 @@ void Forward(const Geom& g, const DType* x, const DType* w, const DType* bias, D
       }
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const DType* xg = x + (i * g.c + grp * g.cg()) * hw;
-        const DType* b = xg + p0;
-        int64_t ldb = hw;
-        if (!g.direct()) {
-          Im2Col(g, xg, 0, kg, p0, p1, col, len);
-          b = col;
-          ldb = len;
-        }
+        int64_t ldb;
+        const DType* b = ColumnsOrInput(g, xg, 0, kg, p0, p1, col, &ldb);
         Gemm(false, false, fg, len, kg, DType(1), w + grp * fg * kg, kg, b, ldb, beta,
              yt + grp * fg * ohw, ohw);
       }
@@ -155,13 +150,8 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
         const DType* xg = x + (i * g.c + grp * g.cg()) * hw;
         for (int64_t p0 = 0; p0 < ohw; p0 += tile) {
           const int64_t p1 = std::min(ohw, p0 + tile), len = p1 - p0;
-          const DType* b = xg + r0 * hw + p0;
-          int64_t ldb = hw;
-          if (!g.direct()) {
-            Im2Col(g, xg, r0, r1, p0, p1, col, len);
-            b = col;
-            ldb = len;
-          }
+          int64_t ldb;
+          const DType* b = ColumnsOrInput(g, xg, r0, r1, p0, p1, col, &ldb);
           Gemm(false, true, fg, r1 - r0, len, DType(1), dy + (i * g.f + grp * fg) * ohw + p0,
                ohw, b, ldb, DType(first ? 0 : 1), dwg, kg);
           first = false;

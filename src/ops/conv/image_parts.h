@@ -29,13 +29,8 @@ void WeightGradImageParts(const Geom& g, const DType* x, const DType* dy, DType*
         const DType* xg = x + (i * g.c + grp * g.cg()) * hw;
         for (int64_t p0 = 0; p0 < ohw; p0 += tile) {
           const int64_t p1 = std::min(ohw, p0 + tile), len = p1 - p0;
-          const DType* b = xg + p0;
-          int64_t ldb = hw;
-          if (!g.direct()) {
-            Im2Col(g, xg, 0, kg, p0, p1, col, len);
-            b = col;
-            ldb = len;
-          }
+          int64_t ldb;
+          const DType* b = ColumnsOrInput(g, xg, 0, kg, p0, p1, col, &ldb);
           Gemm(false, true, fg, kg, len, DType(1), dy + (i * g.f + grp * fg) * ohw + p0, ohw, b,
                ldb, DType(first ? 0 : 1), part + grp * fg * kg, kg);
           first = false;
