@@ -164,6 +164,7 @@ def _buckets(arrays: list[np.ndarray], limit: int):
 
 
 _abort_installed = False
+_ABORT_GRACE_SECONDS = 1.0
 
 
 def _abort_on_uncaught_exception(comm) -> None:
@@ -178,6 +179,10 @@ def _abort_on_uncaught_exception(comm) -> None:
         sys.stderr.write(f"coarsenet: rank {comm.Get_rank()} failed; aborting all ranks\n")
         traceback.print_exception(kind, value, tb)
         sys.stderr.flush()
+        # mpiexec's proxy forwards each rank's stderr through a pipe, and on MPI_Abort it kills
+        # the job without draining that pipe: a CI run lost the whole traceback that way. A
+        # moment's wait lets the message reach the user before the job ends.
+        time.sleep(_ABORT_GRACE_SECONDS)
         try:
             comm.Abort(1)
         finally:
