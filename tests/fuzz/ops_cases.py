@@ -109,6 +109,11 @@ def _params(rng, info):
 
 
 def _finite_params(params) -> bool:
+    # epsilon = 0 puts a pole back into the optimizer updates that divide by
+    # sqrt(state + epsilon): rmspropalex's clamped variance n - g^2 is 0 for the inconsistent
+    # states drawn here (n < g^2), and lr * G / 0 is inf (NaN with lr = 0), as in MXNet.
+    if params.get("epsilon") == 0.0:
+        return False
     for v in params.values():
         vals = v if isinstance(v, tuple) else (v,)
         for x in vals:
