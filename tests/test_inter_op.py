@@ -42,7 +42,7 @@ def _train_results(exe, steps=2):
 
 
 def test_inception_same_bits_on_off_and_thread_counts(monkeypatch, threads):
-    # 7 steps: a stage runs its calls all on one thread each (3 runs), all alone (2), then as
+    # 8 steps: a stage runs its calls all on one thread each (3 runs), all alone (2), then as
     # planned from the times measured (Program::RunStage): every way must give the same bits.
     net = inception_bn(10, 2)
     ref = None
@@ -51,7 +51,7 @@ def test_inception_same_bits_on_off_and_thread_counts(monkeypatch, threads):
             threads(n)
             exe = _bind(net, monkeypatch, inter_op, data=(2, 3, 16, 16), softmax_label=(2,))
             assert exe.inter_op == inter_op
-            got = _train_results(exe, steps=7)
+            got = _train_results(exe, steps=8)
             if inter_op and n > 1:
                 _check_stage_plans(exe)
             if ref is None:
@@ -68,10 +68,10 @@ def _check_stage_plans(exe):
         if e - b < 2:
             continue
         assert all(one[k] > 0 and alone[k] > 0 for k in range(b, e))
-        run_alone, bins = exe._program.stage_plan(b)
+        run_alone, bins, plan_wall, alone_wall = exe._program.stage_plan(b)
         planned = list(run_alone) + [k for b_ in bins for k in b_]
         assert sorted(planned) == list(range(b, e))
-        assert all(bins)
+        assert all(bins) and plan_wall > 0 and alone_wall > 0
 
 
 def _lpt(costs, threads):

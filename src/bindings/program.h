@@ -127,8 +127,7 @@ class Program {
     one_.assign(cost.size(), 0.0);
     alone_.assign(cost.size(), 0.0);
     changed_.assign(cost.size(), 0);
-    runs_.assign(cost.size(), 0);
-    plan_.assign(cost.size(), StagePlan{});
+    stages_.assign(cost.size(), StageState{});
   }
 
   void set_concurrent(bool on) { concurrent_ = on; }
@@ -141,10 +140,11 @@ class Program {
   // thread (0: not yet), for benchmarks and tests.
   py::tuple StageTimes() const { return py::make_tuple(one_, alone_); }
   // The plan stage_plan.h last made for the stage whose first call is `begin`: (calls run
-  // alone, bins); empty until the stage has run six times concurrently.
+  // alone, bins, least stage seconds as planned, least with every call alone); empty until the
+  // stage has run six times concurrently.
   py::tuple StagePlanOf(int begin) const {
-    const StagePlan& p = plan_.at(size_t(begin));
-    return py::make_tuple(p.alone, p.bins);
+    const StageState& st = stages_.at(size_t(begin));
+    return py::make_tuple(st.plan.alone, st.plan.bins, st.plan_wall, st.alone_wall);
   }
   int size() const { return int(calls_.size()); }
 
@@ -208,7 +208,7 @@ class Program {
     }
     if (threads != timed_threads_) {  // alone times hold for one thread count
       std::fill(alone_.begin(), alone_.end(), 0.0);
-      std::fill(runs_.begin(), runs_.end(), 0);
+      std::fill(stages_.begin(), stages_.end(), StageState{});
       timed_threads_ = threads;
     }
     std::vector<int> calls(end - begin);
@@ -216,28 +216,46 @@ class Program {
     auto known = [&](const std::vector<double>& t) {
       return std::all_of(calls.begin(), calls.end(), [&](int k) { return t[k] > 0; });
     };
-    const int run = runs_[begin]++;
-    StagePlan explore;
-    const StagePlan* plan = &explore;
-    // The first run is not timed: it pays for first touches of the arena (page faults), up to
-    // 20x a call's time at 224x224 maps.
-    std::vector<double> first_run(run == 0 ? calls_.size() : 0, 0.0);
-    std::vector<double>* one = run == 0 ? &first_run : &one_;
+    StageState& st = stages_[begin];
+    const int run = st.runs++;
     const int phase = run % kExplorePeriod;
+    StagePlan explore;
     if (run < 3 || phase == kExplorePeriod - 2) {  // every call in a bin
       SpreadOverBins(calls, known(one_) ? one_ : cost_, threads, &explore.bins);
-    } else if (run < 5 || phase == kExplorePeriod - 1) {  // every call alone
-      explore.alone = calls;
-    } else {
-      bool changed = std::any_of(calls.begin(), calls.end(), [&](int k) { return changed_[k]; });
-      if (changed || plan_[begin].alone.size() + plan_[begin].bins.size() == 0) {
-        plan_[begin] = PlanStage(calls, one_, alone_, threads);
-        for (int k : calls) changed_[k] = 0;
-      }
-      plan = &plan_[begin];
+      // The first run is not timed: it pays for first touches of the arena (page faults),
+      // up to 20x a call's time at 224x224 maps.
+      std::vector<double> untimed(run == 0 ? calls_.size() : 0, 0.0);
+      RunPlan(explore, run == 0 ? &untimed : &one_, is_train, step_seed);
+      return;
     }
-    for (int k : plan->alone) Timed(k, is_train, step_seed, &alone_);
-    if (plan->bins.empty()) return;
+    bool changed = std::any_of(calls.begin(), calls.end(), [&](int k) { return changed_[k]; });
+    if (run >= 5 && (changed || st.plan.alone.size() + st.plan.bins.size() == 0)) {
+      StagePlan p = PlanStage(calls, one_, alone_, threads);
+      if (p.alone != st.plan.alone || p.bins != st.plan.bins) st.plan_wall = 0, st.plan_runs = 0;
+      st.plan = std::move(p);
+      for (int k : calls) changed_[k] = 0;
+    }
+    // Which runs: every call alone (the inter-op off way) while exploring, then the plan
+    // unless its least stage time measured over two runs or more is above all alone's (the
+    // per-call times miss how much concurrent calls slow each other through shared caches
+    // and memory bandwidth), with the other one measured again every kExplorePeriod runs.
+    bool plan_wins = st.plan_runs < 2 || st.plan_wall <= st.alone_wall;
+    bool all_alone = run < 5 || (phase == kExplorePeriod - 1 ? plan_wins : !plan_wins);
+    explore.alone = calls;
+    auto t0 = std::chrono::steady_clock::now();
+    RunPlan(all_alone ? explore : st.plan, &one_, is_train, step_seed);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double& least = all_alone ? st.alone_wall : st.plan_wall;
+    if (least <= 0 || s < least) least = s;
+    if (!all_alone) ++st.plan_runs;
+  }
+
+  // Runs a stage's plan: its alone calls in order on every thread, then its bins at the same
+  // time, one thread each (bin calls' least times kept in *one).
+  void RunPlan(const StagePlan& plan, std::vector<double>* one, bool is_train,
+               uint64_t step_seed) const {
+    for (int k : plan.alone) Timed(k, is_train, step_seed, &alone_);
+    if (plan.bins.empty()) return;
     struct Job {
       const Program* self;
       const std::vector<std::vector<int>>* bin;
@@ -245,10 +263,10 @@ class Program {
       bool is_train;
       uint64_t seed;
       std::vector<double>* one;
-    } job{this, &plan->bins, std::vector<std::exception_ptr>(plan->bins.size()), is_train,
+    } job{this, &plan.bins, std::vector<std::exception_ptr>(plan.bins.size()), is_train,
           step_seed, one};
     cn::core::HostServices()->parallel_for(
-        int64_t(plan->bins.size()), 1,
+        int64_t(plan.bins.size()), 1,
         [](void* user, int64_t b0, int64_t b1) {
           auto* j = static_cast<Job*>(user);
           for (int64_t b = b0; b < b1; ++b) try {
@@ -355,9 +373,15 @@ class Program {
   mutable std::vector<double> one_, alone_;
   mutable std::vector<char> changed_;
   mutable int timed_threads_ = 0;
-  // Indexed by a stage's first call: how often it ran concurrently, and its plan.
-  mutable std::vector<int> runs_;
-  mutable std::vector<StagePlan> plan_;
+  // Per stage, indexed by its first call: how often it ran concurrently, its plan, and the
+  // least seconds measured for the whole stage run as planned (over plan_runs runs) and with
+  // every call alone.
+  struct StageState {
+    int runs = 0, plan_runs = 0;
+    StagePlan plan;
+    double plan_wall = 0, alone_wall = 0;
+  };
+  mutable std::vector<StageState> stages_;
   bool concurrent_ = true;
   bool batch_parallel_ = true;
 };
