@@ -9,7 +9,9 @@
 // The plan is chosen from two least times measured per call, alone and on one thread next to
 // the others: the first three runs of a stage put every call on one thread (spread by the
 // bind-time cost proxy; the first is not timed), the next two run every call alone, later runs
-// use the plan of least estimate (and every kExplorePeriod runs both are measured again). Proxies and fixed speed-up guesses
+// use the plan of least estimate while the least time of the whole stage run that way is at
+// most that of every call alone (else every call alone: the inter-op off way), and every
+// kExplorePeriod runs the per-call times and the other way are measured again. Proxies and fixed speed-up guesses
 // misjudged which calls to pair: at 224x224 maps most convolutions fill both threads alone,
 // at 32x32 few do. A call's kernels still plan for the thread count they were bound with, and
 // no two calls of a stage touch the same bytes, so the results are the same bits however the
