@@ -11,11 +11,11 @@
 // bind-time cost proxy; the first is not timed), the next two run every call alone, later runs
 // use the plan of least estimate while the least time of the whole stage run that way is at
 // most that of every call alone (else every call alone: the inter-op off way), and every
-// kExplorePeriod runs the per-call times and the other way are measured again. Proxies and fixed speed-up guesses
-// misjudged which calls to pair: at 224x224 maps most convolutions fill both threads alone,
-// at 32x32 few do. A call's kernels still plan for the thread count they were bound with, and
-// no two calls of a stage touch the same bytes, so the results are the same bits however the
-// calls are spread or interleaved.
+// kExplorePeriod runs the per-call times and the other way are measured again. Proxies and
+// fixed speed-up guesses misjudged which calls to pair: at 224x224 maps most forward
+// convolutions fill both threads alone, at 32x32 few do. A call's kernels still plan for the
+// thread count they were bound with, and no two calls of a stage touch the same bytes, so the
+// results are the same bits however the calls are spread or interleaved.
 //
 // Batch parallelism (batch_split.h): a call bound with slices > 1 runs as that many calls on
 // slices of its batch, in parallel, each on one thread (in order when the pool has one thread
@@ -231,10 +231,15 @@ class Program {
       return;
     }
     bool changed = std::any_of(calls.begin(), calls.end(), [&](int k) { return changed_[k]; });
-    if (run >= 5 && (changed || st.plan.alone.size() + st.plan.bins.size() == 0)) {
+    const bool planned = st.plan.alone.size() + st.plan.bins.size() > 0;
+    if (run >= 5 && (changed || !planned)) {
+      // A new plan only when clearly better under the new times (kSwitchMargin): a plan that
+      // flaps between near-equal ones never gathers stage times of its own.
       StagePlan p = PlanStage(calls, one_, alone_, threads);
-      if (p.alone != st.plan.alone || p.bins != st.plan.bins) st.plan_wall = 0, st.plan_runs = 0;
-      st.plan = std::move(p);
+      if (!planned || p.estimate < kSwitchMargin * Estimate(st.plan, one_, alone_)) {
+        st.plan = std::move(p);
+        st.plan_wall = 0, st.plan_runs = 0;
+      }
       for (int k : calls) changed_[k] = 0;
     }
     // Which runs: every call alone (the inter-op off way) while exploring, then the plan
@@ -366,6 +371,7 @@ class Program {
   // Every kExplorePeriod runs of a stage, one runs every call in a bin and the next every call
   // alone, so a time first measured under load (the least seen is kept) is measured again.
   static constexpr int kExplorePeriod = 32;
+  static constexpr double kSwitchMargin = 0.97;
 
   std::vector<Call> calls_;
   std::vector<int32_t> stage_;  // empty: one call per stage

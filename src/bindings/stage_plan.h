@@ -41,6 +41,19 @@ inline double SpreadOverBins(std::vector<int> calls, const std::vector<double>& 
   return *std::max_element(load.begin(), load.end());
 }
 
+// The estimate of `plan` under the times given.
+inline double Estimate(const StagePlan& plan, const std::vector<double>& one,
+                       const std::vector<double>& alone) {
+  double t = 0, bin_max = 0;
+  for (int k : plan.alone) t += alone[k];
+  for (const auto& bin : plan.bins) {
+    double b = 0;
+    for (int k : bin) b += one[k];
+    bin_max = std::max(bin_max, b);
+  }
+  return t + bin_max;
+}
+
 // The plan of least estimate for `calls` (one stage) on `threads` threads. Every subset run
 // alone is tried for stages of up to kExhaustive calls; wider stages try the calls in order of
 // how much they gain alone (one / alone, the best scalers first) as growing prefixes.
