@@ -153,7 +153,7 @@ def main() -> None:
                     help="only the per-stage table of Inception-BN b4 at SIZE x SIZE inputs")
     args = ap.parse_args()
     if args.stages:
-        stage_table(args.threads, args.stages, max(args.repeat, 12))
+        stage_table(args.threads, args.stages, max(args.repeat, 16))
         return
     if args.inter_op:
         inter_op_only(args.threads, args.repeat, [int(v) for v in args.sizes.split(",")])
@@ -200,7 +200,7 @@ def main() -> None:
 
 def inter_op_only(threads: int, repeat: int, sizes: list) -> None:
     """Inter-op on vs off: Inception-BN b4 per input size, CIFAR ResNet-18 b4 and b32. The first
-    steps of an executor measure its stages both ways (Program::RunStage), so warm-up covers
+    13 steps of an executor measure its stages every way (Program::RunStage), so warm-up covers
     them before timing."""
     from models_common import resnet18_symbol
 
@@ -213,7 +213,7 @@ def inter_op_only(threads: int, repeat: int, sizes: list) -> None:
     for title, make, shapes in cases:
         fns = {"cn inter-op on": cn_step(bind(make(), True, shapes)),
                "cn inter-op off": cn_step(bind(make(), False, shapes))}
-        res = measure(fns, repeat, warmup=8)
+        res = measure(fns, repeat, warmup=14)
         report(f"{title} train step (load average now {os.getloadavg()[0]:.2f})", res,
                [("cn inter-op on", "cn inter-op off", "on / off")])
         cpu = res["cn inter-op on"][2] / res["cn inter-op off"][2]

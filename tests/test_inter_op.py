@@ -43,7 +43,8 @@ def _train_results(exe, steps=2):
 
 def test_inception_same_bits_on_off_and_thread_counts(monkeypatch, threads):
     # 8 steps: a stage runs its calls all on one thread each (3 runs), all alone (2), then as
-    # planned from the times measured (Program::RunStage): every way must give the same bits.
+    # planned from the times measured and all alone in turn (Program::RunStage): every way must
+    # give the same bits.
     net = inception_bn(10, 2)
     ref = None
     for inter_op in (False, True):

@@ -8,10 +8,11 @@
 // (the pool's parallel_for and GEMM run single-threaded inside it), spread over the threads.
 // The plan is chosen from two least times measured per call, alone and on one thread next to
 // the others: the first three runs of a stage put every call on one thread (spread by the
-// bind-time cost proxy; the first is not timed), the next two run every call alone, later runs
-// use the plan of least estimate while the least time of the whole stage run that way is at
-// most that of every call alone (else every call alone: the inter-op off way), and every
-// kExplorePeriod runs the per-call times and the other way are measured again. Proxies and
+// bind-time cost proxy; the first is not timed), the next two run every call alone, the next
+// eight the plan of least estimate and every call alone in turn; later runs use the plan while
+// the least time of the whole stage run that way is at most that of every call alone (else
+// every call alone: the inter-op off way), and every kExplorePeriod runs the per-call times and
+// the other way are measured again. Proxies and
 // fixed speed-up guesses misjudged which calls to pair: at 224x224 maps most forward
 // convolutions fill both threads alone, at 32x32 few do. A call's kernels still plan for the
 // thread count they were bound with, and no two calls of a stage touch the same bytes, so the
@@ -242,12 +243,14 @@ class Program {
       }
       for (int k : calls) changed_[k] = 0;
     }
-    // Which runs: every call alone (the inter-op off way) while exploring, then the plan
-    // unless its least stage time measured over two runs or more is above all alone's (the
-    // per-call times miss how much concurrent calls slow each other through shared caches
-    // and memory bandwidth), with the other one measured again every kExplorePeriod runs.
+    // Which runs: every call alone (the inter-op off way) while exploring, then the plan and
+    // all alone in turn until each has a few stage times (a least time taken over more runs
+    // is lower by chance alone on a busy machine), then the plan unless its least stage time
+    // is above all alone's (per-call times miss how much concurrent calls slow each other
+    // through shared caches and memory bandwidth), the other measured every kExplorePeriod runs.
     bool plan_wins = st.plan_runs < 2 || st.plan_wall <= st.alone_wall;
-    bool all_alone = run < 5 || (phase == kExplorePeriod - 1 ? plan_wins : !plan_wins);
+    bool all_alone = run < 5 || (run < 13 ? run % 2 == 0
+                                          : phase == kExplorePeriod - 1 ? plan_wins : !plan_wins);
     explore.alone = calls;
     auto t0 = std::chrono::steady_clock::now();
     RunPlan(all_alone ? explore : st.plan, &one_, is_train, step_seed);
