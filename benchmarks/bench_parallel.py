@@ -3,6 +3,13 @@
 
     PYTHONPATH=. python benchmarks/bench_parallel.py [--threads 2] [--repeat 15] [--size 32]
                                                      [--residual] [--slices]
+                                                     [--inter-op [--sizes 224,32]]
+                                                     [--stages 224]
+
+--inter-op prints only the issue's inter-op figures: Inception-BN b4 at each of --sizes and
+CIFAR ResNet-18 b4 and b32 (projection shortcuts beside the main path: little to overlap, so
+on must not be slower), on vs off interleaved, with the load average before and after. --stages SIZE prints where the
+time of Inception-BN b4's concurrent stages goes (per call and per stage, as planned and alone).
 
 - Inception-BN (coarsenet.model_zoo.inception_bn, 2 blocks, size x size inputs) train step at
   batch 4 and 16, inter-op on vs off (the issue's target: >= 10% faster on at batch 4).
@@ -139,7 +146,18 @@ def main() -> None:
     ap.add_argument("--residual", action="store_true")
     ap.add_argument("--slices", action="store_true",
                     help="only the per-call table of whole vs sliced ResNet-18 convolutions")
+    ap.add_argument("--inter-op", action="store_true",
+                    help="only the inter-op on/off figures (Inception-BN b4, ResNet-18)")
+    ap.add_argument("--sizes", default="224,32", help="input sizes for --inter-op")
+    ap.add_argument("--stages", type=int, metavar="SIZE",
+                    help="only the per-stage table of Inception-BN b4 at SIZE x SIZE inputs")
     args = ap.parse_args()
+    if args.stages:
+        stage_table(args.threads, args.stages, max(args.repeat, 16))
+        return
+    if args.inter_op:
+        inter_op_only(args.threads, args.repeat, [int(v) for v in args.sizes.split(",")])
+        return
     if args.slices:
         for n in sorted({1, args.threads}):
             slice_costs(n, args.repeat)
@@ -178,6 +196,59 @@ def main() -> None:
         report("100 residual units b16 train step", measure(fns, max(3, args.repeat // 5)),
                [("cn inter-op on", "cn inter-op off", "on / off")])
     batch_parallel(args.threads, args.repeat)
+
+
+def inter_op_only(threads: int, repeat: int, sizes: list) -> None:
+    """Inter-op on vs off: Inception-BN b4 per input size, CIFAR ResNet-18 b4 and b32. The first
+    13 steps of an executor measure its stages every way (Program::RunStage), so warm-up covers
+    them before timing."""
+    from models_common import resnet18_symbol
+
+    cn.set_num_threads(threads)
+    print(f"threads {threads}, repeat {repeat}, load average {os.getloadavg()[0]:.2f}")
+    cases = [(f"Inception-BN b4 {n}x{n}", lambda: inception_bn(10, 2),
+              dict(data=(4, 3, n, n), softmax_label=(4,))) for n in sizes]
+    cases += [(f"ResNet-18 CIFAR b{b}", resnet18_symbol,
+               dict(data=(b, 3, 32, 32), softmax_label=(b,))) for b in (4, 32)]
+    for title, make, shapes in cases:
+        fns = {"cn inter-op on": cn_step(bind(make(), True, shapes)),
+               "cn inter-op off": cn_step(bind(make(), False, shapes))}
+        res = measure(fns, repeat, warmup=14)
+        report(f"{title} train step (load average now {os.getloadavg()[0]:.2f})", res,
+               [("cn inter-op on", "cn inter-op off", "on / off")])
+        cpu = res["cn inter-op on"][2] / res["cn inter-op off"][2]
+        print(f"  on / off CPU time (median): {cpu:.3f}", flush=True)
+
+
+def stage_table(threads: int, size: int, steps: int) -> None:
+    """Where inter-op time goes: after `steps` train steps of Inception-BN b4, every concurrent
+    stage with its calls' least times alone (every thread) and on one thread next to others,
+    the plan Program::RunStage chose, and the least time of the whole stage as planned and
+    with every call alone."""
+    cn.set_num_threads(threads)
+    exe = bind(inception_bn(10, 2), True, dict(data=(4, 3, size, size), softmax_label=(4,)))
+    step = cn_step(exe)
+    for _ in range(steps):
+        step()
+    one, alone = exe._program.stage_times()
+    sched = exe._sched
+    name = [n.name.replace("_backward", "_bwd") for n in sched.order]
+    print(f"Inception-BN b4 {size}x{size}, {threads} threads, after {steps} steps "
+          f"(load average {os.getloadavg()[0]:.2f}); ms")
+    total_plan = total_alone = 0.0
+    for b, e in sched.stages():
+        if e - b < 2:
+            continue
+        run_alone, bins, plan_wall, alone_wall = exe._program.stage_plan(b)
+        total_plan += min(plan_wall, alone_wall)
+        total_alone += alone_wall
+        print(f"stage {sched.stage_of[b]}: as planned {plan_wall * 1e3:.2f}, all alone "
+              f"{alone_wall * 1e3:.2f}; alone {[name[k] for k in run_alone]}, bins "
+              f"{[[name[k] for k in bin_] for bin_ in bins]}")
+        for k in range(b, e):
+            print(f"    {name[k]:28s} alone {alone[k] * 1e3:8.2f}  one thread {one[k] * 1e3:8.2f}")
+    print(f"concurrent stages: the quicker way {total_plan * 1e3:.1f} ms, all alone "
+          f"{total_alone * 1e3:.1f} ms")
 
 
 def slice_costs(threads: int, repeat: int, batch: int = 32) -> None:

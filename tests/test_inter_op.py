@@ -42,6 +42,9 @@ def _train_results(exe, steps=2):
 
 
 def test_inception_same_bits_on_off_and_thread_counts(monkeypatch, threads):
+    # 8 steps: a stage runs its calls all on one thread each (3 runs), all alone (2), then as
+    # planned from the times measured and all alone in turn (Program::RunStage): every way must
+    # give the same bits.
     net = inception_bn(10, 2)
     ref = None
     for inter_op in (False, True):
@@ -49,12 +52,63 @@ def test_inception_same_bits_on_off_and_thread_counts(monkeypatch, threads):
             threads(n)
             exe = _bind(net, monkeypatch, inter_op, data=(2, 3, 16, 16), softmax_label=(2,))
             assert exe.inter_op == inter_op
-            got = _train_results(exe)
+            got = _train_results(exe, steps=8)
+            if inter_op and n > 1:
+                _check_stage_plans(exe)
             if ref is None:
                 ref = got
                 continue
             for a, b in zip(ref, got):
                 assert a.dtype == b.dtype and np.array_equal(a, b), (inter_op, n)
+
+
+def _check_stage_plans(exe):
+    """Every concurrent stage has measured times and a plan that runs each call once."""
+    one, alone = exe._program.stage_times()
+    for b, e in exe._sched.stages():
+        if e - b < 2:
+            continue
+        assert all(one[k] > 0 and alone[k] > 0 for k in range(b, e))
+        run_alone, bins, plan_wall, alone_wall = exe._program.stage_plan(b)
+        planned = list(run_alone) + [k for b_ in bins for k in b_]
+        assert sorted(planned) == list(range(b, e))
+        assert all(bins) and plan_wall > 0 and alone_wall > 0
+
+
+def _lpt(costs, threads):
+    load = [0.0] * min(threads, len(costs))
+    for c in sorted(costs, reverse=True):
+        load[load.index(min(load))] += c
+    return max(load, default=0.0)
+
+
+def test_stage_planner_chooses_alone_or_bins_by_measured_scaling():
+    from coarsenet import _core
+
+    # Calls that halve alone on 2 threads: three of them cannot pair evenly, so one runs alone.
+    run_alone, bins, est = _core.plan_stage([20.0, 20.0, 20.0], [10.0, 10.0, 10.0], 2)
+    assert est == pytest.approx(30.0) and len(run_alone) >= 1
+    # Calls that barely gain from a second thread: all at once, one thread each.
+    run_alone, bins, est = _core.plan_stage([5.0] * 4, [4.5] * 4, 2)
+    assert run_alone == [] and sorted(map(len, bins)) == [2, 2] and est == pytest.approx(10.0)
+    # A well-scaling large call alone, the poorly scaling small ones paired.
+    run_alone, bins, est = _core.plan_stage([40.0, 8.0, 8.0], [20.0, 7.0, 7.0], 2)
+    assert run_alone == [0] and sorted(map(sorted, bins)) == [[1], [2]]
+    assert est == pytest.approx(28.0)
+    # Never worse than all alone (inter-op off) or all in bins; each call exactly once.
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, t = int(rng.integers(2, 13)), int(rng.integers(2, 5))
+        one = rng.uniform(0.1, 10.0, n)
+        alone = one / rng.uniform(0.8, t, n)
+        run_alone, bins, est = _core.plan_stage(list(one), list(alone), t)
+        assert sorted(list(run_alone) + [k for b in bins for k in b]) == list(range(n))
+        assert len(bins) <= t and all(bins)
+        assert est <= min(alone.sum(), _lpt(list(one), t)) + 1e-9
+        want = alone[list(run_alone)].sum() + max((one[b].sum() for b in bins), default=0.0)
+        assert est == pytest.approx(want)
+    with pytest.raises(ValueError, match="equal lengths"):
+        _core.plan_stage([1.0], [1.0, 2.0], 2)
 
 
 def test_inception_towers_share_a_stage(monkeypatch):
@@ -141,10 +195,15 @@ def test_an_op_failing_inside_a_concurrent_stage_raises(monkeypatch, threads):
     backward = [k for k, n in enumerate(sched.order) if n.kind == "backward"
                 and n.backward.forward.name in ("sm0", "sm1")]
     assert len({sched.stage_of[k] for k in backward}) == 1 and stage
-    exe.arg_dict["label1"][:] = 7  # not a class index: SoftmaxOutput's backward refuses it
-    exe.forward(is_train=True)
-    with pytest.raises(cn.CoarsenetError, match="label 7"):
-        exe.backward()
+    for steps in (0, 6):  # in the first runs of the stage (exploring) and as planned
+        for _ in range(steps):
+            exe.arg_dict["label1"][:] = 1
+            exe.forward(is_train=True)
+            exe.backward()
+        exe.arg_dict["label1"][:] = 7  # not a class index: SoftmaxOutput's backward refuses it
+        exe.forward(is_train=True)
+        with pytest.raises(cn.CoarsenetError, match="label 7"):
+            exe.backward()
     exe.arg_dict["label1"][:] = 1
     exe.forward(is_train=True)
     exe.backward()  # the program still runs after the failure

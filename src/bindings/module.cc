@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <numeric>
 #include <optional>
 #include <string>
 #include <vector>
@@ -279,6 +280,20 @@ PYBIND11_MODULE(_core, m) {
            py::arg("in_grads"), py::arg("req"), py::arg("aux"), py::arg("workspace") = py::none(),
            py::arg("is_train") = true, py::arg("seed") = 0, py::arg("threads") = 0);
 
+  // stage_plan.h's choice for calls 0..n-1 of given one-thread and alone seconds: (alone
+  // calls, bins, estimate). For tests of the planner.
+  m.def(
+      "plan_stage",
+      [](const std::vector<double>& one, const std::vector<double>& alone, int threads) {
+        if (one.size() != alone.size() || threads < 1)
+          throw std::invalid_argument("plan_stage: one and alone need equal lengths");
+        std::vector<int> calls(one.size());
+        std::iota(calls.begin(), calls.end(), 0);
+        StagePlan p = PlanStage(calls, one, alone, threads);
+        return py::make_tuple(p.alone, p.bins, p.estimate);
+      },
+      py::arg("one"), py::arg("alone"), py::arg("threads"));
+
   py::class_<Program>(m, "Program")
       .def(py::init<>())
       .def("add_forward", &Program::AddForward, py::arg("op"), py::arg("inputs"),
@@ -295,5 +310,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property("concurrent", &Program::concurrent, &Program::set_concurrent)
       .def_property("batch_parallel", &Program::batch_parallel, &Program::set_batch_parallel)
       .def("slices", &Program::slices, py::arg("call"))
+      .def("stage_times", &Program::StageTimes)
+      .def("stage_plan", &Program::StagePlanOf, py::arg("begin"))
       .def("__len__", &Program::size);
 }

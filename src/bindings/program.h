@@ -2,18 +2,21 @@
 // order by one Python call. Executors build one per plan, so per-op dispatch is a C++ loop.
 //
 // Inter-op parallelism: the executor may cut the calls into stages (SetStages) whose calls the
-// schedule found independent and the memory plan gave disjoint bytes. A stage's calls are
-// split in two: the largest calls run alone with every thread (their own parallel loops fill
-// them) while that is estimated quicker than giving them one thread next to the others (a call
-// alone is assumed kAloneSpeedup x threads faster: a stage of one 3x3 pooling, which scales
-// poorly, and three small convolutions is quicker as pooling | convolutions); the others run at
-// the same time on the host's thread pool, each on one thread (the pool's parallel_for and GEMM
-// run single-threaded inside it), spread over the threads by cost. The cost of a call is the
-// bind-time proxy (SetStages) until every call of its stage has run once, then the least
-// one-thread seconds measured for it (a proxy misjudges pooling against GEMM by 2x between
-// 32x32 and 224x224 maps). A call's kernels still plan for the thread count
-// they were bound with, and no two calls of a stage touch the same bytes, so the results are the
-// same bits however the calls are spread or interleaved.
+// schedule found independent and the memory plan gave disjoint bytes. A stage's calls run as
+// stage_plan.h plans: some alone, one after the other, with every thread (their own parallel
+// loops fill them), the others at the same time on the host's thread pool, each on one thread
+// (the pool's parallel_for and GEMM run single-threaded inside it), spread over the threads.
+// The plan is chosen from two least times measured per call, alone and on one thread next to
+// the others: the first three runs of a stage put every call on one thread (spread by the
+// bind-time cost proxy; the first is not timed), the next two run every call alone, the next
+// eight the plan of least estimate and every call alone in turn; later runs use the plan while
+// the least time of the whole stage run that way is at most that of every call alone (else
+// every call alone: the inter-op off way), and every kExplorePeriod runs the per-call times and
+// the other way are measured again. Proxies and
+// fixed speed-up guesses misjudged which calls to pair: at 224x224 maps most forward
+// convolutions fill both threads alone, at 32x32 few do. A call's kernels still plan for the
+// thread count they were bound with, and no two calls of a stage touch the same bytes, so the
+// results are the same bits however the calls are spread or interleaved.
 //
 // Batch parallelism (batch_split.h): a call bound with slices > 1 runs as that many calls on
 // slices of its batch, in parallel, each on one thread (in order when the pool has one thread
@@ -29,8 +32,11 @@
 #include <numeric>
 #include <vector>
 
+#include <pybind11/stl.h>
+
 #include "bindings/batch_split.h"
 #include "bindings/call_args.h"
+#include "bindings/stage_plan.h"
 
 namespace cn::bindings {
 
@@ -121,7 +127,10 @@ class Program {
         throw std::invalid_argument("Program.set_stages: stages must not decrease");
     stage_ = stage;
     cost_ = cost;
-    seconds_.assign(cost.size(), 0.0);
+    one_.assign(cost.size(), 0.0);
+    alone_.assign(cost.size(), 0.0);
+    changed_.assign(cost.size(), 0);
+    stages_.assign(cost.size(), StageState{});
   }
 
   void set_concurrent(bool on) { concurrent_ = on; }
@@ -130,6 +139,16 @@ class Program {
   // Slices of call k (1: it always runs whole).
   int slices(int k) const { return calls_.at(size_t(k)).split.slices; }
   bool concurrent() const { return concurrent_; }
+  // Per call: the least seconds measured on one thread in a concurrent stage and alone on every
+  // thread (0: not yet), for benchmarks and tests.
+  py::tuple StageTimes() const { return py::make_tuple(one_, alone_); }
+  // The plan stage_plan.h last made for the stage whose first call is `begin`: (calls run
+  // alone, bins, least stage seconds as planned, least with every call alone); empty until the
+  // stage has run six times concurrently.
+  py::tuple StagePlanOf(int begin) const {
+    const StageState& st = stages_.at(size_t(begin));
+    return py::make_tuple(st.plan.alone, st.plan.bins, st.plan_wall, st.alone_wall);
+  }
   int size() const { return int(calls_.size()); }
 
  private:
@@ -183,53 +202,85 @@ class Program {
                     c.aux.views.data(), c.workspace);
   }
 
-  // Calls [begin, end) of one stage (see the top of the file).
+  // Calls [begin, end) of one stage (see the top of the file and stage_plan.h).
   void RunStage(int begin, int end, bool is_train, uint64_t step_seed) const {
     const int threads = cn::core::GetNumThreads();
-    std::vector<int> small(end - begin);
-    std::iota(small.begin(), small.end(), begin);
     if (threads <= 1) {
-      for (int k : small) RunCall(k, is_train, step_seed);
+      for (int k = begin; k < end; ++k) RunCall(k, is_train, step_seed);
       return;
     }
-    // Measured seconds once every call of the stage has run, else the bind-time proxy.
-    bool measured = std::all_of(small.begin(), small.end(), [&](int k) { return seconds_[k] > 0; });
-    const std::vector<double>& cost = measured ? seconds_ : cost_;
-    std::stable_sort(small.begin(), small.end(), [&](int a, int b) { return cost[a] > cost[b]; });
-    while (small.size() > 1) {  // the largest call alone with every thread, while quicker
-      std::vector<int> rest(small.begin() + 1, small.end());
-      double alone = cost[small[0]] / (kAloneSpeedup * threads) + Makespan(cost, rest, threads);
-      if (alone >= Makespan(cost, small, threads)) break;
-      TimedCall(small[0], is_train, step_seed, kAloneSpeedup * threads);
-      small = std::move(rest);
+    if (threads != timed_threads_) {  // alone times hold for one thread count
+      std::fill(alone_.begin(), alone_.end(), 0.0);
+      std::fill(stages_.begin(), stages_.end(), StageState{});
+      timed_threads_ = threads;
     }
-    if (small.size() < 2) {
-      for (int k : small) TimedCall(k, is_train, step_seed, kAloneSpeedup * threads);
+    std::vector<int> calls(end - begin);
+    std::iota(calls.begin(), calls.end(), begin);
+    auto known = [&](const std::vector<double>& t) {
+      return std::all_of(calls.begin(), calls.end(), [&](int k) { return t[k] > 0; });
+    };
+    StageState& st = stages_[begin];
+    const int run = st.runs++;
+    const int phase = run % kExplorePeriod;
+    StagePlan explore;
+    if (run < 3 || phase == kExplorePeriod - 2) {  // every call in a bin
+      SpreadOverBins(calls, known(one_) ? one_ : cost_, threads, &explore.bins);
+      // The first run is not timed: it pays for first touches of the arena (page faults),
+      // up to 20x a call's time at 224x224 maps.
+      std::vector<double> untimed(run == 0 ? calls_.size() : 0, 0.0);
+      RunPlan(explore, run == 0 ? &untimed : &one_, is_train, step_seed);
       return;
     }
-    // Longest first (sorted above) onto the least loaded thread (deterministic ties), then one
-    // bin per thread.
-    int bins = std::min<int>(threads, int(small.size()));
-    std::vector<std::vector<int>> bin(bins);
-    std::vector<double> load(bins, 0);
-    for (int k : small) {
-      int least = int(std::min_element(load.begin(), load.end()) - load.begin());
-      bin[least].push_back(k);
-      load[least] += cost[k];
+    bool changed = std::any_of(calls.begin(), calls.end(), [&](int k) { return changed_[k]; });
+    const bool planned = st.plan.alone.size() + st.plan.bins.size() > 0;
+    if (run >= 5 && (changed || !planned)) {
+      // A new plan only when clearly better under the new times (kSwitchMargin): a plan that
+      // flaps between near-equal ones never gathers stage times of its own.
+      StagePlan p = PlanStage(calls, one_, alone_, threads);
+      if (!planned || p.estimate < kSwitchMargin * Estimate(st.plan, one_, alone_)) {
+        st.plan = std::move(p);
+        st.plan_wall = 0, st.plan_runs = 0;
+      }
+      for (int k : calls) changed_[k] = 0;
     }
+    // Which runs: every call alone (the inter-op off way) while exploring, then the plan and
+    // all alone in turn until each has a few stage times (a least time taken over more runs
+    // is lower by chance alone on a busy machine), then the plan unless its least stage time
+    // is above all alone's (per-call times miss how much concurrent calls slow each other
+    // through shared caches and memory bandwidth), the other measured every kExplorePeriod runs.
+    bool plan_wins = st.plan_runs < 2 || st.plan_wall <= st.alone_wall;
+    bool all_alone = run < 5 || (run < 13 ? run % 2 == 0
+                                          : phase == kExplorePeriod - 1 ? plan_wins : !plan_wins);
+    explore.alone = calls;
+    auto t0 = std::chrono::steady_clock::now();
+    RunPlan(all_alone ? explore : st.plan, &one_, is_train, step_seed);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double& least = all_alone ? st.alone_wall : st.plan_wall;
+    if (least <= 0 || s < least) least = s;
+    if (!all_alone) ++st.plan_runs;
+  }
+
+  // Runs a stage's plan: its alone calls in order on every thread, then its bins at the same
+  // time, one thread each (bin calls' least times kept in *one).
+  void RunPlan(const StagePlan& plan, std::vector<double>* one, bool is_train,
+               uint64_t step_seed) const {
+    for (int k : plan.alone) Timed(k, is_train, step_seed, &alone_);
+    if (plan.bins.empty()) return;
     struct Job {
       const Program* self;
       const std::vector<std::vector<int>>* bin;
       std::vector<std::exception_ptr> errors;
       bool is_train;
       uint64_t seed;
-    } job{this, &bin, std::vector<std::exception_ptr>(bins), is_train, step_seed};
+      std::vector<double>* one;
+    } job{this, &plan.bins, std::vector<std::exception_ptr>(plan.bins.size()), is_train,
+          step_seed, one};
     cn::core::HostServices()->parallel_for(
-        bins, 1,
+        int64_t(plan.bins.size()), 1,
         [](void* user, int64_t b0, int64_t b1) {
           auto* j = static_cast<Job*>(user);
           for (int64_t b = b0; b < b1; ++b) try {
-              for (int k : (*j->bin)[b]) j->self->TimedCall(k, j->is_train, j->seed, 1.0);
+              for (int k : (*j->bin)[b]) j->self->Timed(k, j->is_train, j->seed, j->one);
             } catch (...) {
               j->errors[b] = std::current_exception();
             }
@@ -239,23 +290,19 @@ class Program {
       if (e) std::rethrow_exception(e);
   }
 
-  // The estimated time of `calls` (sorted longest first) spread longest first onto the least
-  // loaded of `threads` threads, one thread each: the largest load.
-  static double Makespan(const std::vector<double>& cost, const std::vector<int>& calls,
-                         int threads) {
-    std::vector<double> load(std::min<size_t>(size_t(threads), calls.size()), 0.0);
-    for (int k : calls) *std::min_element(load.begin(), load.end()) += cost[k];
-    return load.empty() ? 0.0 : *std::max_element(load.begin(), load.end());
-  }
-
-  // RunCall, keeping the least one-thread seconds seen for call k (`scale`: one thread's time
-  // over this run's). Only the schedule reads them: the results do not depend on them. Calls
-  // of one stage run on distinct k, so concurrent bins write distinct elements.
-  void TimedCall(int k, bool is_train, uint64_t step_seed, double scale) const {
+  // RunCall, keeping in (*least)[k] the least seconds seen for call k (one_: on one thread in a
+  // bin; alone_: alone on every thread). Only the stage plans read them: the results do not
+  // depend on them. Calls of one stage run on distinct k, so concurrent bins write distinct
+  // elements.
+  void Timed(int k, bool is_train, uint64_t step_seed, std::vector<double>* least) const {
     auto t0 = std::chrono::steady_clock::now();
     RunCall(k, is_train, step_seed);
-    double s = scale * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (seconds_[k] <= 0 || s < seconds_[k]) seconds_[k] = s;
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double& t = (*least)[k];
+    if (t <= 0 || s < t) {
+      t = s;
+      changed_[k] = 1;
+    }
   }
 
   // One slice of a split call (see batch_split.h): views of its part of the batch, whole
@@ -324,14 +371,28 @@ class Program {
     }
   }
 
-  // How much faster a call runs alone on T threads than on one, per thread (its own parallel
-  // loop): below 1 as small maps and memory-bound ops scale poorly.
-  static constexpr double kAloneSpeedup = 0.75;
+  // Every kExplorePeriod runs of a stage, one runs every call in a bin and the next every call
+  // alone, so a time first measured under load (the least seen is kept) is measured again.
+  static constexpr int kExplorePeriod = 32;
+  static constexpr double kSwitchMargin = 0.97;
 
   std::vector<Call> calls_;
   std::vector<int32_t> stage_;  // empty: one call per stage
-  std::vector<double> cost_;
-  mutable std::vector<double> seconds_;  // per call: see TimedCall; 0 until it has run
+  std::vector<double> cost_;    // bind-time proxy: spreads a stage before any call is measured
+  // Per call (see Timed; 0 until measured): least seconds on one thread and alone on
+  // timed_threads_ threads; changed_: a least time fell since its stage was last planned.
+  mutable std::vector<double> one_, alone_;
+  mutable std::vector<char> changed_;
+  mutable int timed_threads_ = 0;
+  // Per stage, indexed by its first call: how often it ran concurrently, its plan, and the
+  // least seconds measured for the whole stage run as planned (over plan_runs runs) and with
+  // every call alone.
+  struct StageState {
+    int runs = 0, plan_runs = 0;
+    StagePlan plan;
+    double plan_wall = 0, alone_wall = 0;
+  };
+  mutable std::vector<StageState> stages_;
   bool concurrent_ = true;
   bool batch_parallel_ = true;
 };

@@ -18,6 +18,7 @@
 // 64-byte vectors (Simd) stay inside this file; GCC's note that passing them changes the ABI on
 // builds without AVX-512 does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
+#include "kernels/pooling_global.h"
 #include "kernels/pooling_max2x2.h"
 #include "kernels/pooling_plane.h"
 #include "ops/pooling3d.h"  // 5-D data (NCDHW): direct loops
@@ -26,6 +27,9 @@
 namespace {
 
 using cn_pooling::Geometry;
+using cn_pooling::GlobalBackward;
+using cn_pooling::GlobalForward;
+using cn_pooling::IsWholePlane;
 using cn_pooling::kArgMax;
 using cn_pooling::kAvg;
 using cn_pooling::kFull;
@@ -148,6 +152,8 @@ void ForwardImpl(const PoolingParam& p, const cn::ForwardArgs& a) {
   const DType* x = a.in[0].ptr<DType>();
   DType* y = a.out[0].ptr<DType>();
   if (IsMax2x2(p, g)) return Max2x2Forward(g, x, y, req, arg_out);
+  if (IsWholePlane(g))  // global pooling: kernels/pooling_global.h
+    return GlobalForward(g, is_max, p.pool_type == kAvg, x, y, req, arg_out);
   // MXNet's max starts from the lowest finite value: a window wholly in the padding (or of -inf
   // inputs only) gives lowest(), never -inf that turns into NaN downstream.
   const DType fill = is_max ? std::numeric_limits<DType>::lowest() : DType(0);
@@ -254,6 +260,8 @@ void BackwardImpl(const PoolingParam& p, const cn::BackwardArgs& a) {
   const bool is_max = p.pool_type == kMax;
   const DType* arg = is_max ? a.out[kArgMax].ptr<DType>() : nullptr;
   if (IsMax2x2(p, g)) return Max2x2Backward(g, dy, arg, dx, req);
+  if (IsWholePlane(g))  // global pooling: kernels/pooling_global.h
+    return GlobalBackward(g, is_max, p.pool_type == kAvg, dy, arg, dx, req);
   std::vector<DType> inv_rows, inv_cols;
   InverseCounts(p, g, inv_rows, inv_cols);
   cn::ParallelFor(g.planes, 1, [&](int64_t b, int64_t e) {

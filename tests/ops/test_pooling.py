@@ -41,6 +41,9 @@ CASES = [
     ((1, 3, 5, 5), dict(kernel=(3, 3))),
     ((2, 3, 4, 5), dict(global_pool=True)),
     ((2, 3, 4, 5), dict(kernel=(9, 9), global_pool=True)),
+    # One window over the whole plane (kernels/pooling_global.h): vector blocks and a tail.
+    ((2, 2, 11, 13), dict(global_pool=True)),
+    ((1, 3, 9, 8), dict(kernel=(9, 8))),
 ]
 
 
@@ -65,6 +68,22 @@ def test_max_gradient_goes_to_first_maximum_of_ties():
     dx = np.full(x.shape, 5.0, np.float32)
     op.backward([np.ones((1, 1, 1, 1), np.float32), None], [None], [None, argmax], [dx], [1], [])
     assert dx.ravel().tolist() == [1, 0, 0, 0]
+
+
+@pytest.mark.parametrize("params", [dict(global_pool=True), dict(kernel=(7, 9))])
+def test_whole_plane_max_first_maximum_and_accumulate(params):
+    x = np.zeros((1, 2, 7, 9), np.float32)
+    x[0, 0, 3, 4] = x[0, 0, 5, 1] = 2.0  # ties: the first in row-major order wins
+    x[0, 1] = np.nan  # NaN never wins: no position gets the gradient
+    op = cn.ops.make("Pooling", dict(params, pool_type="max"))
+    y, argmax = op.invoke([x], [], False, 0)
+    assert y[0, 0, 0, 0] == 2.0 and argmax.ravel().tolist() == [3 * 9 + 4, -1]
+    dx = np.full(x.shape, 5.0, np.float32)
+    op.backward([np.full((1, 2, 1, 1), 3.0, np.float32), None], [None], [None, argmax], [dx],
+                [3], [])  # req add
+    expect = np.full(x.shape, 5.0, np.float32)
+    expect[0, 0, 3, 4] = 8.0
+    np.testing.assert_array_equal(dx, expect)
 
 
 def test_argmax_output_is_skipped_when_not_requested():
