@@ -1,5 +1,5 @@
 """Convolution paths chosen by shape (src/ops/conv/): polyphase strided convs, stride-2 Winograd,
-depthwise on small maps, 1x1 convs. Each path: NumPy reference + float64 numeric gradients (check_op), PyTorch in
+3x3 stride-2 batch columns, depthwise on small maps, 1x1 convs. Each path: NumPy reference + float64 numeric gradients (check_op), PyTorch in
 float32 and float64, and the same bits for 1, 2 and 3 threads."""
 import numpy as np
 import pytest
@@ -53,6 +53,20 @@ WINOGRAD_S2 = [
 ]
 
 
+# 3x3 stride-2 by batch columns (conv/strided_columns.h, Geom::strided_columns): every such
+# weight gradient, and the data gradient on small maps. Odd sizes, pads 0-2, batch 1, channels
+# not multiples of 16, and chunks of several images with a shorter last chunk (7 images of
+# 64 channels on 17x17 outputs: chunks of 4 and 3).
+STRIDED_COLUMNS = [
+    ((1, 16, 9, 9), _params((3, 3), 5, (2, 2), (1, 1))),  # batch 1, 5x5 outputs
+    ((3, 17, 10, 11), _params((3, 3), 6, (2, 2), (0, 0), no_bias=True)),  # 4x5 outputs
+    ((2, 18, 7, 8), _params((3, 3), 20, (2, 2), (2, 2))),  # pad 2
+    ((2, 24, 5, 5), _params((3, 3), 16, (2, 2), (1, 1))),  # 3x3 outputs from 5x5
+    ((7, 64, 33, 33), _params((3, 3), 3, (2, 2), (1, 1))),  # 17x17: polyphase data gradient
+    ((5, 16, 32, 31), _params((3, 3), 4, (2, 2), (0, 1), no_bias=True)),
+]
+
+
 # Weight gradients over fixed parts of the batch (conv/image_parts.h): convolutions with at most
 # 64 column rows whose per-image GEMMs are small (LeNet's 1 -> 20 5x5 layer, 3-channel stems);
 # the parts come from the shape, never from the thread count.
@@ -79,7 +93,7 @@ SAME_WIDTH = [
 
 
 @pytest.mark.parametrize("data,params", POLYPHASE + DEPTHWISE_FLAT + WINOGRAD_S2 + IMAGE_PARTS
-                         + SAME_WIDTH)
+                         + SAME_WIDTH + STRIDED_COLUMNS)
 def test_matches_reference(data, params):
     check_op("Convolution", _shapes(data, params), params, conv_ref, max_points=30,
              check_inplace=False)
@@ -123,7 +137,7 @@ TORCH_CASES = POLYPHASE[:5] + [
     ((4, 24, 7, 7), _params((3, 3), 24, (1, 1), (1, 1), groups=24)),  # depthwise 7x7
     ((3, 16, 14, 13), _params((3, 3), 32, (1, 1), (1, 1), groups=16)),  # multiplier 2
     ((3, 16, 15, 14), _params((3, 3), 16, (2, 2), (1, 1), groups=16)),  # depthwise stride 2
-] + DEPTHWISE_FLAT + WINOGRAD_S2 + IMAGE_PARTS + SAME_WIDTH + [
+] + DEPTHWISE_FLAT + WINOGRAD_S2 + IMAGE_PARTS + SAME_WIDTH + STRIDED_COLUMNS + [
     ((5, 40, 7, 7), _params((1, 1), 24)),  # 1x1, small map
     ((3, 24, 14, 15), _params((1, 1), 40)),
     ((2, 24, 17, 19), _params((1, 1), 8)),

@@ -98,6 +98,22 @@ struct Geom {
            oh == (h + 2 * ph - 3) / 2 + 1 && ow == (w + 2 * pw - 3) / 2 + 1 && c >= 16 &&
            f >= 16 && 12 * winograd_s2_tiles() <= ohw();
   }
+  // 3x3 stride-2 dense convolutions with >= 16 input channels: the weight gradient (and the
+  // forward where chosen) by batch columns and one large GEMM per chunk of images
+  // (strided_columns.h). Chunks of about kStridedChunkElems column values, from shapes alone.
+  bool strided_columns() const {
+    return kh == 3 && kw == 3 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && groups == 1 &&
+           oh == (h + 2 * ph - 3) / 2 + 1 && ow == (w + 2 * pw - 3) / 2 + 1 && c >= 16;
+  }
+  static constexpr int64_t kStridedChunkElems = 1024 * 1024;
+  int64_t strided_chunk_images() const {
+    const int64_t want = std::max<int64_t>(1, kStridedChunkElems / (kg() * ohw()));
+    const int64_t count = (n + want - 1) / want;
+    return (n + count - 1) / count;
+  }
+  int64_t strided_columns_elems() const {  // one chunk's columns and gathered dy (or y)
+    return (kg() + f) * strided_chunk_images() * ohw();
+  }
   // Strided dense convolutions (3x3 stride 2, 1x1 stride-2 shortcuts) on maps that are not
   // small run as one GEMM per tap on phase planes (polyphase.h): K = C per GEMM, so at least
   // 16 input channels (the 3-channel stem keeps im2col's K = C kh kw).
@@ -128,10 +144,12 @@ struct Geom {
   // tiles for Forward/DataGrad (one per slot); WeightGrad needs one tile of every column row,
   // sliced across threads.
   int64_t WorkspaceElems(bool backward) const {
-    if (winograd_s2())  // the gradients (and Deconvolution's forward) take PathElems' path
-      return std::max(winograd::ConvElems<winograd::Stride2>(winograd_s2_tiling(), threads),
-                      PathElems(backward));
-    return PathElems(backward);
+    int64_t elems = PathElems(backward);
+    if (strided_columns()) elems = std::max(elems, strided_columns_elems());
+    if (winograd_s2())  // the gradients (and Deconvolution's forward) take other paths
+      elems = std::max(elems,
+                       winograd::ConvElems<winograd::Stride2>(winograd_s2_tiling(), threads));
+    return elems;
   }
   int64_t PathElems(bool backward) const {
     if (depthwise()) return 0;

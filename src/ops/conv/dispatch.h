@@ -41,6 +41,7 @@
 #include "ops/conv/image_parts.h"
 #include "ops/conv/polyphase.h"
 #include "ops/conv/small_maps.h"
+#include "ops/conv/strided_columns.h"
 #include "ops/conv/winograd.h"
 
 namespace cn::conv {
@@ -97,6 +98,8 @@ void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias,
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   const DType beta = req == CN_REQ_ADD ? 1 : 0;
   if (g.depthwise()) return DepthwiseDataGrad(g, dy, w, bias, dx, req);
+  if (g.strided_columns() && g.batched())
+    return strided::DataGrad(g, dy, w, bias, dx, req, ws);
   if (g.winograd()) return WinogradConv(g, dy, w, true, bias, dx, req, ws);
   if (g.polyphase()) return polyphase::DataGrad(g, dy, w, bias, dx, req, ws);
   if (g.batched()) return DataGradBatched(g, dy, w, bias, dx, req, ws);
@@ -133,6 +136,7 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   if (g.depthwise()) return DepthwiseWeightGrad(g, x, dy, dw, req);
+  if (g.strided_columns()) return strided::WeightGrad(g, x, dy, dw, req, ws);
   if (g.winograd())
     return winograd::WeightGrad<winograd::Fwd>(g.winograd_tiling(false), x, dy, dw, req, ws,
                                                g.threads);

@@ -1,0 +1,186 @@
+// 3x3 stride-2 convolutions (ResNet's downsampling layers) by batch columns: the column matrix
+// (C*9 rows, one per (c, ki, kj), like im2col) of a chunk of m images side by side, K = m*OH*OW
+// columns, built by one tight gather per output row, then one large GEMM per chunk:
+//   WeightGrad: dW (F x 9C) += dy_chunk (F x K) . col^T   (dW's own layout: no repacking)
+//   Forward:    y_chunk (F x K) = W (F x 9C) . col
+// The chunk (m images) comes from the shape alone (kChunkElems), never from the thread count;
+// the host's GEMM splits each call into column or row blocks across threads with the same sums
+// per element, so the bits do not depend on the thread count. Chunks run in sequence (dW is
+// accumulated chunk after chunk); the column build is split across threads by channel.
+// Why (2 cores, AVX-512, ResNet-18 CIFAR b32): the polyphase WeightGrad (per image and tap a
+// 128x64x271 GEMM) ran 2x PyTorch's time on 2 threads (9 tap tasks over 2 threads, three
+// barriers per image); the small-map WeightGrad built its columns through per-segment calls on
+// 8-wide rows and ran 15 row-chunk GEMMs each repacking all of dy. See dispatch.h for figures.
+#ifndef COARSENET_OPS_CONV_STRIDED_COLUMNS_H_
+#define COARSENET_OPS_CONV_STRIDED_COLUMNS_H_
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "ops/conv/columns.h"
+#include "ops/conv/small_maps.h"
+
+namespace cn::conv::strided {
+
+// Chunks of images (Geom::strided_chunk_images); the workspace holds one chunk's column matrix
+// and its gathered dy (or y): Geom::strided_columns_elems.
+struct Chunks {
+  int64_t per, cols;  // images per chunk, columns of the widest chunk
+  explicit Chunks(const Geom& g) : per(g.strided_chunk_images()), cols(per * g.ohw()) {}
+};
+
+// Rows of channels [c0, c1) of one image's column matrix (3x3, stride 2): col row
+// (c - c0)*9 + ki*3 + kj, position oy*ow + ox at col[row * ld + oy*ow + ox] =
+// xp[c][2 oy + ki][2 ox + kj] with xp the zero-padded input. Each padded input row r is split
+// once into its even and odd columns (e[q] = xp[r][2q], o[q] = xp[r][2q + 1]); every output row
+// (oy, ki) with 2 oy + ki = r then copies ow contiguous values from e, o and e + 1 (kj = 0, 1,
+// 2). A gather per (c, ki, kj, oy) with its own padding bounds cost 3.5 ms of a 16 ms weight
+// gradient (64 -> 128, 32x16x16 outputs); this costs SEE-DISPATCH.
+template <typename DType>
+void Im2ColRows(const Geom& g, const DType* x, int64_t c0, int64_t c1, DType* col, int64_t ld,
+                DType* row) {
+  const int64_t ow = g.ow, half = ow + 1, span = 2 * half;  // padded row: span values
+  DType* e = row + span;
+  DType* o = e + half;
+  const size_t bytes = ow * sizeof(DType);
+  for (int64_t c = c0; c < c1; ++c) {
+    DType* out = col + (c - c0) * 9 * ld;
+    for (int64_t r = 0; r <= 2 * (g.oh - 1) + 2; ++r) {
+      const int64_t ih = r - g.ph;
+      if (ih < 0 || ih >= g.h) {
+        std::fill(e, e + 2 * half, DType(0));
+      } else {
+        const int64_t lo = std::min(g.pw, span), hi = std::min(span, g.w + g.pw);
+        const DType* src = x + (c * g.h + ih) * g.w - g.pw;
+        std::fill(row, row + lo, DType(0));
+        std::copy(src + lo, src + hi, row + lo);
+        std::fill(row + hi, row + span, DType(0));
+        for (int64_t q = 0; q < half; ++q) {
+          e[q] = row[2 * q];
+          o[q] = row[2 * q + 1];
+        }
+      }
+      for (int64_t ki = r & 1; ki < 3; ki += 2) {  // output rows oy = (r - ki) / 2
+        const int64_t oy = (r - ki) / 2;
+        if (r < ki || oy >= g.oh) continue;
+        DType* dst = out + ki * 3 * ld + oy * ow;
+        std::memcpy(dst, e, bytes);
+        std::memcpy(dst + ld, o, bytes);
+        std::memcpy(dst + 2 * ld, e + 1, bytes);
+      }
+    }
+  }
+}
+
+// The column matrix (kg x m*ohw) of images [i0, i0 + m), split across threads by channel.
+template <typename DType>
+void BuildColumns(const Geom& g, const DType* x, int64_t i0, int64_t m, DType* col) {
+  const int64_t cols = m * g.ohw(), taps = g.kh * g.kw;
+  ParallelFor(m * g.c, 8, [&](int64_t q0, int64_t q1) {
+    std::vector<DType> row(4 * (g.ow + 1));
+    for (int64_t q = q0; q < q1;) {
+      const int64_t j = q / g.c, c0 = q % g.c, c1 = std::min(g.c, c0 + (q1 - q));
+      Im2ColRows(g, x + (i0 + j) * g.c * g.hw(), c0, c1, col + c0 * taps * cols + j * g.ohw(),
+                 cols, row.data());
+      q += c1 - c0;
+    }
+  });
+}
+
+// dx rows of channels [c0, c1) of one image (req, + bias[c] when bias) from its column-matrix
+// rows (the adjoint of Im2ColRows): every padded row r sums its output rows' three taps into
+// its even and odd columns e and o, then interleaves them into dx. Rows and columns of dx that
+// no tap reads get zero (+ bias).
+template <typename DType>
+void Col2ImRows(const Geom& g, const DType* col, int64_t ld, int64_t c0, int64_t c1,
+                const DType* bias, DType* dx, int32_t req, DType* row) {
+  const int64_t ow = g.ow, half = ow + 1, span = 2 * half, last = 2 * (g.oh - 1) + 2;
+  DType* e = row + span;
+  DType* o = e + half;
+  for (int64_t c = c0; c < c1; ++c) {
+    const DType* in = col + (c - c0) * 9 * ld;
+    const DType b = bias ? bias[c] : DType(0);
+    for (int64_t ih = 0; ih < g.h; ++ih) {
+      const int64_t r = ih + g.ph;
+      std::fill(e, e + 2 * half, DType(0));
+      for (int64_t ki = r & 1; ki < 3 && r <= last; ki += 2) {
+        const int64_t oy = (r - ki) / 2;
+        if (r < ki || oy >= g.oh) continue;
+        const DType* __restrict s0 = in + ki * 3 * ld + oy * ow;
+        const DType* __restrict s1 = s0 + ld;
+        const DType* __restrict s2 = s1 + ld;
+        for (int64_t q = 0; q < ow; ++q) {
+          e[q] += s0[q];
+          o[q] += s1[q];
+        }
+        for (int64_t q = 0; q < ow; ++q) e[q + 1] += s2[q];
+      }
+      for (int64_t q = 0; q < half; ++q) {
+        row[2 * q] = e[q] + b;
+        row[2 * q + 1] = o[q] + b;
+      }
+      const DType* __restrict src = row + g.pw;
+      DType* __restrict dst = dx + (c * g.h + ih) * g.w;
+      if (req == CN_REQ_ADD)
+        for (int64_t j = 0; j < g.w; ++j) dst[j] += src[j];
+      else
+        for (int64_t j = 0; j < g.w; ++j) dst[j] = src[j];
+    }
+  }
+}
+
+// dx = conv^T(dy, w) + bias over dx's channels (bias may be null; Deconvolution's forward):
+// per chunk, dcol (9C x K) = W^T dy_chunk, then Col2ImRows per image and channel in parallel.
+template <typename DType>
+void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias, DType* dx,
+              int32_t req, DType* ws) {
+  const Chunks k(g);
+  const int64_t kg = g.kg(), ohw = g.ohw();
+  for (int64_t i0 = 0; i0 < g.n; i0 += k.per) {
+    const int64_t m = std::min(k.per, g.n - i0), cols = m * ohw;
+    DType* col = ws;
+    const DType* dyb = dy + i0 * g.f * ohw;
+    if (m > 1) {
+      DType* gathered = ws + kg * k.cols;
+      GatherImages(dy, g.f, ohw, i0, m, gathered);
+      dyb = gathered;
+    }
+    Gemm(true, false, kg, cols, g.f, DType(1), w, kg, dyb, m > 1 ? cols : ohw, DType(0), col,
+         cols);
+    ParallelFor(m * g.c, 8, [&](int64_t q0, int64_t q1) {
+      std::vector<DType> row(4 * (g.ow + 1));
+      for (int64_t q = q0; q < q1;) {
+        const int64_t j = q / g.c, c0 = q % g.c, c1 = std::min(g.c, c0 + (q1 - q));
+        Col2ImRows(g, col + c0 * 9 * cols + j * ohw, cols, c0, c1, bias,
+                   dx + (i0 + j) * g.c * g.hw(), req, row.data());
+        q += c1 - c0;
+      }
+    });
+  }
+}
+
+// dw (F, C, kh, kw) (req) = sum over images of dy col^T.
+template <typename DType>
+void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32_t req,
+                DType* ws) {
+  const Chunks k(g);
+  const int64_t kg = g.kg();
+  for (int64_t i0 = 0; i0 < g.n; i0 += k.per) {
+    const int64_t m = std::min(k.per, g.n - i0), cols = m * g.ohw();
+    DType* col = ws;
+    const DType* dyb = dy + i0 * g.f * g.ohw();
+    if (m > 1) {  // images side by side
+      DType* gathered = ws + kg * k.cols;
+      GatherImages(dy, g.f, g.ohw(), i0, m, gathered);
+      dyb = gathered;
+    }
+    BuildColumns(g, x, i0, m, col);
+    Gemm(false, true, g.f, kg, cols, DType(1), dyb, m > 1 ? cols : g.ohw(), col, cols,
+         DType(i0 == 0 && req != CN_REQ_ADD ? 0 : 1), dw, kg);
+  }
+}
+
+}  // namespace cn::conv::strided
+
+#endif  // COARSENET_OPS_CONV_STRIDED_COLUMNS_H_
