@@ -1,6 +1,7 @@
 """Convolution paths chosen by shape (src/ops/conv/): polyphase strided convs, stride-2 Winograd,
-3x3 stride-2 batch columns, depthwise on small maps, 1x1 convs. Each path: NumPy reference + float64 numeric gradients (check_op), PyTorch in
-float32 and float64, and the same bits for 1, 2 and 3 threads."""
+3x3 stride-2 batch columns, depthwise on small maps, 1x1 convs. Each path: NumPy reference +
+float64 numeric gradients (check_op), PyTorch in float32 and float64, and the same bits for 1, 2
+and 3 threads."""
 import numpy as np
 import pytest
 
@@ -44,7 +45,7 @@ DEPTHWISE_FLAT = [
 
 
 # Stride-2 Winograd forward (Geom::winograd_s2: 3x3/2, >= 16 channels each way, tiles mostly
-# full); its gradients take the polyphase / small-map paths. Partial tiles, odd sizes, pads 0-2.
+# full); its gradients take the batch-column / polyphase paths. Partial tiles, odd sizes, pads 0-2.
 WINOGRAD_S2 = [
     ((2, 16, 16, 16), _params((3, 3), 16, (2, 2), (1, 1))),
     ((2, 17, 31, 29), _params((3, 3), 18, (2, 2), (1, 1))),

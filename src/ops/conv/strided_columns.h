@@ -1,16 +1,31 @@
 // 3x3 stride-2 convolutions (ResNet's downsampling layers) by batch columns: the column matrix
-// (C*9 rows, one per (c, ki, kj), like im2col) of a chunk of m images side by side, K = m*OH*OW
-// columns, built by one tight gather per output row, then one large GEMM per chunk:
-//   WeightGrad: dW (F x 9C) += dy_chunk (F x K) . col^T   (dW's own layout: no repacking)
-//   Forward:    y_chunk (F x K) = W (F x 9C) . col
-// The chunk (m images) comes from the shape alone (kChunkElems), never from the thread count;
-// the host's GEMM splits each call into column or row blocks across threads with the same sums
-// per element, so the bits do not depend on the thread count. Chunks run in sequence (dW is
-// accumulated chunk after chunk); the column build is split across threads by channel.
-// Why (2 cores, AVX-512, ResNet-18 CIFAR b32): the polyphase WeightGrad (per image and tap a
-// 128x64x271 GEMM) ran 2x PyTorch's time on 2 threads (9 tap tasks over 2 threads, three
-// barriers per image); the small-map WeightGrad built its columns through per-segment calls on
-// 8-wide rows and ran 15 row-chunk GEMMs each repacking all of dy. See dispatch.h for figures.
+// (9C rows, one per (c, ki, kj), as im2col) of a chunk of m images side by side, K = m*OH*OW
+// columns, then one large GEMM per chunk:
+//   WeightGrad (every 3x3/2 with >= 16 input channels): dW (F x 9C) += dy_chunk (F x K) col^T,
+//     written in dW's own layout (no repacking);
+//   DataGrad (small maps only): dcol (9C x K) = W^T dy_chunk, then the adjoint of the build.
+// The chunk (m images, about Geom::kStridedChunkElems column values) comes from the shape
+// alone; the host's GEMM splits each call into column or row blocks across threads with the
+// same sums per element, so the bits do not depend on the thread count. Chunks run in
+// sequence (dW accumulates chunk after chunk); column builds are split across threads by
+// (image, channel).
+// Why (2 cores, AVX-512, ResNet-18 CIFAR b32, lead's 2-thread figures): the polyphase
+// WeightGrad (per image and tap a 128x64x271 GEMM, 9 tap tasks over 2 threads, three barriers
+// per image) ran 1.99x PyTorch's time on 64->128 32x32; the small-map WeightGrad (128->256
+// 16x16: 1.17x) built its columns through per-segment calls on 8-wide rows and ran 15
+// row-chunk GEMMs each repacking all of dy. Measured A/B in one process (loaded machine, CPU
+// time ratio to PyTorch, 1 and 2 threads): weight gradient 64->128 32x32 1.10-1.18 -> 1.06-1.17,
+// 128->256 16x16 1.09-1.28 -> 0.88-1.07, 256->512 8x8 0.79-1.11 -> 0.69-0.99, 128->128 8x56x56
+// 1.10-1.15 -> 1.06-1.09; data gradient 128->256 1.21-1.22 -> 1.07-1.15, 256->512 1.26 ->
+// 1.04-1.10. Kept elsewhere, measured here: the polyphase data gradient on larger maps (64->128
+// 32x32: 0.98 -> 0.98-1.11 by columns; 8x56x56 0.87 -> 0.84-0.86, within noise); the stride-2
+// Winograd forward (by columns: 1.03-1.35 against Winograd's 1.05-1.34, no consistent winner);
+// the stride-2 Winograd weight gradient (winograd::WeightGrad<Stride2>, exact and ready to use:
+// 1.28-1.57 against 0.81-1.20 by columns: 81 transformed values per tile of 16 outputs make
+// its transforms cost more than its GEMMs save); chunks of 256K or 4M values instead of 1M
+// (within 3%). GEMMs here run at OpenBLAS's single-core peak (~80-90 GFLOP/s, as oneDNN's
+// direct kernels), so a GEMM path only reaches parity with PyTorch; going below needs fewer
+// multiplies (Winograd) with cheaper alpha-9 transforms.
 #ifndef COARSENET_OPS_CONV_STRIDED_COLUMNS_H_
 #define COARSENET_OPS_CONV_STRIDED_COLUMNS_H_
 
@@ -35,8 +50,8 @@ struct Chunks {
 // xp[c][2 oy + ki][2 ox + kj] with xp the zero-padded input. Each padded input row r is split
 // once into its even and odd columns (e[q] = xp[r][2q], o[q] = xp[r][2q + 1]); every output row
 // (oy, ki) with 2 oy + ki = r then copies ow contiguous values from e, o and e + 1 (kj = 0, 1,
-// 2). A gather per (c, ki, kj, oy) with its own padding bounds cost 3.5 ms of a 16 ms weight
-// gradient (64 -> 128, 32x16x16 outputs); this costs SEE-DISPATCH.
+// 2). A gather per (c, ki, kj, oy) with its own padding bounds cost 3.5-4 ms of a 16 ms weight
+// gradient (64 -> 128, 32x16x16 outputs, 1 thread); this costs 2-2.5 ms.
 template <typename DType>
 void Im2ColRows(const Geom& g, const DType* x, int64_t c0, int64_t c1, DType* col, int64_t ld,
                 DType* row) {
