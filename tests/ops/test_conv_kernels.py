@@ -183,6 +183,31 @@ def test_polyphase_deconvolution():
     np.testing.assert_allclose(y, ref.numpy(), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("adj", [(0, 0), (1, 0), (1, 1)])
+def test_strided_columns_deconvolution(adj):
+    # Deconvolution's forward on a small map (7x6 inputs, 16 output channels) runs the 3x3/2
+    # batch-column data gradient, its weight gradient the batch-column one; the output padding
+    # leaves dx rows and columns that no tap reaches. Compare all three with PyTorch.
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((3, 8, 7, 6)), rng.standard_normal((8, 16, 3, 3))
+    b = rng.standard_normal(16)
+    params = dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), adj=adj, num_filter=16,
+                  no_bias=False)
+    op = cn.ops.make("Deconvolution", params)
+    y = op.invoke([x, w, b], [])[0]
+    head = rng.standard_normal(y.shape)
+    grads = [np.zeros_like(a) for a in (x, w, b)]
+    op.backward([head], [x, w, b], [y], grads, [1, 1, 1], [])
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv_transpose2d(tx, tw, tb, stride=2, padding=1,
+                                              output_padding=adj)
+    ty.backward(torch.tensor(head))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    for ours, t in zip(grads, (tx, tw, tb)):
+        np.testing.assert_allclose(ours, t.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
 def test_deconvolution_same_width():
     torch = pytest.importorskip("torch")
     import coarsenet as cn

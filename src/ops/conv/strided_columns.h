@@ -50,8 +50,9 @@ struct Chunks {
 // xp[c][2 oy + ki][2 ox + kj] with xp the zero-padded input. Each padded input row r is split
 // once into its even and odd columns (e[q] = xp[r][2q], o[q] = xp[r][2q + 1]); every output row
 // (oy, ki) with 2 oy + ki = r then copies ow contiguous values from e, o and e + 1 (kj = 0, 1,
-// 2). A gather per (c, ki, kj, oy) with its own padding bounds cost 3.5-4 ms of a 16 ms weight
-// gradient (64 -> 128, 32x16x16 outputs, 1 thread); this costs 2-2.5 ms.
+// 2); rows ki = 2 are rows ki = 0 one output row down, one copy per (c, kj). A gather per
+// (c, ki, kj, oy) with its own padding bounds cost 3.5-4 ms of a 16 ms weight gradient
+// (64 -> 128, 32x16x16 outputs, 1 thread); this costs 2-2.5 ms.
 template <typename DType>
 void Im2ColRows(const Geom& g, const DType* x, int64_t c0, int64_t c1, DType* col, int64_t ld,
                 DType* row) {
@@ -78,13 +79,16 @@ void Im2ColRows(const Geom& g, const DType* x, int64_t c0, int64_t c1, DType* co
       }
       for (int64_t ki = r & 1; ki < 3; ki += 2) {  // output rows oy = (r - ki) / 2
         const int64_t oy = (r - ki) / 2;
-        if (r < ki || oy >= g.oh) continue;
+        // ki = 2 rows before the last equal ki = 0 rows one output row down (copied below)
+        if (r < ki || oy >= g.oh || (ki == 2 && oy + 1 < g.oh)) continue;
         DType* dst = out + ki * 3 * ld + oy * ow;
         std::memcpy(dst, e, bytes);
         std::memcpy(dst + ld, o, bytes);
         std::memcpy(dst + 2 * ld, e + 1, bytes);
       }
     }
+    for (int64_t kj = 0; kj < 3; ++kj)
+      std::memcpy(out + (6 + kj) * ld, out + kj * ld + ow, (g.oh - 1) * bytes);
   }
 }
 
@@ -108,20 +112,27 @@ void BuildColumns(const Geom& g, const DType* x, int64_t i0, int64_t m, DType* c
 // its even and odd columns e and o, then interleaves them into dx. Rows and columns of dx that
 // no tap reads get zero (+ bias).
 template <typename DType>
-void Col2ImRows(const Geom& g, const DType* col, int64_t ld, int64_t c0, int64_t c1,
+void Col2ImRows(const Geom& g, DType* col, int64_t ld, int64_t c0, int64_t c1,
                 const DType* bias, DType* dx, int32_t req, DType* row) {
   const int64_t ow = g.ow, half = ow + 1, span = 2 * half, last = 2 * (g.oh - 1) + 2;
   DType* e = row + span;
   DType* o = e + half;
   for (int64_t c = c0; c < c1; ++c) {
-    const DType* in = col + (c - c0) * 9 * ld;
+    DType* in = col + (c - c0) * 9 * ld;
+    // Rows ki = 2 before the last fall on the same padded rows as rows ki = 0 one output row
+    // down: fold them in with one long add per kj (col is scratch).
+    for (int64_t kj = 0; kj < 3; ++kj) {
+      DType* __restrict dst = in + kj * ld + ow;
+      const DType* __restrict src = in + (6 + kj) * ld;
+      for (int64_t p = 0; p < (g.oh - 1) * ow; ++p) dst[p] += src[p];
+    }
     const DType b = bias ? bias[c] : DType(0);
     for (int64_t ih = 0; ih < g.h; ++ih) {
       const int64_t r = ih + g.ph;
       std::fill(e, e + 2 * half, DType(0));
       for (int64_t ki = r & 1; ki < 3 && r <= last; ki += 2) {
         const int64_t oy = (r - ki) / 2;
-        if (r < ki || oy >= g.oh) continue;
+        if (r < ki || oy >= g.oh || (ki == 2 && oy + 1 < g.oh)) continue;
         const DType* __restrict s0 = in + ki * 3 * ld + oy * ow;
         const DType* __restrict s1 = s0 + ld;
         const DType* __restrict s2 = s1 + ld;
