@@ -23,7 +23,8 @@
 // the stride-2 Winograd weight gradient (winograd::WeightGrad<Stride2>, exact and ready to use:
 // 1.28-1.57 against 0.81-1.20 by columns: 81 transformed values per tile of 16 outputs make
 // its transforms cost more than its GEMMs save); chunks of 256K or 4M values instead of 1M
-// (within 3%). GEMMs here run at OpenBLAS's single-core peak (~80-90 GFLOP/s, as oneDNN's
+// (within 3%); the transposed GEMM dW^T (9C x F) = col dy^T, transposed at the end (2-5%
+// faster with F = 128, same with 256, 1.2-1.3x slower with 512: not worth a second layout). GEMMs here run at OpenBLAS's single-core peak (~80-90 GFLOP/s, as oneDNN's
 // direct kernels), so a GEMM path only reaches parity with PyTorch; going below needs fewer
 // multiplies (Winograd) with cheaper alpha-9 transforms.
 #ifndef COARSENET_OPS_CONV_STRIDED_COLUMNS_H_
