@@ -23,11 +23,12 @@
 // the stride-2 Winograd weight gradient (winograd::WeightGrad<Stride2>, exact and ready to use:
 // 1.28-1.57 against 0.81-1.20 by columns: 81 transformed values per tile of 16 outputs make
 // its transforms cost more than its GEMMs save; blocks of 1, 1/4 or 1/16 of its planned rows
-// changed nothing: 1.09-1.70 against 0.93-1.15 in one run, closest on 8x56x56); chunks of 256K or 4M values instead of 1M
-// (within 3%); the transposed GEMM dW^T (9C x F) = col dy^T, transposed at the end (2-5%
-// faster with F = 128, same with 256, 1.2-1.3x slower with 512: not worth a second layout). GEMMs here run at OpenBLAS's single-core peak (~80-90 GFLOP/s, as oneDNN's
-// direct kernels), so a GEMM path only reaches parity with PyTorch; going below needs fewer
-// multiplies (Winograd) with cheaper alpha-9 transforms.
+// changed nothing: 1.09-1.70 against 0.93-1.15 in one run, closest on 8x56x56); chunks of 256K
+// or 4M values instead of 1M (within 3%); the transposed GEMM dW^T (9C x F) = col dy^T,
+// transposed at the end (2-5% faster with F = 128, same with 256, 1.2-1.3x slower with 512:
+// not worth a second layout). GEMMs here run at OpenBLAS's single-core peak (~80-90 GFLOP/s,
+// as oneDNN's direct kernels), so a GEMM path only reaches parity with PyTorch; going below
+// needs fewer multiplies (Winograd) with cheaper alpha-9 transforms.
 #ifndef COARSENET_OPS_CONV_STRIDED_COLUMNS_H_
 #define COARSENET_OPS_CONV_STRIDED_COLUMNS_H_
 
