@@ -1,6 +1,7 @@
 """Convolution paths chosen by shape (src/ops/conv/): polyphase strided convs, stride-2 Winograd,
-depthwise on small maps, 1x1 convs. Each path: NumPy reference + float64 numeric gradients (check_op), PyTorch in
-float32 and float64, and the same bits for 1, 2 and 3 threads."""
+3x3 stride-2 batch columns, depthwise on small maps, 1x1 convs. Each path: NumPy reference +
+float64 numeric gradients (check_op), PyTorch in float32 and float64, and the same bits for 1, 2
+and 3 threads."""
 import numpy as np
 import pytest
 
@@ -44,12 +45,26 @@ DEPTHWISE_FLAT = [
 
 
 # Stride-2 Winograd forward (Geom::winograd_s2: 3x3/2, >= 16 channels each way, tiles mostly
-# full); its gradients take the polyphase / small-map paths. Partial tiles, odd sizes, pads 0-2.
+# full); its gradients take the batch-column / polyphase paths. Partial tiles, odd sizes, pads 0-2.
 WINOGRAD_S2 = [
     ((2, 16, 16, 16), _params((3, 3), 16, (2, 2), (1, 1))),
     ((2, 17, 31, 29), _params((3, 3), 18, (2, 2), (1, 1))),
     ((3, 16, 9, 9), _params((3, 3), 16, (2, 2), (0, 0), no_bias=True)),
     ((1, 16, 12, 13), _params((3, 3), 20, (2, 2), (2, 2))),
+]
+
+
+# 3x3 stride-2 by batch columns (conv/strided_columns.h, Geom::strided_columns): every such
+# weight gradient, and the data gradient on small maps. Odd sizes, pads 0-2, batch 1, channels
+# not multiples of 16, and chunks of several images with a shorter last chunk (7 images of
+# 64 channels on 17x17 outputs: chunks of 4 and 3).
+STRIDED_COLUMNS = [
+    ((1, 16, 9, 9), _params((3, 3), 5, (2, 2), (1, 1))),  # batch 1, 5x5 outputs
+    ((3, 17, 10, 11), _params((3, 3), 6, (2, 2), (0, 0), no_bias=True)),  # 4x5 outputs
+    ((2, 18, 7, 8), _params((3, 3), 20, (2, 2), (2, 2))),  # pad 2
+    ((2, 24, 5, 5), _params((3, 3), 16, (2, 2), (1, 1))),  # 3x3 outputs from 5x5
+    ((7, 64, 33, 33), _params((3, 3), 3, (2, 2), (1, 1))),  # 17x17: polyphase data gradient
+    ((5, 16, 32, 31), _params((3, 3), 4, (2, 2), (0, 1), no_bias=True)),
 ]
 
 
@@ -79,7 +94,7 @@ SAME_WIDTH = [
 
 
 @pytest.mark.parametrize("data,params", POLYPHASE + DEPTHWISE_FLAT + WINOGRAD_S2 + IMAGE_PARTS
-                         + SAME_WIDTH)
+                         + SAME_WIDTH + STRIDED_COLUMNS)
 def test_matches_reference(data, params):
     check_op("Convolution", _shapes(data, params), params, conv_ref, max_points=30,
              check_inplace=False)
@@ -123,7 +138,7 @@ TORCH_CASES = POLYPHASE[:5] + [
     ((4, 24, 7, 7), _params((3, 3), 24, (1, 1), (1, 1), groups=24)),  # depthwise 7x7
     ((3, 16, 14, 13), _params((3, 3), 32, (1, 1), (1, 1), groups=16)),  # multiplier 2
     ((3, 16, 15, 14), _params((3, 3), 16, (2, 2), (1, 1), groups=16)),  # depthwise stride 2
-] + DEPTHWISE_FLAT + WINOGRAD_S2 + IMAGE_PARTS + SAME_WIDTH + [
+] + DEPTHWISE_FLAT + WINOGRAD_S2 + IMAGE_PARTS + SAME_WIDTH + STRIDED_COLUMNS + [
     ((5, 40, 7, 7), _params((1, 1), 24)),  # 1x1, small map
     ((3, 24, 14, 15), _params((1, 1), 40)),
     ((2, 24, 17, 19), _params((1, 1), 8)),
@@ -166,6 +181,31 @@ def test_polyphase_deconvolution():
     ref = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(w), stride=2,
                                                padding=1, output_padding=(1, 0))
     np.testing.assert_allclose(y, ref.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("adj", [(0, 0), (1, 0), (1, 1)])
+def test_strided_columns_deconvolution(adj):
+    # Deconvolution's forward on a small map (7x6 inputs, 16 output channels) runs the 3x3/2
+    # batch-column data gradient, its weight gradient the batch-column one; the output padding
+    # leaves dx rows and columns that no tap reaches. Compare all three with PyTorch.
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((3, 8, 7, 6)), rng.standard_normal((8, 16, 3, 3))
+    b = rng.standard_normal(16)
+    params = dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), adj=adj, num_filter=16,
+                  no_bias=False)
+    op = cn.ops.make("Deconvolution", params)
+    y = op.invoke([x, w, b], [])[0]
+    head = rng.standard_normal(y.shape)
+    grads = [np.zeros_like(a) for a in (x, w, b)]
+    op.backward([head], [x, w, b], [y], grads, [1, 1, 1], [])
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv_transpose2d(tx, tw, tb, stride=2, padding=1,
+                                              output_padding=adj)
+    ty.backward(torch.tensor(head))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    for ours, t in zip(grads, (tx, tw, tb)):
+        np.testing.assert_allclose(ours, t.grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
 def test_deconvolution_same_width():

@@ -86,9 +86,10 @@ struct Geom {
   }
   // 3x3 stride-2 dense convolutions run the forward as stride-2 Winograd (winograd::Stride2:
   // 81 multiplies per 4x4 outputs against 144) when tiles are mostly full (at least 12 of a
-  // tile's 16 outputs on average); the gradients keep the polyphase or small-map path (its
-  // weight gradient measured 5-150% slower as Winograd: alpha^2 = 81 transformed values per
-  // tile make the blocks narrow). The size check excludes geometries the formula does not give.
+  // tile's 16 outputs on average); the gradients take strided_columns() or the polyphase path
+  // (the weight gradient measured 5-150% slower as Winograd, and again 1.28-1.57x PyTorch's
+  // time against 0.81-1.20 by columns: alpha^2 = 81 transformed values per tile). The size
+  // check excludes geometries the formula does not give.
   int64_t winograd_s2_tiles() const { return ((oh + 3) / 4) * ((ow + 3) / 4); }
   winograd::Tiling winograd_s2_tiling() const {
     return winograd::MakeTiling<winograd::Stride2>(n, c, h, w, ph, pw, f);
@@ -97,6 +98,22 @@ struct Geom {
     return kh == 3 && kw == 3 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && groups == 1 &&
            oh == (h + 2 * ph - 3) / 2 + 1 && ow == (w + 2 * pw - 3) / 2 + 1 && c >= 16 &&
            f >= 16 && 12 * winograd_s2_tiles() <= ohw();
+  }
+  // 3x3 stride-2 dense convolutions with >= 16 input channels: the weight gradient, and the
+  // data gradient on small maps, by batch columns and one large GEMM per chunk of images
+  // (strided_columns.h). Chunks of about kStridedChunkElems column values, from shapes alone.
+  bool strided_columns() const {
+    return kh == 3 && kw == 3 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && groups == 1 &&
+           oh == (h + 2 * ph - 3) / 2 + 1 && ow == (w + 2 * pw - 3) / 2 + 1 && c >= 16;
+  }
+  static constexpr int64_t kStridedChunkElems = 1024 * 1024;
+  int64_t strided_chunk_images() const {
+    const int64_t want = std::max<int64_t>(1, kStridedChunkElems / (kg() * ohw()));
+    const int64_t count = (n + want - 1) / want;
+    return (n + count - 1) / count;
+  }
+  int64_t strided_columns_elems() const {  // one chunk's columns and gathered dy (or y)
+    return (kg() + f) * strided_chunk_images() * ohw();
   }
   // Strided dense convolutions (3x3 stride 2, 1x1 stride-2 shortcuts) on maps that are not
   // small run as one GEMM per tap on phase planes (polyphase.h): K = C per GEMM, so at least
@@ -128,10 +145,12 @@ struct Geom {
   // tiles for Forward/DataGrad (one per slot); WeightGrad needs one tile of every column row,
   // sliced across threads.
   int64_t WorkspaceElems(bool backward) const {
-    if (winograd_s2())  // the gradients (and Deconvolution's forward) take PathElems' path
-      return std::max(winograd::ConvElems<winograd::Stride2>(winograd_s2_tiling(), threads),
-                      PathElems(backward));
-    return PathElems(backward);
+    int64_t elems = PathElems(backward);
+    if (strided_columns()) elems = std::max(elems, strided_columns_elems());
+    if (winograd_s2())  // the gradients (and Deconvolution's forward) take other paths
+      elems = std::max(elems,
+                       winograd::ConvElems<winograd::Stride2>(winograd_s2_tiling(), threads));
+    return elems;
   }
   int64_t PathElems(bool backward) const {
     if (depthwise()) return 0;

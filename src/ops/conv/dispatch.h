@@ -19,7 +19,10 @@
 // 2, 1x1 stride-2 shortcuts) run as one GEMM per tap on the input's phase planes, without
 // columns (polyphase.h).
 // 3x3 stride-2 convolutions with >= 16 channels each way run the forward as stride-2 Winograd
-// (winograd_transforms.h, Stride2), their gradients as above.
+// (winograd_transforms.h, Stride2) when its tiles are mostly full; every 3x3 stride-2 weight
+// gradient (>= 16 input channels), and the data gradient on small maps, run by batch columns:
+// one large GEMM per shape-sized chunk of images (strided_columns.h, which has the figures of
+// what was measured and kept or rejected); the data gradient on larger maps stays polyphase.
 // 3x3 stride-1 convolutions with >= 16 channels each way skip columns altogether and use
 // Winograd F(4x4, 3x3) for all three passes (winograd.h): 4x fewer multiplies; its blocks of
 // tiles span images, so small maps (CIFAR's 8x8 and 4x4 stages) qualify too.
@@ -27,8 +30,8 @@
 // so there several images share one column matrix (images side by side), one GEMM per image
 // group; groups run in parallel slots like images, and WeightGrad splits column rows as above.
 // Files (src/ops/conv/): columns.h (geometry, path choice, workspace, im2col/col2im, slots),
-// small_maps.h (the small-map kernels), depthwise.h, winograd.h, and here the per-image kernels and
-// the dispatch.
+// small_maps.h (the small-map kernels), depthwise.h, winograd.h, polyphase.h,
+// strided_columns.h, and here the per-image kernels and the dispatch.
 #ifndef COARSENET_OPS_CONV_DISPATCH_H_
 #define COARSENET_OPS_CONV_DISPATCH_H_
 
@@ -41,6 +44,7 @@
 #include "ops/conv/image_parts.h"
 #include "ops/conv/polyphase.h"
 #include "ops/conv/small_maps.h"
+#include "ops/conv/strided_columns.h"
 #include "ops/conv/winograd.h"
 
 namespace cn::conv {
@@ -97,6 +101,8 @@ void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias,
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   const DType beta = req == CN_REQ_ADD ? 1 : 0;
   if (g.depthwise()) return DepthwiseDataGrad(g, dy, w, bias, dx, req);
+  if (g.strided_columns() && g.batched())
+    return strided::DataGrad(g, dy, w, bias, dx, req, ws);
   if (g.winograd()) return WinogradConv(g, dy, w, true, bias, dx, req, ws);
   if (g.polyphase()) return polyphase::DataGrad(g, dy, w, bias, dx, req, ws);
   if (g.batched()) return DataGradBatched(g, dy, w, bias, dx, req, ws);
@@ -133,6 +139,7 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   if (g.depthwise()) return DepthwiseWeightGrad(g, x, dy, dw, req);
+  if (g.strided_columns()) return strided::WeightGrad(g, x, dy, dw, req, ws);
   if (g.winograd())
     return winograd::WeightGrad<winograd::Fwd>(g.winograd_tiling(false), x, dy, dw, req, ws,
                                                g.threads);

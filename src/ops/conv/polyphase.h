@@ -18,6 +18,9 @@
 // Dispatch (Geom::polyphase): dense (groups 1), stride > 1, no dilation, >= 16 input channels
 // (K of each GEMM; the 3-channel stem conv keeps im2col's K = C kh kw) and maps that are not
 // small (small maps batch images into one wide GEMM instead, small_maps.h).
+// 3x3 stride-2 convolutions take their weight gradient (all maps) and, on small maps, their
+// data gradient by batch columns instead (strided_columns.h, with figures); WeightGrad here
+// serves the other strided shapes (1x1/2 shortcuts, stride 3, 5x5/2, ...).
 // Images run in parallel slots (one plane set per slot) for Forward/DataGrad; WeightGrad builds
 // one image's planes at a time and splits (tap, channel block) GEMMs across threads, each
 // block of dW_tap owned by one task, so no reduction and the same bits for any thread count.
