@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "coarsenet/op.h"
+#include "kernels/winograd_f4.h"
 #include "kernels/winograd_transforms.h"
 
 namespace cn::winograd {
@@ -143,7 +144,7 @@ void Split(bool parallel, int64_t n, int64_t elems, DType* scratch, Body&& body)
 // otherwise `scratch` (ScratchElems) serves the transforms.
 template <typename T>
 constexpr int64_t ScratchElems(int64_t tw, int64_t nr, int64_t block) {
-  return std::max(InputScratch<T>(tw, nr), (T::kM * T::kAlpha + T::kM) * block);
+  return std::max(InputTilesScratch<T>(tw, nr), (T::kM * T::kAlpha + T::kM) * block);
 }
 template <typename T, typename DType>
 void InputStage(const Tiling& t, const DType* x, int64_t r0, int64_t nr, int64_t block, DType* v,
@@ -151,7 +152,7 @@ void InputStage(const Tiling& t, const DType* x, int64_t r0, int64_t nr, int64_t
   Split(parallel, t.c, ScratchElems<T>(t.tw, nr, block), scratch,
         [&](int64_t c0, int64_t c1, DType* sc) {
           for (int64_t ch = c0; ch < c1; ++ch)
-            InputBlock<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, t.c * block);
+            InputTiles<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, t.c * block);
         });
 }
 // M[xi] = U[xi] V[xi] for every tile position xi (the threads split the positions).
@@ -196,6 +197,10 @@ void OutputStage(const Tiling& t, const DType* m, const DType* bias, DType* y, i
           if (yy >= t.oh) continue;
           DType* dst = y + ((image * f + o) * t.oh + yy) * t.ow;
           const DType* src = one + r * tw;
+          if constexpr (M == 4) {
+            InterleaveRow(src, block, tw, t.ow, b0, dst, req == CN_REQ_ADD);
+            continue;
+          }
           for (int64_t j = 0; j < t.ow; ++j) {
             const DType val = src[(j % M) * block + j / M] + b0;
             if (req == CN_REQ_ADD) dst[j] += val; else dst[j] = val;
@@ -284,13 +289,13 @@ void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int
   DType* du = ws;                               // [A2][f][c], or a slab per slot
   DType* v = du + UElems<T>(p, t, threads);     // [A2][c][block]
   DType* z = v + A2 * c * block;           // [A2][f][block]
-  const int64_t scratch = std::max(InputScratch<T>(t.tw, rows), GradScratch<T>(t.tw, rows));
+  const int64_t scratch = std::max(InputTilesScratch<T>(t.tw, rows), GradScratch<T>(t.tw, rows));
   DType* const kOwnScratch = nullptr;  // each thread's own
   for (int64_t r0 = 0; r0 < t.rows(); r0 += rows) {
     const int64_t nr = std::min(rows, t.rows() - r0), nt = nr * t.tw;
     Split(true, c, scratch, kOwnScratch, [&](int64_t c0, int64_t c1, DType* sc) {
       for (int64_t ch = c0; ch < c1; ++ch)
-        InputBlock<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, c * block);
+        InputTiles<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, c * block);
     });
     Split(true, f, scratch, kOwnScratch, [&](int64_t o0, int64_t o1, DType* sc) {
       for (int64_t o = o0; o < o1; ++o)

@@ -1,0 +1,166 @@
+// Faster input transform V = B^T d B for Winograd F(4x4, 3x3) (the stride-1 table, Fwd) on
+// maps at least 4 tiles wide (16x16 and up: ResNet-18 CIFAR's 32x32 and 16x16 stages).
+//
+// InputBlock (winograd_transforms.h) applies B^T down the rows of a tile row, then splits each
+// result into its 6 column phases one element at a time (36 scalar moves per tile) and applies
+// B^T across the phases in a second pass over a scratch of 36 streams. Profiled at 1 thread on
+// 32x64x32x32 it took as long as the GEMMs (23% of the forward, 25% of the data gradient).
+// Here the column phases are cut out of the row results with vector shuffles (lanes = the
+// tiles of a tile row, 4 or 8 at a time) and B^T across them is applied in registers, so each
+// of the 36 results is stored once, straight to its stream. Same arithmetic per value as
+// InputBlock up to the order of the additions (float rounding may differ in the last bit).
+#ifndef COARSENET_KERNELS_WINOGRAD_F4_H_
+#define COARSENET_KERNELS_WINOGRAD_F4_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "kernels/winograd_transforms.h"
+
+namespace cn::winograd {
+
+// Scratch of InputBlockF4: 6 input rows and 6 row results, each with room past its end for the
+// last shuffle's full-width loads.
+constexpr int64_t InputScratchF4(int64_t tw) { return 2 * Fwd::kAlpha * (4 * tw + 40); }
+
+// kLanes4 tiles (4 or 8) of one tile row per vector; tw >= kLanes4 or the last chunk is short.
+template <int kLanes4, typename DType>
+void InputBlockF4(const Tiling& t, const DType* xc, int64_t r0, int64_t nr, DType* scratch,
+                  DType* out, int64_t stride) {
+  using T = Fwd;
+  constexpr int A = T::kAlpha, S = T::kStep;
+  typedef DType V __attribute__((vector_size(kLanes4 * sizeof(DType))));
+  typedef DType W __attribute__((vector_size(16 * sizeof(DType))));
+  const int64_t tw = t.tw, row_len = S * tw + A - S, padded = S * tw + 40;
+  DType *d[A], *comb[A];
+  for (int k = 0; k < A; ++k) {
+    d[k] = scratch + k * padded;
+    comb[k] = scratch + (A + k) * padded;
+    // the tails are read by the last chunk's loads into lanes that are never stored
+    std::fill(comb[k] + row_len, comb[k] + padded, DType(0));
+  }
+  for (int64_t r = 0; r < nr; ++r) {
+    const int64_t image = (r0 + r) / t.th, y0 = S * ((r0 + r) % t.th) - t.ph;
+    const DType* plane = xc + image * t.c * t.h * t.w;
+    const int64_t j0 = std::max<int64_t>(0, t.pw), j1 = std::min(row_len, t.w + t.pw);
+    for (int k = 0; k < A; ++k) {
+      const int64_t yy = y0 + k;
+      if (yy < 0 || yy >= t.h) {
+        std::fill(d[k], d[k] + row_len, DType(0));
+        continue;
+      }
+      std::fill(d[k], d[k] + j0, DType(0));
+      std::memcpy(d[k] + j0, plane + yy * t.w - t.pw + j0, (j1 - j0) * sizeof(DType));
+      std::fill(d[k] + j1, d[k] + row_len, DType(0));
+    }
+    Unroll<A>([&](auto a) {
+      constexpr int ka = decltype(a)::value;
+      Combine<T, kB, ka>(comb[ka], d, row_len);
+    });
+    DType* const dst0 = out + r * tw;
+    for (int64_t q = 0; q < tw; q += kLanes4) {
+      const int64_t n = std::min<int64_t>(kLanes4, tw - q);
+      Unroll<A>([&](auto a) {
+        constexpr int ka = decltype(a)::value;
+        const DType* base = comb[ka] + S * q;
+        V p[A];  // p[k][l] = comb[ka][S (q + l) + k]: column phase k of kLanes4 tiles
+        for (int k = 0; k < A; ++k) {
+          W lo;
+          std::memcpy(&lo, base + k, sizeof lo);
+          if constexpr (kLanes4 == 8) {
+            W hi;
+            std::memcpy(&hi, base + k + 16, sizeof hi);
+            p[k] = __builtin_shufflevector(lo, hi, 0, 4, 8, 12, 16, 20, 24, 28);
+          } else {
+            p[k] = __builtin_shufflevector(lo, lo, 0, 4, 8, 12);
+          }
+        }
+        Unroll<A>([&](auto b) {
+          constexpr int kb = decltype(b)::value;
+          V acc{};
+          Unroll<A>([&](auto k) {
+            constexpr double c = T::kBT[kb][decltype(k)::value];
+            if constexpr (c != 0) acc += DType(c) * p[decltype(k)::value];
+          });
+          DType* dst = dst0 + (ka * A + kb) * stride + q;
+          if (n == kLanes4) {  // a fixed-size copy is one vector store
+            std::memcpy(dst, &acc, sizeof acc);
+          } else {
+            for (int64_t l = 0; l < n; ++l) dst[l] = acc[l];
+          }
+        });
+      });
+    }
+  }
+}
+
+// One output row of M = 4 column phases: dst[4 j + k] (=, or += with `add`) = one[k * block + j]
+// + b0 for j < ow. OutputStage's scalar loop (an index division per value) took a third of its
+// time on 32x32 maps; here 8 or 4 tiles at a time are interleaved with vector shuffles. The
+// values and the order of the two additions are the same, so are the bits.
+template <int kLanes4, typename DType>
+inline int64_t InterleaveRowVec(const DType* one, int64_t block, int64_t tw, int64_t ow, DType b0,
+                                DType* dst, bool add) {
+  typedef DType V __attribute__((vector_size(kLanes4 * sizeof(DType))));
+  typedef DType V2 __attribute__((vector_size(2 * kLanes4 * sizeof(DType))));
+  typedef DType V4 __attribute__((vector_size(4 * kLanes4 * sizeof(DType))));
+  int64_t q = 0;
+  for (; q + kLanes4 <= tw && 4 * (q + kLanes4) <= ow; q += kLanes4) {
+    V p[4];
+    for (int k = 0; k < 4; ++k) std::memcpy(&p[k], one + k * block + q, sizeof(V));
+    V4 out;
+    if constexpr (kLanes4 == 8) {
+      const V2 a = __builtin_shufflevector(p[0], p[1], 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6,
+                                           14, 7, 15);
+      const V2 b = __builtin_shufflevector(p[2], p[3], 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6,
+                                           14, 7, 15);
+      out = __builtin_shufflevector(a, b, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23,
+                                    8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    } else {
+      const V2 a = __builtin_shufflevector(p[0], p[1], 0, 4, 1, 5, 2, 6, 3, 7);
+      const V2 b = __builtin_shufflevector(p[2], p[3], 0, 4, 1, 5, 2, 6, 3, 7);
+      out = __builtin_shufflevector(a, b, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+    }
+    out += b0;
+    DType* d = dst + 4 * q;
+    if (add) {
+      V4 old;
+      std::memcpy(&old, d, sizeof old);
+      out = old + out;
+    }
+    std::memcpy(d, &out, sizeof out);
+  }
+  return 4 * q;  // values written
+}
+template <typename DType>
+inline void InterleaveRow(const DType* one, int64_t block, int64_t tw, int64_t ow, DType b0,
+                          DType* dst, bool add) {
+  int64_t j = 0;
+  if (tw >= 8) j = InterleaveRowVec<8>(one, block, tw, ow, b0, dst, add);
+  else if (tw >= 4) j = InterleaveRowVec<4>(one, block, tw, ow, b0, dst, add);
+  for (; j < ow; ++j) {
+    const DType val = one[(j % 4) * block + j / 4] + b0;
+    if (add) dst[j] += val; else dst[j] = val;
+  }
+}
+
+// The input transform the drivers call: InputBlockF4 where it applies, else InputBlock.
+template <typename T>
+constexpr int64_t InputTilesScratch(int64_t tw, int64_t nr) {
+  return std::max(InputScratch<T>(tw, nr), InputScratchF4(tw));
+}
+template <typename T, typename DType>
+void InputTiles(const Tiling& t, const DType* xc, int64_t r0, int64_t nr, DType* scratch,
+                DType* out, int64_t stride) {
+  if constexpr (std::is_same_v<T, Fwd>) {
+    if (t.tw >= 8) return InputBlockF4<8>(t, xc, r0, nr, scratch, out, stride);
+    if (t.tw >= 4) return InputBlockF4<4>(t, xc, r0, nr, scratch, out, stride);
+  }
+  InputBlock<T>(t, xc, r0, nr, scratch, out, stride);
+}
+
+}  // namespace cn::winograd
+
+#endif  // COARSENET_KERNELS_WINOGRAD_F4_H_
