@@ -239,7 +239,7 @@ void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DTyp
       DType* us = u + s0 * A2 * p.slab * t.c;
       for (int64_t k = p.slabs * s0 / nslots; k < p.slabs * s1 / nslots; ++k) {
         const int64_t o0 = k * p.slab, o1 = std::min(t.f, o0 + p.slab);
-        TransformFilters<T>(w, wf, wc, flip, o0, o1, us, (o1 - o0) * t.c);
+        FilterTiles<T>(w, wf, wc, flip, o0, o1, us, (o1 - o0) * t.c);
         for (int xi = 0; xi < A2; ++xi)
           Gemm(false, false, o1 - o0, t.tiles(), t.c, DType(1), us + xi * (o1 - o0) * t.c, t.c,
                v + xi * t.c * p.block, p.block, DType(0), m + (xi * t.f + o0) * p.block,
@@ -248,7 +248,9 @@ void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DTyp
     });
     return OutputStage<T>(t, m, bias, y, req, 0, t.rows(), p.block, true, kOwnScratch);
   }
-  TransformAllFilters<T>(w, wf, wc, flip, u);
+  ParallelFor(t.f, 4, [&](int64_t o0, int64_t o1) {  // all of U (TransformAllFilters)
+    FilterTiles<T>(w, wf, wc, flip, o0, o1, u + o0 * t.c, t.f * t.c);
+  });
   const int64_t rows = p.rows, blocks = p.blocks;
   if (!p.slotted) {
     for (int64_t r0 = 0; r0 < t.rows(); r0 += rows) {
@@ -310,7 +312,7 @@ void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int
           for (int xi = 0; xi < A2; ++xi)
             Gemm(false, true, o1 - o0, c, nt, DType(1), z + (xi * f + o0) * block, block,
                  v + xi * c * block, block, DType(0), us + xi * (o1 - o0) * c, c);
-          InverseFilters<T>(us, (o1 - o0) * c, c, o0, o1, dw, req);
+          InverseFilterTiles<T>(us, (o1 - o0) * c, c, o0, o1, dw, req);
         }
       });
       return;
@@ -322,7 +324,7 @@ void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int
     });
   }
   ParallelFor(f, 4, [&](int64_t o0, int64_t o1) {
-    InverseFilters<T>(du + o0 * c, f * c, c, o0, o1, dw, req);
+    InverseFilterTiles<T>(du + o0 * c, f * c, c, o0, o1, dw, req);
   });
 }
 
