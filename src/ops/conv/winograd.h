@@ -301,7 +301,7 @@ void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int
     });
     Split(true, f, scratch, kOwnScratch, [&](int64_t o0, int64_t o1, DType* sc) {
       for (int64_t o = o0; o < o1; ++o)
-        GradBlock<T>(t, dy + o * t.oh * t.ow, r0, nr, sc, z + o * block, f * block);
+        GradTiles<T>(t, dy + o * t.oh * t.ow, r0, nr, sc, z + o * block, f * block);
     });
     if (p.slab) {  // the only block (MakePlan): slabs of dU straight into dW
       const int64_t nslots = p.slab_slots(threads);
