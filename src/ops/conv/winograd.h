@@ -11,7 +11,8 @@
 // run of consecutive global tile rows R = image * th + ty. Large maps give blocks inside one
 // image; small maps (CIFAR's 8x8 and 4x4 stages) give blocks holding several images, so the
 // GEMMs stay wide however few tiles one image has. The transforms are in kernels/winograd_transforms.h;
-// here: how blocks are planned and run (Conv, WeightGrad). The same drivers run 3x3 stride-2
+// F(4x4, 3x3)'s vectorised ones (input, output-gradient, filter transforms, output rows) in
+// kernels/winograd_f4.h; here: how blocks are planned and run (Conv, WeightGrad). The same drivers run 3x3 stride-2
 // forwards with the Stride2 tables (alpha 9, input tiles 8 apart, 4x4 outputs per tile).
 #ifndef COARSENET_OPS_CONV_WINOGRAD_H_
 #define COARSENET_OPS_CONV_WINOGRAD_H_
