@@ -37,6 +37,13 @@ CASES = [
     (f"resnet18 3x3{'/2' if s > 1 else ''} {c}->{f} 32x{hw}x{hw}", (32, c, hw, f, 3, s, 1, 1))
     for c, hw, f, s in [(64, 32, 64, 1), (64, 32, 128, 2), (128, 16, 128, 1), (128, 16, 256, 2),
                         (256, 8, 256, 1), (256, 8, 512, 2), (512, 4, 512, 1)]
+] + [
+    # ResNet-18 CIFAR's other convolutions: the 3x3 stem on the 3-channel image (its data
+    # gradient is never needed in training but is timed alike) and the 1x1 stride-2 shortcuts
+    ("resnet18 stem 3x3 3->64 32x32x32", (32, 3, 32, 64, 3, 1, 1, 1)),
+] + [
+    (f"resnet18 1x1/2 {c}->{2 * c} 32x{hw}x{hw}", (32, c, hw, 2 * c, 1, 2, 0, 1))
+    for c, hw in [(64, 32), (128, 16), (256, 8)]
 ]
 
 

@@ -3,6 +3,9 @@ the 100-residual-unit net on 16x32x32x32), coarsenet next to PyTorch 2.13 with t
 
     PYTHONPATH=. python benchmarks/bench_layers.py [--threads 1] [--repeat 50] [--only lenet]
 
+Groups (--only, comma-separated): lenet, unit, resnet18 (BatchNorm, ReLU, add of ResNet-18
+CIFAR b32, and its SGD momentum update over all parameters).
+
 Each layer is bound alone (coarsenet: a one-op executor, so the executor's per-call cost is
 included as it is in a net; PyTorch: eager autograd). The two alternate call by call in one
 process; the minimum wall time of `repeat` calls is printed for forward and backward, with the
@@ -141,7 +144,50 @@ def layers(cn, torch):
         ("x + relu(x) 16x32x32x32", (add, (16, 32, 32, 32), {}),
          (lambda t: t + F.relu(t), (16, 32, 32, 32), [])),
     ]
-    return {"lenet": lenet, "unit": unit}
+    # ResNet-18 CIFAR b32's layers besides its convolutions (bench_conv_passes.py has those):
+    # BatchNorm in training at each stage's shape, ReLU and the residual add at the largest
+    resnet18 = []
+    for ch, hw in [(64, 32), (128, 16), (256, 8), (512, 4)]:
+        b = nn.BatchNorm2d(ch)
+        b.train()
+        shape = (32, ch, hw, hw)
+        resnet18.append((f"BatchNorm train 32x{ch}x{hw}x{hw}", (bn, shape, {}),
+                         (b, shape, list(b.parameters()))))
+    big = (32, 64, 32, 32)
+    resnet18 += [
+        ("relu 32x64x32x32", (act, big, dict(act_type="relu")), (F.relu, big, [])),
+        ("x + relu(x) 32x64x32x32", (add, big, {}), (lambda t: t + F.relu(t), big, [])),
+    ]
+    return {"lenet": lenet, "unit": unit, "resnet18": resnet18}
+
+
+def sgd_update(cn, torch, repeat: int) -> None:
+    """sgd_mom_update over ResNet-18 CIFAR's parameters (one call per array, as bench_nets.py
+    runs it) against torch.optim.SGD(momentum=0.9).step() on the same arrays."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from models_common import resnet18_symbol
+
+    net = resnet18_symbol()
+    shapes, _, _ = net.infer_shape(data=(32, 3, 32, 32), softmax_label=(32,))
+    names = [n for n in net.list_arguments() if n not in ("data", "softmax_label")]
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32)
+              for n, s in zip(net.list_arguments(), shapes) if n in names]
+    triples = [(cn.nd.array(a), cn.nd.array(a * 0.01), cn.nd.zeros(a.shape)) for a in arrays]
+    params = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in arrays]
+    for p, a in zip(params, arrays):
+        p.grad = torch.from_numpy(a * 0.01)
+    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9)
+
+    def ours():
+        for w, g, m in triples:
+            cn.nd.sgd_mom_update(w, g, m, lr=0.01, momentum=0.9, out=w)
+
+    t, c = _time({"cn": ours, "pt": opt.step}, repeat)
+    count = sum(a.size for a in arrays)
+    print(f"  {'SGD momentum, all params':30s} cn {t['cn'] * 1e6:8.0f}  pt {t['pt'] * 1e6:8.0f}  "
+          f"ratio {t['cn'] / t['pt']:5.2f}   CPU {c['cn'] * 1e6:7.0f} {c['pt'] * 1e6:7.0f}   "
+          f"({len(arrays)} arrays, {count / 1e6:.1f}M values)")
 
 
 def main() -> None:
@@ -177,6 +223,8 @@ def main() -> None:
                   f"{c['tb'] * 1e6:7.0f}", flush=True)
         print(f"  {group + ' sum':30s} cn {tot[0] * 1e6:8.0f}  pt {tot[1] * 1e6:8.0f}  "
               f"ratio {tot[0] / tot[1]:5.2f}")
+        if group == "resnet18":
+            sgd_update(cn, torch, args.repeat)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,12 @@ CASES = [  # (data shape, params)
     ((1, 16, 7, 5), dict(kernel=(3, 3), pad=(0, 2), num_filter=17, no_bias=True)),
     ((5, 16, 4, 4), dict(kernel=(3, 3), pad=(1, 1), num_filter=18)),
     ((3, 17, 8, 8), dict(kernel=(3, 3), pad=(1, 1), num_filter=16)),
+    # Winograd tile rows 4 and 8 tiles wide (the vector-shuffle input transform), uneven pads
+    ((2, 16, 9, 14), dict(kernel=(3, 3), pad=(0, 2), num_filter=16, no_bias=True)),
+    ((1, 16, 6, 34), dict(kernel=(3, 3), pad=(2, 0), num_filter=16)),
+    # 1 and 2 tiles wide: lanes of 16 consecutive tiles across rows and images (gathered)
+    ((20, 16, 4, 4), dict(kernel=(3, 3), pad=(1, 1), num_filter=16, no_bias=True)),
+    ((3, 16, 7, 6), dict(kernel=(3, 3), pad=(1, 2), num_filter=16)),
     # ... or, too few outputs per tile (5x5), several images side by side in one column GEMM
     ((3, 16, 5, 5), dict(kernel=(3, 3), pad=(1, 1), num_filter=16)),
     # 5 images: groups of 2, 2 and 1 images, each a GEMM, in parallel slots

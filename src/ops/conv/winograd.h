@@ -11,7 +11,8 @@
 // run of consecutive global tile rows R = image * th + ty. Large maps give blocks inside one
 // image; small maps (CIFAR's 8x8 and 4x4 stages) give blocks holding several images, so the
 // GEMMs stay wide however few tiles one image has. The transforms are in kernels/winograd_transforms.h;
-// here: how blocks are planned and run (Conv, WeightGrad). The same drivers run 3x3 stride-2
+// F(4x4, 3x3)'s vectorised ones (input, output-gradient, filter transforms, output rows) in
+// kernels/winograd_f4.h; here: how blocks are planned and run (Conv, WeightGrad). The same drivers run 3x3 stride-2
 // forwards with the Stride2 tables (alpha 9, input tiles 8 apart, 4x4 outputs per tile).
 #ifndef COARSENET_OPS_CONV_WINOGRAD_H_
 #define COARSENET_OPS_CONV_WINOGRAD_H_
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "coarsenet/op.h"
+#include "kernels/winograd_f4.h"
 #include "kernels/winograd_transforms.h"
 
 namespace cn::winograd {
@@ -143,7 +145,7 @@ void Split(bool parallel, int64_t n, int64_t elems, DType* scratch, Body&& body)
 // otherwise `scratch` (ScratchElems) serves the transforms.
 template <typename T>
 constexpr int64_t ScratchElems(int64_t tw, int64_t nr, int64_t block) {
-  return std::max(InputScratch<T>(tw, nr), (T::kM * T::kAlpha + T::kM) * block);
+  return std::max(InputTilesScratch<T>(tw, nr), (T::kM * T::kAlpha + T::kM) * block);
 }
 template <typename T, typename DType>
 void InputStage(const Tiling& t, const DType* x, int64_t r0, int64_t nr, int64_t block, DType* v,
@@ -151,7 +153,7 @@ void InputStage(const Tiling& t, const DType* x, int64_t r0, int64_t nr, int64_t
   Split(parallel, t.c, ScratchElems<T>(t.tw, nr, block), scratch,
         [&](int64_t c0, int64_t c1, DType* sc) {
           for (int64_t ch = c0; ch < c1; ++ch)
-            InputBlock<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, t.c * block);
+            InputTiles<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, t.c * block);
         });
 }
 // M[xi] = U[xi] V[xi] for every tile position xi (the threads split the positions).
@@ -196,6 +198,10 @@ void OutputStage(const Tiling& t, const DType* m, const DType* bias, DType* y, i
           if (yy >= t.oh) continue;
           DType* dst = y + ((image * f + o) * t.oh + yy) * t.ow;
           const DType* src = one + r * tw;
+          if constexpr (M == 4) {
+            InterleaveRow(src, block, tw, t.ow, b0, dst, req == CN_REQ_ADD);
+            continue;
+          }
           for (int64_t j = 0; j < t.ow; ++j) {
             const DType val = src[(j % M) * block + j / M] + b0;
             if (req == CN_REQ_ADD) dst[j] += val; else dst[j] = val;
@@ -234,7 +240,7 @@ void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DTyp
       DType* us = u + s0 * A2 * p.slab * t.c;
       for (int64_t k = p.slabs * s0 / nslots; k < p.slabs * s1 / nslots; ++k) {
         const int64_t o0 = k * p.slab, o1 = std::min(t.f, o0 + p.slab);
-        TransformFilters<T>(w, wf, wc, flip, o0, o1, us, (o1 - o0) * t.c);
+        FilterTiles<T>(w, wf, wc, flip, o0, o1, us, (o1 - o0) * t.c);
         for (int xi = 0; xi < A2; ++xi)
           Gemm(false, false, o1 - o0, t.tiles(), t.c, DType(1), us + xi * (o1 - o0) * t.c, t.c,
                v + xi * t.c * p.block, p.block, DType(0), m + (xi * t.f + o0) * p.block,
@@ -243,7 +249,9 @@ void Conv(const Tiling& t, const DType* x, const DType* w, bool flip, const DTyp
     });
     return OutputStage<T>(t, m, bias, y, req, 0, t.rows(), p.block, true, kOwnScratch);
   }
-  TransformAllFilters<T>(w, wf, wc, flip, u);
+  ParallelFor(t.f, 4, [&](int64_t o0, int64_t o1) {  // all of U (TransformAllFilters)
+    FilterTiles<T>(w, wf, wc, flip, o0, o1, u + o0 * t.c, t.f * t.c);
+  });
   const int64_t rows = p.rows, blocks = p.blocks;
   if (!p.slotted) {
     for (int64_t r0 = 0; r0 < t.rows(); r0 += rows) {
@@ -284,17 +292,17 @@ void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int
   DType* du = ws;                               // [A2][f][c], or a slab per slot
   DType* v = du + UElems<T>(p, t, threads);     // [A2][c][block]
   DType* z = v + A2 * c * block;           // [A2][f][block]
-  const int64_t scratch = std::max(InputScratch<T>(t.tw, rows), GradScratch<T>(t.tw, rows));
+  const int64_t scratch = std::max(InputTilesScratch<T>(t.tw, rows), GradScratch<T>(t.tw, rows));
   DType* const kOwnScratch = nullptr;  // each thread's own
   for (int64_t r0 = 0; r0 < t.rows(); r0 += rows) {
     const int64_t nr = std::min(rows, t.rows() - r0), nt = nr * t.tw;
     Split(true, c, scratch, kOwnScratch, [&](int64_t c0, int64_t c1, DType* sc) {
       for (int64_t ch = c0; ch < c1; ++ch)
-        InputBlock<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, c * block);
+        InputTiles<T>(t, x + ch * t.h * t.w, r0, nr, sc, v + ch * block, c * block);
     });
     Split(true, f, scratch, kOwnScratch, [&](int64_t o0, int64_t o1, DType* sc) {
       for (int64_t o = o0; o < o1; ++o)
-        GradBlock<T>(t, dy + o * t.oh * t.ow, r0, nr, sc, z + o * block, f * block);
+        GradTiles<T>(t, dy + o * t.oh * t.ow, r0, nr, sc, z + o * block, f * block);
     });
     if (p.slab) {  // the only block (MakePlan): slabs of dU straight into dW
       const int64_t nslots = p.slab_slots(threads);
@@ -305,7 +313,7 @@ void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int
           for (int xi = 0; xi < A2; ++xi)
             Gemm(false, true, o1 - o0, c, nt, DType(1), z + (xi * f + o0) * block, block,
                  v + xi * c * block, block, DType(0), us + xi * (o1 - o0) * c, c);
-          InverseFilters<T>(us, (o1 - o0) * c, c, o0, o1, dw, req);
+          InverseFilterTiles<T>(us, (o1 - o0) * c, c, o0, o1, dw, req);
         }
       });
       return;
@@ -317,7 +325,7 @@ void WeightGrad(const Tiling& t, const DType* x, const DType* dy, DType* dw, int
     });
   }
   ParallelFor(f, 4, [&](int64_t o0, int64_t o1) {
-    InverseFilters<T>(du + o0 * c, f * c, c, o0, o1, dw, req);
+    InverseFilterTiles<T>(du + o0 * c, f * c, c, o0, o1, dw, req);
   });
 }
 
