@@ -22,8 +22,11 @@
 // data gradient by batch columns instead (strided_columns.h, with figures); WeightGrad here
 // serves the other strided shapes (1x1/2 shortcuts, stride 3, 5x5/2, ...).
 // Images run in parallel slots (one plane set per slot) for Forward/DataGrad; WeightGrad builds
-// one image's planes at a time and splits (tap, channel block) GEMMs across threads, each
-// block of dW_tap owned by one task, so no reduction and the same bits for any thread count.
+// the planes of a chunk of images (one per slot) at a time and splits (tap, channel block)
+// GEMMs across threads, each block of dW_tap owned by one task that adds the images in order,
+// so no reduction and the same bits for any thread count. Measured and rejected for the 1x1/2
+// shortcut 64->128 on 32x32x32: 32-channel blocks (two tasks instead of one) made its 2-thread
+// weight gradient 1.2x slower (4.9 against 3.9-4.0 ms).
 // Measured and rejected (1 thread, A/B in one process, ResNet-18 3x3/2 64->128 on 32x64x32x32):
 // folding m = 8 images into each gradient GEMM (planes of the m images side by side, K or
 // N = (m - 1)*plane + n_pos) left DataGrad unchanged (1.00-1.02x) and made WeightGrad 1.065-1.077x
