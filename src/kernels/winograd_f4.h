@@ -21,6 +21,18 @@
 
 namespace cn::winograd {
 
+// Stores a vector's first n lanes; all of them (n == lanes) is one vector store. sizeof(V), not
+// sizeof of the value: GCC 12 miscompiled the latter inside nested generic lambdas (only lane 0
+// was copied).
+template <typename V, typename DType>
+inline void StoreLanes(DType* dst, const V& acc, int64_t n) {
+  if (n == int64_t(sizeof(V) / sizeof(DType))) {
+    std::memcpy(dst, &acc, sizeof(V));
+  } else {
+    for (int64_t l = 0; l < n; ++l) dst[l] = acc[l];
+  }
+}
+
 // Scratch of InputBlockF4: 6 input rows and 6 row results, each with room past its end for the
 // last shuffle's full-width loads.
 constexpr int64_t InputScratchF4(int64_t tw) { return 2 * Fwd::kAlpha * (4 * tw + 40); }
@@ -85,11 +97,7 @@ void InputBlockF4(const Tiling& t, const DType* xc, int64_t r0, int64_t nr, DTyp
             if constexpr (c != 0) acc += DType(c) * p[decltype(k)::value];
           });
           DType* dst = dst0 + (ka * A + kb) * stride + q;
-          if (n == kLanes4) {  // a fixed-size copy is one vector store
-            std::memcpy(dst, &acc, sizeof acc);
-          } else {
-            for (int64_t l = 0; l < n; ++l) dst[l] = acc[l];
-          }
+          StoreLanes(dst, acc, n);
         });
       });
     }
@@ -143,11 +151,7 @@ void InputBlockF4Gather(const Tiling& t, const DType* xc, int64_t r0, int64_t nr
           if constexpr (coef != 0) acc += DType(coef) * e[decltype(m)::value];
         });
         DType* dst = out + (ka * A + decltype(b)::value) * stride + q;
-        if (n == kLanes) {
-          std::memcpy(dst, &acc, sizeof acc);
-        } else {
-          for (int64_t l = 0; l < n; ++l) dst[l] = acc[l];
-        }
+        StoreLanes(dst, acc, n);
       });
     });
   }
@@ -199,11 +203,7 @@ void GradBlockF4Gather(const Tiling& t, const DType* gc, int64_t r0, int64_t nr,
           if constexpr (coef != 0) acc += DType(coef) * e[decltype(m)::value];
         });
         DType* dst = out + (ka * A + decltype(b)::value) * stride + q;
-        if (n == kLanes) {
-          std::memcpy(dst, &acc, sizeof(V));
-        } else {
-          for (int64_t l = 0; l < n; ++l) dst[l] = acc[l];
-        }
+        StoreLanes(dst, acc, n);
       });
     });
   }
@@ -320,11 +320,7 @@ void TransformFiltersF4(const DType* w, int64_t f, int64_t c, bool flip, int64_t
               if constexpr (coef != 0) acc += DType(coef) * t[a][decltype(k)::value];
             });
             DType* dst = u + (a * A + decltype(b)::value) * stride + (o - o0) * cols + i0;
-            if (nl == kLanes) {
-              std::memcpy(dst, &acc, sizeof acc);
-            } else {
-              for (int64_t l = 0; l < nl; ++l) dst[l] = acc[l];
-            }
+            StoreLanes(dst, acc, nl);
           }
         });
       }
