@@ -89,17 +89,25 @@ def _call(call: _OpCall, inputs: list, out=None):
         in_arrays, aux_arrays = arrays, _NO_AUX
     else:
         in_arrays, aux_arrays = arrays[: call.n_in], arrays[call.n_in:]
+    targets = None
+    if out is not None:
+        targets = out if isinstance(out, (list, tuple)) else [out]
     if hooks.replay is None:
         seed = _random.next_seed() if call.random else 0
-        results = op.invoke(in_arrays, aux_arrays, hooks.training, seed)
+        # Unrecorded, out= arrays are written straight into when the op allows it (an
+        # optimizer update with out=weight, for one): no fresh output, no copy back.
+        direct = None
+        if targets is not None and hooks.record is None:
+            direct = [getattr(t, "_data", None) for t in targets]
+        results = op.invoke(in_arrays, aux_arrays, hooks.training, seed, direct)
     else:
         seed, results = hooks.replay(op, in_arrays, aux_arrays, hooks.training)
     outputs = [_array_type(a) for a in results]
     if hooks.record is not None:
         hooks.record(op, inputs, outputs, seed)
-    if out is not None:
-        targets = out if isinstance(out, (list, tuple)) else [out]
+    if targets is not None:
         for target, value in zip(targets, outputs[: call.visible]):
-            target[:] = value._data
+            if value._data is not getattr(target, "_data", None):
+                target[:] = value._data
         return out
     return outputs[0] if call.visible == 1 else outputs[: call.visible]

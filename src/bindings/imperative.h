@@ -12,9 +12,11 @@
 #include <pybind11/pybind11.h>
 #include <structmember.h>  // T_OBJECT_EX
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bindings/call_args.h"
@@ -84,11 +86,58 @@ inline CallPlan PlanCall(const OpInstance& op, const std::vector<cn_tensor>& in,
   return plan;
 }
 
-// Allocates the outputs, runs forward; returns every output array (visible ones first).
+// Byte range [begin, end) of a packed view (empty for a shape-only view).
+inline std::pair<const char*, const char*> Bytes(const cn_tensor& t) {
+  if (!t.data || t.ndim < 0) return {nullptr, nullptr};
+  uint64_t n = cn::DTypeSize(t.dtype);
+  for (int d = 0; d < t.ndim; ++d) n *= uint64_t(t.dims[d]);
+  const char* b = static_cast<const char*>(t.data);
+  return {b, b + n};
+}
+
+// Whether output `j` may be written straight into `target` (a caller's out= array) instead of
+// a fresh array copied into it afterwards: same dtype and shape, C-contiguous, writable, and
+// sharing no byte with the inputs, the auxiliary states or the other targets, except that an
+// input the op lets output j share (its inplace pairs) may be exactly the same buffer. Any
+// other overlap (an input the kernel still reads while writing, a shifted view) takes the
+// copy, as before.
+inline bool WritableTarget(const OpInstance& op, const CallPlan& plan, size_t j,
+                           const py::handle& target, const std::vector<cn_tensor>& in,
+                           const std::vector<cn_tensor>& aux,
+                           const std::vector<cn_tensor>& taken) {
+  if (target.is_none() || !py::isinstance<py::array>(target)) return false;
+  auto a = py::reinterpret_borrow<py::array>(target);
+  constexpr int kFlags = py::array::c_style | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  if ((a.flags() & kFlags) != kFlags || !a.writeable()) return false;
+  if (DTypeCode(a.dtype()) != plan.out_dtypes[j] || a.ndim() != plan.out_shapes[j].ndim)
+    return false;
+  for (int d = 0; d < a.ndim(); ++d)
+    if (a.shape(d) != plan.out_shapes[j].dims[d]) return false;
+  const char* b = static_cast<const char*>(a.data());
+  const char* e = b + a.nbytes();
+  auto overlaps = [&](const cn_tensor& t) {
+    auto [tb, te] = Bytes(t);
+    return tb < e && b < te;
+  };
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!overlaps(in[i])) continue;
+    const bool shared = std::find(op.inplace().begin(), op.inplace().end(),
+                                  std::pair<int, int>(int(i), int(j))) != op.inplace().end();
+    if (!shared || Bytes(in[i]) != std::make_pair(b, e)) return false;
+  }
+  for (const cn_tensor& t : aux)
+    if (overlaps(t)) return false;
+  for (const cn_tensor& t : taken)
+    if (overlaps(t)) return false;
+  return true;
+}
+
+// Allocates the outputs (or, for `targets[j]` that WritableTarget accepts, writes output j
+// straight into it), runs forward; returns every output array (visible ones first).
 inline std::vector<py::object> RunPlanned(const OpInstance& op, const CallPlan& plan,
                                           const std::vector<cn_tensor>& in,
                                           const std::vector<cn_tensor>& aux, bool is_train,
-                                          uint64_t seed) {
+                                          uint64_t seed, const py::list* targets = nullptr) {
   // Indexed by dtype code; never freed (no Python object may die after the interpreter).
   static const auto& kDescrs = *[] {
     auto* d = new std::array<py::object, 7>();
@@ -101,8 +150,19 @@ inline std::vector<py::object> RunPlanned(const OpInstance& op, const CallPlan& 
   std::vector<py::object> arrays(n_out);
   std::vector<cn_tensor> out(n_out);
   int64_t elements = 0;
+  std::vector<cn_tensor> taken;  // targets written straight into
   for (size_t i = 0; i < n_out; ++i) {
     const cn_shape& s = plan.out_shapes[i];
+    if (targets && i < targets->size() &&
+        WritableTarget(op, plan, i, (*targets)[i], in, aux, taken)) {
+      arrays[i] = py::reinterpret_borrow<py::object>((*targets)[i]);
+      out[i] = cn_tensor{py::detail::array_proxy(arrays[i].ptr())->data, plan.out_dtypes[i],
+                         s.ndim, {}};
+      std::copy(s.dims, s.dims + s.ndim, out[i].dims);
+      taken.push_back(out[i]);
+      elements += py::reinterpret_borrow<py::array>(arrays[i]).size();
+      continue;
+    }
     py::object descr = kDescrs[plan.out_dtypes[i]];  // PyArray_NewFromDescr steals a reference
     Py_intptr_t dims[CN_MAX_NDIM];
     int64_t n = 1;
@@ -133,14 +193,19 @@ inline std::vector<py::object> RunPlanned(const OpInstance& op, const CallPlan& 
 }
 
 // Op.invoke: infer output shapes and dtypes from the inputs, allocate the outputs, run
-// forward. Returns every output (visible ones first).
+// forward. Returns every output (visible ones first). `targets` (out= arrays, or None) are
+// written straight into where WritableTarget allows; the caller copies the others.
 inline py::list Invoke(const OpInstance& op, const py::list& inputs, const py::list& aux,
-                       bool is_train, uint64_t seed) {
+                       bool is_train, uint64_t seed, const py::object& targets) {
   auto in = Pack(op, inputs, op.input_names().size(), "inputs", op.input_names(), false, false);
   auto ax = Pack(op, aux, op.aux_names().size(), "auxiliary states", op.aux_names(), true, false);
   CallPlan plan = PlanCall(op, in.views, ax.views, PlanThreads(0));
+  py::list target_list;
+  if (!targets.is_none()) target_list = py::list(targets);
   py::list outputs;
-  for (auto& a : RunPlanned(op, plan, in.views, ax.views, is_train, seed)) outputs.append(a);
+  for (auto& a : RunPlanned(op, plan, in.views, ax.views, is_train, seed,
+                            targets.is_none() ? nullptr : &target_list))
+    outputs.append(a);
   return outputs;
 }
 
@@ -304,7 +369,7 @@ inline py::object ImperativeCall(const std::shared_ptr<OpInstance>& op_ptr,
   if (!quick) {  // something Pack has a message for: the general path says it
     py::list li, la;
     for (size_t i = 0; i < n; ++i) (i < n_in ? li : la).append(data[i]);
-    py::list all = Invoke(op, li, la, is_train, seed);
+    py::list all = Invoke(op, li, la, is_train, seed, py::none());
     for (auto h : all) arrays.push_back(py::reinterpret_borrow<py::object>(h));
   } else {
     static std::array<PlanCacheEntry, 64> cache;  // direct-mapped by op instance

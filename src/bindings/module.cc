@@ -272,7 +272,10 @@ PYBIND11_MODULE(_core, m) {
           "Scratch bytes of one call run in `slices` slices of its batch (bindings/"
           "batch_split.h): the slices' workspaces and the gradient buffers of whole inputs.")
       .def("invoke", &Invoke, py::arg("inputs"), py::arg("aux"), py::arg("is_train") = false,
-           py::arg("seed") = 0, "Allocates the outputs and runs forward; returns all outputs.")
+           py::arg("seed") = 0, py::arg("targets") = py::none(),
+           "Allocates the outputs and runs forward; returns all outputs. `targets` (out= "
+           "arrays) are written straight into when shape, dtype and layout match and no "
+           "input overlaps them (except one the op may share in place).")
       .def("forward", &Forward, py::arg("inputs"), py::arg("outputs"), py::arg("req"),
            py::arg("aux"), py::arg("workspace") = py::none(), py::arg("is_train") = false,
            py::arg("is_recompute") = false, py::arg("seed") = 0, py::arg("threads") = 0)

@@ -417,6 +417,7 @@ CN_REGISTER_OP(multi_sgd_mom_update, MultiParam)
       .outputs({"output"})                            \
       .infer_shape(Shape<Param>)                      \
       .forward(Fn)                                    \
+      .inplace({{kWeight, 0}})                        \
       .flags(CN_FLAG_NO_GRAD | CN_FLAG_UPDATES_AUX)
 
 using Names = std::vector<std::string>;
