@@ -67,6 +67,14 @@ STRIDED_COLUMNS = [
     ((5, 16, 32, 31), _params((3, 3), 4, (2, 2), (0, 1), no_bias=True)),
 ]
 
+# 1x1 stride-2 shortcuts with pad 0 on maps that are not small take their weight gradient by
+# batch columns (Geom::strided_pointwise: the subsampled input as the column matrix); a padded
+# one stays polyphase. Even and odd sizes, channels not multiples of 16.
+STRIDED_POINTWISE = [
+    ((2, 16, 32, 32), _params((1, 1), 8, (2, 2))),
+    ((3, 24, 35, 38), _params((1, 1), 5, (2, 2), no_bias=True)),
+    ((2, 16, 33, 33), _params((1, 1), 4, (2, 2), (1, 1))),  # padded: polyphase
+]
 
 # Weight gradients over fixed parts of the batch (conv/image_parts.h): convolutions with at most
 # 64 column rows whose per-image GEMMs are small (LeNet's 1 -> 20 5x5 layer, 3-channel stems);
@@ -94,7 +102,7 @@ SAME_WIDTH = [
 
 
 @pytest.mark.parametrize("data,params", POLYPHASE + DEPTHWISE_FLAT + WINOGRAD_S2 + IMAGE_PARTS
-                         + SAME_WIDTH + STRIDED_COLUMNS)
+                         + SAME_WIDTH + STRIDED_COLUMNS + STRIDED_POINTWISE)
 def test_matches_reference(data, params):
     check_op("Convolution", _shapes(data, params), params, conv_ref, max_points=30,
              check_inplace=False)
@@ -138,7 +146,7 @@ TORCH_CASES = POLYPHASE[:5] + [
     ((4, 24, 7, 7), _params((3, 3), 24, (1, 1), (1, 1), groups=24)),  # depthwise 7x7
     ((3, 16, 14, 13), _params((3, 3), 32, (1, 1), (1, 1), groups=16)),  # multiplier 2
     ((3, 16, 15, 14), _params((3, 3), 16, (2, 2), (1, 1), groups=16)),  # depthwise stride 2
-] + DEPTHWISE_FLAT + WINOGRAD_S2 + IMAGE_PARTS + SAME_WIDTH + STRIDED_COLUMNS + [
+] + DEPTHWISE_FLAT + WINOGRAD_S2 + IMAGE_PARTS + SAME_WIDTH + STRIDED_COLUMNS + STRIDED_POINTWISE + [
     ((5, 40, 7, 7), _params((1, 1), 24)),  # 1x1, small map
     ((3, 24, 14, 15), _params((1, 1), 40)),
     ((2, 24, 17, 19), _params((1, 1), 8)),

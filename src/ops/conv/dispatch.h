@@ -139,7 +139,7 @@ void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32
   if (req == CN_REQ_NULL) return;
   const int64_t tile = g.tile(), kg = g.kg(), fg = g.fg(), hw = g.hw(), ohw = g.ohw();
   if (g.depthwise()) return DepthwiseWeightGrad(g, x, dy, dw, req);
-  if (g.strided_columns()) return strided::WeightGrad(g, x, dy, dw, req, ws);
+  if (g.strided_weight_columns()) return strided::WeightGrad(g, x, dy, dw, req, ws);
   if (g.winograd())
     return winograd::WeightGrad<winograd::Fwd>(g.winograd_tiling(false), x, dy, dw, req, ws,
                                                g.threads);

@@ -19,8 +19,9 @@
 // (K of each GEMM; the 3-channel stem conv keeps im2col's K = C kh kw) and maps that are not
 // small (small maps batch images into one wide GEMM instead, small_maps.h).
 // 3x3 stride-2 convolutions take their weight gradient (all maps) and, on small maps, their
-// data gradient by batch columns instead (strided_columns.h, with figures); WeightGrad here
-// serves the other strided shapes (1x1/2 shortcuts, stride 3, 5x5/2, ...).
+// data gradient by batch columns instead (strided_columns.h, with figures), and so do the
+// weight gradients of 1x1/2 shortcuts with pad 0 (Geom::strided_pointwise); WeightGrad here
+// serves the other strided shapes (padded 1x1/2, stride 3, 5x5/2, ...).
 // Images run in parallel slots (one plane set per slot) for Forward/DataGrad; WeightGrad builds
 // the planes of a chunk of images (one per slot) at a time and splits (tap, channel block)
 // GEMMs across threads, each block of dW_tap owned by one task that adds the images in order,

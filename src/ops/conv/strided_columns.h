@@ -95,6 +95,19 @@ void Im2ColRows(const Geom& g, const DType* x, int64_t c0, int64_t c1, DType* co
   }
 }
 
+// The column matrix of a 1x1 stride-2 convolution (pad 0): row c - c0 holds channel c's
+// even rows' even columns.
+template <typename DType>
+void SubsampleRows(const Geom& g, const DType* x, int64_t c0, int64_t c1, DType* col,
+                   int64_t ld) {
+  for (int64_t c = c0; c < c1; ++c)
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const DType* src = x + (c * g.h + 2 * oy) * g.w;
+      DType* dst = col + (c - c0) * ld + oy * g.ow;
+      for (int64_t ox = 0; ox < g.ow; ++ox) dst[ox] = src[2 * ox];
+    }
+}
+
 // The column matrix (kg x m*ohw) of images [i0, i0 + m), split across threads by channel.
 template <typename DType>
 void BuildColumns(const Geom& g, const DType* x, int64_t i0, int64_t m, DType* col) {
@@ -103,8 +116,10 @@ void BuildColumns(const Geom& g, const DType* x, int64_t i0, int64_t m, DType* c
     std::vector<DType> row(4 * (g.ow + 1));
     for (int64_t q = q0; q < q1;) {
       const int64_t j = q / g.c, c0 = q % g.c, c1 = std::min(g.c, c0 + (q1 - q));
-      Im2ColRows(g, x + (i0 + j) * g.c * g.hw(), c0, c1, col + c0 * taps * cols + j * g.ohw(),
-                 cols, row.data());
+      const DType* image = x + (i0 + j) * g.c * g.hw();
+      DType* dst = col + c0 * taps * cols + j * g.ohw();
+      if (taps == 1) SubsampleRows(g, image, c0, c1, dst, cols);
+      else Im2ColRows(g, image, c0, c1, dst, cols, row.data());
       q += c1 - c0;
     }
   });
@@ -189,7 +204,7 @@ void DataGrad(const Geom& g, const DType* dy, const DType* w, const DType* bias,
   }
 }
 
-// dw (F, C, kh, kw) (req) = sum over images of dy col^T.
+// dw (F, C, kh, kw) (req) = sum over images of dy col^T (3x3/2, and 1x1/2 shortcuts).
 template <typename DType>
 void WeightGrad(const Geom& g, const DType* x, const DType* dy, DType* dw, int32_t req,
                 DType* ws) {
