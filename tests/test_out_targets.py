@@ -80,6 +80,14 @@ def test_mismatched_targets_are_left_to_the_copy(target):
     np.testing.assert_array_equal(res, np.maximum(x, 0))
 
 
+def test_the_same_array_in_two_input_slots_is_copied():
+    x = rand(5, 5)
+    snapshot = x.copy()
+    (res,) = ops.make("elemwise_add", {}).invoke([x, x], [], False, 0, [x])
+    assert res is not x  # as the memory planner: in place only for one input slot
+    np.testing.assert_array_equal(res, snapshot + snapshot)
+
+
 def test_two_outputs_into_one_buffer_are_not_both_written_directly():
     x = rand(6, 4)
     op = ops.make("split", dict(num_outputs=2, axis=0))

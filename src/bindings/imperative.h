@@ -97,10 +97,10 @@ inline std::pair<const char*, const char*> Bytes(const cn_tensor& t) {
 
 // Whether output `j` may be written straight into `target` (a caller's out= array) instead of
 // a fresh array copied into it afterwards: same dtype and shape, C-contiguous, writable, and
-// sharing no byte with the inputs, the auxiliary states or the other targets, except that an
-// input the op lets output j share (its inplace pairs) may be exactly the same buffer. Any
-// other overlap (an input the kernel still reads while writing, a shifted view) takes the
-// copy, as before.
+// sharing no byte with the inputs, the auxiliary states or the other targets, except that one
+// input the op lets output j share (its inplace pairs) may be exactly the same buffer, as the
+// memory planner allows (plan_memory.py). Any other overlap (an input the kernel still reads
+// while writing, a shifted view, the same array in two input slots) takes the copy.
 inline bool WritableTarget(const OpInstance& op, const CallPlan& plan, size_t j,
                            const py::handle& target, const std::vector<cn_tensor>& in,
                            const std::vector<cn_tensor>& aux,
@@ -119,11 +119,14 @@ inline bool WritableTarget(const OpInstance& op, const CallPlan& plan, size_t j,
     auto [tb, te] = Bytes(t);
     return tb < e && b < te;
   };
+  int shared = 0;  // as the memory planner: one input slot only, same bytes and dtype
   for (size_t i = 0; i < in.size(); ++i) {
     if (!overlaps(in[i])) continue;
-    const bool shared = std::find(op.inplace().begin(), op.inplace().end(),
-                                  std::pair<int, int>(int(i), int(j))) != op.inplace().end();
-    if (!shared || Bytes(in[i]) != std::make_pair(b, e)) return false;
+    const bool pair = std::find(op.inplace().begin(), op.inplace().end(),
+                                std::pair<int, int>(int(i), int(j))) != op.inplace().end();
+    if (!pair || ++shared > 1 || in[i].dtype != plan.out_dtypes[j] ||
+        Bytes(in[i]) != std::make_pair(b, e))
+      return false;
   }
   for (const cn_tensor& t : aux)
     if (overlaps(t)) return false;
