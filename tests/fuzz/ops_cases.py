@@ -136,6 +136,27 @@ def _input(rng, name: str, shape, dtype, nonfinite: bool, n_classes: int):
     return x.astype(dtype)
 
 
+def _check_out_target(op, inputs, aux_before, is_train, seed, outs, rng, desc) -> None:
+    """The same call with output 0 written into an out= target (Op.invoke's `targets`: a
+    fresh array, or an input of the output's shape passed as that input too, which is written
+    in place where the op declares it) must give the same values as the plain call."""
+    first = np.asarray(outs[0])
+    ins = [x.copy() for x in inputs]
+    aux = [a.copy() for a in aux_before]
+    fits = [i for i, x in enumerate(ins) if x.shape == first.shape and x.dtype == first.dtype]
+    if fits and rng.random() < 0.7:
+        target = ins[fits[rng.integers(len(fits))]]
+    else:
+        target = np.empty_like(first)
+    again = op.invoke(ins, aux, is_train, int(seed), [target])
+    for j, (a, b) in enumerate(zip(outs, again)):
+        a, b = np.asarray(a), np.asarray(b)
+        same = np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+        if not same:
+            raise AssertionError(f"{desc}: output {j} differs when output 0 is written into an "
+                                 f"out= target ({'an input' if fits else 'a fresh array'})")
+
+
 def case(seed: int) -> str:
     rng = np.random.default_rng(seed)
     names = sorted(cn.ops.list())
@@ -186,6 +207,8 @@ def case(seed: int) -> str:
             if not np.all(np.isfinite(a)):
                 raise AssertionError(f"{desc}: aux state became NaN/inf (shapes {in_shapes})")
             del b
+    if outs and rng.random() < 0.3:
+        _check_out_target(op, inputs, aux_before, is_train, seed, outs, rng, desc)
     if op.has_backward and rng.random() < 0.7:
         heads = [rng.uniform(-1, 1, size=np.shape(o)).astype(np.asarray(o).dtype) for o in outs]
         grads = [np.zeros(np.shape(x), dtype=x.dtype) for x in inputs]
