@@ -383,22 +383,6 @@ void InverseFilterTiles(const DType* du, int64_t stride, int64_t c, int64_t o0, 
     InverseFilters<T>(du, stride, c, o0, o1, dw, req);
 }
 
-// The input transform the drivers call: InputBlockF4 where it applies, else InputBlock.
-template <typename T>
-constexpr int64_t InputTilesScratch(int64_t tw, int64_t nr) {
-  return std::max(InputScratch<T>(tw, nr), InputScratchF4(tw));
-}
-template <typename T, typename DType>
-void InputTiles(const Tiling& t, const DType* xc, int64_t r0, int64_t nr, DType* scratch,
-                DType* out, int64_t stride) {
-  if constexpr (std::is_same_v<T, Fwd>) {
-    if (t.tw >= 8) return InputBlockF4<8>(t, xc, r0, nr, scratch, out, stride);
-    if (t.tw >= 4) return InputBlockF4<4>(t, xc, r0, nr, scratch, out, stride);
-    return InputBlockF4Gather(t, xc, r0, nr, out, stride);
-  }
-  InputBlock<T>(t, xc, r0, nr, scratch, out, stride);
-}
-
 }  // namespace cn::winograd
 
 #endif  // COARSENET_KERNELS_WINOGRAD_F4_H_

@@ -24,6 +24,7 @@
 
 #include "coarsenet/op.h"
 #include "kernels/winograd_f4.h"
+#include "kernels/winograd_s2.h"
 #include "kernels/winograd_transforms.h"
 
 namespace cn::winograd {
