@@ -77,12 +77,52 @@ inline void TransposeRow(const DType* const* base, int64_t off, V* x) {
   }
 }
 
+// V of the n (<= L) consecutive tiles whose 9 padded input rows start at base[l] + k width,
+// to out + xi * stride.
+template <int L, typename DType>
+inline void InputChunkS2(const DType* const* base, int64_t width, int64_t n, DType* out,
+                         int64_t stride) {
+  using T = Stride2;
+  constexpr int A = T::kAlpha;
+  typedef DType V __attribute__((vector_size(L * sizeof(DType))));
+  V p[A][A];  // p[k][m]: input row k, column phase m of the L tiles
+  for (int k = 0; k < A; ++k) {
+    TransposeRow<V, DType, L>(base, k * width, p[k]);
+    DType last[L];
+    for (int l = 0; l < L; ++l) last[l] = base[l][k * width + 8];
+    std::memcpy(&p[k][8], last, sizeof(V));
+  }
+  Unroll<A>([&](auto a) {
+    constexpr int ka = decltype(a)::value;
+    V e[A];  // e[m] = (B^T d)[ka][m]
+    for (int m = 0; m < A; ++m) {
+      V acc{};
+      Unroll<A>([&](auto k) {
+        constexpr double c = T::kBT[ka][decltype(k)::value];
+        if constexpr (c == 1) acc += p[decltype(k)::value][m];
+        else if constexpr (c != 0) acc += DType(c) * p[decltype(k)::value][m];
+      });
+      e[m] = acc;
+    }
+    Unroll<A>([&](auto b) {
+      constexpr int kb = decltype(b)::value;
+      V acc{};
+      Unroll<A>([&](auto m) {
+        constexpr double c = T::kBT[kb][decltype(m)::value];
+        if constexpr (c == 1) acc += e[decltype(m)::value];
+        else if constexpr (c != 0) acc += DType(c) * e[decltype(m)::value];
+      });
+      StoreLanes(out + (ka * A + kb) * stride, acc, n);
+    });
+  });
+}
+
+// Chunks of L tiles; a last chunk of at most 8 float tiles runs on 8-wide vectors (a block of
+// 49 tiles, 8x56x56's, would otherwise spend a quarter of its work on idle lanes).
 template <typename DType>
 void InputBlockS2(const Tiling& t, const DType* xc, int64_t r0, int64_t nr, DType* scratch,
                   DType* out, int64_t stride) {
-  using T = Stride2;
-  constexpr int A = T::kAlpha, S = T::kStep, L = kLanesS2<DType>;
-  typedef DType V __attribute__((vector_size(L * sizeof(DType))));
+  constexpr int A = Stride2::kAlpha, S = Stride2::kStep, L = kLanesS2<DType>;
   const int64_t tw = t.tw, width = S * tw + 8, slots = (L - 1) / tw + 2, nt = nr * tw;
   const int64_t j0 = std::max<int64_t>(0, t.pw), j1 = std::min(width, t.w + t.pw);
   int64_t filled = 0;  // tile rows [0, filled) of the block have been copied into the ring
@@ -109,36 +149,13 @@ void InputBlockS2(const Tiling& t, const DType* xc, int64_t r0, int64_t nr, DTyp
       const int64_t tile = q + std::min<int64_t>(l, n - 1);  // idle lanes repeat the last
       base[l] = scratch + (tile / tw) % slots * A * width + S * (tile % tw);
     }
-    V p[A][A];  // p[k][m]: input row k, column phase m of the L tiles
-    for (int k = 0; k < A; ++k) {
-      TransposeRow<V, DType, L>(base, k * width, p[k]);
-      DType last[L];
-      for (int l = 0; l < L; ++l) last[l] = base[l][k * width + 8];
-      std::memcpy(&p[k][8], last, sizeof(V));
-    }
-    Unroll<A>([&](auto a) {
-      constexpr int ka = decltype(a)::value;
-      V e[A];  // e[m] = (B^T d)[ka][m]
-      for (int m = 0; m < A; ++m) {
-        V acc{};
-        Unroll<A>([&](auto k) {
-          constexpr double c = T::kBT[ka][decltype(k)::value];
-          if constexpr (c == 1) acc += p[decltype(k)::value][m];
-          else if constexpr (c != 0) acc += DType(c) * p[decltype(k)::value][m];
-        });
-        e[m] = acc;
+    if constexpr (L == 16) {
+      if (n <= 8) {
+        InputChunkS2<8>(base, width, n, out + q, stride);
+        continue;
       }
-      Unroll<A>([&](auto b) {
-        constexpr int kb = decltype(b)::value;
-        V acc{};
-        Unroll<A>([&](auto m) {
-          constexpr double c = T::kBT[kb][decltype(m)::value];
-          if constexpr (c == 1) acc += e[decltype(m)::value];
-          else if constexpr (c != 0) acc += DType(c) * e[decltype(m)::value];
-        });
-        StoreLanes(out + (ka * A + kb) * stride + q, acc, n);
-      });
-    });
+    }
+    InputChunkS2<L>(base, width, n, out + q, stride);
   }
 }
 
