@@ -26,7 +26,11 @@
 // 4 interleaved by shuffles): 8.9-11.4% of the forward against the generic OutputStage's
 // 7.6-10.5%; its time went to waiting on the 81 scattered stream loads (M is L3-resident),
 // which a software prefetch two chunks ahead did not change. The generic OutputStage reads
-// each stream in long runs, which the hardware prefetcher follows.
+// each stream in long runs, which the hardware prefetcher follows. Also re-measured with this
+// input transform and rejected again: the stride-2 Winograd weight gradient
+// (winograd::WeightGrad<Stride2> in place of strided_columns.h, 1 thread, ratio to PyTorch):
+// 8x56x56 1.08 against 1.08, 32x32 1.21 against 1.13, 16x16 1.28 against 1.04, 8x8 1.32
+// against 0.91 (its output-gradient transform and 81-position GEMMs still cost more).
 #ifndef COARSENET_KERNELS_WINOGRAD_S2_H_
 #define COARSENET_KERNELS_WINOGRAD_S2_H_
 
