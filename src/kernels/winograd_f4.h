@@ -273,11 +273,11 @@ inline void InterleaveRow(const DType* one, int64_t block, int64_t tw, int64_t o
 // generic TransformFilters / InverseFilters keep their kLanes filter pairs in stack arrays,
 // with runtime lane counts and table entries in the loops. Here the pairs are vector registers,
 // the table's zeros are skipped at compile time, and a forward's kLanes consecutive pairs
-// (144 contiguous weights) are transposed in one fixed-size loop.
-template <typename DType>
+// (144 contiguous weights) are transposed in one fixed-size loop. The stride-2 tables
+// (Stride2, alpha 9) use it too: their generic transform took 2-6% of the stride-2 forward.
+template <typename T, typename DType>
 void TransformFiltersF4(const DType* w, int64_t f, int64_t c, bool flip, int64_t o0,
                         int64_t o1, DType* u, int64_t stride) {
-  using T = Fwd;
   constexpr int A = T::kAlpha;
   typedef DType V __attribute__((vector_size(kLanes * sizeof(DType))));
   const int64_t cols = flip ? f : c;
@@ -365,12 +365,13 @@ void InverseFiltersF4(const DType* du, int64_t stride, int64_t c, int64_t o0, in
       for (int k = 0; k < 9; ++k) Store(&dst[l * 9 + k], req, res[k][l]);
   }
 }
-// The filter transforms the drivers call: the F4 versions for Fwd, else the generic ones.
+// The filter transforms the drivers call: the F4 versions for Fwd (U also for Stride2), else
+// the generic ones.
 template <typename T, typename DType>
 void FilterTiles(const DType* w, int64_t f, int64_t c, bool flip, int64_t o0, int64_t o1,
                  DType* u, int64_t stride) {
-  if constexpr (std::is_same_v<T, Fwd>)
-    TransformFiltersF4(w, f, c, flip, o0, o1, u, stride);
+  if constexpr (std::is_same_v<T, Fwd> || std::is_same_v<T, Stride2>)
+    TransformFiltersF4<T>(w, f, c, flip, o0, o1, u, stride);
   else
     TransformFilters<T>(w, f, c, flip, o0, o1, u, stride);
 }
@@ -381,22 +382,6 @@ void InverseFilterTiles(const DType* du, int64_t stride, int64_t c, int64_t o0, 
     InverseFiltersF4(du, stride, c, o0, o1, dw, req);
   else
     InverseFilters<T>(du, stride, c, o0, o1, dw, req);
-}
-
-// The input transform the drivers call: InputBlockF4 where it applies, else InputBlock.
-template <typename T>
-constexpr int64_t InputTilesScratch(int64_t tw, int64_t nr) {
-  return std::max(InputScratch<T>(tw, nr), InputScratchF4(tw));
-}
-template <typename T, typename DType>
-void InputTiles(const Tiling& t, const DType* xc, int64_t r0, int64_t nr, DType* scratch,
-                DType* out, int64_t stride) {
-  if constexpr (std::is_same_v<T, Fwd>) {
-    if (t.tw >= 8) return InputBlockF4<8>(t, xc, r0, nr, scratch, out, stride);
-    if (t.tw >= 4) return InputBlockF4<4>(t, xc, r0, nr, scratch, out, stride);
-    return InputBlockF4Gather(t, xc, r0, nr, out, stride);
-  }
-  InputBlock<T>(t, xc, r0, nr, scratch, out, stride);
 }
 
 }  // namespace cn::winograd

@@ -51,6 +51,14 @@ WINOGRAD_S2 = [
     ((2, 17, 31, 29), _params((3, 3), 18, (2, 2), (1, 1))),
     ((3, 16, 9, 9), _params((3, 3), 16, (2, 2), (0, 0), no_bias=True)),
     ((1, 16, 12, 13), _params((3, 3), 20, (2, 2), (2, 2))),
+    # winograd_s2.h's input transform takes 16 (float) or 8 (double) consecutive tiles of a
+    # block per vector, across tile rows and images: maps 1 tile wide (20 images: a full chunk
+    # and a short one; 2 tile rows), 2 wide, 7 wide (ResNet's 56x56), 9 wide with odd sizes
+    ((20, 16, 8, 8), _params((3, 3), 16, (2, 2), (1, 1))),
+    ((3, 16, 17, 9), _params((3, 3), 17, (2, 2), (0, 0))),
+    ((5, 16, 16, 15), _params((3, 3), 16, (2, 2), (1, 1), no_bias=True)),
+    ((1, 16, 55, 56), _params((3, 3), 16, (2, 2), (1, 1))),
+    ((1, 17, 70, 67), _params((3, 3), 16, (2, 2), (0, 0))),
 ]
 
 

@@ -13,7 +13,8 @@
 // GEMMs stay wide however few tiles one image has. The transforms are in kernels/winograd_transforms.h;
 // F(4x4, 3x3)'s vectorised ones (input, output-gradient, filter transforms, output rows) in
 // kernels/winograd_f4.h; here: how blocks are planned and run (Conv, WeightGrad). The same drivers run 3x3 stride-2
-// forwards with the Stride2 tables (alpha 9, input tiles 8 apart, 4x4 outputs per tile).
+// forwards with the Stride2 tables (alpha 9, input tiles 8 apart, 4x4 outputs per tile);
+// their vectorised input transform is in kernels/winograd_s2.h.
 #ifndef COARSENET_OPS_CONV_WINOGRAD_H_
 #define COARSENET_OPS_CONV_WINOGRAD_H_
 
@@ -24,6 +25,7 @@
 
 #include "coarsenet/op.h"
 #include "kernels/winograd_f4.h"
+#include "kernels/winograd_s2.h"
 #include "kernels/winograd_transforms.h"
 
 namespace cn::winograd {
