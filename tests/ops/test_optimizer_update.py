@@ -123,3 +123,29 @@ def test_symbolic_update():
     ex = out.simple_bind(w=(2,), g=(2,))
     res = ex.forward(w=np.array([1, 2], np.float32), g=np.array([1, 1], np.float32))[0]
     assert res.shape == (2,)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_same_bits_for_1_2_3_threads_in_place(dtype):
+    # The update loop is vectorised with a scalar tail; chunks across threads start anywhere,
+    # so every element must get the same arithmetic wherever it falls (out=weight included).
+    from coarsenet import ops
+    cases = [("sgd_update", {}, 0), ("sgd_mom_update", {"momentum": 0.9}, 1),
+             ("adam_update", {}, 2), ("rmspropalex_update", {}, 3), ("ftrl_update", {}, 2)]
+    results, before = [], cn.get_num_threads()
+    for threads in (1, 2, 3):
+        cn.set_num_threads(threads)
+        rng = np.random.default_rng(9)
+        res = []
+        for name, extra, naux in cases:
+            w, g = (rng.standard_normal(100_003).astype(dtype) for _ in range(2))
+            aux = [rng.uniform(0.5, 1.5, 100_003).astype(dtype) for _ in range(naux)]
+            params = dict(lr=0.01, wd=0.001, rescale_grad=0.7, clip_gradient=0.3, **extra)
+            (new,) = ops.make(name, params).invoke([w, g], aux, False, 0, [w])
+            assert new is w
+            res += [w] + aux
+        results.append(res)
+    cn.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert np.array_equal(a, b, equal_nan=True)
