@@ -144,17 +144,15 @@ def _check_out_target(op, inputs, aux_before, is_train, seed, outs, rng, desc) -
     ins = [x.copy() for x in inputs]
     aux = [a.copy() for a in aux_before]
     fits = [i for i, x in enumerate(ins) if x.shape == first.shape and x.dtype == first.dtype]
-    if fits and rng.random() < 0.7:
-        target = ins[fits[rng.integers(len(fits))]]
-    else:
-        target = np.empty_like(first)
+    into_input = bool(fits) and rng.random() < 0.7
+    target = ins[fits[rng.integers(len(fits))]] if into_input else np.empty_like(first)
     again = op.invoke(ins, aux, is_train, int(seed), [target])
     for j, (a, b) in enumerate(zip(outs, again)):
         a, b = np.asarray(a), np.asarray(b)
         same = np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
         if not same:
             raise AssertionError(f"{desc}: output {j} differs when output 0 is written into an "
-                                 f"out= target ({'an input' if fits else 'a fresh array'})")
+                                 f"out= target ({'an input' if into_input else 'a fresh array'})")
 
 
 def case(seed: int) -> str:
